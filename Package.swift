@@ -1,0 +1,32 @@
+// swift-tools-version: 6.1
+// Persona: a Swift-native laboratory for persona vectors. See DESIGN.md (shared) and README.md.
+import PackageDescription
+import Foundation
+
+let package = Package(
+    name: "Persona",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "persona", targets: ["persona"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        // Numeric core: OpenBLAS bridge, SIMD kernels, quantized block formats.
+        .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        .target(name: "PersonaTensor", dependencies: ["COpenBLAS"]),
+        // Model files, tokenizer, chat templates, transformer.
+        .target(name: "PersonaModel", dependencies: ["PersonaTensor"]),
+        // The engine.
+        .target(name: "PersonaCore", dependencies: ["PersonaModel"]),
+        // The host command-line program.
+        .executableTarget(name: "persona", dependencies: [
+            "PersonaCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "PersonaTensorTests", dependencies: ["PersonaTensor"]),
+        .testTarget(name: "PersonaModelTests", dependencies: ["PersonaModel"]),
+    ],
+    swiftLanguageModes: [.v5]
+)

@@ -1,0 +1,29 @@
+// OpenBLAS bridge: the few BLAS calls the engine uses, with Swift-friendly shapes.
+import COpenBLAS
+
+public enum BLAS {
+    /// C[m, n] = alpha * A[m, k] · B[n, k]ᵀ + beta * C, all row-major float32.
+    /// This is the shape of a linear layer: activations [m, k] times a weight stored [out = n, in = k].
+    /// Most of the forward pass's time is spent here.
+    public static func matmulTransposedB(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+        m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0
+    ) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
+                    blasint(m), blasint(n), blasint(k),
+                    alpha, a, blasint(k), b, blasint(k), beta, c, blasint(n))
+    }
+
+    /// C[m, n] = alpha * A[m, k] · B[k, n] + beta * C, all row-major float32.
+    public static func matmul(
+        _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
+        m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0
+    ) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
+                    blasint(m), blasint(n), blasint(k),
+                    alpha, a, blasint(k), b, blasint(n), beta, c, blasint(n))
+    }
+
+    /// The number of threads OpenBLAS uses.
+    public static var threadCount: Int { Int(openblas_get_num_threads()) }
+}

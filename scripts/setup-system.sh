@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Install the Debian packages Persona needs, only those missing. Idempotent and fast when all are present.
+set -euo pipefail
+PACKAGES=(libopenblas-dev libcurl4-openssl-dev libffi-dev libsqlite3-dev python3-pip)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+# python3-pip is only needed when no pip is on PATH (e.g. a pyenv python brings its own).
+if command -v pip >/dev/null 2>&1 || command -v pip3 >/dev/null 2>&1; then
+  missing=("${missing[@]/python3-pip}")
+fi
+missing=($(printf '%s\n' "${missing[@]}" | grep -v '^$' || true))
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "setup: system packages present"; exit 0
+fi
+echo "setup: installing ${missing[*]}"
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
