@@ -1,0 +1,45 @@
+# Persona — the two commands: `make demo` and `make test`. Everything else here is what they use.
+# Set-up steps are idempotent: a second run skips what is present.
+
+SHELL := /bin/bash
+SWIFT ?= swift
+FUZZ_SECONDS ?= 60
+# SwiftPM caches the evaluated manifest by its text and environment, not by the folder listing:
+# exporting the pack list makes a newly added TraitPacks/ folder visible without editing Package.swift.
+export PERSONA_TRAIT_PACKS := $(sort $(notdir $(wildcard TraitPacks/*)))
+
+.PHONY: demo test setup models models-large build release fuzz clean help
+
+help:
+	@echo "make demo          set up, fetch the default models, build (release), run the main job"
+	@echo "make test          set up, fetch the default models, build, run the whole test suite"
+	@echo "make models        fetch smollm2-135m and qwen2.5-0.5b into models/ (SHA-256 checked)"
+	@echo "make models-large  also fetch qwen2.5-1.5b"
+	@echo "make fuzz          fuzz the GGUF reader for FUZZ_SECONDS (default 60)"
+
+setup:
+	@scripts/setup-system.sh
+
+models: setup
+	@scripts/fetch-models.sh small
+
+models-large: setup
+	@scripts/fetch-models.sh large
+
+build: setup
+	$(SWIFT) build
+
+release: setup
+	$(SWIFT) build -c release
+
+test: models build
+	$(SWIFT) test
+
+fuzz: setup
+	@scripts/fuzz-gguf.sh
+
+demo: models release
+	@scripts/demo.sh
+
+clean:
+	rm -rf .build

@@ -1,0 +1,39 @@
+// Shared helpers for model tests: where the package, the models and the references are.
+import Foundation
+import XCTest
+
+enum TestPaths {
+    /// The package root (two levels above this file's folder).
+    static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let reference = root.deletingLastPathComponent().appendingPathComponent("shared/reference")
+
+    /// A default model's GGUF path; fails the test (with the fix) when `make models` has not run.
+    static func model(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+        let dir = ProcessInfo.processInfo.environment["PERSONA_MODELS_DIR"] ?? root.appendingPathComponent("models").path
+        let path = "\(dir)/\(name).gguf"
+        guard FileManager.default.fileExists(atPath: path) else {
+            XCTFail("missing \(path): run `make models`", file: file, line: line)
+            throw XCTSkip("model missing")
+        }
+        return path
+    }
+
+    /// A fresh temporary directory removed at the end of the process.
+    static func temporaryDirectory() throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("persona-tests-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
+        return url
+    }
+}
+
+/// Asserts that `body` throws an error equal to `expected`, printing what was thrown otherwise.
+func assertThrows<E: Error & Equatable, T>(_ expected: E, file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> T) {
+    do {
+        _ = try body()
+        XCTFail("expected \(expected), nothing was thrown", file: file, line: line)
+    } catch let error as E {
+        XCTAssertEqual(error, expected, file: file, line: line)
+    } catch {
+        XCTFail("expected \(expected), got \(error)", file: file, line: line)
+    }
+}
