@@ -25,8 +25,11 @@ let package = Package(
             "PersonaCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
+        // Test helpers shared by the test targets: paths, references, GGUF builder, tiny model.
+        .target(name: "PersonaTestSupport", dependencies: ["PersonaModel"], path: "Tests/PersonaTestSupport"),
         .testTarget(name: "PersonaTensorTests", dependencies: ["PersonaTensor"]),
-        .testTarget(name: "PersonaModelTests", dependencies: ["PersonaModel"]),
+        .testTarget(name: "PersonaModelTests", dependencies: ["PersonaModel", "PersonaTestSupport"]),
+        .testTarget(name: "PersonaCoreTests", dependencies: ["PersonaCore", "PersonaTestSupport"]),
     ],
     swiftLanguageModes: [.v5]
 )

@@ -27,3 +27,14 @@ public enum BLAS {
     /// The number of threads OpenBLAS uses.
     public static var threadCount: Int { Int(openblas_get_num_threads()) }
 }
+
+extension BLAS {
+    /// General strided sgemm: C[m, n] = alpha · A[m, k] · op(B) + beta · C, row-major, with explicit
+    /// leading dimensions; op(B) = B[k, n] or, with `transposeB`, B[n, k]ᵀ.
+    public static func gemm(transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+                            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+                            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                    blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+    }
+}

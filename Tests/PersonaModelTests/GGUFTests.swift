@@ -2,6 +2,7 @@
 // in which each failure must produce its own specific error.
 import Foundation
 import XCTest
+import PersonaTestSupport
 @testable import PersonaModel
 import PersonaTensor
 

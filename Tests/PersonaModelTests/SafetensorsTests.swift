@@ -1,6 +1,7 @@
 // safetensors files and Hugging Face folders: round trips and hostile headers.
 import Foundation
 import XCTest
+import PersonaTestSupport
 @testable import PersonaModel
 
 final class SafetensorsTests: XCTestCase {

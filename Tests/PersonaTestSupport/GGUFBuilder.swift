@@ -1,31 +1,37 @@
 // Builds GGUF bytes in tests: valid files of any shape, and deliberately corrupt ones.
 import Foundation
-@testable import PersonaModel
+import PersonaModel
 import PersonaTensor
 
-struct GGUFBuilder {
-    enum Value {
+public struct GGUFBuilder {
+    public enum Value {
         case u8(UInt8), i8(Int8), u16(UInt16), i16(Int16), u32(UInt32), i32(Int32), f32(Float), bool(Bool)
         case string(String), rawString([UInt8]), u64(UInt64), i64(Int64), f64(Double)
         case array(elementType: UInt32, [Value])
     }
-    struct Tensor {
-        var name: String
-        var dims: [UInt64]
-        var type: UInt32
-        var offset: UInt64? = nil   // nil: laid out one after another
-        var rawName: [UInt8]? = nil
+    public struct Tensor {
+        public var name: String
+        public var dims: [UInt64]
+        public var type: UInt32
+        public var offset: UInt64? = nil   // nil: laid out one after another
+        public var rawName: [UInt8]? = nil
+        public var data: [UInt8]? = nil    // the tensor's bytes; nil: a filler pattern
+        public init(name: String, dims: [UInt64], type: UInt32, offset: UInt64? = nil, rawName: [UInt8]? = nil, data: [UInt8]? = nil) {
+            self.name = name; self.dims = dims; self.type = type; self.offset = offset; self.rawName = rawName; self.data = data
+        }
     }
 
-    var magic: [UInt8] = Array("GGUF".utf8)
-    var version: UInt32 = 3
-    var metadata: [(key: [UInt8], value: Value)] = []
-    var tensors: [Tensor] = []
-    var tensorCountOverride: UInt64? = nil
-    var alignment = 32
-    var dataSizeOverride: Int? = nil
+    public var magic: [UInt8] = Array("GGUF".utf8)
+    public var version: UInt32 = 3
+    public var metadata: [(key: [UInt8], value: Value)] = []
+    public var tensors: [Tensor] = []
+    public var tensorCountOverride: UInt64? = nil
+    public var alignment = 32
+    public var dataSizeOverride: Int? = nil
 
-    mutating func add(_ key: String, _ value: Value) { metadata.append((Array(key.utf8), value)) }
+    public init() {}
+
+    public mutating func add(_ key: String, _ value: Value) { metadata.append((Array(key.utf8), value)) }
 
     private static func typeCode(_ v: Value) -> UInt32 {
         switch v {
@@ -77,13 +83,13 @@ struct GGUFBuilder {
     }
 
     /// The byte size of a tensor's data as the reader will compute it.
-    static func byteCount(_ t: Tensor) -> Int {
+    public static func byteCount(_ t: Tensor) -> Int {
         guard let type = GGMLType(rawValue: t.type) else { return 0 }
         let n = t.dims.reduce(1) { $0 &* Int(truncatingIfNeeded: $1) }
         return type.byteCount(elements: n) ?? 0
     }
 
-    func build() -> [UInt8] {
+    public func build() -> [UInt8] {
         var out = magic
         Self.append(version, to: &out)
         Self.append(tensorCountOverride ?? UInt64(tensors.count), to: &out)
@@ -95,6 +101,7 @@ struct GGUFBuilder {
         }
         var next: UInt64 = 0
         var dataEnd = 0
+        var placed: [(Int, [UInt8])] = []
         for t in tensors {
             Self.appendString(t.rawName ?? Array(t.name.utf8), to: &out)
             Self.append(UInt32(t.dims.count), to: &out)
@@ -103,21 +110,34 @@ struct GGUFBuilder {
             let offset = t.offset ?? next
             Self.append(offset, to: &out)
             let size = Self.byteCount(t)
+            if let d = t.data { placed.append((Int(offset), d)) }
             dataEnd = max(dataEnd, Int(offset) + size)
             next = UInt64((Int(offset) + size + alignment - 1) / alignment * alignment)
         }
         while out.count % alignment != 0 { out.append(0) }
         let dataSize = dataSizeOverride ?? dataEnd
+        let dataStart = out.count
         for i in 0..<dataSize { out.append(UInt8(truncatingIfNeeded: i &* 31 &+ 7)) }
+        for (offset, bytes) in placed where dataStart + offset + bytes.count <= out.count {
+            out.replaceSubrange((dataStart + offset)..<(dataStart + offset + bytes.count), with: bytes)
+        }
         return out
     }
 
-    func parse() throws -> GGUFFile {
+    public func parse() throws -> GGUFFile {
         try GGUFFile(bytes: FileBytes(data: Data(build()), label: "test.gguf"))
     }
 
+    /// A float32 tensor with the given ggml dims (row length first) and values.
+    public static func f32(_ name: String, dims: [Int], values: [Float]) -> Tensor {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(values.count * 4)
+        for v in values { withUnsafeBytes(of: v.bitPattern.littleEndian) { bytes.append(contentsOf: $0) } }
+        return Tensor(name: name, dims: dims.map { UInt64($0) }, type: 0, data: bytes)
+    }
+
     /// A small valid llama-like file: two F32 tensors.
-    static func small() -> GGUFBuilder {
+    public static func small() -> GGUFBuilder {
         var b = GGUFBuilder()
         b.add("general.architecture", .string("llama"))
         b.add("llama.block_count", .u32(1))

@@ -2,13 +2,13 @@
 import Foundation
 import XCTest
 
-enum TestPaths {
+public enum TestPaths {
     /// The package root (two levels above this file's folder).
-    static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static let reference = root.deletingLastPathComponent().appendingPathComponent("shared/reference")
+    public static let root: URL = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    public static let reference = root.deletingLastPathComponent().appendingPathComponent("shared/reference")
 
     /// A default model's GGUF path; fails the test (with the fix) when `make models` has not run.
-    static func model(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
+    public static func model(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws -> String {
         let dir = ProcessInfo.processInfo.environment["PERSONA_MODELS_DIR"] ?? root.appendingPathComponent("models").path
         let path = "\(dir)/\(name).gguf"
         guard FileManager.default.fileExists(atPath: path) else {
@@ -19,7 +19,7 @@ enum TestPaths {
     }
 
     /// A fresh temporary directory removed at the end of the process.
-    static func temporaryDirectory() throws -> URL {
+    public static func temporaryDirectory() throws -> URL {
         let url = FileManager.default.temporaryDirectory.appendingPathComponent("persona-tests-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true)
         return url
@@ -27,7 +27,7 @@ enum TestPaths {
 }
 
 /// Asserts that `body` throws an error equal to `expected`, printing what was thrown otherwise.
-func assertThrows<E: Error & Equatable, T>(_ expected: E, file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> T) {
+public func assertThrows<E: Error & Equatable, T>(_ expected: E, file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> T) {
     do {
         _ = try body()
         XCTFail("expected \(expected), nothing was thrown", file: file, line: line)

@@ -1,0 +1,52 @@
+// Projection interventions on a unit direction v̂, applied to every row of the batch at one layer:
+// - cap (activation capping): h ← h − max(h·v̂ − τ, 0)·v̂   (the projection never exceeds τ);
+// - floor:                    h ← h + max(τ − h·v̂, 0)·v̂   (the projection never falls below τ);
+// - ablation:                 h ← h − (h·v̂)·v̂             (the direction is removed).
+import PersonaModel
+import PersonaTensor
+
+/// Which projection intervention.
+public enum ProjectionIntervention: Equatable, Sendable {
+    case cap(threshold: Float)
+    case floor(threshold: Float)
+    case ablate
+}
+
+/// Applies a projection intervention at one layer.
+public final class ProjectionHook: LayerHook {
+    public let layer: Int
+    public let intervention: ProjectionIntervention
+    public let positions: SteeringPositions
+    let unit: [Float]
+    public var layers: Set<Int>? { [layer] }
+
+    public init(direction: [Float], layer: Int, intervention: ProjectionIntervention,
+                positions: SteeringPositions = .all, config: ModelConfig) throws {
+        try validate(vector: direction, layer: layer, config: config, what: "direction")
+        let norm = direction.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
+        guard norm > 0 else { throw SteeringError.zeroVector(what: "direction") }
+        self.unit = direction.map { Float(Double($0) / norm) }
+        self.layer = layer
+        self.intervention = intervention
+        self.positions = positions
+    }
+
+    public func process(_ stream: ResidualStream) throws {
+        unit.withUnsafeBufferPointer { u in
+            let v = u.baseAddress!
+            for span in stream.spans {
+                for r in positions.rows(of: span) {
+                    let h = stream.row(r)
+                    let projection = Vector.dot(h, v, count: stream.hiddenSize)
+                    let amount: Float
+                    switch intervention {
+                    case .cap(let tau): amount = -max(projection - tau, 0)
+                    case .floor(let tau): amount = max(tau - projection, 0)
+                    case .ablate: amount = -projection
+                    }
+                    if amount != 0 { Vector.addScaled(v, amount, into: h, count: stream.hiddenSize) }
+                }
+            }
+        }
+    }
+}

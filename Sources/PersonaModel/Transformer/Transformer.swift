@@ -1,0 +1,240 @@
+// The decoder-only transformer for the `llama` and `qwen2` families, on CPU, in float32.
+//
+// One forward pass takes a ragged batch: for every sequence, its new tokens (a whole prompt in
+// prefill, one token in a decode step) and its KV cache. The new tokens of all sequences are
+// stacked into one [rows, hidden] matrix so that every linear layer is a single sgemm; attention is
+// per sequence against its own cache, so no sequence ever sees another's positions or padding.
+//
+// Per block: RMSNorm → Q/K/V (+bias for qwen2) → RoPE → append K/V to the cache → causal GQA
+// attention → output projection → residual → RMSNorm → gated MLP (SwiGLU) → residual → hooks.
+import Foundation
+import PersonaTensor
+
+/// Which positions' logits a pass returns.
+public enum LogitsMode: Sendable {
+    /// No logits (capture-only passes).
+    case none
+    /// The last position of every sequence (what generation needs).
+    case last
+    /// Every position of every sequence.
+    case all
+}
+
+/// One sequence's share of a forward pass.
+public struct SequenceInput {
+    public var tokens: [Int]
+    public var cache: KVCache
+    /// The caller's identifier for this sequence, handed to hooks in `SequenceSpan.id`.
+    public var id: Int
+    public init(tokens: [Int], cache: KVCache, id: Int = 0) { self.tokens = tokens; self.cache = cache; self.id = id }
+}
+
+/// The model: configuration, weights, hooks.
+public final class Transformer {
+    public let config: ModelConfig
+    public let weights: TransformerWeights
+    let rope: RoPE
+    private var hookEntries: [(id: Int, hook: LayerHook)] = []
+    private var nextHookID = 0
+
+    public init(config: ModelConfig, weights: TransformerWeights) {
+        self.config = config
+        self.weights = weights
+        self.rope = RoPE(layout: weights.ropeLayout, headDimension: config.headDimension, base: config.ropeTheta,
+                         frequencyFactors: weights.ropeFrequencyFactors)
+    }
+
+    /// Loads a model (GGUF file or Hugging Face folder).
+    public convenience init(source: ModelSource) throws {
+        let config = try source.config()
+        try self.init(config: config, weights: TransformerWeights.load(from: source, config: config))
+    }
+
+    /// An empty cache for one sequence.
+    public func makeCache(capacity: Int = 64) -> KVCache {
+        KVCache(layerCount: config.layerCount, kvWidth: config.kvHeadCount * config.headDimension, initialCapacity: capacity)
+    }
+
+    // MARK: Hooks
+
+    /// A registered hook; removing it twice is harmless.
+    public struct HookHandle: Hashable { let id: Int }
+
+    /// Registers `hook`; prefer `withHooks` so that it is removed on every exit path.
+    public func addHook(_ hook: LayerHook) -> HookHandle {
+        nextHookID += 1
+        hookEntries.append((nextHookID, hook))
+        return HookHandle(id: nextHookID)
+    }
+
+    public func removeHook(_ handle: HookHandle) { hookEntries.removeAll { $0.id == handle.id } }
+
+    /// Runs `body` with `hooks` attached; they are removed however `body` exits (errors included).
+    public func withHooks<T>(_ hooks: [LayerHook], _ body: () throws -> T) rethrows -> T {
+        let handles = hooks.map { addHook($0) }
+        defer { handles.forEach(removeHook) }
+        return try body()
+    }
+
+    public var hookCount: Int { hookEntries.count }
+
+    // MARK: Forward
+
+    /// Runs one pass. Returns logits, row-major [rows, vocab]: one row per sequence for `.last`
+    /// (in batch order), one per token for `.all`, none for `.none`. Caches are extended.
+    public func forward(_ batch: [SequenceInput], logits mode: LogitsMode = .last) throws -> [[Float]] {
+        let c = config
+        let hidden = c.hiddenSize, headDim = c.headDimension
+        let qWidth = c.headCount * headDim, kvWidth = c.kvHeadCount * headDim, ffn = c.feedForwardSize
+
+        // Rows of the pass: every sequence's new tokens, stacked.
+        var spans: [SequenceSpan] = []
+        var rows = 0
+        for (i, s) in batch.enumerated() {
+            guard !s.tokens.isEmpty else { throw TransformerError.badBatch(reason: "sequence \(i) has no tokens") }
+            for t in s.tokens where t < 0 || t >= c.vocabularySize {
+                throw TransformerError.tokenOutOfRange(token: t, vocabularySize: c.vocabularySize)
+            }
+            if s.cache.count + s.tokens.count > c.contextLength {
+                throw TransformerError.contextOverflow(position: s.cache.count + s.tokens.count - 1, contextLength: c.contextLength)
+            }
+            guard s.cache.layerCount == c.layerCount, s.cache.width == kvWidth else {
+                throw TransformerError.badBatch(reason: "sequence \(i)'s cache was made for another model")
+            }
+            if batch[..<i].contains(where: { $0.cache === s.cache }) {
+                throw TransformerError.badBatch(reason: "sequence \(i) shares its cache with another sequence of the pass")
+            }
+            spans.append(SequenceSpan(sequence: i, id: s.id, rowStart: rows, rowCount: s.tokens.count, startPosition: s.cache.count))
+            rows += s.tokens.count
+        }
+        guard rows > 0 else { return [] }
+        for s in batch { s.cache.reserve(s.tokens.count) }
+
+        // Scratch for this pass.
+        let x = FloatBuffer(count: rows * hidden)        // [rows, hidden] residual stream
+        let h = FloatBuffer(count: rows * hidden)        // [rows, hidden] normed input
+        let q = FloatBuffer(count: rows * qWidth)        // [rows, heads·headDim]
+        let k = FloatBuffer(count: rows * kvWidth)       // [rows, kvHeads·headDim]
+        let v = FloatBuffer(count: rows * kvWidth)
+        let attention = FloatBuffer(count: rows * qWidth)  // [rows, heads·headDim]
+        let projected = FloatBuffer(count: rows * max(hidden, ffn))
+        let gate = FloatBuffer(count: rows * ffn)        // [rows, ffn]
+        let up = FloatBuffer(count: rows * ffn)
+        let maxContext = batch.map { $0.cache.count + $0.tokens.count }.max() ?? 0
+        let scores = FloatBuffer(count: rows * maxContext)  // per head: [tokens, context]
+
+        // Embeddings.
+        var r = 0
+        for s in batch {
+            for t in s.tokens {
+                x.row(r, width: hidden).update(from: weights.tokenEmbedding.row(t, width: hidden), count: hidden)
+                r += 1
+            }
+        }
+
+        let epsilon = Float(c.normEpsilon)
+        let scale = 1 / Float(headDim).squareRoot()
+        let group = c.headCount / c.kvHeadCount
+        for (l, block) in weights.blocks.enumerated() {
+            // Attention: norm → q/k/v.
+            for r in 0..<rows {
+                Vector.rmsNorm(x.row(r, width: hidden), weight: block.attentionNorm.pointer, epsilon: epsilon, into: h.row(r, width: hidden), count: hidden)
+            }
+            BLAS.matmulTransposedB(h.pointer, block.query.pointer, q.pointer, m: rows, n: qWidth, k: hidden)
+            BLAS.matmulTransposedB(h.pointer, block.key.pointer, k.pointer, m: rows, n: kvWidth, k: hidden)
+            BLAS.matmulTransposedB(h.pointer, block.value.pointer, v.pointer, m: rows, n: kvWidth, k: hidden)
+            if let qb = block.queryBias, let kb = block.keyBias, let vb = block.valueBias {
+                for r in 0..<rows {
+                    Vector.add(qb.pointer, into: q.row(r, width: qWidth), count: qWidth)
+                    Vector.add(kb.pointer, into: k.row(r, width: kvWidth), count: kvWidth)
+                    Vector.add(vb.pointer, into: v.row(r, width: kvWidth), count: kvWidth)
+                }
+            }
+            // RoPE at absolute positions; K and V go into each sequence's cache.
+            for span in spans {
+                let cache = batch[span.sequence].cache
+                for i in 0..<span.rowCount {
+                    let r = span.rowStart + i, position = span.startPosition + i
+                    rope.apply(q.row(r, width: qWidth), heads: c.headCount, position: position)
+                    rope.apply(k.row(r, width: kvWidth), heads: c.kvHeadCount, position: position)
+                    cache.keys[l].row(position, width: kvWidth).update(from: k.row(r, width: kvWidth), count: kvWidth)
+                    cache.values[l].row(position, width: kvWidth).update(from: v.row(r, width: kvWidth), count: kvWidth)
+                }
+            }
+            // Causal grouped-query attention, per sequence and head:
+            // scores [n, ctx] = Q_h [n, d] · K_hᵀ, masked, softmax, out_h [n, d] = P · V_h.
+            for span in spans {
+                let cache = batch[span.sequence].cache
+                let n = span.rowCount, context = span.startPosition + n
+                for head in 0..<c.headCount {
+                    let kvHead = head / group
+                    let qh = q.pointer + span.rowStart * qWidth + head * headDim
+                    let kh = cache.keys[l].pointer + kvHead * headDim
+                    let vh = cache.values[l].pointer + kvHead * headDim
+                    cblasScores(qh, lda: qWidth, kh, ldb: kvWidth, scores.pointer, n: n, context: context, headDim: headDim, scale: scale)
+                    for i in 0..<n {
+                        let row = scores.pointer + i * context
+                        let visible = span.startPosition + i + 1
+                        for j in visible..<context { row[j] = -.infinity }
+                        Vector.softmax(row, count: visible)
+                        for j in visible..<context { row[j] = 0 }
+                    }
+                    let out = attention.pointer + span.rowStart * qWidth + head * headDim
+                    cblasWeightedValues(scores.pointer, vh, ldb: kvWidth, out, ldc: qWidth, n: n, context: context, headDim: headDim)
+                }
+            }
+            // Output projection and residual.
+            BLAS.matmulTransposedB(attention.pointer, block.attentionOutput.pointer, projected.pointer, m: rows, n: hidden, k: qWidth)
+            Vector.add(projected.pointer, into: x.pointer, count: rows * hidden)
+
+            // MLP: norm → gate, up → SwiGLU → down → residual.
+            for r in 0..<rows {
+                Vector.rmsNorm(x.row(r, width: hidden), weight: block.feedForwardNorm.pointer, epsilon: epsilon, into: h.row(r, width: hidden), count: hidden)
+            }
+            BLAS.matmulTransposedB(h.pointer, block.gate.pointer, gate.pointer, m: rows, n: ffn, k: hidden)
+            BLAS.matmulTransposedB(h.pointer, block.up.pointer, up.pointer, m: rows, n: ffn, k: hidden)
+            Vector.siluMultiply(gate.pointer, up.pointer, count: rows * ffn)
+            BLAS.matmulTransposedB(gate.pointer, block.down.pointer, projected.pointer, m: rows, n: hidden, k: ffn)
+            Vector.add(projected.pointer, into: x.pointer, count: rows * hidden)
+
+            // Hooks see the block output (layer l), may modify it.
+            if !hookEntries.isEmpty {
+                let stream = ResidualStream(layer: l, hiddenSize: hidden, spans: spans, rowCount: rows, data: x.pointer)
+                for entry in hookEntries where entry.hook.layers?.contains(l) ?? true {
+                    try entry.hook.process(stream)
+                }
+            }
+        }
+        for s in batch { s.cache.advance(by: s.tokens.count) }
+
+        // Final norm and logits.
+        let logitRows: [Int]
+        switch mode {
+        case .none: return []
+        case .last: logitRows = spans.map { $0.rowStart + $0.rowCount - 1 }
+        case .all: logitRows = Array(0..<rows)
+        }
+        let normed = FloatBuffer(count: logitRows.count * hidden)
+        for (i, r) in logitRows.enumerated() {
+            Vector.rmsNorm(x.row(r, width: hidden), weight: weights.outputNorm.pointer, epsilon: epsilon, into: normed.row(i, width: hidden), count: hidden)
+        }
+        let vocab = c.vocabularySize
+        let out = FloatBuffer(count: logitRows.count * vocab)
+        BLAS.matmulTransposedB(normed.pointer, weights.output.pointer, out.pointer, m: logitRows.count, n: vocab, k: hidden)
+        return (0..<logitRows.count).map { Array(UnsafeBufferPointer(start: out.row($0, width: vocab), count: vocab)) }
+    }
+}
+
+/// scores[n, context] = scale · Q[n, d] · K[context, d]ᵀ with row strides lda / ldb.
+@inline(__always)
+private func cblasScores(_ q: UnsafePointer<Float>, lda: Int, _ k: UnsafePointer<Float>, ldb: Int,
+                         _ scores: UnsafeMutablePointer<Float>, n: Int, context: Int, headDim: Int, scale: Float) {
+    BLAS.gemm(transposeB: true, m: n, n: context, k: headDim, alpha: scale, a: q, lda: lda, b: k, ldb: ldb, beta: 0, c: scores, ldc: context)
+}
+
+/// out[n, d] = P[n, context] · V[context, d] with row strides.
+@inline(__always)
+private func cblasWeightedValues(_ p: UnsafePointer<Float>, _ v: UnsafePointer<Float>, ldb: Int,
+                                 _ out: UnsafeMutablePointer<Float>, ldc: Int, n: Int, context: Int, headDim: Int) {
+    BLAS.gemm(transposeB: false, m: n, n: headDim, k: context, alpha: 1, a: p, lda: context, b: v, ldb: ldb, beta: 0, c: out, ldc: ldc)
+}
