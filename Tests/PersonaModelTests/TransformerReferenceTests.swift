@@ -18,16 +18,6 @@ final class CaptureHook: LayerHook {
     }
 }
 
-enum LoadedModels {
-    nonisolated(unsafe) static var cache: [String: Transformer] = [:]
-    static func transformer(_ name: String) throws -> Transformer {
-        if let t = cache[name] { return t }
-        let t = try Transformer(source: ModelSource.open(path: TestPaths.model(name)))
-        cache[name] = t
-        return t
-    }
-}
-
 final class TransformerReferenceTests: XCTestCase {
     func testForwardSmolLM2() throws { try checkForward("smollm2-135m") }
     func testForwardQwen() throws { try checkForward("qwen2.5-0.5b") }
