@@ -32,8 +32,12 @@ build: setup
 release: setup
 	$(SWIFT) build -c release
 
-test: models build
-	$(SWIFT) test
+# Tests run optimized: the model tests need the kernels at speed, and optimized code is what users run
+# (scripts/check-tail-calls.sh guards against a miscompile that only shows there).
+test: models
+	$(SWIFT) build -c release
+	$(SWIFT) test -c release
+	@scripts/check-tail-calls.sh $$($(SWIFT) build -c release --show-bin-path)/persona $$($(SWIFT) build -c release --show-bin-path)/PersonaPackageTests.xctest
 
 fuzz: setup
 	@scripts/fuzz-gguf.sh

@@ -109,6 +109,7 @@ public final class Transformer {
         }
         guard rows > 0 else { return [] }
         for s in batch { s.cache.reserve(s.tokens.count) }
+        let plan = RowPlan(spans: spans)
 
         // Scratch for this pass.
         let x = FloatBuffer(count: rows * hidden)        // [rows, hidden] residual stream
@@ -140,9 +141,9 @@ public final class Transformer {
             for r in 0..<rows {
                 Vector.rmsNorm(x.row(r, width: hidden), weight: block.attentionNorm.pointer, epsilon: epsilon, into: h.row(r, width: hidden), count: hidden)
             }
-            BLAS.matmulTransposedB(h.pointer, block.query.pointer, q.pointer, m: rows, n: qWidth, k: hidden)
-            BLAS.matmulTransposedB(h.pointer, block.key.pointer, k.pointer, m: rows, n: kvWidth, k: hidden)
-            BLAS.matmulTransposedB(h.pointer, block.value.pointer, v.pointer, m: rows, n: kvWidth, k: hidden)
+            linear(block.query, h, q, plan)
+            linear(block.key, h, k, plan)
+            linear(block.value, h, v, plan)
             if let qb = block.queryBias, let kb = block.keyBias, let vb = block.valueBias {
                 for r in 0..<rows {
                     Vector.add(qb.pointer, into: q.row(r, width: qWidth), count: qWidth)
@@ -184,17 +185,17 @@ public final class Transformer {
                 }
             }
             // Output projection and residual.
-            BLAS.matmulTransposedB(attention.pointer, block.attentionOutput.pointer, projected.pointer, m: rows, n: hidden, k: qWidth)
+            linear(block.attentionOutput, attention, projected, plan)
             Vector.add(projected.pointer, into: x.pointer, count: rows * hidden)
 
             // MLP: norm → gate, up → SwiGLU → down → residual.
             for r in 0..<rows {
                 Vector.rmsNorm(x.row(r, width: hidden), weight: block.feedForwardNorm.pointer, epsilon: epsilon, into: h.row(r, width: hidden), count: hidden)
             }
-            BLAS.matmulTransposedB(h.pointer, block.gate.pointer, gate.pointer, m: rows, n: ffn, k: hidden)
-            BLAS.matmulTransposedB(h.pointer, block.up.pointer, up.pointer, m: rows, n: ffn, k: hidden)
+            linear(block.gate, h, gate, plan)
+            linear(block.up, h, up, plan)
             Vector.siluMultiply(gate.pointer, up.pointer, count: rows * ffn)
-            BLAS.matmulTransposedB(gate.pointer, block.down.pointer, projected.pointer, m: rows, n: hidden, k: ffn)
+            linear(block.down, gate, projected, plan)
             Vector.add(projected.pointer, into: x.pointer, count: rows * hidden)
 
             // Hooks see the block output (layer l), may modify it.
@@ -220,8 +221,75 @@ public final class Transformer {
         }
         let vocab = c.vocabularySize
         let out = FloatBuffer(count: logitRows.count * vocab)
-        BLAS.matmulTransposedB(normed.pointer, weights.output.pointer, out.pointer, m: logitRows.count, n: vocab, k: hidden)
+        // Logits always use the per-row kernel: a prefill's last row is a single row, and sgemm's
+        // single-row path sums in another order than its multi-row one.
+        linear(weights.output, normed, out, RowPlan(flags: Array(repeating: true, count: logitRows.count)))
         return (0..<logitRows.count).map { Array(UnsafeBufferPointer(start: out.row($0, width: vocab), count: vocab)) }
+    }
+}
+
+/// Which rows of a pass are decode steps (one token of their sequence) and which belong to
+/// multi-token prefills. Decode rows go through the quantized kernel, prefill rows through sgemm;
+/// the choice depends only on the row's own sequence, so results never depend on the batch.
+struct RowPlan {
+    let count: Int
+    let isDecode: [Bool]
+    let decodeRows: [Int]
+    let prefillRows: [Int]
+
+    init(spans: [SequenceSpan]) {
+        var flags: [Bool] = []
+        for s in spans { flags += Array(repeating: s.rowCount == 1, count: s.rowCount) }
+        self.init(flags: flags)
+    }
+
+    init(flags: [Bool]) {
+        count = flags.count
+        isDecode = flags
+        decodeRows = flags.indices.filter { flags[$0] }
+        prefillRows = flags.indices.filter { !flags[$0] }
+    }
+}
+
+/// output[rows, out] = input[rows, in] · Wᵀ, decode rows through the quantized kernel and prefill
+/// rows through sgemm (at least two rows: OpenBLAS's single-row path sums in another order).
+private func linear(_ w: LinearWeight, _ input: FloatBuffer, _ output: FloatBuffer, _ plan: RowPlan) {
+    let n = w.outputs, k = w.inputs
+    // Decode rows.
+    if !plan.decodeRows.isEmpty {
+        let matrix = w.quantized
+        if plan.prefillRows.isEmpty {
+            if let matrix { matrix.multiply(input.pointer, count: plan.count, into: output.pointer) }
+            else { denseRows(w, input.pointer, plan.count, output.pointer) }
+        } else {
+            let gathered = FloatBuffer(count: plan.decodeRows.count * k)
+            for (i, r) in plan.decodeRows.enumerated() { gathered.row(i, width: k).update(from: input.row(r, width: k), count: k) }
+            let result = FloatBuffer(count: plan.decodeRows.count * n)
+            if let matrix { matrix.multiply(gathered.pointer, count: plan.decodeRows.count, into: result.pointer) }
+            else { denseRows(w, gathered.pointer, plan.decodeRows.count, result.pointer) }
+            for (i, r) in plan.decodeRows.enumerated() { output.row(r, width: n).update(from: result.row(i, width: n), count: n) }
+        }
+    }
+    // Prefill rows.
+    if !plan.prefillRows.isEmpty {
+        if plan.decodeRows.isEmpty {
+            BLAS.matmulTransposedB(input.pointer, w.dense.pointer, output.pointer, m: plan.count, n: n, k: k)
+        } else {
+            let gathered = FloatBuffer(count: plan.prefillRows.count * k)
+            for (i, r) in plan.prefillRows.enumerated() { gathered.row(i, width: k).update(from: input.row(r, width: k), count: k) }
+            let result = FloatBuffer(count: plan.prefillRows.count * n)
+            BLAS.matmulTransposedB(gathered.pointer, w.dense.pointer, result.pointer, m: plan.prefillRows.count, n: n, k: k)
+            for (i, r) in plan.prefillRows.enumerated() { output.row(r, width: n).update(from: result.row(i, width: n), count: n) }
+        }
+    }
+}
+
+/// Decode rows without a quantized copy (Hugging Face folders): the same per-row dot products over
+/// the float32 weights.
+private func denseRows(_ w: LinearWeight, _ x: UnsafePointer<Float>, _ count: Int, _ y: UnsafeMutablePointer<Float>) {
+    for o in 0..<w.outputs {
+        let row = w.dense.row(o, width: w.inputs)
+        for r in 0..<count { y[r * w.outputs + o] = Vector.dot(x + r * w.inputs, row, count: w.inputs) }
     }
 }
 

@@ -28,20 +28,29 @@ public enum TransformerError: Error, CustomStringConvertible, Equatable {
     }
 }
 
+/// A linear layer's weight [out, in]: float32 for multi-token passes (sgemm), and the file's own
+/// format for single-token decode steps (memory-bound; see QuantizedMatrix).
+public struct LinearWeight {
+    public let dense: FloatBuffer
+    public let quantized: QuantizedMatrix?
+    public let outputs: Int
+    public let inputs: Int
+}
+
 /// One decoder block's weights.
 public struct BlockWeights {
     public let attentionNorm: FloatBuffer      // [hidden]
-    public let query: FloatBuffer              // [heads·headDim, hidden]
-    public let key: FloatBuffer                // [kvHeads·headDim, hidden]
-    public let value: FloatBuffer              // [kvHeads·headDim, hidden]
+    public let query: LinearWeight              // [heads·headDim, hidden]
+    public let key: LinearWeight                // [kvHeads·headDim, hidden]
+    public let value: LinearWeight              // [kvHeads·headDim, hidden]
     public let queryBias: FloatBuffer?
     public let keyBias: FloatBuffer?
     public let valueBias: FloatBuffer?
-    public let attentionOutput: FloatBuffer    // [hidden, heads·headDim]
+    public let attentionOutput: LinearWeight    // [hidden, heads·headDim]
     public let feedForwardNorm: FloatBuffer    // [hidden]
-    public let gate: FloatBuffer               // [ffn, hidden]
-    public let up: FloatBuffer                 // [ffn, hidden]
-    public let down: FloatBuffer               // [hidden, ffn]
+    public let gate: LinearWeight               // [ffn, hidden]
+    public let up: LinearWeight                 // [ffn, hidden]
+    public let down: LinearWeight               // [hidden, ffn]
 }
 
 /// All weights of the model.
@@ -50,11 +59,11 @@ public final class TransformerWeights {
     public let blocks: [BlockWeights]
     public let outputNorm: FloatBuffer         // [hidden]
     /// [vocab, hidden]; the token embedding itself when tied.
-    public let output: FloatBuffer
+    public let output: LinearWeight
     public let ropeLayout: RoPELayout
     public let ropeFrequencyFactors: [Float]?
 
-    init(tokenEmbedding: FloatBuffer, blocks: [BlockWeights], outputNorm: FloatBuffer, output: FloatBuffer,
+    init(tokenEmbedding: FloatBuffer, blocks: [BlockWeights], outputNorm: FloatBuffer, output: LinearWeight,
          ropeLayout: RoPELayout, ropeFrequencyFactors: [Float]?) {
         self.tokenEmbedding = tokenEmbedding; self.blocks = blocks; self.outputNorm = outputNorm
         self.output = output; self.ropeLayout = ropeLayout; self.ropeFrequencyFactors = ropeFrequencyFactors
@@ -74,20 +83,21 @@ public final class TransformerWeights {
             let n = names.block(l)
             blocks.append(BlockWeights(
                 attentionNorm: try reader.load(n.attentionNorm, [h]),
-                query: try reader.load(n.query, [q, h]),
-                key: try reader.load(n.key, [kv, h]),
-                value: try reader.load(n.value, [kv, h]),
+                query: try reader.linear(n.query, q, h),
+                key: try reader.linear(n.key, kv, h),
+                value: try reader.linear(n.value, kv, h),
                 queryBias: config.attentionBias ? try reader.load(n.queryBias, [q]) : nil,
                 keyBias: config.attentionBias ? try reader.load(n.keyBias, [kv]) : nil,
                 valueBias: config.attentionBias ? try reader.load(n.valueBias, [kv]) : nil,
-                attentionOutput: try reader.load(n.attentionOutput, [h, q]),
+                attentionOutput: try reader.linear(n.attentionOutput, h, q),
                 feedForwardNorm: try reader.load(n.feedForwardNorm, [h]),
-                gate: try reader.load(n.gate, [f, h]),
-                up: try reader.load(n.up, [f, h]),
-                down: try reader.load(n.down, [h, f])))
+                gate: try reader.linear(n.gate, f, h),
+                up: try reader.linear(n.up, f, h),
+                down: try reader.linear(n.down, h, f)))
         }
         let embedding = try reader.load(names.tokenEmbedding, [vocab, h])
-        let output = reader.has(names.output) ? try reader.load(names.output, [vocab, h]) : embedding
+        let output = reader.has(names.output) ? try reader.linear(names.output, vocab, h)
+            : LinearWeight(dense: embedding, quantized: try reader.quantized(names.tokenEmbedding, vocab, h), outputs: vocab, inputs: h)
         if !reader.has(names.output) && !config.tiedEmbeddings {
             throw TransformerError.missingTensor(path: source.path, name: names.output)
         }
@@ -145,6 +155,17 @@ struct WeightReader {
         case .gguf(let f): return f.tensor(named: name) != nil
         case .huggingFace(let h): return h.tensor(named: name) != nil
         }
+    }
+
+    /// A linear weight [outputs, inputs]: float32, plus the file's format when it has a fast kernel.
+    func linear(_ name: String, _ outputs: Int, _ inputs: Int) throws -> LinearWeight {
+        LinearWeight(dense: try load(name, [outputs, inputs]), quantized: try quantized(name, outputs, inputs), outputs: outputs, inputs: inputs)
+    }
+
+    /// The tensor as stored in a GGUF file, for the decode kernel (nil for other sources).
+    func quantized(_ name: String, _ outputs: Int, _ inputs: Int) throws -> QuantizedMatrix? {
+        guard case .gguf(let f) = source, let t = f.tensor(named: name), t.shape == [outputs, inputs] else { return nil }
+        return try QuantizedMatrix(type: t.type, rows: outputs, columns: inputs, bytes: f.data(of: t), owner: f)
     }
 
     /// The tensor `name` as float32; `shape` is row-major ([out, in] for a linear weight).

@@ -42,7 +42,7 @@ public enum Dequantize {
         let blocks = elements / type.blockSize
         let blockSize = type.blockSize, typeSize = type.typeSize
         if type == .f32 {
-            memcpy(dst, src, elements * 4)   // little-endian hosts only
+            copyBytes(UnsafeMutableRawPointer(dst), src, count: elements * 4)   // little-endian hosts only
             return
         }
         let chunk = 4096
@@ -60,4 +60,13 @@ public enum Dequantize {
         try out.withUnsafeMutableBufferPointer { try rows(type: type, from: bytes, elements: elements, into: $0) }
         return out
     }
+}
+
+/// Copies bytes through a real call. Swift 6.3.1's LLVM lowers a memcpy/memmove intrinsic in tail
+/// position of a throwing function to a tail jump without restoring the error register (r12 on
+/// x86-64), so the caller sees a garbage error. Throwing functions copy through this function;
+/// `scripts/check-tail-calls.sh` scans the release binaries for the pattern.
+@inline(never)
+public func copyBytes(_ destination: UnsafeMutableRawPointer, _ source: UnsafeRawPointer, count: Int) {
+    destination.copyMemory(from: source, byteCount: count)
 }

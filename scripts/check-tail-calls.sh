@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Finds throwing Swift functions that end in a tail jump to memcpy/memmove/memset in a release
+# binary. Swift 6.3.1's LLVM emits such jumps without restoring the error register (r12), so the
+# caller sees a bogus error and crashes. Usage: scripts/check-tail-calls.sh BINARY...
+set -euo pipefail
+status=0
+for bin in "$@"; do
+  objdump -d --no-show-raw-insn "$bin" | awk '
+    /^[0-9a-f]+ <.*>:$/ { name = $2 }
+    /jmp +[0-9a-f]+ <(memmove|memcpy|memset)@plt>/ { print name }' | sort -u | tr -d '<>:' | while read -r sym; do
+      demangled=$(swift demangle --compact "$sym" 2>/dev/null || echo "$sym")
+      case "$demangled" in
+        *" throws "*|*" throws("*|*"throws ->"*) echo "$bin: throwing function tail-jumps into a mem intrinsic: $demangled"; echo FOUND ;;
+      esac
+    done
+done | tee /tmp/check-tail-calls.$$ | grep -v '^FOUND$' || true
+if grep -q '^FOUND$' /tmp/check-tail-calls.$$; then status=1; fi
+rm -f /tmp/check-tail-calls.$$
+exit $status
