@@ -1,0 +1,85 @@
+// The tokenizer against Hugging Face: every `tokenize` case (ids, decoded text with and without
+// special tokens), the chat-template and prompt texts → ids, streaming decode, errors.
+import Foundation
+import XCTest
+import PersonaTestSupport
+@testable import PersonaModel
+
+enum LoadedTokenizers {
+    nonisolated(unsafe) static var cache: [String: BPETokenizer] = [:]
+    static func tokenizer(_ name: String) throws -> BPETokenizer {
+        if let t = cache[name] { return t }
+        let t = try BPETokenizer(gguf: GGUFFile(path: TestPaths.model(name)))
+        cache[name] = t
+        return t
+    }
+}
+
+final class TokenizerTests: XCTestCase {
+    let models = ["smollm2-135m", "qwen2.5-0.5b"]
+
+    func testReferenceCases() throws {
+        for name in models {
+            let tokenizer = try LoadedTokenizers.tokenizer(name)
+            let reference = try Reference.load(name)
+            for c in reference.json.dict("tokenize").list("cases").compactMap({ $0 as? [String: Any] }) {
+                let text = c.string("text") ?? ""
+                let ids = tokenizer.encode(text)
+                XCTAssertEqual(ids, c.ints("ids"), "\(name): \(text.debugDescription)")
+                XCTAssertEqual(tokenizer.decode(c.ints("ids")), c.string("decoded"), "\(name) decode: \(text.debugDescription)")
+                XCTAssertEqual(tokenizer.decode(c.ints("ids"), skipSpecialTokens: true), c.string("decoded_skip_special"), "\(name) skip special")
+            }
+        }
+    }
+
+    func testPromptTextsFromEverySection() throws {
+        for name in models {
+            let tokenizer = try LoadedTokenizers.tokenizer(name)
+            let r = try Reference.load(name).json
+            for c in r.dict("chat_template").list("cases").compactMap({ $0 as? [String: Any] }) {
+                XCTAssertEqual(tokenizer.encode(c.string("text") ?? ""), c.ints("ids"), "\(name) chat template case")
+            }
+            for p in r.dict("forward").list("prompts").compactMap({ $0 as? [String: Any] }) {
+                XCTAssertEqual(tokenizer.encode(p.string("text") ?? ""), p.ints("input_ids"), "\(name) forward prompt")
+            }
+            XCTAssertEqual(tokenizer.encode(r.dict("greedy").string("prompt_text") ?? ""), r.dict("greedy").ints("prompt_ids"))
+            let steering = r.dict("steering")
+            XCTAssertEqual(tokenizer.encode(steering.string("prompt_text") ?? ""), steering.ints("prompt_ids"))
+            XCTAssertEqual(tokenizer.encode(steering.dict("vector").string("evil_text") ?? ""), steering.dict("vector").ints("evil_ids"))
+            XCTAssertEqual(tokenizer.decode(r.dict("greedy").dict("no_stop").ints("ids")), r.dict("greedy").dict("no_stop").string("text"))
+        }
+    }
+
+    func testStreamingDecoderWaitsForWholeCharacters() throws {
+        let tokenizer = try LoadedTokenizers.tokenizer("smollm2-135m")
+        let text = "Emoji 😀 and 中文 and é."
+        let ids = tokenizer.encode(text)
+        var decoder = StreamingDecoder(tokenizer: tokenizer)
+        var pieces: [String] = []
+        for id in ids { pieces.append(decoder.append(id)) }
+        pieces.append(decoder.finish())
+        XCTAssertEqual(pieces.joined(), text)
+        XCTAssertFalse(pieces.contains { $0.contains("\u{FFFD}") }, "no replacement characters mid-stream: \(pieces)")
+        XCTAssertTrue(ids.count > text.count / 3)
+    }
+
+    func testUnknownPreTokenizerIsAnError() throws {
+        var data = TokenizerData(tokens: [], tokenTypes: [], merges: [], preTokenizer: .gpt2, source: "t")
+        XCTAssertThrowsError(try BPETokenizer(data))
+        XCTAssertNil(PreTokenizerKind(name: "mystery"))
+        data.tokens = [Array("a".utf8)]
+        XCTAssertThrowsError(try BPETokenizer(data)) { XCTAssert("\($0)".contains("no token for byte")) }
+        let e = TokenizerError.unknownPreTokenizer(source: "m.gguf", name: "mystery")
+        XCTAssert(e.description.contains("mystery") && e.description.contains("qwen2"))
+    }
+
+    func testEncodingSpeed() throws {
+        let tokenizer = try LoadedTokenizers.tokenizer("qwen2.5-0.5b")
+        let text = String(repeating: "The quick brown fox jumps over the lazy dog 12345. ", count: 2000)
+        let start = Date()
+        let ids = tokenizer.encode(text)
+        XCTAssertGreaterThan(ids.count, 10_000)
+        XCTAssertEqual(tokenizer.decode(ids), text)
+        print("encoded \(text.utf8.count) bytes in \(Date().timeIntervalSince(start)) s")
+    }
+}
