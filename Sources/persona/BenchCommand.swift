@@ -1,0 +1,42 @@
+// `persona bench MODEL`: prefill and decode speed, peak memory. Use a release build.
+import ArgumentParser
+import Foundation
+import PersonaCore
+
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure prefill tokens/s (256-token prompt), decode tokens/s at batch 1, 8 and 32 (128 new tokens), and peak memory.",
+        discussion: "Build with `swift build -c release` first; debug builds are many times slower.")
+
+    @Argument(help: "A GGUF file, a Hugging Face folder, or a default model name.")
+    var model: String
+
+    @Option(name: .customLong("batch"), help: "Decode batch sizes (repeatable).")
+    var batchSizes: [Int] = [1, 8, 32]
+
+    @Option(name: .customLong("new-tokens"), help: "Tokens generated per sequence.")
+    var newTokens = 128
+
+    @Flag(help: "Print machine-readable JSON.")
+    var json = false
+
+    func validate() throws {
+        guard batchSizes.allSatisfy({ $0 >= 1 && $0 <= 256 }) else { throw ValidationError("--batch must be 1…256") }
+        guard newTokens >= 1 else { throw ValidationError("--new-tokens must be ≥ 1") }
+    }
+
+    func run() throws {
+        let start = Date()
+        let lm = try LanguageModel(model)
+        let load = Date().timeIntervalSince(start)
+        let result = try Benchmark.run(model: lm, loadSeconds: load, newTokens: newTokens, batchSizes: batchSizes) { printError("bench: \($0)") }
+        if json { print(try jsonText(result)); return }
+        print("model \(result.model), \(result.threads) threads, load \(String(format: "%.1f", result.loadSeconds)) s")
+        print(String(format: "prefill  %4d tokens  %8.1f tokens/s", result.prefillTokens, result.prefillTokensPerSecond))
+        for d in result.decode {
+            print(String(format: "decode   batch %3d   %8.1f tokens/s  (%.1f per sequence)", d.batchSize, d.tokensPerSecond, d.perSequenceTokensPerSecond))
+        }
+        print(String(format: "peak memory %.2f GiB", Double(result.peakMemoryBytes) / Double(1 << 30)))
+    }
+}
