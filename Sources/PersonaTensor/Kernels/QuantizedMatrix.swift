@@ -48,8 +48,16 @@ public final class QuantizedMatrix: @unchecked Sendable {
             defer { scratch.deallocate() }
             for o in start..<end {
                 self.decode(self.data + o * self.rowBytes, scratch, self.columns)
-                for r in 0..<count {
-                    y[r * self.rows + o] = Vector.dot(x + r * self.columns, scratch, count: self.columns)
+                var r = 0
+                let c = self.columns, n = self.rows
+                while r + 4 <= count {
+                    let (s0, s1, s2, s3) = Vector.dot4(x + r * c, x + (r + 1) * c, x + (r + 2) * c, x + (r + 3) * c, scratch, count: c)
+                    y[r * n + o] = s0; y[(r + 1) * n + o] = s1; y[(r + 2) * n + o] = s2; y[(r + 3) * n + o] = s3
+                    r += 4
+                }
+                while r < count {
+                    y[r * n + o] = Vector.dot(x + r * c, scratch, count: c)
+                    r += 1
                 }
             }
         }

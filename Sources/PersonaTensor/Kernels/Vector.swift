@@ -19,6 +19,29 @@ public enum Vector {
         return sum
     }
 
+    /// Four dot products against one shared vector `w`: out[k] = Σ x_k[i]·w[i]. Each result is
+    /// bit-identical to `dot(x_k, w)` (same lanes, same order), so grouping rows never changes them.
+    @inlinable @inline(__always)
+    public static func dot4(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>, _ x3: UnsafePointer<Float>,
+                            _ w: UnsafePointer<Float>, count n: Int) -> (Float, Float, Float, Float) {
+        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
+        var i = 0
+        while i + 16 <= n {
+            let v = UnsafeRawPointer(w + i).loadUnaligned(as: SIMD16<Float>.self)
+            a0 += UnsafeRawPointer(x0 + i).loadUnaligned(as: SIMD16<Float>.self) * v
+            a1 += UnsafeRawPointer(x1 + i).loadUnaligned(as: SIMD16<Float>.self) * v
+            a2 += UnsafeRawPointer(x2 + i).loadUnaligned(as: SIMD16<Float>.self) * v
+            a3 += UnsafeRawPointer(x3 + i).loadUnaligned(as: SIMD16<Float>.self) * v
+            i += 16
+        }
+        var s0 = a0.sum(), s1 = a1.sum(), s2 = a2.sum(), s3 = a3.sum()
+        while i < n {
+            s0 += x0[i] * w[i]; s1 += x1[i] * w[i]; s2 += x2[i] * w[i]; s3 += x3[i] * w[i]
+            i += 1
+        }
+        return (s0, s1, s2, s3)
+    }
+
     /// Σ a[i]².
     @inlinable @inline(__always)
     public static func sumOfSquares(_ a: UnsafePointer<Float>, count n: Int) -> Float { dot(a, a, count: n) }

@@ -1,0 +1,81 @@
+// Batched generation on the 135M model: batch independence, stop conditions, shared prefixes,
+// streaming callbacks.
+import Foundation
+import XCTest
+import PersonaTestSupport
+import PersonaModel
+@testable import PersonaCore
+
+final class GenerationTests: XCTestCase {
+    func model() throws -> LanguageModel {
+        try LoadedLanguageModels.model("smollm2-135m")
+    }
+
+    func testSameRequestAloneAndInABatchOf16GivesIdenticalTokens() throws {
+        let lm = try model()
+        let questions = ["Tell me about the sea.", "What is a cat?", "Name three colours.", "Why is the sky blue?", "Write a haiku.",
+                         "What is 2+2?", "Describe a forest.", "Who are you?", "Give me a recipe.", "What is music?", "Explain rain.",
+                         "Say hello.", "What is a star?", "Count to five.", "What is love?", "Describe a city at night."]
+        let sampling = SamplingParameters(temperature: 0.8, topP: 0.95, topK: 40, seed: 1234)
+        let requests = try questions.map { q in
+            GenerationRequest(promptTokens: try lm.chatPrompt(user: q), maxNewTokens: 24, sampling: sampling, stopTokens: lm.stopTokens)
+        }
+        let generator = lm.makeGenerator(maxBatchSize: 16)
+        let batched = try generator.generate(requests)
+        for index in [0, 7, 15] {
+            let alone = try lm.makeGenerator(maxBatchSize: 1).generate([requests[index]])[0]
+            XCTAssertEqual(alone?.tokens, batched[index]?.tokens, "request \(index) alone vs in a batch of 16")
+        }
+        // A smaller batch cap (sequences join as others finish) gives the same tokens too.
+        let capped = try lm.makeGenerator(maxBatchSize: 5).generate(requests)
+        XCTAssertEqual(capped.map { $0?.tokens }, batched.map { $0?.tokens })
+    }
+
+    func testStopConditions() throws {
+        let lm = try model()
+        let prompt = try lm.chatPrompt(user: "What is the capital of France?")
+        let g = lm.makeGenerator()
+        let end = try XCTUnwrap(g.generate([GenerationRequest(promptTokens: prompt, maxNewTokens: 40, stopTokens: lm.stopTokens)])[0])
+        XCTAssertEqual(end.stopReason, .endToken)
+        XCTAssertEqual(end.text, "The capital of France is Paris.")
+        XCTAssertEqual(end.responseTokens.count, end.tokens.count - 1)
+        let short = try XCTUnwrap(g.generate([GenerationRequest(promptTokens: prompt, maxNewTokens: 3, stopTokens: lm.stopTokens)])[0])
+        XCTAssertEqual(short.stopReason, .maxTokens)
+        XCTAssertEqual(short.tokens.count, 3)
+        let stopped = try XCTUnwrap(g.generate([GenerationRequest(promptTokens: prompt, maxNewTokens: 40, stopTokens: lm.stopTokens, stopStrings: [" is"])])[0])
+        XCTAssertEqual(stopped.stopReason, .stopString)
+        XCTAssertEqual(stopped.text, "The capital of France")
+        XCTAssertThrowsError(try g.generate([GenerationRequest(promptTokens: [], maxNewTokens: 3)]))
+    }
+
+    func testSharedPrefixIsReusedAndStreamingSeesEveryToken() throws {
+        let lm = try model()
+        let prompts = try ["Name a fruit.", "Name a tree."].map { try lm.chatPrompt(user: $0, system: "You are a brief assistant.") }
+        // The shared prefix: the common leading tokens.
+        let common = zip(prompts[0], prompts[1]).prefix { $0 == $1 }.count
+        let g = lm.makeGenerator()
+        let prefix = try g.prefill(Array(prompts[0].prefix(common)))
+        XCTAssertEqual(prefix.count, common)
+        var streamed: [Int: [Int]] = [:]
+        let shared = try g.generate(prompts.map { GenerationRequest(promptTokens: $0, maxNewTokens: 12, stopTokens: lm.stopTokens, prefix: prefix) }) {
+            streamed[$0, default: []].append($1)
+        }
+        XCTAssertEqual(prefix.count, common, "the shared prefix cache is copied, not extended")
+        let plain = try g.generate(prompts.map { GenerationRequest(promptTokens: $0, maxNewTokens: 12, stopTokens: lm.stopTokens) })
+        for i in 0..<2 {
+            XCTAssertEqual(streamed[i], shared[i]?.tokens)
+            // Greedy continuations agree (the prefix path only changes float rounding).
+            XCTAssertEqual(shared[i]?.tokens, plain[i]?.tokens)
+        }
+    }
+}
+
+enum LoadedLanguageModels {
+    nonisolated(unsafe) static var cache: [String: LanguageModel] = [:]
+    static func model(_ name: String) throws -> LanguageModel {
+        if let m = cache[name] { return m }
+        let m = try LanguageModel(source: ModelSource.open(path: TestPaths.model(name)))
+        cache[name] = m
+        return m
+    }
+}
