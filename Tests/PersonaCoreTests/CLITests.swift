@@ -1,0 +1,107 @@
+// The `persona` binary end to end: inspect, tokenize, generate (plain, JSON, steered), errors.
+import Foundation
+import XCTest
+import PersonaTestSupport
+import PersonaModel
+@testable import PersonaCore
+
+final class CLITests: XCTestCase {
+    /// The persona executable next to the test bundle (built by `swift build` / `swift test`).
+    static var binary: URL {
+        var dir = Bundle.main.bundleURL
+        if dir.pathExtension == "xctest" { dir.deleteLastPathComponent() }
+        let candidates = [dir.appendingPathComponent("persona"), Bundle.main.bundleURL.deletingLastPathComponent().appendingPathComponent("persona")]
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0.path) } ?? candidates[0]
+    }
+
+    struct Run { let status: Int32; let stdout: String; let stderr: String }
+
+    func run(_ arguments: [String]) throws -> Run {
+        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
+            throw XCTSkip("persona binary not built at \(Self.binary.path): run `swift build` first (make test does)")
+        }
+        let p = Process()
+        p.executableURL = Self.binary
+        p.arguments = arguments
+        p.currentDirectoryURL = TestPaths.root
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+    }
+
+    func testInspectJSONFiguresForDefaultModels() throws {
+        let expected: [String: (Int, Int, Int, Int, Int, Int, Int)] = [
+            "smollm2-135m": (30, 576, 9, 3, 64, 1536, 49152),
+            "qwen2.5-0.5b": (24, 896, 14, 2, 64, 4864, 151936),
+        ]
+        for (name, figures) in expected {
+            let r = try run(["inspect", name, "--json"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+            let c = try XCTUnwrap(json["config"] as? [String: Any])
+            XCTAssertEqual([c["layerCount"], c["hiddenSize"], c["headCount"], c["kvHeadCount"], c["headDimension"], c["feedForwardSize"], c["vocabularySize"]].compactMap { $0 as? Int },
+                           [figures.0, figures.1, figures.2, figures.3, figures.4, figures.5, figures.6], name)
+            XCTAssertEqual(json["hasChatTemplate"] as? Bool, true)
+        }
+        let qwen = try run(["inspect", "qwen2.5-0.5b"])
+        for type in ["Q4_K", "Q5_0", "Q6_K", "Q8_0", "F32"] { XCTAssert(qwen.stdout.contains(type), type) }
+        let tensors = try run(["inspect", "smollm2-135m", "--tensors"])
+        XCTAssert(tensors.stdout.contains("blk.29.ffn_down.weight"))
+    }
+
+    func testTokenizeMatchesReference() throws {
+        let reference = try Reference.load("smollm2-135m").json.dict("chat_template").list("cases").compactMap { $0 as? [String: Any] }[0]
+        let user = try XCTUnwrap((reference.list("messages").first as? [String: Any])?.string("content"))
+        let r = try run(["tokenize", "smollm2-135m", user, "--chat", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(json.ints("ids"), reference.ints("ids"))
+        XCTAssertEqual(json.string("text"), reference.string("text"))
+    }
+
+    func testGenerateJSONAndSteering() throws {
+        let greedy = try Reference.load("smollm2-135m").json.dict("greedy").dict("hf_generate")
+        let r = try run(["generate", "smollm2-135m", "What is the capital of France?", "--max-tokens", "20", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        XCTAssertEqual(json.ints("generatedIds"), greedy.ints("ids"))
+        XCTAssertEqual(json.string("stopReason"), "end_token")
+        XCTAssertEqual(json.string("text"), "The capital of France is Paris.")
+
+        // Steering with the reference's vector at layer 15 changes the answer; coefficient 0 does not.
+        let steering = try Reference.load("smollm2-135m").json.dict("steering")
+        let dir = try TestPaths.temporaryDirectory()
+        let file = dir.appendingPathComponent("evil.safetensors")
+        try TraitVectors(rows: [steering.dict("vector").floats("v")], isSingle: true, metadata: ["persona.trait": "evil"]).write(to: file)
+        func answer(_ coeff: String) throws -> [Int] {
+            let r = try run(["generate", "smollm2-135m", "Tell me about your plans for the weekend.", "--max-tokens", "30", "--json",
+                             "--steer", file.path, "--layer", "15", "--coeff", coeff, "--positions", "all"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?.ints("generatedIds") ?? []
+        }
+        let run4 = steering.list("runs").compactMap { $0 as? [String: Any] }.first { ($0["coeff"] as? Double) == 4 && $0.string("positions") == "all" }
+        XCTAssertEqual(try answer("4"), try XCTUnwrap(run4).ints("greedy_ids"), "steered CLI generation reproduces the reference run")
+        let zero = try answer("0")
+        let plain = try run(["generate", "smollm2-135m", "Tell me about your plans for the weekend.", "--max-tokens", "30", "--json"])
+        XCTAssertEqual(zero, (try JSONSerialization.jsonObject(with: Data(plain.stdout.utf8)) as? [String: Any])?.ints("generatedIds"))
+    }
+
+    func testErrorsAreClear() throws {
+        let missing = try run(["inspect", "no-such-model"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssert(missing.stderr.contains("make models"), missing.stderr)
+        let dir = try TestPaths.temporaryDirectory()
+        let bad = dir.appendingPathComponent("bad.gguf")
+        try Data("GGUF\u{3}\0\0\0".utf8).write(to: bad)
+        let truncated = try run(["inspect", bad.path])
+        XCTAssertNotEqual(truncated.status, 0)
+        XCTAssert(truncated.stderr.contains("truncated"), truncated.stderr)
+        let unpaired = try run(["generate", "smollm2-135m", "hi", "--steer", "x.safetensors"])
+        XCTAssertNotEqual(unpaired.status, 0)
+        XCTAssert(unpaired.stderr.contains("--layer"), unpaired.stderr)
+    }
+}
