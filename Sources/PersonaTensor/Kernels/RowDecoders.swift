@@ -65,19 +65,30 @@ enum RowDecoders {
         }
     }
 
-    static let bitIndex = SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+    /// For each byte b of Q5_0's high bits, eight bytes holding 0x10 where bit k of b is set: the
+    /// fifth bits of eight elements without per-lane variable shifts.
+    static let highBits: [UInt64] = (0..<256).map { b in
+        var v: UInt64 = 0
+        for k in 0..<8 where b & (1 << k) != 0 { v |= 0x10 << (8 * UInt64(k)) }
+        return v
+    }
 
     static func q5_0(_ s: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-        let sixteen = SIMD16<Int32>(repeating: 16)
-        for b in 0..<(n / 32) {
-            let p = s + b * 22, out = y + b * 32
-            let d = SIMD16<Float>(repeating: loadHalf(p, 0))
-            let qh = SIMD16<UInt32>(repeating: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 2, as: UInt32.self)))
-            let q = SIMD16<UInt32>(truncatingIfNeeded: p.loadUnaligned(fromByteOffset: 6, as: SIMD16<UInt8>.self))
-            let h0 = ((qh &>> bitIndex) & 1) &<< 4
-            let h1 = ((qh &>> (bitIndex &+ 16)) & 1) &<< 4
-            store(SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: (q & 0x0F) | h0) &- sixteen) * d, out)
-            store(SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: (q &>> 4) | h1) &- sixteen) * d, out + 16)
+        let sixteen = SIMD16<Int8>(repeating: 16)
+        highBits.withUnsafeBufferPointer { table in
+            for b in 0..<(n / 32) {
+                let p = s + b * 22, out = y + b * 32
+                let d = SIMD16<Float>(repeating: loadHalf(p, 0))
+                // Elements 0…15 take bits 0…15 of qh, elements 16…31 bits 16…31.
+                @inline(__always) func bits(_ k: Int) -> UInt64 { table[Int(p.load(fromByteOffset: 2 + k, as: UInt8.self))] }
+                let h0 = unsafeBitCast(SIMD2<UInt64>(bits(0), bits(1)), to: SIMD16<UInt8>.self)
+                let h1 = unsafeBitCast(SIMD2<UInt64>(bits(2), bits(3)), to: SIMD16<UInt8>.self)
+                let q = p.loadUnaligned(fromByteOffset: 6, as: SIMD16<UInt8>.self)
+                let lo = SIMD16<Int8>(truncatingIfNeeded: (q & 0x0F) | h0) &- sixteen
+                let hi = SIMD16<Int8>(truncatingIfNeeded: (q &>> 4) | h1) &- sixteen
+                store(floats(lo) * d, out)
+                store(floats(hi) * d, out + 16)
+            }
         }
     }
 
