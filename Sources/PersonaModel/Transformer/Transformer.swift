@@ -223,64 +223,54 @@ public final class Transformer {
         let out = FloatBuffer(count: logitRows.count * vocab)
         // Logits always use the per-row kernel: a prefill's last row is a single row, and sgemm's
         // single-row path sums in another order than its multi-row one.
-        linear(weights.output, normed, out, RowPlan(flags: Array(repeating: true, count: logitRows.count)))
+        linear(weights.output, normed, out, RowPlan(allRowKernel: logitRows.count))
         return (0..<logitRows.count).map { Array(UnsafeBufferPointer(start: out.row($0, width: vocab), count: vocab)) }
     }
 }
 
 /// Which rows of a pass are decode steps (one token of their sequence) and which belong to
-/// multi-token prefills. Decode rows go through the quantized kernel, prefill rows through sgemm;
-/// the choice depends only on the row's own sequence, so results never depend on the batch.
+/// multi-token prefills. Decode rows go through the per-row quantized kernel; each prefill span
+/// gets an sgemm call of its own. Both depend only on the row's own sequence, so a sequence's
+/// results never depend on the batch (OpenBLAS may sum differently for different call shapes).
 struct RowPlan {
     let count: Int
-    let isDecode: [Bool]
     let decodeRows: [Int]
-    let prefillRows: [Int]
+    /// (first row, row count) of every multi-token span.
+    let prefillSpans: [(start: Int, count: Int)]
 
     init(spans: [SequenceSpan]) {
-        var flags: [Bool] = []
-        for s in spans { flags += Array(repeating: s.rowCount == 1, count: s.rowCount) }
-        self.init(flags: flags)
+        count = spans.reduce(0) { $0 + $1.rowCount }
+        decodeRows = spans.filter { $0.rowCount == 1 }.map(\.rowStart)
+        prefillSpans = spans.filter { $0.rowCount > 1 }.map { ($0.rowStart, $0.rowCount) }
     }
 
-    init(flags: [Bool]) {
-        count = flags.count
-        isDecode = flags
-        decodeRows = flags.indices.filter { flags[$0] }
-        prefillRows = flags.indices.filter { !flags[$0] }
+    /// Every row through the per-row kernel.
+    init(allRowKernel count: Int) {
+        self.count = count
+        decodeRows = Array(0..<count)
+        prefillSpans = []
     }
 }
 
-/// output[rows, out] = input[rows, in] · Wᵀ, decode rows through the quantized kernel and prefill
-/// rows through sgemm (at least two rows: OpenBLAS's single-row path sums in another order).
+/// output[rows, out] = input[rows, in] · Wᵀ: decode rows through the quantized kernel, each prefill
+/// span through its own sgemm call.
 private func linear(_ w: LinearWeight, _ input: FloatBuffer, _ output: FloatBuffer, _ plan: RowPlan) {
     let n = w.outputs, k = w.inputs
-    // Decode rows.
     if !plan.decodeRows.isEmpty {
-        let matrix = w.quantized
-        if plan.prefillRows.isEmpty {
-            if let matrix { matrix.multiply(input.pointer, count: plan.count, into: output.pointer) }
+        if plan.decodeRows.count == plan.count {
+            if let matrix = w.quantized { matrix.multiply(input.pointer, count: plan.count, into: output.pointer) }
             else { denseRows(w, input.pointer, plan.count, output.pointer) }
         } else {
             let gathered = FloatBuffer(count: plan.decodeRows.count * k)
             for (i, r) in plan.decodeRows.enumerated() { gathered.row(i, width: k).update(from: input.row(r, width: k), count: k) }
             let result = FloatBuffer(count: plan.decodeRows.count * n)
-            if let matrix { matrix.multiply(gathered.pointer, count: plan.decodeRows.count, into: result.pointer) }
+            if let matrix = w.quantized { matrix.multiply(gathered.pointer, count: plan.decodeRows.count, into: result.pointer) }
             else { denseRows(w, gathered.pointer, plan.decodeRows.count, result.pointer) }
             for (i, r) in plan.decodeRows.enumerated() { output.row(r, width: n).update(from: result.row(i, width: n), count: n) }
         }
     }
-    // Prefill rows.
-    if !plan.prefillRows.isEmpty {
-        if plan.decodeRows.isEmpty {
-            BLAS.matmulTransposedB(input.pointer, w.dense.pointer, output.pointer, m: plan.count, n: n, k: k)
-        } else {
-            let gathered = FloatBuffer(count: plan.prefillRows.count * k)
-            for (i, r) in plan.prefillRows.enumerated() { gathered.row(i, width: k).update(from: input.row(r, width: k), count: k) }
-            let result = FloatBuffer(count: plan.prefillRows.count * n)
-            BLAS.matmulTransposedB(gathered.pointer, w.dense.pointer, result.pointer, m: plan.prefillRows.count, n: n, k: k)
-            for (i, r) in plan.prefillRows.enumerated() { output.row(r, width: n).update(from: result.row(i, width: n), count: n) }
-        }
+    for span in plan.prefillSpans {
+        BLAS.matmulTransposedB(input.row(span.start, width: k), w.dense.pointer, output.row(span.start, width: n), m: span.count, n: n, k: k)
     }
 }
 
