@@ -27,12 +27,24 @@ enum RowDecoders {
         UnsafeMutableRawPointer(y).storeBytes(of: v, as: SIMD16<Float>.self)
     }
 
+    // Lane-by-lane conversions written out: the generic SIMD initializers are not inlined (a call
+    // per 16 values, converting one lane at a time); these loops inline and vectorize.
     @inline(__always) static func floats(_ v: SIMD16<UInt8>) -> SIMD16<Float> {
-        SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: v))
+        var out = SIMD16<Float>()
+        for i in 0..<16 { out[i] = Float(v[i]) }
+        return out
     }
 
     @inline(__always) static func floats(_ v: SIMD16<Int8>) -> SIMD16<Float> {
-        SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: v))
+        var out = SIMD16<Float>()
+        for i in 0..<16 { out[i] = Float(v[i]) }
+        return out
+    }
+
+    @inline(__always) static func floats(_ v: SIMD16<Int32>) -> SIMD16<Float> {
+        var out = SIMD16<Float>()
+        for i in 0..<16 { out[i] = Float(v[i]) }
+        return out
     }
 
     static func q8_0(_ s: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
@@ -45,13 +57,12 @@ enum RowDecoders {
     }
 
     static func q4_0(_ s: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-        let eight = SIMD16<Int32>(repeating: 8)
         for b in 0..<(n / 32) {
             let p = s + b * 18, out = y + b * 32
             let d = SIMD16<Float>(repeating: loadHalf(p, 0))
             let q = p.loadUnaligned(fromByteOffset: 2, as: SIMD16<UInt8>.self)
-            store(SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: q & 0x0F) &- eight) * d, out)
-            store(SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: q &>> 4) &- eight) * d, out + 16)
+            store(floats(unsafeBitCast(q & 0x0F, to: SIMD16<Int8>.self) &- SIMD16<Int8>(repeating: 8)) * d, out)
+            store(floats(unsafeBitCast(q &>> 4, to: SIMD16<Int8>.self) &- SIMD16<Int8>(repeating: 8)) * d, out + 16)
         }
     }
 
@@ -84,8 +95,8 @@ enum RowDecoders {
                 let h0 = unsafeBitCast(SIMD2<UInt64>(bits(0), bits(1)), to: SIMD16<UInt8>.self)
                 let h1 = unsafeBitCast(SIMD2<UInt64>(bits(2), bits(3)), to: SIMD16<UInt8>.self)
                 let q = p.loadUnaligned(fromByteOffset: 6, as: SIMD16<UInt8>.self)
-                let lo = SIMD16<Int8>(truncatingIfNeeded: (q & 0x0F) | h0) &- sixteen
-                let hi = SIMD16<Int8>(truncatingIfNeeded: (q &>> 4) | h1) &- sixteen
+                let lo = unsafeBitCast((q & 0x0F) | h0, to: SIMD16<Int8>.self) &- sixteen
+                let hi = unsafeBitCast((q &>> 4) | h1, to: SIMD16<Int8>.self) &- sixteen
                 store(floats(lo) * d, out)
                 store(floats(hi) * d, out + 16)
             }
@@ -112,7 +123,6 @@ enum RowDecoders {
     }
 
     static func q6_K(_ s: UnsafeRawPointer, _ y: UnsafeMutablePointer<Float>, _ n: Int) {
-        let thirtyTwo = SIMD16<Int32>(repeating: 32)
         for b in 0..<(n / 256) {
             let p = s + b * 210, out = y + b * 256
             let d = loadHalf(p, 208)
@@ -124,7 +134,7 @@ enum RowDecoders {
                     let a = ql.loadUnaligned(fromByteOffset: l, as: SIMD16<UInt8>.self)
                     let c = ql.loadUnaligned(fromByteOffset: l + 32, as: SIMD16<UInt8>.self)
                     let h = qh.loadUnaligned(fromByteOffset: l, as: SIMD16<UInt8>.self)
-                    func value(_ v: SIMD16<UInt8>) -> SIMD16<Float> { SIMD16<Float>(SIMD16<Int32>(truncatingIfNeeded: v) &- thirtyTwo) }
+                    func value(_ v: SIMD16<UInt8>) -> SIMD16<Float> { floats(unsafeBitCast(v, to: SIMD16<Int8>.self) &- SIMD16<Int8>(repeating: 32)) }
                     func scale(_ k: Int) -> SIMD16<Float> { SIMD16<Float>(repeating: d * Float(sc.load(fromByteOffset: k, as: Int8.self))) }
                     store(scale(half) * value((a & 0x0F) | ((h & 3) &<< 4)), o + l)
                     store(scale(half + 2) * value((c & 0x0F) | (((h &>> 2) & 3) &<< 4)), o + l + 32)
