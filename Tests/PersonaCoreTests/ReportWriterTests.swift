@@ -13,7 +13,7 @@ final class ReportWriterTests: XCTestCase {
         func curve(_ slope: Double, layer: Int) -> [SteeringPoint] {
             coefficients.map { (c: Double) -> SteeringPoint in
                 let trait: Double = min(100, max(0, 20 + slope * (c + 2) * 12))
-                let coherence: Double = max(5, 92 - abs(c) * c * 6)
+                let coherence: Double = min(97, max(5, 92 - abs(c) * c * 6))
                 return SteeringPoint(layer: layer, coefficient: c, meanTrait: trait, meanCoherence: coherence, scoredCount: 10, answerCount: 10)
             }
         }

@@ -103,6 +103,7 @@ public enum ReportWriter {
     .examples { display: grid; grid-template-columns: repeat(auto-fill, minmax(340px, 1fr)); gap: 10px; }
     .example { border: 1px solid #ccc; border-left: 4px solid #0072B2; padding: 6px 10px; background: #fafafa; }
     .example.low { border-left-color: #0072B2; } .example.zero { border-left-color: #777; } .example.high { border-left-color: #D55E00; }
+    .example .c { font-size: .8em; font-weight: 700; text-transform: uppercase; letter-spacing: .04em; color: #333; }
     .example .q { font-weight: 600; margin-bottom: 4px; } .example .a { white-space: pre-wrap; word-break: break-word; font-size: .92em; }
     .example .s { font-size: .85em; color: #444; margin-top: 4px; }
     footer { margin-top: 2em; font-size: .85em; color: #555; border-top: 1px solid #ccc; padding-top: 6px; }
@@ -269,21 +270,22 @@ public enum ReportWriter {
     private static func examples(_ t: TraitReport) -> String {
         guard !t.examples.isEmpty else { return "<p class=\"empty\">no example answers</p>\n" }
         let coefficients = Array(Set(t.examples.map(\.coefficient))).sorted()
-        var h = "<h3>Example answers</h3>\n"
+        var h = "<h3>Example answers</h3>\n<div class=\"examples\">"
+        var more: [String] = []
         for coefficient in coefficients {
             let kind = coefficient < 0 ? "low" : coefficient > 0 ? "high" : "zero"
             let group = t.examples.filter { $0.coefficient == coefficient }
-            h += "<h3>coefficient \(e(HTMLText.tick(coefficient)))</h3>\n<div class=\"examples\">"
             for ex in group.prefix(4) {
                 var answer = ex.answer
                 var cut = ""
                 if answer.count > 2_000 { answer = String(answer.prefix(2_000)); cut = " <span class=\"empty\">[… cut; full text in tables/examples.csv]</span>" }
-                h += "<div class=\"example \(kind)\"><div class=\"q\">\(e(ex.question))</div><div class=\"a\">\(e(answer))\(cut)</div>"
-                h += "<div class=\"s\">trait \(n(ex.traitScore)) · coherence \(n(ex.coherence)) · coefficient \(e(HTMLText.tick(ex.coefficient)))</div></div>"
+                h += "<div class=\"example \(kind)\"><div class=\"c\">coefficient \(e(HTMLText.tick(coefficient)))</div><div class=\"q\">\(e(ex.question))</div><div class=\"a\">\(e(answer))\(cut)</div>"
+                h += "<div class=\"s\">trait \(n(ex.traitScore)) · coherence \(n(ex.coherence))</div></div>"
             }
-            if group.count > 4 { h += "<p class=\"empty\">\(group.count - 4) more in tables/examples.csv</p>" }
-            h += "</div>\n"
+            if group.count > 4 { more.append("\(group.count - 4) more at coefficient \(HTMLText.tick(coefficient))") }
         }
+        h += "</div>\n"
+        if !more.isEmpty { h += "<p class=\"empty\">\(e(more.joined(separator: "; "))) in tables/examples.csv</p>\n" }
         return h
     }
 }

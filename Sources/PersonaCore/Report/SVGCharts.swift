@@ -107,15 +107,28 @@ enum SVGChart {
         return s + "</g>"
     }
 
-    private static func legend(_ items: [(name: String, color: String, dash: String?, marker: ChartMarker)], x: Double, y: Double) -> String {
+    /// Where each legend item goes: items flow left to right and wrap at `maxX`, rows 16 px apart.
+    private static func legendLayout(_ names: [String], x: Double, maxX: Double) -> (positions: [(x: Double, row: Int)], rows: Int) {
+        var positions: [(x: Double, row: Int)] = []
+        var px = x, row = 0
+        for name in names {
+            let w = 27 + Double(name.count) * 6.5 + 16
+            if px > x && px + w > maxX { px = x; row += 1 }
+            positions.append((px, row))
+            px += w
+        }
+        return (positions, names.isEmpty ? 0 : row + 1)
+    }
+
+    private static func legend(_ items: [(name: String, color: String, dash: String?, marker: ChartMarker)], x: Double, y: Double, maxX: Double) -> String {
         var s = "<g class=\"legend\">"
-        var px = x
-        for item in items {
+        let layout = legendLayout(items.map(\.name), x: x, maxX: maxX)
+        for (item, at) in zip(items, layout.positions) {
+            let px = at.x, py = y + Double(at.row) * 16
             let dash = item.dash.map { " stroke-dasharray=\"\($0)\"" } ?? ""
-            s += "<line x1=\"\(c(px))\" y1=\"\(c(y))\" x2=\"\(c(px + 22))\" y2=\"\(c(y))\" stroke=\"\(item.color)\" stroke-width=\"2\"\(dash)/>"
-            s += marker(item.marker, x: px + 11, y: y, color: item.color, title: item.name)
-            s += "<text x=\"\(c(px + 27))\" y=\"\(c(y + 4))\">\(e(item.name))</text>"
-            px += 27 + Double(item.name.count) * 6.5 + 16
+            s += "<line x1=\"\(c(px))\" y1=\"\(c(py))\" x2=\"\(c(px + 22))\" y2=\"\(c(py))\" stroke=\"\(item.color)\" stroke-width=\"2\"\(dash)/>"
+            s += marker(item.marker, x: px + 11, y: py, color: item.color, title: item.name)
+            s += "<text x=\"\(c(px + 27))\" y=\"\(c(py + 4))\">\(e(item.name))</text>"
         }
         return s + "</g>"
     }
@@ -127,9 +140,17 @@ enum SVGChart {
         let xs = series.flatMap { $0.points.map(\.x) }.filter(\.isFinite)
         let ys = series.flatMap { $0.points.compactMap(\.y) }.filter(\.isFinite)
         let hasLegend = series.count > 1
-        let top = hasLegend ? 50.0 : 32.0
+        let legendRows = hasLegend ? legendLayout(series.map(\.name), x: 60, maxX: Double(width) - 10).rows : 0
+        let height = height + max(0, legendRows - 1) * 16
+        let top = hasLegend ? 34.0 + Double(legendRows) * 16 : 32.0
         let x = LinearScale(domain: LinearScale.niceDomain(xs), range: (58, Double(width) - 18))
-        let y = LinearScale(domain: yDomain ?? LinearScale.niceDomain(ys), range: (Double(height) - 46, top))
+        // A fixed domain (0–100 for scores) widens when data fall outside it, so no point leaves the plot.
+        var domain = yDomain ?? LinearScale.niceDomain(ys)
+        if let fixed = yDomain, let lo = ys.min(), let hi = ys.max(), lo < fixed.0 || hi > fixed.1 {
+            let wide = LinearScale.niceDomain(ys + [fixed.0, fixed.1])
+            domain = (min(fixed.0, wide.0), max(fixed.1, wide.1))
+        }
+        let y = LinearScale(domain: domain, range: (Double(height) - 46, top))
         var xTicks = x.ticks(8)
         if xTicksAtData {
             let distinct = Array(Set(xs)).sorted()
@@ -163,7 +184,7 @@ enum SVGChart {
             }
         }
         if hasLegend {
-            s += legend(series.map { ($0.name, $0.color, $0.dash, $0.marker) }, x: 60, y: 36)
+            s += legend(series.map { ($0.name, $0.color, $0.dash, $0.marker) }, x: 60, y: 36, maxX: Double(width) - 10)
         }
         if ys.isEmpty { s += "<text x=\"\(width / 2)\" y=\"\(height / 2)\" text-anchor=\"middle\" class=\"empty\">no data</text>" }
         return s + "</svg>"
