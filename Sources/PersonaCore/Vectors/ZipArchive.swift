@@ -1,0 +1,182 @@
+// A minimal, hostile-input-safe ZIP reader: enough for PyTorch's `torch.save` archives
+// (PKWARE APPNOTE.TXT 6.3: end of central directory record, central directory file headers,
+// local file headers). Stored entries only (method 0, what PyTorch writes); other methods are a
+// clear error. ZIP64 archives (> 4 GiB, never a vector file) are refused. Every offset and length
+// is checked against the bytes present, and each entry's CRC-32 is verified.
+import Foundation
+
+public enum ZipError: Error, CustomStringConvertible, Equatable {
+    case notAZip(path: String, reason: String)
+    case truncated(path: String, field: String, offset: Int, needed: Int, available: Int)
+    case badSignature(path: String, field: String, offset: Int, found: UInt32)
+    case unsupportedCompression(path: String, entry: String, method: Int)
+    case zip64(path: String)
+    case encrypted(path: String, entry: String)
+    case sizeMismatch(path: String, entry: String, central: Int, local: Int)
+    case crcMismatch(path: String, entry: String, expected: UInt32, found: UInt32)
+    case tooManyEntries(path: String, count: Int, maximum: Int)
+    case missingEntry(path: String, name: String)
+
+    public var description: String {
+        switch self {
+        case let .notAZip(path, reason): return "\(path): not a ZIP archive (\(reason))"
+        case let .truncated(path, field, offset, needed, available):
+            return "\(path): truncated ZIP archive: \(field) at offset \(offset) needs \(needed) bytes, \(available) remain"
+        case let .badSignature(path, field, offset, found):
+            return "\(path): bad ZIP \(field) signature 0x\(String(found, radix: 16)) at offset \(offset)"
+        case let .unsupportedCompression(path, entry, method):
+            return "\(path): entry \"\(entry)\" uses compression method \(method); only stored entries (method 0, as torch.save writes) are supported"
+        case let .zip64(path): return "\(path): ZIP64 archives are not supported"
+        case let .encrypted(path, entry): return "\(path): entry \"\(entry)\" is encrypted"
+        case let .sizeMismatch(path, entry, central, local):
+            return "\(path): entry \"\(entry)\": stored size \(central) differs from its uncompressed size \(local)"
+        case let .crcMismatch(path, entry, expected, found):
+            return "\(path): entry \"\(entry)\": CRC-32 0x\(String(found, radix: 16)) does not match 0x\(String(expected, radix: 16)) (corrupt file)"
+        case let .tooManyEntries(path, count, maximum): return "\(path): \(count) ZIP entries (at most \(maximum) accepted)"
+        case let .missingEntry(path, name): return "\(path): the archive has no entry \"\(name)\""
+        }
+    }
+}
+
+/// A ZIP archive held in memory.
+public struct ZipArchive {
+    public struct Entry: Equatable {
+        public let name: String
+        public let method: Int
+        public let crc32: UInt32
+        public let compressedSize: Int
+        public let uncompressedSize: Int
+        public let localHeaderOffset: Int
+        public let flags: Int
+    }
+
+    public static let maximumEntries = 10_000
+    public let path: String
+    public let entries: [Entry]
+    private let bytes: [UInt8]
+
+    /// Parses the central directory of `data`; `path` names the file in errors.
+    public init(data: Data, path: String) throws {
+        self.path = path
+        self.bytes = [UInt8](data)
+        let b = bytes
+        // End of central directory: 22 bytes plus a comment of up to 65535 bytes, found from the end.
+        guard b.count >= 22 else { throw ZipError.notAZip(path: path, reason: "\(b.count) bytes, shorter than an end-of-central-directory record") }
+        var eocd = -1
+        var i = b.count - 22
+        let lowest = max(0, b.count - 22 - 65_535)
+        while i >= lowest {
+            if b[i] == 0x50 && b[i + 1] == 0x4b && b[i + 2] == 0x05 && b[i + 3] == 0x06 { eocd = i; break }
+            i -= 1
+        }
+        guard eocd >= 0 else {
+            throw ZipError.notAZip(path: path, reason: "no end-of-central-directory record (a truncated or non-ZIP file)")
+        }
+        let r = ByteReader(bytes: b, path: path)
+        let entryCount = Int(try r.u16(at: eocd + 10, "end of central directory: entry count"))
+        let directorySize = Int(try r.u32(at: eocd + 12, "end of central directory: size"))
+        let directoryOffset = Int(try r.u32(at: eocd + 16, "end of central directory: offset"))
+        if entryCount == 0xFFFF || directorySize == 0xFFFF_FFFF || directoryOffset == 0xFFFF_FFFF { throw ZipError.zip64(path: path) }
+        guard entryCount <= ZipArchive.maximumEntries else {
+            throw ZipError.tooManyEntries(path: path, count: entryCount, maximum: ZipArchive.maximumEntries)
+        }
+        guard directoryOffset <= eocd, directorySize <= eocd - directoryOffset else {
+            throw ZipError.truncated(path: path, field: "central directory", offset: directoryOffset, needed: directorySize, available: max(0, eocd - directoryOffset))
+        }
+        var entries: [Entry] = []
+        var at = directoryOffset
+        for index in 0..<entryCount {
+            let field = "central directory entry \(index)"
+            let signature = try r.u32(at: at, field)
+            guard signature == 0x0201_4b50 else { throw ZipError.badSignature(path: path, field: field, offset: at, found: signature) }
+            let flags = Int(try r.u16(at: at + 8, field))
+            let method = Int(try r.u16(at: at + 10, field))
+            let crc = try r.u32(at: at + 16, field)
+            let compressed = Int(try r.u32(at: at + 20, field))
+            let uncompressed = Int(try r.u32(at: at + 24, field))
+            let nameLength = Int(try r.u16(at: at + 28, field))
+            let extraLength = Int(try r.u16(at: at + 30, field))
+            let commentLength = Int(try r.u16(at: at + 32, field))
+            let localOffset = Int(try r.u32(at: at + 42, field))
+            let nameBytes = try r.slice(at: at + 46, count: nameLength, "\(field) name")
+            let name = String(decoding: nameBytes, as: UTF8.self)
+            if compressed == 0xFFFF_FFFF || uncompressed == 0xFFFF_FFFF || localOffset == 0xFFFF_FFFF { throw ZipError.zip64(path: path) }
+            entries.append(Entry(name: name, method: method, crc32: crc, compressedSize: compressed,
+                                 uncompressedSize: uncompressed, localHeaderOffset: localOffset, flags: flags))
+            at += 46 + nameLength + extraLength + commentLength
+        }
+        self.entries = entries
+    }
+
+    /// Reads and parses the file at `path`.
+    public init(path: String) throws {
+        try self.init(data: try Data(contentsOf: URL(fileURLWithPath: path)), path: path)
+    }
+
+    public func entry(named name: String) -> Entry? { entries.first { $0.name == name } }
+
+    /// The bytes of an entry, CRC-checked.
+    public func data(of entry: Entry) throws -> [UInt8] {
+        guard entry.flags & 1 == 0 else { throw ZipError.encrypted(path: path, entry: entry.name) }
+        guard entry.method == 0 else { throw ZipError.unsupportedCompression(path: path, entry: entry.name, method: entry.method) }
+        guard entry.compressedSize == entry.uncompressedSize else {
+            throw ZipError.sizeMismatch(path: path, entry: entry.name, central: entry.compressedSize, local: entry.uncompressedSize)
+        }
+        let r = ByteReader(bytes: bytes, path: path)
+        let field = "local header of \"\(entry.name)\""
+        let at = entry.localHeaderOffset
+        let signature = try r.u32(at: at, field)
+        guard signature == 0x0403_4b50 else { throw ZipError.badSignature(path: path, field: field, offset: at, found: signature) }
+        let nameLength = Int(try r.u16(at: at + 26, field))
+        let extraLength = Int(try r.u16(at: at + 28, field))
+        let start = at + 30 + nameLength + extraLength
+        let data = try r.slice(at: start, count: entry.compressedSize, "data of \"\(entry.name)\"")
+        let crc = ZipArchive.crc32(data)
+        guard crc == entry.crc32 else { throw ZipError.crcMismatch(path: path, entry: entry.name, expected: entry.crc32, found: crc) }
+        return Array(data)
+    }
+
+    /// The bytes of the entry named `name`.
+    public func data(named name: String) throws -> [UInt8] {
+        guard let e = entry(named: name) else { throw ZipError.missingEntry(path: path, name: name) }
+        return try data(of: e)
+    }
+
+    private static let crcTable: [UInt32] = (0..<256).map { n -> UInt32 in
+        var c = UInt32(n)
+        for _ in 0..<8 { c = (c & 1) != 0 ? 0xEDB8_8320 ^ (c >> 1) : c >> 1 }
+        return c
+    }
+
+    /// CRC-32 (ISO 3309, as ZIP uses).
+    public static func crc32<C: Collection>(_ data: C) -> UInt32 where C.Element == UInt8 {
+        var c: UInt32 = 0xFFFF_FFFF
+        for byte in data { c = crcTable[Int((c ^ UInt32(byte)) & 0xFF)] ^ (c >> 8) }
+        return c ^ 0xFFFF_FFFF
+    }
+}
+
+/// Bounds-checked little-endian reads from a byte array.
+struct ByteReader {
+    let bytes: [UInt8]
+    let path: String
+
+    func slice(at offset: Int, count: Int, _ field: String) throws -> ArraySlice<UInt8> {
+        guard offset >= 0, count >= 0, offset <= bytes.count, count <= bytes.count - offset else {
+            throw ZipError.truncated(path: path, field: field, offset: offset, needed: count, available: max(0, bytes.count - max(offset, 0)))
+        }
+        return bytes[offset..<(offset + count)]
+    }
+
+    func u16(at offset: Int, _ field: String) throws -> UInt16 {
+        let s = try slice(at: offset, count: 2, field)
+        return UInt16(s[s.startIndex]) | UInt16(s[s.startIndex + 1]) << 8
+    }
+
+    func u32(at offset: Int, _ field: String) throws -> UInt32 {
+        let s = try slice(at: offset, count: 4, field)
+        var v: UInt32 = 0
+        for k in 0..<4 { v |= UInt32(s[s.startIndex + k]) << (8 * k) }
+        return v
+    }
+}
