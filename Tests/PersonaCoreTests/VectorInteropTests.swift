@@ -254,6 +254,14 @@ final class VectorInteropTests: XCTestCase {
         XCTAssertThrowsError(try PickleReader.read([0x80, 2, 0x68, 9, 0x2E], path: "m")) { error in
             XCTAssertEqual(error as? PickleError, .missingMemo(path: "m", index: 9, offset: 2))
         }
+        // Work is bounded: a long APPEND loop stops at the limit.
+        var limits = PickleReader.Limits()
+        limits.work = 1_000
+        let appends = [UInt8]([0x80, 2, 0x5D]) + [UInt8](repeating: 0, count: 400).enumerated().flatMap { $0.offset % 2 == 0 ? [UInt8(0x4E)] : [UInt8(0x61)] } + [0x2E]
+        XCTAssertThrowsError(try PickleReader.read(appends, path: "w", limits: limits)) { error in
+            XCTAssertEqual(error as? PickleError, .limitExceeded(path: "w", limit: "work", maximum: 1_000))
+        }
+        XCTAssertEqual(try PickleReader.read(appends, path: "w"), .list([PickleValue](repeating: .none, count: 200)))
         // Deep nesting is refused, not recursed into.
         XCTAssertThrowsError(try PickleReader.read([0x80, 2, 0x4E] + [UInt8](repeating: 0x85, count: 100) + [0x2E], path: "d")) { error in
             XCTAssertEqual(error as? PickleError, .limitExceeded(path: "d", limit: "nesting depth", maximum: 32))
