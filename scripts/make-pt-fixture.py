@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Make Tests/PersonaCoreTests/Fixtures/vectors/tiny.pt without PyTorch.
+"""Make Tests/PersonaCoreTests/Fixtures/vectors/tiny.pt (and its variants) without PyTorch.
 
 The file reproduces what `torch.save(t, path)` writes for a contiguous float32 CPU tensor `t` of
 shape [numLayers + 1, hidden] (the reference repo's persona vectors), following
@@ -17,6 +17,10 @@ torch/serialization.py (`_save`) and PyTorchStreamWriter:
 
 Values: row 0 (the embeddings, dropped on import) is 100 + column; row r ≥ 1 holds
 r * 0.5 + column * 0.01 - 0.25. Run: python3 scripts/make-pt-fixture.py
+
+Also written, to test the ZIP reader's deflate support (torch itself never compresses):
+- tiny-deflate.pt: the same records, every entry deflated (zipfile.ZIP_DEFLATED, level 9);
+- deflate-check.zip: one deflated 20 000-byte text entry (dynamic Huffman blocks, back-references).
 """
 import collections
 import io
@@ -28,7 +32,8 @@ import types
 import zipfile
 
 LAYERS, HIDDEN = 4, 8
-OUT = os.path.join(os.path.dirname(__file__), "..", "Tests", "PersonaCoreTests", "Fixtures", "vectors", "tiny.pt")
+FIXTURES = os.path.join(os.path.dirname(__file__), "..", "Tests", "PersonaCoreTests", "Fixtures", "vectors")
+OUT = os.path.join(FIXTURES, "tiny.pt")
 
 # Stand-ins so that pickle writes `torch._utils._rebuild_tensor_v2` and `torch.FloatStorage` by name.
 torch = types.ModuleType("torch")
@@ -99,6 +104,22 @@ def main():
     with open(OUT, "wb") as f:
         f.write(out.getvalue())
     print(f"wrote {os.path.normpath(OUT)} ({len(out.getvalue())} bytes)")
+
+    deflated = os.path.join(FIXTURES, "tiny-deflate.pt")
+    with zipfile.ZipFile(deflated, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        for name, data in records:
+            info = zipfile.ZipInfo("archive/" + name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, data)
+    print(f"wrote {os.path.normpath(deflated)}")
+
+    check = os.path.join(FIXTURES, "deflate-check.zip")
+    text = "".join(f"line {i}: the quick brown fox {i * i % 97} jumps over the lazy dog\n" for i in range(400)).encode()[:20000]
+    with zipfile.ZipFile(check, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=9) as z:
+        info = zipfile.ZipInfo("text.txt", date_time=(1980, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        z.writestr(info, text)
+    print(f"wrote {os.path.normpath(check)}")
 
 
 if __name__ == "__main__":

@@ -114,6 +114,50 @@ final class VectorInteropTests: XCTestCase {
         XCTAssertEqual(try TraitVectors.read(path: url.path).rows, vectors.rows)
     }
 
+    func testDeflatedEntries() throws {
+        let fixtures = Self.fixture.deletingLastPathComponent()
+        // The same tensor with every entry deflated.
+        let deflated = try TorchVectorFile.readTensor(path: fixtures.appendingPathComponent("tiny-deflate.pt").path)
+        XCTAssertEqual(deflated, try TorchVectorFile.readTensor(path: Self.fixture.path))
+        // Dynamic Huffman blocks and long back-references; data(of:) checks the CRC of the output.
+        let zip = try ZipArchive(path: fixtures.appendingPathComponent("deflate-check.zip").path)
+        let entry = try XCTUnwrap(zip.entry(named: "text.txt"))
+        XCTAssertEqual(entry.method, 8)
+        XCTAssertLessThan(entry.compressedSize, entry.uncompressedSize / 5)
+        let text = try zip.data(of: entry)
+        XCTAssertEqual(text.count, 20_000)
+        XCTAssert(String(decoding: text, as: UTF8.self).hasPrefix("line 0: the quick brown fox 0 jumps over the lazy dog\nline 1: "))
+        // Corrupt deflate data is its own error, never a crash.
+        var bytes = [UInt8](try Data(contentsOf: fixtures.appendingPathComponent("deflate-check.zip")))
+        let start = entry.localHeaderOffset + 30 + entry.name.utf8.count
+        for k in 0..<40 { bytes[start + 10 + k] = UInt8((k * 37) & 0xFF) }
+        let broken = try ZipArchive(data: Data(bytes), path: "broken.zip")
+        XCTAssertThrowsError(try broken.data(named: "text.txt")) { error in
+            switch error {
+            case ZipError.badDeflate(path: "broken.zip", entry: "text.txt", _), ZipError.crcMismatch, ZipError.sizeMismatch: break
+            default: XCTFail("\(error)")
+            }
+        }
+    }
+
+    /// Every single-byte corruption and every truncation of both fixtures either reads or throws:
+    /// never a crash, a hang or an out-of-bounds access.
+    func testMutatedFixturesNeverCrash() throws {
+        for name in ["tiny.pt", "tiny-deflate.pt"] {
+            let original = [UInt8](try Data(contentsOf: Self.fixture.deletingLastPathComponent().appendingPathComponent(name)))
+            var thrown = 0
+            for i in 0..<original.count {
+                for flip: UInt8 in [0xFF, 0x01] {
+                    var bytes = original
+                    bytes[i] ^= flip
+                    do { _ = try TorchVectorFile.readTensor(data: Data(bytes), path: name) } catch { thrown += 1 }
+                }
+                do { _ = try TorchVectorFile.readTensor(data: Data(original[0..<i]), path: name) } catch { thrown += 1 }
+            }
+            XCTAssertGreaterThan(thrown, original.count, name)
+        }
+    }
+
     func testTraitAndMethodFromReferenceFileNames() {
         XCTAssertEqual(TorchVectorFile.guessTrait("evil_response_avg_diff"), "evil")
         XCTAssertEqual(TorchVectorFile.guessMethod("evil_response_avg_diff"), "response_avg")
@@ -210,6 +254,14 @@ final class VectorInteropTests: XCTestCase {
         XCTAssertThrowsError(try PickleReader.read([0x80, 2, 0x68, 9, 0x2E], path: "m")) { error in
             XCTAssertEqual(error as? PickleError, .missingMemo(path: "m", index: 9, offset: 2))
         }
+        // Work is bounded: a long APPEND loop stops at the limit.
+        var limits = PickleReader.Limits()
+        limits.work = 1_000
+        let appends = [UInt8]([0x80, 2, 0x5D]) + [UInt8](repeating: 0, count: 400).enumerated().flatMap { $0.offset % 2 == 0 ? [UInt8(0x4E)] : [UInt8(0x61)] } + [0x2E]
+        XCTAssertThrowsError(try PickleReader.read(appends, path: "w", limits: limits)) { error in
+            XCTAssertEqual(error as? PickleError, .limitExceeded(path: "w", limit: "work", maximum: 1_000))
+        }
+        XCTAssertEqual(try PickleReader.read(appends, path: "w"), .list([PickleValue](repeating: .none, count: 200)))
         // Deep nesting is refused, not recursed into.
         XCTAssertThrowsError(try PickleReader.read([0x80, 2, 0x4E] + [UInt8](repeating: 0x85, count: 100) + [0x2E], path: "d")) { error in
             XCTAssertEqual(error as? PickleError, .limitExceeded(path: "d", limit: "nesting depth", maximum: 32))

@@ -46,7 +46,8 @@ final class VectorsCLITests: XCTestCase {
         XCTAssertEqual(summary.metadata["persona.trait"], "evil")
 
         let text = try run(["vectors", "show", st])
-        XCTAssert(text.stdout.contains("persona.method = other") || text.stdout.contains("persona.method"), text.stdout)
+        XCTAssert(text.stdout.contains("persona.method = other"), text.stdout)
+        XCTAssert(text.stdout.contains("shape    [4, 8]"), text.stdout)
 
         let bad = try run(["vectors", "show", dir.appendingPathComponent("nothing.pt").path])
         XCTAssertNotEqual(bad.status, 0)

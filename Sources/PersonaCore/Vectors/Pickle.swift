@@ -77,6 +77,8 @@ public struct PickleReader {
         public var stack = 100_000
         public var memo = 100_000
         public var depth = 32
+        /// Container elements built or copied in total (bounds the work of APPEND/SETITEMS loops).
+        public var work = 10_000_000
         public init() {}
     }
 
@@ -97,6 +99,7 @@ public struct PickleReader {
     private var memo: [Int: Item] = [:]
     private var opcode = ""
     private var opcodeOffset = 0
+    private var work = 0
 
     private init(bytes: [UInt8], path: String, limits: Limits) {
         self.bytes = bytes; self.path = path; self.limits = limits
@@ -165,6 +168,12 @@ public struct PickleReader {
     }
 
     private static func depth(_ items: [Item]) -> Int { 1 + (items.map(\.depth).max() ?? 0) }
+
+    /// Counts container elements built or copied; throws past the work limit.
+    private mutating func spend(_ elements: Int) throws {
+        work += elements
+        guard work <= limits.work else { throw PickleError.limitExceeded(path: path, limit: "work", maximum: limits.work) }
+    }
 
     private mutating func memoPut(_ index: Int) throws {
         guard index >= 0 else { throw bad("negative memo index \(index)") }
@@ -237,6 +246,7 @@ public struct PickleReader {
             case 0x74: // TUPLE
                 opcode = "TUPLE"
                 let items = try popToMark()
+                try spend(items.count)
                 try push(.tuple(items.map(\.value)), depth: Self.depth(items))
             case 0x5D: opcode = "EMPTY_LIST"; try push(.list([]), depth: 1)
             case 0x61, 0x65: // APPEND, APPENDS
@@ -244,6 +254,7 @@ public struct PickleReader {
                 let added = code == 0x61 ? [try pop()] : try popToMark()
                 let list = try top()
                 guard case .list(var items) = list.value else { throw bad("target is not a list") }
+                try spend(items.count + added.count)
                 items += added.map(\.value)
                 try replaceTop(.list(items), depth: max(list.depth, Self.depth(added)))
             case 0x7D: opcode = "EMPTY_DICT"; try push(.dict([], []), depth: 1)
@@ -254,10 +265,10 @@ public struct PickleReader {
                 guard pairs.count % 2 == 0 else { throw bad("odd number of items (\(pairs.count))") }
                 let dict = try top()
                 guard case .dict(var keys, var values) = dict.value else { throw bad("target is not a dict") }
+                try spend(keys.count + pairs.count)
+                // Keys are kept in order, duplicates included (a tensor's pickle has no dict we read).
                 for k in stride(from: 0, to: pairs.count, by: 2) {
-                    if let existing = keys.firstIndex(of: pairs[k].value) { values[existing] = pairs[k + 1].value } else {
-                        keys.append(pairs[k].value); values.append(pairs[k + 1].value)
-                    }
+                    keys.append(pairs[k].value); values.append(pairs[k + 1].value)
                 }
                 try replaceTop(.dict(keys, values), depth: max(dict.depth, Self.depth(pairs)))
             case 0x63: // GLOBAL

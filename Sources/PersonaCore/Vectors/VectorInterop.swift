@@ -85,7 +85,7 @@ public enum ControlVectorGGUF {
         var byLayer: [Int: [Float]] = [:]
         var width = -1
         for t in file.tensors {
-            guard t.name.hasPrefix("direction."), let l = Int(t.name.dropFirst("direction.".count)), l >= 1, l < 100_000 else {
+            guard t.name.hasPrefix("direction."), let l = Int(t.name.dropFirst("direction.".count)), l >= 1 else {
                 throw VectorExportError.notAControlVector(path: path, reason: "tensor \"\(t.name)\" is not direction.N with N ≥ 1")
             }
             guard t.type == .f32, t.dimensions.count == 1 else {
@@ -99,6 +99,10 @@ public enum ControlVectorGGUF {
             byLayer[l] = (0..<width).map { raw.loadUnaligned(fromByteOffset: $0 * 4, as: Float.self) }
         }
         guard let top = byLayer.keys.max(), width > 0 else { throw VectorExportError.notAControlVector(path: path, reason: "no direction tensors") }
+        // Missing rows become zeros: bound what a sparse file can make us allocate.
+        guard top <= 4096, (top + 1).multipliedReportingOverflow(by: width).partialValue <= 1 << 28 else {
+            throw VectorExportError.notAControlVector(path: path, reason: "direction.\(top) × width \(width) is too large")
+        }
         var metadata: [String: String] = [:]
         for key in file.metadataKeys { if let s = file.metadata[key]?.string { metadata[key] = s } }
         let rows = (0...top).map { byLayer[$0] ?? [Float](repeating: 0, count: width) }

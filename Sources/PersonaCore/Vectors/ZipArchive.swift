@@ -1,7 +1,7 @@
 // A minimal, hostile-input-safe ZIP reader: enough for PyTorch's `torch.save` archives
 // (PKWARE APPNOTE.TXT 6.3: end of central directory record, central directory file headers,
-// local file headers). Stored entries only (method 0, what PyTorch writes); other methods are a
-// clear error. ZIP64 archives (> 4 GiB, never a vector file) are refused. Every offset and length
+// local file headers). Stored entries (method 0, what PyTorch writes) and deflated ones (method 8,
+// Inflate.swift); other methods are a clear error. ZIP64 archives (> 4 GiB, never a vector file) are refused. Every offset and length
 // is checked against the bytes present, and each entry's CRC-32 is verified.
 import Foundation
 
@@ -14,6 +14,8 @@ public enum ZipError: Error, CustomStringConvertible, Equatable {
     case encrypted(path: String, entry: String)
     case sizeMismatch(path: String, entry: String, central: Int, local: Int)
     case crcMismatch(path: String, entry: String, expected: UInt32, found: UInt32)
+    case badDeflate(path: String, entry: String, reason: String)
+    case entryTooLarge(path: String, entry: String, size: Int, maximum: Int)
     case tooManyEntries(path: String, count: Int, maximum: Int)
     case missingEntry(path: String, name: String)
 
@@ -25,13 +27,15 @@ public enum ZipError: Error, CustomStringConvertible, Equatable {
         case let .badSignature(path, field, offset, found):
             return "\(path): bad ZIP \(field) signature 0x\(String(found, radix: 16)) at offset \(offset)"
         case let .unsupportedCompression(path, entry, method):
-            return "\(path): entry \"\(entry)\" uses compression method \(method); only stored entries (method 0, as torch.save writes) are supported"
+            return "\(path): entry \"\(entry)\" uses compression method \(method); only stored (0, as torch.save writes) and deflated (8) entries are supported"
         case let .zip64(path): return "\(path): ZIP64 archives are not supported"
         case let .encrypted(path, entry): return "\(path): entry \"\(entry)\" is encrypted"
         case let .sizeMismatch(path, entry, central, local):
-            return "\(path): entry \"\(entry)\": stored size \(central) differs from its uncompressed size \(local)"
+            return "\(path): entry \"\(entry)\": declared size \(central) differs from the \(local) bytes it holds"
         case let .crcMismatch(path, entry, expected, found):
             return "\(path): entry \"\(entry)\": CRC-32 0x\(String(found, radix: 16)) does not match 0x\(String(expected, radix: 16)) (corrupt file)"
+        case let .badDeflate(path, entry, reason): return "\(path): entry \"\(entry)\": corrupt deflate data (\(reason))"
+        case let .entryTooLarge(path, entry, size, maximum): return "\(path): entry \"\(entry)\" is \(size) bytes uncompressed (at most \(maximum) accepted)"
         case let .tooManyEntries(path, count, maximum): return "\(path): \(count) ZIP entries (at most \(maximum) accepted)"
         case let .missingEntry(path, name): return "\(path): the archive has no entry \"\(name)\""
         }
@@ -51,6 +55,8 @@ public struct ZipArchive {
     }
 
     public static let maximumEntries = 10_000
+    /// The largest entry accepted uncompressed (bounds memory on hostile input).
+    public static let maximumEntrySize = 1 << 31
     public let path: String
     public let entries: [Entry]
     private let bytes: [UInt8]
@@ -118,9 +124,9 @@ public struct ZipArchive {
     /// The bytes of an entry, CRC-checked.
     public func data(of entry: Entry) throws -> [UInt8] {
         guard entry.flags & 1 == 0 else { throw ZipError.encrypted(path: path, entry: entry.name) }
-        guard entry.method == 0 else { throw ZipError.unsupportedCompression(path: path, entry: entry.name, method: entry.method) }
-        guard entry.compressedSize == entry.uncompressedSize else {
-            throw ZipError.sizeMismatch(path: path, entry: entry.name, central: entry.compressedSize, local: entry.uncompressedSize)
+        guard entry.method == 0 || entry.method == 8 else { throw ZipError.unsupportedCompression(path: path, entry: entry.name, method: entry.method) }
+        guard entry.uncompressedSize <= ZipArchive.maximumEntrySize else {
+            throw ZipError.entryTooLarge(path: path, entry: entry.name, size: entry.uncompressedSize, maximum: ZipArchive.maximumEntrySize)
         }
         let r = ByteReader(bytes: bytes, path: path)
         let field = "local header of \"\(entry.name)\""
@@ -130,10 +136,19 @@ public struct ZipArchive {
         let nameLength = Int(try r.u16(at: at + 26, field))
         let extraLength = Int(try r.u16(at: at + 28, field))
         let start = at + 30 + nameLength + extraLength
-        let data = try r.slice(at: start, count: entry.compressedSize, "data of \"\(entry.name)\"")
+        let stored = try r.slice(at: start, count: entry.compressedSize, "data of \"\(entry.name)\"")
+        var data = Array(stored)
+        if entry.method == 8 {
+            do { data = try Inflate.decompress(data, limit: entry.uncompressedSize) } catch {
+                throw ZipError.badDeflate(path: path, entry: entry.name, reason: "\(error)")
+            }
+        }
+        guard data.count == entry.uncompressedSize else {
+            throw ZipError.sizeMismatch(path: path, entry: entry.name, central: entry.uncompressedSize, local: data.count)
+        }
         let crc = ZipArchive.crc32(data)
         guard crc == entry.crc32 else { throw ZipError.crcMismatch(path: path, entry: entry.name, expected: entry.crc32, found: crc) }
-        return Array(data)
+        return data
     }
 
     /// The bytes of the entry named `name`.
