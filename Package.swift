@@ -19,7 +19,11 @@ let package = Package(
         // Model files, tokenizer, chat templates, transformer.
         .target(name: "PersonaModel", dependencies: ["PersonaTensor"]),
         // The engine.
-        .target(name: "PersonaCore", dependencies: ["PersonaModel"]),
+        .target(name: "PersonaCore", dependencies: ["PersonaModel", "PersonaABI", "CPersonaLoader"]),
+        // The plugin ABI (C header only), the host's dlopen helper, and the Swift kit for plugin authors.
+        .target(name: "PersonaABI"),
+        .target(name: "CPersonaLoader"),
+        .target(name: "PersonaPluginKit", dependencies: ["PersonaABI"]),
         // The host command-line program.
         .executableTarget(name: "persona", dependencies: [
             "PersonaCore",
