@@ -21,7 +21,7 @@ let package = Package(
         .target(name: "PersonaModel", dependencies: ["PersonaTensor"]),
         // The engine.
         .target(name: "PersonaCore", dependencies: [
-            "PersonaModel",
+            "PersonaModel", "PersonaABI", "CPersonaLoader",
             .product(name: "Hummingbird", package: "hummingbird"),
         ]),
         // The host command-line program.
