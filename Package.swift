@@ -24,6 +24,10 @@ let package = Package(
             "PersonaModel", "PersonaABI", "CPersonaLoader",
             .product(name: "Hummingbird", package: "hummingbird"),
         ]),
+        // The plugin ABI (C header only), the host's dlopen helper, and the Swift kit for plugin authors.
+        .target(name: "PersonaABI"),
+        .target(name: "CPersonaLoader"),
+        .target(name: "PersonaPluginKit", dependencies: ["PersonaABI"]),
         // The host command-line program.
         .executableTarget(name: "persona", dependencies: [
             "PersonaCore",
