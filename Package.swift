@@ -8,6 +8,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "persona", targets: ["persona"]),
+        .library(name: "OpenAIAutorater", type: .dynamic, targets: ["OpenAIAutorater"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -38,6 +39,14 @@ let package = Package(
         .testTarget(name: "PersonaTensorTests", dependencies: ["PersonaTensor"]),
         .testTarget(name: "PersonaModelTests", dependencies: ["PersonaModel", "PersonaTestSupport"]),
         .testTarget(name: "PersonaCoreTests", dependencies: ["PersonaCore", "PersonaTestSupport"]),
+        // The `openai` autorater: scoring core (plain Swift, tested directly) and the plugin library.
+        .target(name: "OpenAIJudgeCore", path: "Plugins/OpenAIAutorater/Core"),
+        .target(name: "OpenAIAutorater", dependencies: ["OpenAIJudgeCore", "PersonaPluginKit", "PersonaABI"], path: "Plugins/OpenAIAutorater/Plugin"),
+        // persona serve, the openai autorater against it and against faulty loopback servers.
+        .testTarget(name: "PersonaServeTests", dependencies: [
+            "PersonaCore", "OpenAIJudgeCore", "PersonaTestSupport",
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ]),
     ],
     swiftLanguageModes: [.v5]
 )
