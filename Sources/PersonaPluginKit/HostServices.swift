@@ -60,8 +60,10 @@ public final class HostServices: @unchecked Sendable {
         guard table.pointee.abi_version == PERSONA_ABI_VERSION else {
             throw PluginError(PERSONA_ERROR_UNAVAILABLE, "host ABI version \(table.pointee.abi_version), plugin expects \(PERSONA_ABI_VERSION)")
         }
-        guard Int(table.pointee.struct_size) >= MemoryLayout<persona_host_services>.size else {
-            throw PluginError(PERSONA_ERROR_UNAVAILABLE, "host services table is \(table.pointee.struct_size) bytes, plugin needs \(MemoryLayout<persona_host_services>.size)")
+        // The first version-1 table ends before model_describe (appended later, checked where used).
+        let minimum = MemoryLayout<persona_host_services>.offset(of: \persona_host_services.model_describe) ?? MemoryLayout<persona_host_services>.size
+        guard Int(table.pointee.struct_size) >= minimum else {
+            throw PluginError(PERSONA_ERROR_UNAVAILABLE, "host services table is \(table.pointee.struct_size) bytes, plugin needs at least \(minimum)")
         }
         self.table = table
     }
@@ -169,6 +171,21 @@ public final class HostModel: @unchecked Sendable {
         try host.check(status, error)
         guard let out else { return [] }
         return Array(UnsafeBufferPointer(start: out, count: count))
+    }
+
+    /// The model's identity as JSON (name, path, fingerprint, architecture, sizes); "{}" when the
+    /// host's table predates model_describe.
+    public func describe() throws -> String {
+        let offset = MemoryLayout<persona_host_services>.offset(of: \persona_host_services.model_describe) ?? Int.max
+        guard Int(host.table.pointee.struct_size) >= offset + MemoryLayout<UnsafeRawPointer>.size, let describe = t.model_describe else { return "{}" }
+        var out: UnsafeMutablePointer<CChar>?
+        var length = 0
+        var error = persona_error()
+        let status = describe(host.context, handle, &out, &length, &error)
+        defer { t.free_buffer?(host.context, out) }
+        try host.check(status, error)
+        guard let out else { return "{}" }
+        return String(decoding: UnsafeRawBufferPointer(start: out, count: length), as: UTF8.self)
     }
 
     /// Log-softmax of the next-token logits after each sequence, [sequences.count][vocabularySize].

@@ -189,6 +189,16 @@ typedef struct persona_host_services {
     int32_t (*next_token_logprobs)(void *host_context, persona_model *model,
                                    const int32_t *const *sequences, const size_t *lengths, size_t sequence_count,
                                    float *out_logprobs, persona_error *error);
+
+    /* ---- appended after the first draft of version 1; check struct_size before use ---- */
+
+    /**
+     * What identifies the model: a JSON object {"name", "path", "fingerprint", "architecture",
+     * "layers", "hidden_size", "vocab_size"} ("fingerprint" changes when the model file does; use
+     * it in cache identities). *out_json: NUL-terminated, host-allocated, release with
+     * free_buffer; *out_length its length without the NUL.
+     */
+    int32_t (*model_describe)(void *host_context, persona_model *model, char **out_json, size_t *out_length, persona_error *error);
 } persona_host_services;
 
 /* ------------------------------------------------------------------------------------------ */
