@@ -17,7 +17,12 @@ final class RunningServer: @unchecked Sendable {
 
     init(port: Int, task: Task<Void, Error>, server: PersonaServer) { self.port = port; self.task = task; self.server = server }
 
-    func stop() { task.cancel() }
+    /// Stops the server and waits for its engine thread to let go of the model.
+    func stop() {
+        task.cancel()
+        server.service.engine.stop()
+        server.service.engine.waitUntilStopped()
+    }
 
     /// Starts `server` on port 0 and waits until it listens.
     static func start(_ server: PersonaServer) throws -> RunningServer {

@@ -255,9 +255,8 @@ final class ServerTests: XCTestCase {
         config.maxQueued = 0
         // A second engine over the same model would race with the class's server: wait for it to be idle.
         Self.running?.stop(); Self.running = nil
-        Thread.sleep(forTimeInterval: 0.5)
         let r = try RunningServer.start(PersonaServer(model: model, vectors: CombinedVectorSource([]), configuration: config))
-        defer { r.stop(); Thread.sleep(forTimeInterval: 0.5) }
+        defer { r.stop() }
         let group = DispatchGroup()
         let lock = NSLock()
         nonisolated(unsafe) var statuses: [Int] = []

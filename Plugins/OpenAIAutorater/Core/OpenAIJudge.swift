@@ -8,8 +8,8 @@
 // top token is a single digit), each first digit d with probability ≥ `expand_min_probability` is
 // asked again with d as a final assistant message to continue (`continue_final_message`, which
 // `persona serve` and vLLM support) and the number's probability is computed as the local judge
-// does it: P(d₁)·P(d₂|d₁)·…·P(end|d₁…dₖ), where "end" is any next token that is not a digit
-// (1 − the digit tokens' probability among the top 20). Prefixes below the threshold count as
+// does it: P(d₁)·P(d₂|d₁)·…·P(end|d₁…dₖ), where "end" is any next token that does not begin with
+// a digit (1 − the digit-initial tokens' probability among the top 20). Prefixes below the threshold count as
 // complete numbers. A number token with a leading space (" 7") is continued with that text.
 //
 // Faults: 429, 5xx, 408, timeouts and connection errors are retried with exponential backoff and
@@ -67,36 +67,56 @@ public final class OpenAIJudge: @unchecked Sendable {
     /// `concurrency` requests in flight; results in prompt order. Throws only for failures of the
     /// whole batch (401/403, 404).
     public func score(_ prompts: [String], progress: ((Int) -> Void)? = nil) throws -> [OpenAIVerdict] {
-        var results = [OpenAIVerdict?](repeating: nil, count: prompts.count)
-        var fatal: Error?
-        var next = 0, done = 0
-        let lock = NSLock()
+        let state = BatchState(count: prompts.count)
         let workers = min(configuration.concurrency, prompts.count)
         guard workers > 0 else { return [] }
-        DispatchQueue.concurrentPerform(iterations: workers) { _ in
-            while true {
-                lock.lock()
-                guard fatal == nil, next < prompts.count else { lock.unlock(); return }
-                let index = next
-                next += 1
-                lock.unlock()
-                do {
-                    let verdict = try scoreOne(prompts[index])
-                    lock.lock()
-                    results[index] = verdict
-                    done += 1
-                    let count = done
-                    lock.unlock()
-                    progress?(count)
-                } catch {
-                    lock.lock(); if fatal == nil { fatal = error }; lock.unlock()
-                    return
+        // Own threads, not concurrentPerform: its width is the CPU count, and these workers mostly wait on the network.
+        let group = DispatchGroup()
+        for _ in 0..<workers {
+            group.enter()
+            let thread = Thread { [self] in
+                defer { group.leave() }
+                while let index = state.nextIndex() {
+                    do {
+                        let done = state.finish(index, with: try scoreOne(prompts[index]))
+                        progress?(done)
+                    } catch {
+                        state.fail(error)
+                        return
+                    }
                 }
             }
+            thread.stackSize = 1 << 20
+            thread.start()
         }
-        if let fatal { throw fatal }
+        group.wait()
+        if let fatal = state.fatal { throw fatal }
         // Every slot is filled when no fatal error stopped the workers; a hole would be a bug, reported as such.
-        return results.map { $0 ?? OpenAIVerdict(score: nil, noScoreReason: "internal: the item was not scored", numberMass: 0, alternatives: [], requestCount: 0) }
+        return state.results.map { $0 ?? OpenAIVerdict(score: nil, noScoreReason: "internal: the item was not scored", numberMass: 0, alternatives: [], requestCount: 0) }
+    }
+
+    /// The shared state of one batch's workers.
+    private final class BatchState: @unchecked Sendable {
+        private let lock = NSLock()
+        private(set) var results: [OpenAIVerdict?]
+        private(set) var fatal: Error?
+        private var next = 0
+        private var done = 0
+        init(count: Int) { results = [OpenAIVerdict?](repeating: nil, count: count) }
+
+        func nextIndex() -> Int? {
+            lock.lock(); defer { lock.unlock() }
+            guard fatal == nil, next < results.count else { return nil }
+            next += 1
+            return next - 1
+        }
+        func finish(_ index: Int, with verdict: OpenAIVerdict) -> Int {
+            lock.lock(); defer { lock.unlock() }
+            results[index] = verdict
+            done += 1
+            return done
+        }
+        func fail(_ error: Error) { lock.lock(); if fatal == nil { fatal = error }; lock.unlock() }
     }
 
     // MARK: One item
@@ -145,8 +165,10 @@ public final class OpenAIJudge: @unchecked Sendable {
         let next = try topLogprobs(prompt: prompt, continuing: text, requests: &requests)
         var digitMass = 0.0
         for entry in next {
-            guard let more = Self.pureDigits(entry.text) else { continue }
+            // "End" is any token that does not begin with a digit (as the local judge counts it).
+            guard let firstByte = entry.text.utf8.first, firstByte >= 48, firstByte <= 57 else { continue }
             digitMass += entry.probability
+            guard let more = Self.pureDigits(entry.text) else { continue }   // "5." cannot continue a bare number
             let candidate = digits + more
             guard let n = Self.number(candidate) else { continue }   // "05", "101": not a number 0–100
             let p = probability * entry.probability

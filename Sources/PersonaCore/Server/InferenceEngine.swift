@@ -185,10 +185,24 @@ public final class InferenceEngine: @unchecked Sendable {
         }
     }
 
+    /// Blocks until the engine thread has exited (after `stop`), its hook removed from the model.
+    public func waitUntilStopped() {
+        condition.lock(); defer { condition.unlock() }
+        while running { condition.wait() }
+    }
+
     private func loop() {
         let transformer = model.transformer
         let handle = transformer.addHook(steering)
-        defer { transformer.removeHook(handle) }
+        runLoop()
+        transformer.removeHook(handle)
+        condition.lock()
+        running = false
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    private func runLoop() {
         var active: [Sequence] = []
 
         while true {
@@ -198,7 +212,6 @@ public final class InferenceEngine: @unchecked Sendable {
             if stopping {
                 let left = waiting
                 waiting.removeAll()
-                running = false
                 activeCount = 0
                 condition.unlock()
                 for s in active { s.handler(.failed(EngineError.stopped.description)); steering.remove(s.id) }
@@ -221,7 +234,7 @@ public final class InferenceEngine: @unchecked Sendable {
                 }
             }
             for s in admitted {
-                let sequence = Sequence(s, cache: transformer.makeCache(capacity: s.job.promptTokens.count + s.job.maxNewTokens + 1))
+                let sequence = Sequence(s, cache: model.transformer.makeCache(capacity: s.job.promptTokens.count + s.job.maxNewTokens + 1))
                 if s.job.maxNewTokens <= 0 {
                     s.handler(.finished(EngineFinish(stopReason: .maxTokens, text: "", tokens: [], promptTokenCount: s.job.promptTokens.count, remainingText: "")))
                     continue
