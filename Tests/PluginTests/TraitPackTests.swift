@@ -101,6 +101,10 @@ final class TraitPackTests: XCTestCase {
         XCTAssertEqual(PackValidation.problems(noAnswer), ["eval_prompt has no {answer} placeholder"])
     }
 
+    func testScaffoldIsStructurallyCompleteButFlagsItsTODOs() {
+        XCTAssertEqual(PackValidation.problems(PackFiles.template(name: "curious")), ["52 texts still hold the template's \"TODO:\" (see `persona packs new`)"])
+    }
+
     func testReferenceTraitJSONImportsIntoAPackFolder() throws {
         let dir = try TestPaths.temporaryDirectory()
         func write(_ name: String, _ questions: [String]) throws -> String {
