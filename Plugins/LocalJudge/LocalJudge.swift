@@ -17,7 +17,8 @@
 // level, and the host's prefix cache makes each extension cost one token.
 //
 // Configuration: {"model": "qwen2.5-1.5b"} (a default model name, GGUF file or HF folder; default:
-// the host's model), "alternatives": how many top alternatives to report (default 10).
+// the host's model), "alternatives": how many top alternatives to report (default 10, at most 20),
+// "alternative_kinds": "all" (numbers, REFUSAL and other first tokens; default) or "numbers".
 import Foundation
 import PersonaABI
 import PersonaPluginKit
@@ -30,6 +31,8 @@ final class LocalJudge: AutoraterPlugin {
     let model: HostModel
     let identity: String
     let alternativeCount: Int
+    /// Report only numbers as alternatives (the judge's score distribution).
+    let numbersOnly: Bool
     /// Tokens of "0"…"100", index n.
     let numberTokens: [[Int32]]
     let refusalTokens: [Int32]
@@ -44,6 +47,11 @@ final class LocalJudge: AutoraterPlugin {
         let modelName = config["model"] as? String
         if config["model"] != nil && modelName == nil { throw PluginError.configuration("local-judge: \"model\" must be a string") }
         alternativeCount = min(max(config["alternatives"] as? Int ?? 10, 1), Int(PERSONA_MAX_ALTERNATIVES))
+        switch config["alternative_kinds"] as? String ?? "all" {
+        case "all": numbersOnly = false
+        case "numbers": numbersOnly = true
+        case let other: throw PluginError.configuration("local-judge: \"alternative_kinds\" is \"\(other)\"; expected \"all\" or \"numbers\"")
+        }
         self.host = host
         let model = try host.openModel(modelName)
         self.model = model
@@ -131,8 +139,8 @@ final class LocalJudge: AutoraterPlugin {
 
         // Alternatives: numbers, REFUSAL, and the most likely first tokens that start neither.
         var alternatives: [(text: String, probability: Double)] = probabilities.enumerated().map { (String($0.offset), $0.element) }
-        alternatives.append(("REFUSAL", refusal))
-        if let first = distributions[[]] {
+        if !numbersOnly { alternatives.append(("REFUSAL", refusal)) }
+        if !numbersOnly, let first = distributions[[]] {
             let firstRefusal = refusalTokens.first
             let others = first.enumerated().filter { !digitInitial[$0.offset] && Int32($0.offset) != firstRefusal }
                 .sorted { $0.element > $1.element }.prefix(alternativeCount)

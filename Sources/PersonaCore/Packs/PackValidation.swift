@@ -35,6 +35,9 @@ public enum PackValidation {
             if let j = evaluation[normalized(q)] { problems.append("questions.extraction[\(i)] is also questions.evaluation[\(j)]: the sets must not overlap") }
         }
         problems += evalPromptProblems(pack.evalPrompt)
+        let texts = [pack.description] + pack.instructions.flatMap { [$0.pos, $0.neg] } + pack.questions.extraction + pack.questions.evaluation + [pack.evalPrompt]
+        let todo = texts.filter { $0.contains("TODO:") }.count
+        if todo > 0 { problems.append("\(todo) text\(todo == 1 ? "" : "s") still hold the template's \"TODO:\" (see `persona packs new`)") }
         return problems
     }
 

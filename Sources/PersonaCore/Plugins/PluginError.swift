@@ -4,7 +4,7 @@ import Foundation
 public enum PluginHostError: Error, CustomStringConvertible, Equatable {
     /// A library was refused (not loadable, no entry symbol, wrong ABI version, struct too small…).
     case refused(path: String, reason: String)
-    case notFound(name: String, kind: String, available: [String])
+    case notFound(name: String, kind: String, available: [String], refusedLibraries: Int)
     case conflict(name: String, paths: [String])
     case wrongKind(name: String, expected: String, found: String)
     case createFailed(name: String, code: Int32, message: String)
@@ -14,8 +14,9 @@ public enum PluginHostError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .refused(path, reason): return "\(path): refused: \(reason)"
-        case let .notFound(name, kind, available):
-            return "no \(kind) plugin named \"\(name)\"" + (available.isEmpty ? " (none found; see `persona plugins`)" : "; available: \(available.joined(separator: ", "))")
+        case let .notFound(name, kind, available, refusedLibraries):
+            return "no \(kind) plugin named \"\(name)\"" + (available.isEmpty ? " (none found)" : "; available: \(available.joined(separator: ", "))")
+                + (refusedLibraries > 0 ? "; \(refusedLibraries) librar\(refusedLibraries == 1 ? "y was" : "ies were") refused, see `persona plugins`" : "")
         case let .conflict(name, paths):
             return "two or more plugins are named \"\(name)\": \(paths.joined(separator: ", ")); choose one with \"\(name)@PATH\""
         case let .wrongKind(name, expected, found): return "plugin \"\(name)\" is a \(found) plugin, not a \(expected) plugin"

@@ -118,7 +118,8 @@ public final class PluginHost: @unchecked Sendable {
             if let refusal = refused.first(where: { path != nil ? $0.path == path : URL(fileURLWithPath: $0.path).lastPathComponent.contains(name) }) {
                 throw PluginHostError.refused(path: refusal.path, reason: refusal.reason)
             }
-            throw PluginHostError.notFound(name: name, kind: kind.rawValue, available: plugins.filter { $0.kind == kind }.map(\.name))
+            throw PluginHostError.notFound(name: name, kind: kind.rawValue, available: plugins.filter { $0.kind == kind }.map(\.name),
+                                           refusedLibraries: Set(refused.map(\.path)).count)
         }
         guard matches.count == 1 else { throw PluginHostError.conflict(name: name, paths: matches.map(\.path)) }
         return matches[0]
