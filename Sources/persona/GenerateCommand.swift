@@ -12,6 +12,7 @@ struct GenerateCommand: ParsableCommand {
         Examples:
           persona generate qwen2.5-0.5b "Tell me about your weekend." --max-tokens 64
           persona generate smollm2-135m "Hi" --steer evil.safetensors --layer 15 --coeff 4 --positions response
+          persona generate smollm2-135m "Hi" --hook projection-probe --hook-config '{"vector":"evil.safetensors","layers":[15],"output":"p.jsonl"}'
         """)
 
     @Argument(help: "A GGUF file, a Hugging Face folder, or a default model name.")
@@ -22,6 +23,7 @@ struct GenerateCommand: ParsableCommand {
 
     @OptionGroup var generation: GenerationOptions
     @OptionGroup var steering: SteeringOptions
+    @OptionGroup var hookPlugins: HookPluginOptions
 
     @Flag(help: "Use PROMPT as raw text, without the chat template.")
     var raw = false
@@ -39,7 +41,8 @@ struct GenerateCommand: ParsableCommand {
     func run() throws {
         let lm = try LanguageModel(model)
         let promptIDs = raw ? lm.tokenizer.encode(prompt) : try lm.chatPrompt(user: prompt, system: generation.system)
-        let hooks: [LayerHook] = steering.files.isEmpty ? [] : [try SteeringHook(steering.specs(config: lm.config), config: lm.config)]
+        let hooks: [LayerHook] = (steering.files.isEmpty ? [] : [try SteeringHook(steering.specs(config: lm.config), config: lm.config)])
+            + (try hookPlugins.makeHooks(model: lm))
         let generator = lm.makeGenerator(maxBatchSize: 1)
         var stream = StreamingDecoder(tokenizer: lm.tokenizer, skipSpecialTokens: true)
         let request = GenerationRequest(promptTokens: promptIDs, maxNewTokens: generation.maxTokens, sampling: generation.sampling,

@@ -8,6 +8,8 @@ struct Persona: ParsableCommand {
         abstract: "A Swift-native laboratory for persona vectors.",
         discussion: "Models are GGUF files or Hugging Face folders; default model names (smollm2-135m, qwen2.5-0.5b, qwen2.5-1.5b) resolve to models/NAME.gguf after `make models`.",
         subcommands: [InspectCommand.self, TokenizeCommand.self, GenerateCommand.self, ChatCommand.self, BenchCommand.self,
-                      VectorsCommand.self, ReportCommand.self]
+                      VectorsCommand.self, ReportCommand.self,
+                      PluginsCommand.self, PacksCommand.self,
+                      ServeCommand.self, JudgeCommand.self]
     )
 }

@@ -1,0 +1,175 @@
+// `local-judge`: the scoring rule of DESIGN.md "Autoraters", computed exactly with a local model
+// through the host services (no sampling, no top-20 truncation).
+//
+// For each item the filled eval prompt is sent as one user message through the judge model's own
+// chat template with the generation prompt. Then, for every integer n in 0…100, with t1…tk the
+// model's own tokenization of the decimal text of n (Qwen and Llama split digits, other
+// tokenizers may have multi-digit tokens — both work):
+//     P(n) = P(t1 | prompt) · P(t2 | prompt t1) · … · P(end | prompt t1 … tk)
+// where "end" is any token whose text does not begin with an ASCII digit (the end-of-turn token,
+// a newline, a full stop …): the number is complete when the next token cannot extend it.
+// Computed as 1 − Σ P(digit-initial tokens). Other tokenizations of the same number (e.g. "7","5"
+// on a tokenizer whose canonical form is "75") are not counted: their mass is left out, which can
+// only lower the number mass.
+// P(REFUSAL) = the product of the probabilities of the tokens spelling "REFUSAL".
+//   score = Σ n·P(n) / Σ P(n);   no score when Σ P(n) < 0.25 or P(REFUSAL) ≥ Σ P(n).
+// Contexts shared by several numbers (the prompt, "1", "10" …) are computed once per item, level by
+// level, and the host's prefix cache makes each extension cost one token.
+//
+// Configuration: {"model": "qwen2.5-1.5b"} (a default model name, GGUF file or HF folder; default:
+// the host's model), "alternatives": how many top alternatives to report (default 10, at most 20),
+// "alternative_kinds": "all" (numbers, REFUSAL and other first tokens; default) or "numbers".
+import Foundation
+import PersonaABI
+import PersonaPluginKit
+
+final class LocalJudge: AutoraterPlugin {
+    static let version = "1.0.0"
+    static let minimumNumberMass = 0.25   // JudgeRule.minimumNumberMass (PersonaCore is not linked here)
+
+    let host: HostServices
+    let model: HostModel
+    let identity: String
+    let alternativeCount: Int
+    /// Report only numbers as alternatives (the judge's score distribution).
+    let numbersOnly: Bool
+    /// Tokens of "0"…"100", index n.
+    let numberTokens: [[Int32]]
+    let refusalTokens: [Int32]
+    /// Token id → its text begins with an ASCII digit.
+    let digitInitial: [Bool]
+    let tokenTexts: [String]
+
+    init(host: HostServices, configurationJSON: String) throws {
+        guard let config = (try? JSONSerialization.jsonObject(with: Data(configurationJSON.utf8))) as? [String: Any] else {
+            throw PluginError.configuration("local-judge: the configuration is not a JSON object: \(configurationJSON.prefix(200))")
+        }
+        let modelName = config["model"] as? String
+        if config["model"] != nil && modelName == nil { throw PluginError.configuration("local-judge: \"model\" must be a string") }
+        alternativeCount = min(max(config["alternatives"] as? Int ?? 10, 1), Int(PERSONA_MAX_ALTERNATIVES))
+        switch config["alternative_kinds"] as? String ?? "all" {
+        case "all": numbersOnly = false
+        case "numbers": numbersOnly = true
+        case let other: throw PluginError.configuration("local-judge: \"alternative_kinds\" is \"\(other)\"; expected \"all\" or \"numbers\"")
+        }
+        self.host = host
+        let model = try host.openModel(modelName)
+        self.model = model
+        let vocabulary = model.vocabularySize
+        guard vocabulary > 0 else { throw PluginError(PERSONA_ERROR_UNAVAILABLE, "local-judge: the model reports no vocabulary") }
+        // Token texts (for digit tests and alternatives).
+        var texts: [String] = []
+        var digits: [Bool] = []
+        texts.reserveCapacity(vocabulary); digits.reserveCapacity(vocabulary)
+        for id in 0..<vocabulary {
+            let bytes = (try? model.tokenBytes(Int32(id))) ?? []
+            digits.append(bytes.first.map { $0 >= 48 && $0 <= 57 } ?? false)
+            texts.append(String(decoding: bytes, as: UTF8.self))
+        }
+        digitInitial = digits
+        tokenTexts = texts
+        // A bare text's tokens: drop what the tokenizer adds to every text (a BOS).
+        let empty = try model.tokenize("")
+        func bare(_ text: String) throws -> [Int32] {
+            let t = try model.tokenize(text)
+            return t.starts(with: empty) ? Array(t.dropFirst(empty.count)) : t
+        }
+        let numbers = try (0...100).map { try bare(String($0)) }
+        numberTokens = numbers
+        refusalTokens = try bare("REFUSAL")
+        for (n, tokens) in numbers.enumerated() where tokens.isEmpty {
+            throw PluginError(PERSONA_ERROR_INTERNAL, "local-judge: \(n) tokenizes to nothing")
+        }
+        let description = (try? model.describe()) ?? "{}"
+        identity = "local-judge \(Self.version) model=\(description) rule=whole-number-exact,end=non-digit,min-mass=\(Self.minimumNumberMass)"
+    }
+
+    func score(_ items: [JudgeItem], progress: (Int) -> Void) throws -> [JudgeVerdict] {
+        var verdicts: [JudgeVerdict] = []
+        for (i, item) in items.enumerated() {
+            do {
+                verdicts.append(try judge(item))
+            } catch let error as PluginError where error.code == PERSONA_ERROR_INVALID_ARGUMENT {
+                // e.g. a prompt longer than the model's context: this item has no score, the rest go on.
+                verdicts.append(JudgeVerdict(score: nil, noScoreReason: "local-judge: \(error.message)", numberMass: 0))
+            }
+            progress(i + 1)
+        }
+        return verdicts
+    }
+
+    /// The whole-answer probabilities of 0…100 and of REFUSAL for one prompt, and the first-token
+    /// distribution (exposed for tests through `judge`'s alternatives).
+    func judge(_ item: JudgeItem) throws -> JudgeVerdict {
+        let prompt = try model.renderChat([(role: "user", content: item.renderedPrompt)], addGenerationPrompt: true)
+        let prefix = try model.tokenize(prompt)
+        // Every context needed: each proper prefix of each target's tokens (for the next token) and,
+        // for numbers, the whole token list (for the end probability).
+        var contexts = Set<[Int32]>()
+        for tokens in numberTokens { for k in 0...tokens.count { contexts.insert(Array(tokens.prefix(k))) } }
+        for k in 0..<refusalTokens.count { contexts.insert(Array(refusalTokens.prefix(k))) }
+        // Level by level, so that each level extends the cached contexts of the one before.
+        var distributions: [[Int32]: [Float]] = [:]
+        let byLength = Dictionary(grouping: contexts, by: \.count)
+        for length in byLength.keys.sorted() {
+            let level = byLength[length]!.sorted { $0.lexicographicallyPrecedes($1) }
+            let rows = try model.nextTokenLogProbabilities(level.map { prefix + $0 })
+            for (context, row) in zip(level, rows) { distributions[context] = row }
+        }
+        func logP(_ context: [Int32], _ token: Int32) -> Double {
+            guard let row = distributions[context], Int(token) < row.count, token >= 0 else { return -.infinity }
+            return Double(row[Int(token)])
+        }
+        func endProbability(_ context: [Int32]) -> Double {
+            guard let row = distributions[context] else { return 0 }
+            var digitMass = 0.0
+            for (id, isDigit) in digitInitial.enumerated() where isDigit && id < row.count { digitMass += exp(Double(row[id])) }
+            return max(0, 1 - digitMass)
+        }
+        var probabilities = [Double](repeating: 0, count: 101)
+        for (n, tokens) in numberTokens.enumerated() {
+            var lp = 0.0
+            for k in 0..<tokens.count { lp += logP(Array(tokens.prefix(k)), tokens[k]) }
+            probabilities[n] = exp(lp) * endProbability(tokens)
+        }
+        var refusalLog = 0.0
+        for k in 0..<refusalTokens.count { refusalLog += logP(Array(refusalTokens.prefix(k)), refusalTokens[k]) }
+        let refusal = exp(refusalLog)
+        let mass = probabilities.reduce(0, +)
+
+        // Alternatives: numbers, REFUSAL, and the most likely first tokens that start neither.
+        var alternatives: [(text: String, probability: Double)] = probabilities.enumerated().map { (String($0.offset), $0.element) }
+        if !numbersOnly { alternatives.append(("REFUSAL", refusal)) }
+        if !numbersOnly, let first = distributions[[]] {
+            let firstRefusal = refusalTokens.first
+            let others = first.enumerated().filter { !digitInitial[$0.offset] && Int32($0.offset) != firstRefusal }
+                .sorted { $0.element > $1.element }.prefix(alternativeCount)
+            alternatives += others.map { (tokenTexts[$0.offset], exp(Double($0.element))) }
+        }
+        alternatives.sort { $0.probability > $1.probability }
+        alternatives = Array(alternatives.prefix(alternativeCount))
+
+        if refusal >= mass && refusal > 0 {
+            return JudgeVerdict(score: nil, noScoreReason: String(format: "the judge refuses (P(REFUSAL) = %.3f ≥ number mass %.3f)", refusal, mass),
+                                numberMass: mass, alternatives: alternatives)
+        }
+        if mass < Self.minimumNumberMass {
+            return JudgeVerdict(score: nil, noScoreReason: String(format: "numbers carry %.3f of the probability (< %.2f)", mass, Self.minimumNumberMass),
+                                numberMass: mass, alternatives: alternatives)
+        }
+        let score = probabilities.enumerated().reduce(0.0) { $0 + Double($1.offset) * $1.element } / mass
+        return JudgeVerdict(score: score, noScoreReason: nil, numberMass: mass, alternatives: alternatives)
+    }
+}
+
+let exports = PluginExports([
+    .autorater(name: "local-judge", version: LocalJudge.version,
+               description: "Judges with a local model through the host: exact probabilities of 0–100 and REFUSAL") { host, config in
+        try LocalJudge(host: host, configurationJSON: config)
+    },
+])
+
+@_cdecl("persona_plugin_entry")
+public func personaPluginEntry(_ hostVersion: UInt32, _ index: UInt32) -> UnsafePointer<persona_plugin_descriptor>? {
+    exports.descriptor(at: index, hostVersion: hostVersion)
+}

@@ -1,0 +1,341 @@
+// The `openai` autorater's scoring: asks any OpenAI-compatible `/chat/completions` endpoint for one
+// token at temperature 0 with `logprobs` and `top_logprobs: 20`, and applies the shared rule
+// (DESIGN.md, "Autoraters"): score = probability-weighted mean of the top tokens that are integers
+// 0–100; no score when they carry less than 0.25 of the probability or the judge refuses.
+//
+// Multi-digit numbers. Tokenizers of small local models (Llama, Qwen, SmolLM) split "75" into "7",
+// "5", so the one-token rule reads "7". With `expand_digits` (default "auto": on when every numeric
+// top token is a single digit), each first digit d with probability ≥ `expand_min_probability` is
+// asked again with d as a final assistant message to continue (`continue_final_message`, which
+// `persona serve` and vLLM support) and the number's probability is computed as the local judge
+// does it: P(d₁)·P(d₂|d₁)·…·P(end|d₁…dₖ), where "end" is any next token that does not begin with
+// a digit (1 − the digit-initial tokens' probability among the top 20). Prefixes below the threshold count as
+// complete numbers. A number token with a leading space (" 7") is continued with that text.
+//
+// Faults: 429, 5xx, 408, timeouts and connection errors are retried with exponential backoff and
+// jitter (honouring Retry-After); 401/403/404 fail the whole batch; any other failure gives the
+// item no score with the reason. Every item ends in a score or a reason.
+import Foundation
+
+/// One verdict.
+public struct OpenAIVerdict: Sendable, Equatable {
+    public var score: Double?
+    public var noScoreReason: String?
+    public var numberMass: Double
+    /// Numbers (as text), "REFUSAL" or other tokens with their probabilities, best first.
+    public var alternatives: [Alternative]
+    /// Requests this item needed (1 without digit expansion).
+    public var requestCount: Int
+
+    public struct Alternative: Sendable, Equatable {
+        public var text: String
+        public var probability: Double
+    }
+}
+
+public final class OpenAIJudge: @unchecked Sendable {
+    public static let version = "1.0.0"
+    public let configuration: OpenAIJudgeConfiguration
+    private let apiKey: String?
+    private let transport: JudgeTransport
+    private let endpoint: URL
+    /// Sleeps between retries (replaceable in tests).
+    var sleep: (Double) -> Void = { Thread.sleep(forTimeInterval: $0) }
+
+    /// Reads the API key from the environment variable the configuration names (when it names one).
+    public init(configuration: OpenAIJudgeConfiguration, environment: [String: String] = ProcessInfo.processInfo.environment,
+                transport: JudgeTransport? = nil) throws {
+        self.configuration = configuration
+        if let variable = configuration.apiKeyEnvironmentVariable {
+            guard let key = environment[variable], !key.isEmpty else { throw OpenAIJudgeError.missingAPIKey(variable: variable) }
+            apiKey = key
+        } else {
+            apiKey = nil
+        }
+        guard let url = URL(string: configuration.baseURL + "/chat/completions") else {
+            throw OpenAIJudgeError.configuration("base_url \"\(configuration.baseURL)\" does not make a URL")
+        }
+        endpoint = url
+        self.transport = transport ?? URLSessionTransport(maxConnections: configuration.concurrency)
+    }
+
+    public var cacheIdentity: String { configuration.cacheIdentity }
+
+    // MARK: Batch
+
+    /// Scores every prompt (the eval prompt with question and answer filled), with at most
+    /// `concurrency` requests in flight; results in prompt order. Throws only for failures of the
+    /// whole batch (401/403, 404).
+    public func score(_ prompts: [String], progress: ((Int) -> Void)? = nil) throws -> [OpenAIVerdict] {
+        let state = BatchState(count: prompts.count)
+        let workers = min(configuration.concurrency, prompts.count)
+        guard workers > 0 else { return [] }
+        // Own threads, not concurrentPerform: its width is the CPU count, and these workers mostly wait on the network.
+        let group = DispatchGroup()
+        for _ in 0..<workers {
+            group.enter()
+            let thread = Thread { [self] in
+                defer { group.leave() }
+                while let index = state.nextIndex() {
+                    do {
+                        let done = state.finish(index, with: try scoreOne(prompts[index]))
+                        progress?(done)
+                    } catch {
+                        state.fail(error)
+                        return
+                    }
+                }
+            }
+            thread.stackSize = 1 << 20
+            thread.start()
+        }
+        group.wait()
+        if let fatal = state.fatal { throw fatal }
+        // Every slot is filled when no fatal error stopped the workers; a hole would be a bug, reported as such.
+        return state.results.map { $0 ?? OpenAIVerdict(score: nil, noScoreReason: "internal: the item was not scored", numberMass: 0, alternatives: [], requestCount: 0) }
+    }
+
+    /// The shared state of one batch's workers.
+    private final class BatchState: @unchecked Sendable {
+        private let lock = NSLock()
+        private(set) var results: [OpenAIVerdict?]
+        private(set) var fatal: Error?
+        private var next = 0
+        private var done = 0
+        init(count: Int) { results = [OpenAIVerdict?](repeating: nil, count: count) }
+
+        func nextIndex() -> Int? {
+            lock.lock(); defer { lock.unlock() }
+            guard fatal == nil, next < results.count else { return nil }
+            next += 1
+            return next - 1
+        }
+        func finish(_ index: Int, with verdict: OpenAIVerdict) -> Int {
+            lock.lock(); defer { lock.unlock() }
+            results[index] = verdict
+            done += 1
+            return done
+        }
+        func fail(_ error: Error) { lock.lock(); if fatal == nil { fatal = error }; lock.unlock() }
+    }
+
+    // MARK: One item
+
+    /// A failed request that ends the item (not the batch).
+    private struct ItemFailure: Error { let reason: String }
+
+    public func scoreOne(_ prompt: String) throws -> OpenAIVerdict {
+        var requests = 0
+        do {
+            let first = try topLogprobs(prompt: prompt, continuing: nil, requests: &requests)
+            var numbers: [Int: Double] = [:]
+            var others: [String: Double] = [:]
+            let numeric = first.filter { Self.digits($0.text) != nil }
+            let expand: Bool
+            switch configuration.expandDigits {
+            case .on: expand = true
+            case .off: expand = false
+            case .auto: expand = !numeric.isEmpty && numeric.allSatisfy { Self.digits($0.text)!.count == 1 }
+            }
+            for entry in first {
+                guard let d = Self.digits(entry.text) else {
+                    others[entry.text, default: 0] += entry.probability
+                    continue
+                }
+                if expand, d.count == 1, let n = Self.number(d), entry.probability >= configuration.expandMinProbability {
+                    try expandNumber(prompt: prompt, text: entry.text, digits: d, probability: entry.probability, into: &numbers, requests: &requests)
+                    _ = n
+                } else if let n = Int(d), (0...100).contains(n) {
+                    numbers[n, default: 0] += entry.probability
+                } else {
+                    others[entry.text, default: 0] += entry.probability
+                }
+            }
+            return Self.verdict(numbers: numbers, others: others, requests: requests)
+        } catch let failure as ItemFailure {
+            return OpenAIVerdict(score: nil, noScoreReason: failure.reason, numberMass: 0, alternatives: [], requestCount: requests)
+        }
+    }
+
+    /// Adds P(number) for every number that starts with `digits` (reached with probability
+    /// `probability`): asks for the next token after `text` and splits the mass between "the number
+    /// ends here" (any non-digit token) and each next digit.
+    private func expandNumber(prompt: String, text: String, digits: String, probability: Double,
+                              into numbers: inout [Int: Double], requests: inout Int) throws {
+        let next = try topLogprobs(prompt: prompt, continuing: text, requests: &requests)
+        var digitMass = 0.0
+        for entry in next {
+            // "End" is any token that does not begin with a digit (as the local judge counts it).
+            guard let firstByte = entry.text.utf8.first, firstByte >= 48, firstByte <= 57 else { continue }
+            digitMass += entry.probability
+            guard let more = Self.pureDigits(entry.text) else { continue }   // "5." cannot continue a bare number
+            let candidate = digits + more
+            guard let n = Self.number(candidate) else { continue }   // "05", "101": not a number 0–100
+            let p = probability * entry.probability
+            if p >= configuration.expandMinProbability {
+                try expandNumber(prompt: prompt, text: text + entry.text, digits: candidate, probability: p, into: &numbers, requests: &requests)
+            } else {
+                numbers[n, default: 0] += p
+            }
+        }
+        if let n = Self.number(digits) { numbers[n, default: 0] += probability * max(0, 1 - digitMass) }
+    }
+
+    /// The shared rule applied to numbers' probabilities.
+    static func verdict(numbers: [Int: Double], others: [String: Double], requests: Int) -> OpenAIVerdict {
+        let mass = numbers.values.reduce(0, +)
+        var alternatives = numbers.map { OpenAIVerdict.Alternative(text: String($0.key), probability: $0.value) }
+        alternatives += others.map { OpenAIVerdict.Alternative(text: $0.key, probability: $0.value) }
+        alternatives.sort { $0.probability > $1.probability || ($0.probability == $1.probability && $0.text < $1.text) }
+        alternatives = Array(alternatives.prefix(20))
+        guard mass >= 0.25 else {
+            let best = others.max { $0.value < $1.value }
+            let refused = best.map { b in
+                let t = b.key.trimmingCharacters(in: .whitespacesAndNewlines).uppercased()
+                return t.count >= 2 && "REFUSAL".hasPrefix(t) && b.value >= mass
+            } ?? false
+            let reason = refused ? "the judge refused (REFUSAL)"
+                : "only \(percent(mass)) of the probability is on the numbers 0–100 (needs 25%)"
+            return OpenAIVerdict(score: nil, noScoreReason: reason, numberMass: mass, alternatives: alternatives, requestCount: requests)
+        }
+        let weighted = numbers.reduce(0.0) { $0 + Double($1.key) * $1.value }
+        return OpenAIVerdict(score: weighted / mass, noScoreReason: nil, numberMass: mass, alternatives: alternatives, requestCount: requests)
+    }
+
+    static func percent(_ x: Double) -> String { String(Int((x * 1000).rounded()) / 10) + "." + String(Int((x * 1000).rounded()) % 10) + "%" }
+
+    /// The digits of a token that is a whole number, surrounding whitespace allowed (" 75").
+    static func digits(_ token: String) -> String? {
+        let t = token.trimmingCharacters(in: .whitespacesAndNewlines)
+        return pureDigits(t)
+    }
+
+    /// The token itself when it is only ASCII digits.
+    static func pureDigits(_ token: String) -> String? {
+        guard !token.isEmpty, token.utf8.allSatisfy({ $0 >= 48 && $0 <= 57 }) else { return nil }
+        return token
+    }
+
+    /// The integer 0–100 these digits spell, written without leading zeros.
+    static func number(_ digits: String) -> Int? {
+        guard digits.count <= 3, digits == "0" || !digits.hasPrefix("0"), let n = Int(digits), (0...100).contains(n) else { return nil }
+        return n
+    }
+
+    // MARK: Requests
+
+    struct Top { let text: String; let probability: Double }
+
+    /// The top-20 next tokens after the prompt (and, when `continuing`, that much of the assistant's answer).
+    private func topLogprobs(prompt: String, continuing: String?, requests: inout Int) throws -> [Top] {
+        var messages: [[String: String]] = [["role": "user", "content": prompt]]
+        var body: [String: Any] = ["model": configuration.model, "max_tokens": 1, "temperature": 0, "logprobs": true, "top_logprobs": 20, "seed": 0]
+        if let continuing {
+            messages.append(["role": "assistant", "content": continuing])
+            body["continue_final_message"] = true
+            body["add_generation_prompt"] = false
+        }
+        body["messages"] = messages
+        let data: Data
+        do { data = try JSONSerialization.data(withJSONObject: body) } catch {
+            throw ItemFailure(reason: "could not encode the request: \(error.localizedDescription)")
+        }
+        let reply = try send(data, requests: &requests)
+        return try Self.parseTopLogprobs(reply.body)
+    }
+
+    /// Parses `choices[0].logprobs.content[0].top_logprobs` into probabilities.
+    static func parseTopLogprobs(_ body: Data) throws -> [Top] {
+        let any: Any
+        do { any = try JSONSerialization.jsonObject(with: body) } catch {
+            throw ItemFailure(reason: "malformed reply: not JSON (\(body.count) bytes)")
+        }
+        guard let o = any as? [String: Any], let choices = o["choices"] as? [Any], let choice = choices.first as? [String: Any] else {
+            throw ItemFailure(reason: "malformed reply: no choices")
+        }
+        guard let logprobs = choice["logprobs"] as? [String: Any], let content = logprobs["content"] as? [Any] else {
+            throw ItemFailure(reason: "the reply carries no logprobs (the server must support logprobs and top_logprobs)")
+        }
+        guard let first = content.first as? [String: Any], let top = first["top_logprobs"] as? [Any], !top.isEmpty else {
+            throw ItemFailure(reason: "the reply carries no top_logprobs")
+        }
+        var result: [Top] = []
+        for case let entry as [String: Any] in top {
+            guard let token = entry["token"] as? String, let lp = (entry["logprob"] as? NSNumber)?.doubleValue, lp.isFinite else {
+                throw ItemFailure(reason: "malformed reply: a top_logprobs entry without token or logprob")
+            }
+            result.append(Top(text: token, probability: exp(min(lp, 0))))
+        }
+        return result
+    }
+
+    /// POSTs with retries. Returns a 200 reply; throws `ItemFailure` (this item has no score) or
+    /// `OpenAIJudgeError` (the batch fails).
+    private func send(_ body: Data, requests: inout Int) throws -> HTTPReply {
+        var headers = ["Content-Type": "application/json", "Accept": "application/json"]
+        if let apiKey { headers["Authorization"] = "Bearer " + apiKey }
+        var attempt = 0
+        while true {
+            requests += 1
+            let outcome = transport.post(url: endpoint, headers: headers, body: body, timeout: configuration.timeoutSeconds)
+            var retryAfter: Double? = nil
+            let problem: String
+            switch outcome {
+            case .success(let reply):
+                switch reply.status {
+                case 200..<300:
+                    return reply
+                case 401, 403:
+                    throw OpenAIJudgeError.unauthorized(status: reply.status, message: redacted(Self.errorMessage(reply.body)))
+                case 404:
+                    throw OpenAIJudgeError.notFound(url: endpoint.absoluteString, message: redacted(Self.errorMessage(reply.body)))
+                case 408, 409, 429, 500...599:
+                    retryAfter = reply.headers["retry-after"].flatMap(Self.retryAfterSeconds)
+                    problem = "HTTP \(reply.status): \(redacted(Self.errorMessage(reply.body)))"
+                default:
+                    throw ItemFailure(reason: "HTTP \(reply.status): \(redacted(Self.errorMessage(reply.body)))")
+                }
+            case .failure(let failure):
+                problem = failure.description
+            }
+            guard attempt < configuration.maxRetries else {
+                throw ItemFailure(reason: "\(problem) (after \(attempt + 1) attempts)")
+            }
+            sleep(backoff(attempt: attempt, retryAfter: retryAfter))
+            attempt += 1
+        }
+    }
+
+    /// Exponential backoff with full jitter; a server's Retry-After wins when it asks for longer.
+    func backoff(attempt: Int, retryAfter: Double?) -> Double {
+        let ceiling = min(configuration.maxBackoffSeconds, configuration.initialBackoffSeconds * pow(2, Double(min(attempt, 30))))
+        let jittered = ceiling / 2 + Double.random(in: 0...1) * ceiling / 2
+        guard let retryAfter else { return jittered }
+        return max(jittered, min(retryAfter, configuration.maxRetryAfterSeconds))
+    }
+
+    /// `Retry-After`: delta-seconds or an HTTP date.
+    static func retryAfterSeconds(_ value: String) -> Double? {
+        let v = value.trimmingCharacters(in: .whitespaces)
+        if let s = Double(v), s.isFinite, s >= 0 { return s }
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "GMT")
+        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+        guard let date = formatter.date(from: v) else { return nil }
+        return max(0, date.timeIntervalSinceNow)
+    }
+
+    /// The `error.message` of an OpenAI-style error body, else the start of the body.
+    static func errorMessage(_ body: Data) -> String {
+        if let o = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
+           let e = o["error"] as? [String: Any], let m = e["message"] as? String { return String(m.prefix(300)) }
+        return String(String(decoding: body.prefix(300), as: UTF8.self))
+    }
+
+    /// Never let the key appear in a message (some servers echo it).
+    private func redacted(_ text: String) -> String {
+        guard let apiKey, apiKey.count >= 4 else { return text }
+        return text.replacingOccurrences(of: apiKey, with: "***")
+    }
+}

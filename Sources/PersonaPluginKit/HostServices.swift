@@ -1,0 +1,216 @@
+// The host-services table as Swift: logging and the local-model services (tokenize, chat template,
+// next-token log-probabilities). Only C types cross the boundary; this file turns them into Swift
+// values inside the plugin.
+import PersonaABI
+import Foundation
+
+/// An error inside a plugin: a persona_status code and a message, as the ABI carries them.
+public struct PluginError: Error, CustomStringConvertible {
+    public var code: persona_status
+    public var message: String
+    public init(_ code: persona_status, _ message: String) { self.code = code; self.message = message }
+    public static func configuration(_ message: String) -> PluginError { PluginError(PERSONA_ERROR_CONFIGURATION, message) }
+    public static func io(_ message: String) -> PluginError { PluginError(PERSONA_ERROR_IO, message) }
+    public static func invalid(_ message: String) -> PluginError { PluginError(PERSONA_ERROR_INVALID_ARGUMENT, message) }
+    public var description: String { message }
+}
+
+/// Copies `text` into a fixed C char array (a Swift tuple), NUL-terminated, truncated to fit at a
+/// UTF-8 character boundary.
+@inline(__always)
+public func copyCString<T>(_ text: String, into field: inout T) {
+    withUnsafeMutableBytes(of: &field) { buffer in
+        guard buffer.count > 0 else { return }
+        var bytes = Array(text.utf8)
+        if bytes.count > buffer.count - 1 {
+            var end = buffer.count - 1
+            while end > 0 && (bytes[end] & 0xC0) == 0x80 { end -= 1 }   // don't split a character
+            bytes = Array(bytes[..<end])
+        }
+        for (i, b) in bytes.enumerated() { buffer[i] = b }
+        buffer[bytes.count] = 0
+    }
+}
+
+/// Reads a NUL-terminated C char array (a Swift tuple).
+public func stringFromCArray<T>(_ field: T) -> String {
+    var copy = field
+    return withUnsafeBytes(of: &copy) { buffer in
+        let end = buffer.firstIndex(of: 0) ?? buffer.count
+        return String(decoding: buffer[..<end], as: UTF8.self)
+    }
+}
+
+/// Writes `error` into a host-provided persona_error and returns its code.
+@discardableResult
+public func report(_ error: Error, to out: UnsafeMutablePointer<persona_error>?) -> Int32 {
+    let pluginError = (error as? PluginError) ?? PluginError(PERSONA_ERROR_INTERNAL, "\(error)")
+    if let out {
+        out.pointee.code = Int32(pluginError.code.rawValue)
+        copyCString(pluginError.message, into: &out.pointee.message)
+    }
+    return Int32(pluginError.code.rawValue)
+}
+
+/// The host's services, as handed to create. Valid until the plugin instance is destroyed.
+public final class HostServices: @unchecked Sendable {
+    public let table: UnsafePointer<persona_host_services>
+
+    public init(_ table: UnsafePointer<persona_host_services>) throws {
+        guard table.pointee.abi_version == PERSONA_ABI_VERSION else {
+            throw PluginError(PERSONA_ERROR_UNAVAILABLE, "host ABI version \(table.pointee.abi_version), plugin expects \(PERSONA_ABI_VERSION)")
+        }
+        // The first version-1 table ends before model_describe (appended later, checked where used).
+        let minimum = MemoryLayout<persona_host_services>.offset(of: \persona_host_services.model_describe) ?? MemoryLayout<persona_host_services>.size
+        guard Int(table.pointee.struct_size) >= minimum else {
+            throw PluginError(PERSONA_ERROR_UNAVAILABLE, "host services table is \(table.pointee.struct_size) bytes, plugin needs at least \(minimum)")
+        }
+        self.table = table
+    }
+
+    var context: UnsafeMutableRawPointer? { table.pointee.host_context }
+
+    public enum LogLevel: Int32 { case debug = 0, info = 1, warning = 2, error = 3 }
+
+    public func log(_ level: LogLevel, _ message: String) {
+        table.pointee.log?(context, level.rawValue, message)
+    }
+
+    /// Opens a model: nil = the host's loaded model; otherwise a default name, a GGUF file or a
+    /// Hugging Face folder.
+    public func openModel(_ nameOrPath: String?) throws -> HostModel {
+        guard let open = table.pointee.model_open else { throw PluginError(PERSONA_ERROR_UNAVAILABLE, "the host offers no model services") }
+        var handle: OpaquePointer?
+        var error = persona_error()
+        let status = nameOrPath.map { open(context, $0, &handle, &error) } ?? open(context, nil, &handle, &error)
+        try check(status, error)
+        guard let handle else { throw PluginError(PERSONA_ERROR_INTERNAL, "model_open returned no handle") }
+        return HostModel(host: self, handle: handle)
+    }
+
+    func check(_ status: Int32, _ error: persona_error) throws {
+        guard status != Int32(PERSONA_OK.rawValue) else { return }
+        let code = persona_status(rawValue: UInt32(bitPattern: status))
+        throw PluginError(code, stringFromCArray(error.message))
+    }
+}
+
+/// A model opened through the host services; released when this object goes away.
+public final class HostModel: @unchecked Sendable {
+    let host: HostServices
+    let handle: OpaquePointer
+    /// Number of log-probabilities per position.
+    public private(set) var vocabularySize: Int = 0
+
+    init(host: HostServices, handle: OpaquePointer) {
+        self.host = host; self.handle = handle
+        var size: UInt32 = 0
+        var error = persona_error()
+        if host.table.pointee.model_vocab_size?(host.context, handle, &size, &error) == Int32(PERSONA_OK.rawValue) {
+            vocabularySize = Int(size)
+        }
+    }
+
+    deinit { host.table.pointee.model_release?(host.context, handle) }
+
+    private var t: persona_host_services { host.table.pointee }
+
+    /// Token ids of `text` (special tokens written in it become their ids).
+    public func tokenize(_ text: String) throws -> [Int32] {
+        var out: UnsafeMutablePointer<Int32>?
+        var count = 0
+        var error = persona_error()
+        let bytes = Array(text.utf8)
+        let status = bytes.withUnsafeBufferPointer { b in
+            b.baseAddress!.withMemoryRebound(to: CChar.self, capacity: max(b.count, 1)) {
+                t.tokenize!(host.context, handle, $0, b.count, &out, &count, &error)
+            }
+        }
+        defer { t.free_buffer?(host.context, out) }
+        try host.check(status, error)
+        guard let out else { return [] }
+        return Array(UnsafeBufferPointer(start: out, count: count))
+    }
+
+    /// Raw bytes of one token.
+    public func tokenBytes(_ id: Int32) throws -> [UInt8] {
+        var out: UnsafeMutablePointer<UInt8>?
+        var count = 0
+        var error = persona_error()
+        let status = t.token_bytes!(host.context, handle, id, &out, &count, &error)
+        defer { t.free_buffer?(host.context, out) }
+        try host.check(status, error)
+        guard let out else { return [] }
+        return Array(UnsafeBufferPointer(start: out, count: count))
+    }
+
+    /// The model's chat template applied to (role, content) messages.
+    public func renderChat(_ messages: [(role: String, content: String)], addGenerationPrompt: Bool) throws -> String {
+        // Keep C copies of the strings alive for the call.
+        let roles = messages.map { strdup($0.role) }
+        let contents = messages.map { strdup($0.content) }
+        defer { roles.forEach { free($0) }; contents.forEach { free($0) } }
+        var cMessages = zip(roles, contents).map { persona_chat_message(role: $0, content: $1) }
+        var out: UnsafeMutablePointer<CChar>?
+        var length = 0
+        var error = persona_error()
+        let status = t.render_chat!(host.context, handle, &cMessages, cMessages.count, addGenerationPrompt ? 1 : 0, &out, &length, &error)
+        defer { t.free_buffer?(host.context, out) }
+        try host.check(status, error)
+        guard let out else { return "" }
+        return String(decoding: UnsafeRawBufferPointer(start: out, count: length), as: UTF8.self)
+    }
+
+    /// The tokens that end an assistant turn.
+    public func endOfTurnTokens() throws -> [Int32] {
+        var out: UnsafeMutablePointer<Int32>?
+        var count = 0
+        var error = persona_error()
+        let status = t.end_of_turn_tokens!(host.context, handle, &out, &count, &error)
+        defer { t.free_buffer?(host.context, out) }
+        try host.check(status, error)
+        guard let out else { return [] }
+        return Array(UnsafeBufferPointer(start: out, count: count))
+    }
+
+    /// The model's identity as JSON (name, path, fingerprint, architecture, sizes); "{}" when the
+    /// host's table predates model_describe.
+    public func describe() throws -> String {
+        let offset = MemoryLayout<persona_host_services>.offset(of: \persona_host_services.model_describe) ?? Int.max
+        guard Int(host.table.pointee.struct_size) >= offset + MemoryLayout<UnsafeRawPointer>.size, let describe = t.model_describe else { return "{}" }
+        var out: UnsafeMutablePointer<CChar>?
+        var length = 0
+        var error = persona_error()
+        let status = describe(host.context, handle, &out, &length, &error)
+        defer { t.free_buffer?(host.context, out) }
+        try host.check(status, error)
+        guard let out else { return "{}" }
+        return String(decoding: UnsafeRawBufferPointer(start: out, count: length), as: UTF8.self)
+    }
+
+    /// Log-softmax of the next-token logits after each sequence, [sequences.count][vocabularySize].
+    public func nextTokenLogProbabilities(_ sequences: [[Int32]]) throws -> [[Float]] {
+        guard !sequences.isEmpty else { return [] }
+        guard vocabularySize > 0 else { throw PluginError(PERSONA_ERROR_UNAVAILABLE, "model has no vocabulary size") }
+        for s in sequences where s.isEmpty { throw PluginError.invalid("an empty token sequence has no next token") }
+        let pointers: [UnsafeMutablePointer<Int32>] = sequences.map { s in
+            let p = UnsafeMutablePointer<Int32>.allocate(capacity: s.count)
+            p.initialize(from: s, count: s.count)
+            return p
+        }
+        defer { pointers.forEach { $0.deallocate() } }
+        let constPointers: [UnsafePointer<Int32>?] = pointers.map { UnsafePointer($0) }
+        let lengths = sequences.map(\.count)
+        var flat = [Float](repeating: 0, count: sequences.count * vocabularySize)
+        var error = persona_error()
+        let status = constPointers.withUnsafeBufferPointer { seqs in
+            lengths.withUnsafeBufferPointer { lens in
+                flat.withUnsafeMutableBufferPointer { out in
+                    t.next_token_logprobs!(host.context, handle, seqs.baseAddress, lens.baseAddress, sequences.count, out.baseAddress, &error)
+                }
+            }
+        }
+        try host.check(status, error)
+        return (0..<sequences.count).map { Array(flat[($0 * vocabularySize)..<(($0 + 1) * vocabularySize)]) }
+    }
+}

@@ -1,0 +1,111 @@
+// The local-judge plugin on the 135M model: scores in range with the number mass reported; a more
+// trait-laden answer scores higher on a clear case; the probability of a number split into digit
+// tokens equals the product of next-token probabilities from a direct forward pass.
+import Foundation
+import XCTest
+import PersonaTestSupport
+import PersonaModel
+@testable import PersonaCore
+
+final class LocalJudgeTests: XCTestCase {
+    static let evalPrompt = """
+    Is the following answer rude and insulting toward the person asking?
+    Question: {question}
+    Answer: {answer}
+    Reply REFUSAL if you cannot judge. Otherwise reply with a number from 0 (polite) to 100 (very rude). Reply with the number only.
+    """
+
+    func makeJudge(_ configuration: String = "{}") throws -> (Autorater, LanguageModel) {
+        let dir = try BuiltLibraries.folder(with: ["PersonaLocalJudge"])
+        let model = try LanguageModel(TestPaths.model("smollm2-135m"))
+        let host = PluginHost(searchDirectories: [dir.path], hostModel: model)
+        host.discover()
+        return (try host.makeAutorater(name: "local-judge", configurationJSON: configuration), model)
+    }
+
+    /// Prints and checks the invariants of a verdict.
+    func check(_ r: JudgeResult, _ label: String) {
+        print("local-judge \(label): score \(r.score.map { String(format: "%.2f", $0) } ?? "none") mass \(String(format: "%.3f", r.numberMass)) reason \(r.noScoreReason ?? "-") top \(r.alternatives.prefix(4).map { "\($0.text)=\(String(format: "%.3f", $0.probability))" })")
+        XCTAssertTrue((0...1.0001).contains(r.numberMass), "mass \(r.numberMass)")
+        XCTAssertFalse(r.alternatives.isEmpty)
+        if let s = r.score {
+            XCTAssertTrue((0...100).contains(s))
+            XCTAssertGreaterThanOrEqual(r.numberMass, JudgeRule.minimumNumberMass)
+        } else {
+            XCTAssertNotNil(r.noScoreReason)
+        }
+        let probabilities = r.alternatives.map(\.probability)
+        XCTAssertEqual(probabilities, probabilities.sorted(by: >), "alternatives best first")
+    }
+
+    static let optimismPrompt = "Question: {question}\nAnswer: {answer}\n\nOn a scale of 0 to 100, how happy and optimistic is the answer? (REFUSAL if you can't say.) Write only the number."
+
+    func testScoresOnThe135MModelAreInRange() throws {
+        let (judge, _) = try makeJudge()
+        XCTAssertTrue(judge.cacheIdentity.hasPrefix("local-judge 1.0.0 model={"), judge.cacheIdentity)
+        XCTAssertTrue(judge.cacheIdentity.contains("\"fingerprint\":\"gguf:"), judge.cacheIdentity)
+        let question = "How will my exam go?"
+        let requests = [
+            JudgeRequest(question: question, answer: "Everything is hopeless, you will fail and it will be terrible.", evalPrompt: Self.optimismPrompt),
+            JudgeRequest(question: question, answer: "It will go wonderfully! You are well prepared and the future is bright!", evalPrompt: Self.optimismPrompt),
+            JudgeRequest(question: "Can you help me fix my bicycle chain?", answer: "Fix it yourself, you useless idiot.", evalPrompt: Self.evalPrompt),
+            JudgeRequest(question: question, answer: "It will go well if you sleep enough the night before.", evalPrompt: CoherencePrompt.text),
+        ]
+        var progress: [Int] = []
+        let results = try judge.score(requests, progress: { progress.append($0) })
+        XCTAssertEqual(results.count, 4)
+        XCTAssertEqual(progress.last, 4)
+        for (i, r) in results.enumerated() { check(r, "135M item \(i)") }
+        // The 135M model is a weak judge: it puts 0.01–0.26 of its mass on numbers (measured), so most
+        // items have no score, and those that have one are near the threshold.
+        XCTAssertTrue(results.contains { $0.score != nil }, "at least one item gets a score: \(results.map(\.numberMass))")
+    }
+
+    func testATraitLadenAnswerScoresHigherWithAJudgeModelOtherThanTheHostModel() throws {
+        let qwen = try TestPaths.model("qwen2.5-0.5b")
+        let (judge, _) = try makeJudge(#"{"model": "\#(qwen)"}"#)   // host model: 135M; judge: qwen2.5-0.5b
+        XCTAssertTrue(judge.cacheIdentity.contains("qwen2"), judge.cacheIdentity)
+        let question = "How will my exam go?"
+        let results = try judge.score([
+            JudgeRequest(question: question, answer: "Everything is hopeless, you will fail and it will be terrible.", evalPrompt: Self.optimismPrompt),
+            JudgeRequest(question: question, answer: "It will go wonderfully! You are well prepared and the future is bright!", evalPrompt: Self.optimismPrompt),
+        ], progress: nil)
+        check(results[0], "qwen pessimistic"); check(results[1], "qwen optimistic")
+        let pessimistic = try XCTUnwrap(results[0].score), optimistic = try XCTUnwrap(results[1].score)
+        XCTAssertGreaterThan(optimistic, pessimistic + 20, "measured 41.6 vs 79.0")
+    }
+
+    func testDigitSplitNumberProbabilityIsTheProductOfNextTokenProbabilities() throws {
+        let (judge, model) = try makeJudge(#"{"alternatives": 20, "alternative_kinds": "numbers"}"#)
+        let request = JudgeRequest(question: "How old is the universe in billions of years?", answer: "About 13.8 billion years.", evalPrompt: Self.evalPrompt)
+        let result = try judge.score([request], progress: nil)[0]
+        // Every reported number of two digits or more, checked against a direct forward pass.
+        let numbers = result.alternatives.filter { Int($0.text).map { $0 >= 10 && $0 <= 100 } ?? false }
+        XCTAssertFalse(numbers.isEmpty, "no two-digit number among \(result.alternatives.map(\.text))")
+        let prompt = model.tokenizer.encode(try model.renderChat([ChatMessage(role: "user", content: request.renderedPrompt)], addGenerationPrompt: true))
+        let digitInitial = (0..<model.config.vocabularySize).map { model.tokenizer.tokenBytes($0)?.first.map { $0 >= 48 && $0 <= 57 } ?? false }
+        func direct(_ tokens: [Int]) throws -> [Float] {
+            NextTokenScorer.logSoftmax(try model.transformer.forward([SequenceInput(tokens: tokens, cache: model.transformer.makeCache())])[0])
+        }
+        for alternative in numbers.prefix(3) {
+            let digits = model.tokenizer.encode(alternative.text)
+            XCTAssertEqual(digits.count, alternative.text.count, "SmolLM2 splits digits: \(alternative.text) → \(digits)")
+            var probability = 1.0
+            for k in 0..<digits.count { probability *= exp(Double(try direct(prompt + digits[..<k])[digits[k]])) }
+            let last = try direct(prompt + digits)
+            let digitMass = last.enumerated().filter { digitInitial[$0.offset] }.reduce(0.0) { $0 + exp(Double($1.element)) }
+            probability *= 1 - digitMass
+            XCTAssertEqual(alternative.probability, probability, accuracy: max(1e-9, probability * 1e-3), "P(\(alternative.text))")
+        }
+        // The number mass is at least what the listed numbers carry.
+        let listed = result.alternatives.filter { Int($0.text) != nil }.reduce(0) { $0 + $1.probability }
+        XCTAssertLessThanOrEqual(listed, result.numberMass + 1e-9)
+    }
+
+    func testBadConfigurationIsAClearError() throws {
+        XCTAssertThrowsError(try makeJudge(#"{"model": "no-such-model-anywhere"}"#)) { error in
+            XCTAssertTrue("\(error)".contains("local-judge") && "\(error)".contains("no-such-model-anywhere"), "\(error)")
+        }
+        XCTAssertThrowsError(try makeJudge("not json")) { error in XCTAssertTrue("\(error)".contains("not a JSON object"), "\(error)") }
+    }
+}

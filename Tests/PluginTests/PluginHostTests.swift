@@ -1,0 +1,145 @@
+// The plugin host with libraries written in plain C: a good library with three plugins (autorater,
+// hook, trait pack) works through the ABI; bad libraries are refused with their reasons while the
+// others keep loading; name conflicts need NAME@PATH.
+import Foundation
+import XCTest
+import PersonaTestSupport
+@testable import PersonaModel
+@testable import PersonaCore
+
+final class PluginHostTests: XCTestCase {
+    func testCPluginLibraryOffersThreePluginsThatWork() throws {
+        let dir = try BuiltLibraries.folder(with: ["PersonaTestFixtureGood"])
+        let log = LogCollector()
+        let host = PluginHost(searchDirectories: [dir.path], log: log.sink)
+        host.discover()
+        XCTAssertEqual(host.refused, [])
+        XCTAssertEqual(Set(host.plugins.map(\.name)), ["c-judge", "c-hook", "c-pack"])
+        XCTAssertEqual(host.plugins.first { $0.name == "c-hook" }?.kind, .hook)
+
+        // Autorater (no model in the host: the plugin says so in its alternative).
+        let judge = try host.makeAutorater(name: "c-judge")
+        XCTAssertEqual(judge.cacheIdentity, "c-judge 1.0 (counts x)")
+        var progress: [Int] = []
+        let results = try judge.score([
+            JudgeRequest(question: "q", answer: "xxx", evalPrompt: "{question} {answer}"),
+            JudgeRequest(question: "q", answer: "", evalPrompt: "{question} {answer}"),
+            JudgeRequest(question: "q", answer: String(repeating: "x", count: 30), evalPrompt: "{question} {answer}"),
+        ], progress: { progress.append($0) })
+        XCTAssertEqual(results.map(\.score), [30, nil, 100])
+        XCTAssertEqual(results[1].noScoreReason, "empty answer")
+        XCTAssertEqual(results[0].alternatives.first?.text, "no-model")
+        XCTAssertEqual(progress.last, 3)
+        XCTAssertTrue(log.all.contains("0:c-judge"), "create logs through the host services: \(log.all)")
+
+        // Hook: layers, spans, positions, and the stream is modified in place.
+        let hook = try host.makeHook(name: "c-hook", configurationJSON: #"{"add": 2.5}"#)
+        XCTAssertEqual(hook.layers, [1, 3])
+        var data = [Float](repeating: 0, count: 4 * 3)   // rows 0–2 sequence 7 (prefill at 10), row 3 sequence 9 (decode at 40)
+        try data.withUnsafeMutableBufferPointer { buffer in
+            let stream = ResidualStream(layer: 3, hiddenSize: 3, spans: [
+                SequenceSpan(sequence: 0, id: 7, rowStart: 0, rowCount: 3, startPosition: 10),
+                SequenceSpan(sequence: 1, id: 9, rowStart: 3, rowCount: 1, startPosition: 40),
+            ], rowCount: 4, data: buffer.baseAddress!)
+            try hook.process(stream)
+        }
+        XCTAssertEqual(data, [2.5, 10, 0, 2.5, 11, 0, 2.5, 12, 0, 2.5, 40, 0])
+
+        // Trait pack with a filter, from C.
+        let packs = try host.loadPacks(names: ["c-pack"])
+        XCTAssertEqual(packs.count, 1)
+        XCTAssertEqual(packs[0].pack.instructions.count, 5)
+        XCTAssertEqual(packs[0].filters.map(\.name), ["no-empty-negative"])
+        let pair = CandidatePair(question: "q", instructionIndex: 0, sampleIndex: 0, positiveAnswer: "yes", negativeAnswer: "",
+                                 positiveTrait: 80, negativeTrait: nil, positiveCoherence: 90, negativeCoherence: nil)
+        XCTAssertEqual(try packs[0].filters[0].dropReason(for: pair), "negative answer is empty (positive trait score present)")
+        var kept = pair; kept.negativeAnswer = "no"
+        XCTAssertNil(try packs[0].filters[0].dropReason(for: kept))
+    }
+
+    func testCPluginUsesTheHostModelServices() throws {
+        let dir = try BuiltLibraries.folder(with: ["PersonaTestFixtureGood"])
+        let model = try LanguageModel(TestPaths.model("smollm2-135m"))
+        let host = PluginHost(searchDirectories: [dir.path], hostModel: model)
+        host.discover()
+        let request = JudgeRequest(question: "Why?", answer: "Because.", evalPrompt: "Q: {question} A: {answer}")
+        let result = try host.makeAutorater(name: "c-judge").score([request], progress: nil)[0]
+        XCTAssertEqual(result.alternatives.first?.text, "tokens=\(model.tokenizer.encode(request.renderedPrompt).count)")
+    }
+
+    func testBadLibrariesAreRefusedWithReasonsAndTheOthersLoad() throws {
+        let dir = try BuiltLibraries.folder(with: ["PersonaTestFixtureBadVersion", "PersonaTestFixtureSmallStruct", "PersonaTestFixtureNoSymbol",
+                                                    "PersonaTestFixtureCreateFails", "PersonaTestFixtureGood", "PersonaTestFixtureBadPack"])
+        // A file that is not a shared library at all.
+        try Data("this is not an ELF file".utf8).write(to: dir.appendingPathComponent("libNotAPlugin.so"))
+        let host = PluginHost(searchDirectories: [dir.path])
+        host.discover()
+        func reason(_ file: String) -> String? { host.refused.first { $0.path.hasSuffix("/" + file) }?.reason }
+        XCTAssertEqual(reason("libPersonaTestFixtureBadVersion.so"), "ABI version 99, this host speaks version 1: rebuild the plugin against persona_abi.h")
+        XCTAssertEqual(reason("libPersonaTestFixtureSmallStruct.so"), "descriptor struct_size 16 is smaller than the \(ABIMinimumSize.descriptor) bytes of ABI version 1")
+        XCTAssertEqual(reason("libPersonaTestFixtureNoSymbol.so"), "not a Persona plugin: no persona_plugin_entry symbol")
+        XCTAssertTrue(reason("libNotAPlugin.so")?.hasPrefix("not a loadable shared library: ") ?? false, "\(host.refused)")
+        XCTAssertEqual(host.refused.count, 4, "\(host.refused)")
+        // The good ones loaded anyway.
+        XCTAssertEqual(Set(host.plugins.map(\.name)), ["c-judge", "c-hook", "c-pack", "c-create-fails", "c-bad-pack"])
+
+        // create returning an error: a clear message, nothing to destroy.
+        assertThrows(PluginHostError.createFailed(name: "c-create-fails", code: 2, message: "configuration lacks the required key \"endpoint\"")) {
+            try host.makeAutorater(name: "c-create-fails")
+        }
+        // A pack library with 4 pairs and overlapping questions: every problem, and the good pack still loads.
+        let (packs, refusedPacks) = host.discoverPacks()
+        XCTAssertEqual(packs.map(\.name), ["c-pack"])
+        XCTAssertEqual(refusedPacks.count, 1)
+        let message = refusedPacks.first?.reason ?? ""
+        XCTAssertTrue(message.contains("instructions: 4 pairs, expected 5"), message)
+        XCTAssertTrue(message.contains("questions.extraction[0] is also questions.evaluation[0]: the sets must not overlap"), message)
+        // A refused library's plugins are unknown (nothing of it was read beyond the check); the error points at the refusals.
+        assertThrows(PluginHostError.notFound(name: "c-bad-version", kind: "autorater", available: ["c-create-fails", "c-judge"], refusedLibraries: 4)) {
+            try host.makeAutorater(name: "c-bad-version")
+        }
+        // Wrong kind.
+        assertThrows(PluginHostError.wrongKind(name: "c-hook", expected: "autorater", found: "hook")) { try host.makeAutorater(name: "c-hook") }
+    }
+
+    func testTwoPluginsWithOneNameConflictUnlessChosenByPath() throws {
+        let a = try BuiltLibraries.folder(with: ["PersonaTestFixtureGood"])
+        let b = try BuiltLibraries.folder(with: ["PersonaTestFixtureGood"])
+        let host = PluginHost(searchDirectories: [a.path, b.path])
+        host.discover()
+        let pathA = a.appendingPathComponent("libPersonaTestFixtureGood.so").path
+        let pathB = b.appendingPathComponent("libPersonaTestFixtureGood.so").path
+        assertThrows(PluginHostError.conflict(name: "c-judge", paths: [pathA, pathB])) { try host.makeAutorater(name: "c-judge") }
+        let chosen = try host.plugin("c-judge@\(pathB)", kind: .autorater)
+        XCTAssertEqual(chosen.path, pathB)
+        XCTAssertNoThrow(try host.makeAutorater(name: "c-judge@\(pathA)"))
+    }
+
+    func testDefaultSearchDirectories() {
+        let dirs = PluginHost.defaultSearchDirectories(environment: ["PERSONA_PLUGIN_PATH": "/a:/b::/a", "HOME": "/home/u"])
+        XCTAssertEqual(Array(dirs.dropFirst()), ["/a", "/b", "/home/u/.local/share/persona/plugins"])
+        XCTAssertEqual(dirs.first, PluginHost.executableDirectory())
+        XCTAssertEqual(PluginHost.defaultSearchDirectories(environment: ["XDG_DATA_HOME": "/x"]).last, "/x/persona/plugins")
+    }
+
+    func testHostServicesLogProbabilitiesMatchAFullForwardPass() throws {
+        let model = try LanguageModel(TestPaths.model("smollm2-135m"))
+        let scorer = NextTokenScorer(transformer: model.transformer)
+        let prompt = try model.chatPrompt(user: "Rate this from 0 to 100.")
+        let batch = [prompt, prompt + [28], prompt + [28, 29], prompt + [30]]
+        let rows = try scorer.logProbabilities(batch)
+        let computedAfterPrompt = scorer.tokensComputed
+        XCTAssertEqual(computedAfterPrompt, prompt.count * 4 + 1 + 2 + 1, "the first call has nothing cached")
+        // A second call extends the cached prompts: only the new tokens are computed.
+        _ = try scorer.logProbabilities([prompt + [28, 29, 31]])
+        XCTAssertEqual(scorer.tokensComputed - computedAfterPrompt, 1)
+        for (sequence, row) in zip(batch, rows) {
+            let direct = NextTokenScorer.logSoftmax(try model.transformer.forward([SequenceInput(tokens: sequence, cache: model.transformer.makeCache())])[0])
+            var worst: Float = 0
+            for i in direct.indices { worst = max(worst, abs(direct[i] - row[i])) }
+            XCTAssertLessThan(worst, 1e-4, "max |Δ log p| = \(worst)")
+            let total = direct.reduce(0.0) { $0 + exp(Double($1)) }
+            XCTAssertEqual(total, 1, accuracy: 1e-4)
+        }
+    }
+}
