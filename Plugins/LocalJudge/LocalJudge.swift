@@ -26,6 +26,8 @@ import PersonaPluginKit
 final class LocalJudge: AutoraterPlugin {
     static let version = "1.0.0"
     static let minimumNumberMass = 0.25   // JudgeRule.minimumNumberMass (PersonaCore is not linked here)
+    /// Contexts less likely than this are not expanded (see `judge`).
+    static let pruneBelow = 1e-6
 
     let host: HostServices
     let model: HostModel
@@ -84,7 +86,7 @@ final class LocalJudge: AutoraterPlugin {
         var described = (try? JSONSerialization.jsonObject(with: Data(((try? model.describe()) ?? "{}").utf8))) as? [String: Any] ?? [:]
         described["path"] = nil
         let description = (try? JSONSerialization.data(withJSONObject: described, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        identity = "local-judge \(Self.version) model=\(description) rule=whole-number-exact,end=non-digit,min-mass=\(Self.minimumNumberMass)"
+        identity = "local-judge \(Self.version) model=\(description) rule=whole-number-exact,prune=\(Self.pruneBelow),end=non-digit,min-mass=\(Self.minimumNumberMass)"
     }
 
     func score(_ items: [JudgeItem], progress: (Int) -> Void) throws -> [JudgeVerdict] {
@@ -106,22 +108,43 @@ final class LocalJudge: AutoraterPlugin {
     func judge(_ item: JudgeItem) throws -> JudgeVerdict {
         let prompt = try model.renderChat([(role: "user", content: item.renderedPrompt)], addGenerationPrompt: true)
         let prefix = try model.tokenize(prompt)
-        // Every context needed: each proper prefix of each target's tokens (for the next token) and,
-        // for numbers, the whole token list (for the end probability).
-        var contexts = Set<[Int32]>()
-        for tokens in numberTokens { for k in 0...tokens.count { contexts.insert(Array(tokens.prefix(k))) } }
-        for k in 0..<refusalTokens.count { contexts.insert(Array(refusalTokens.prefix(k))) }
-        // Level by level, so that each level extends the cached contexts of the one before.
+        // Contexts are computed level by level (context length 0, 1, 2, …), so that each level
+        // extends the cached contexts of the one before. A context is expanded only while its own
+        // probability is at least `pruneBelow`: a number whose prefix is less likely than that has
+        // P(n) < pruneBelow and is counted as 0 — at most 101 · pruneBelow of mass left out, i.e. the
+        // score moves by less than 0.01 point when numbers carry ≥ 0.25 (the rule's minimum). This
+        // is what keeps a judgment at a few dozen single-token extensions instead of ~110.
         var distributions: [[Int32]: [Float]] = [:]
-        let byLength = Dictionary(grouping: contexts, by: \.count)
-        for length in byLength.keys.sorted() {
-            let level = byLength[length]!.sorted { $0.lexicographicallyPrecedes($1) }
-            let rows = try model.nextTokenLogProbabilities(level.map { prefix + $0 })
-            for (context, row) in zip(level, rows) { distributions[context] = row }
-        }
         func logP(_ context: [Int32], _ token: Int32) -> Double {
             guard let row = distributions[context], Int(token) < row.count, token >= 0 else { return -.infinity }
             return Double(row[Int(token)])
+        }
+        /// log P(context) from the distributions computed so far (−∞ when a step is unknown).
+        func contextLog(_ context: [Int32]) -> Double {
+            var lp = 0.0
+            for k in 0..<context.count { lp += logP(Array(context.prefix(k)), context[k]) }
+            return lp
+        }
+        var targets = numberTokens
+        targets.append(refusalTokens)
+        let pruneLog = log(Self.pruneBelow)
+        var level: [[Int32]] = [[]]
+        var length = 0
+        while !level.isEmpty {
+            let rows = try model.nextTokenLogProbabilities(level.map { prefix + $0 })
+            for (context, row) in zip(level, rows) { distributions[context] = row }
+            length += 1
+            // Next level: prefixes of length `length` of any target (numbers need their whole
+            // token list too, for the end probability), worth expanding.
+            var next = Set<[Int32]>()
+            for (t, tokens) in targets.enumerated() {
+                let isRefusal = t == targets.count - 1
+                let limit = isRefusal ? tokens.count - 1 : tokens.count
+                guard length <= limit else { continue }
+                let context = Array(tokens.prefix(length))
+                if contextLog(context) >= pruneLog { next.insert(context) }
+            }
+            level = next.sorted { $0.lexicographicallyPrecedes($1) }
         }
         func endProbability(_ context: [Int32]) -> Double {
             guard let row = distributions[context] else { return 0 }

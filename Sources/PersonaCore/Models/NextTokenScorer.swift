@@ -18,6 +18,9 @@ public final class NextTokenScorer: @unchecked Sendable {
         var cache: KVCache
         var logProbabilities: [Float]
         var lastUse: Int
+        /// How often a later sequence extended this one: a prompt that continuations build on is
+        /// worth keeping; a leaf (a judge's "7","5" probe) is not.
+        var extensions = 0
     }
     private var entries: [Entry] = []
     private var clock = 0
@@ -61,6 +64,7 @@ public final class NextTokenScorer: @unchecked Sendable {
                 cache.truncate(to: usable)
                 start = usable
                 entries[best].lastUse = clock
+                entries[best].extensions += 1
             } else {
                 cache = transformer.makeCache(capacity: tokens.count)
             }
@@ -77,7 +81,9 @@ public final class NextTokenScorer: @unchecked Sendable {
                 entries.append(Entry(tokens: sequences[owner], cache: inputs[k].cache, logProbabilities: lp, lastUse: clock))
             }
             if entries.count > cacheLimit {
-                entries.sort { $0.lastUse > $1.lastUse }
+                // Leaves go first, then the least recently used: a judge's shared eval prompt stays
+                // cached across items while its one-token probes come and go.
+                entries.sort { ($0.extensions > 0 ? 1 : 0, $0.lastUse) > ($1.extensions > 0 ? 1 : 0, $1.lastUse) }
                 entries.removeLast(entries.count - cacheLimit)
             }
         }
