@@ -84,8 +84,11 @@ final class OpenAIJudgeFaultTests: XCTestCase {
 
     func testScoresAndTheRequestShape() throws {
         let server = try ScriptedServer { _, _, _ in .init(body: ScriptedServer.logprobs([("80", 0.5), ("90", 0.3), ("70", 0.1), ("Hello", 0.1)])) }
-        let verdicts = try judge(server).score(["p1", "p2", "p3"])
+        var seen: [Int] = []
+        let verdicts = try judge(server).score(["p1", "p2", "p3"], progress: { seen.append($0) })
         XCTAssertEqual(verdicts.count, 3)
+        XCTAssertEqual(seen.last, 3, "progress reaches the item count")
+        XCTAssertEqual(seen, seen.sorted())
         for v in verdicts {
             XCTAssertEqual(try XCTUnwrap(v.score), goodScore, accuracy: 1e-9)
             XCTAssertEqual(v.numberMass, 0.9, accuracy: 1e-9)
