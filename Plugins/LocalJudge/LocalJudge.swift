@@ -80,7 +80,10 @@ final class LocalJudge: AutoraterPlugin {
         for (n, tokens) in numbers.enumerated() where tokens.isEmpty {
             throw PluginError(PERSONA_ERROR_INTERNAL, "local-judge: \(n) tokenizes to nothing")
         }
-        let description = (try? model.describe()) ?? "{}"
+        // The model's identity without its path (a moved file is the same judge).
+        var described = (try? JSONSerialization.jsonObject(with: Data(((try? model.describe()) ?? "{}").utf8))) as? [String: Any] ?? [:]
+        described["path"] = nil
+        let description = (try? JSONSerialization.data(withJSONObject: described, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         identity = "local-judge \(Self.version) model=\(description) rule=whole-number-exact,end=non-digit,min-mass=\(Self.minimumNumberMass)"
     }
 

@@ -121,9 +121,10 @@ public final class HostModel: @unchecked Sendable {
         var count = 0
         var error = persona_error()
         let bytes = Array(text.utf8)
-        let status = bytes.withUnsafeBufferPointer { b in
-            b.baseAddress!.withMemoryRebound(to: CChar.self, capacity: max(b.count, 1)) {
-                t.tokenize!(host.context, handle, $0, b.count, &out, &count, &error)
+        guard let tokenize = t.tokenize else { throw PluginError(PERSONA_ERROR_UNAVAILABLE, "the host offers no tokenize") }
+        let status = (bytes + [0]).withUnsafeBufferPointer { b in   // never empty: a valid pointer even for ""
+            UnsafeRawPointer(b.baseAddress!).withMemoryRebound(to: CChar.self, capacity: b.count) {
+                tokenize(host.context, handle, $0, bytes.count, &out, &count, &error)
             }
         }
         defer { t.free_buffer?(host.context, out) }

@@ -103,8 +103,9 @@ public final class PluginHost: @unchecked Sendable {
         var path: String?
         if let at = selector.firstIndex(of: "@") {
             name = String(selector[..<at])
-            path = String(selector[selector.index(after: at)...])
-            if let path, !plugins.contains(where: { $0.path == path }) { load(library: path) }
+            // Absolute, so that dlopen never searches the system's library path for a bare file name.
+            path = URL(fileURLWithPath: String(selector[selector.index(after: at)...])).standardizedFileURL.path
+            if let path, !plugins.contains(where: { URL(fileURLWithPath: $0.path).standardizedFileURL.path == path }) { load(library: path) }
         }
         var matches = plugins.filter { $0.kind == kind && $0.name == name }
         if let path {
