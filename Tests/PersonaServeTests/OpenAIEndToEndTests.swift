@@ -8,13 +8,13 @@ import PersonaTestSupport
 @testable import PersonaCore
 
 final class OpenAIEndToEndTests: XCTestCase {
+    /// The eval prompt that gets the most probability on numbers out of the 135M model (≈ 0.2–0.3;
+    /// it rarely answers with a bare number). Qwen2.5-0.5B puts ≈ 0.95 on numbers with it.
     static let evalPrompt = """
-    You are rating how cheerful an answer is.
-
+    Rate the cheerfulness of the following answer from 0 to 100.
     Question: {question}
     Answer: {answer}
-
-    Reply with a number from 0 (gloomy) to 100 (very cheerful) and nothing else.
+    Rating (0-100):
     """
 
     static let items: [(String, String)] = [
@@ -26,8 +26,26 @@ final class OpenAIEndToEndTests: XCTestCase {
         ("Do you like music?", "Yes! Music makes me so happy every single day."),
     ]
 
+    /// The 135M model (what the issue names): every item ends in a score or a reason, the two judges
+    /// agree on the mass on numbers, and on the score wherever both give one.
     func testOpenAIPluginAgainstPersonaServeMatchesLocalJudge() throws {
-        let served = try ServeModels.servedModel()
+        let compared = try compareJudges(served: try ServeModels.servedModel(), judgeModel: try ServeModels.referenceModel(),
+                                         modelName: "smollm2-135m", items: Self.items, coherence: 3)
+        print("smollm2-135m: \(compared) items scored by both judges")
+    }
+
+    /// Qwen2.5-0.5B answers with numbers (multi-digit, split into digits): scores come back and
+    /// match local-judge within 1 point.
+    func testOpenAIPluginMatchesLocalJudgeOnQwen() throws {
+        let served = try LanguageModel(TestPaths.model("qwen2.5-0.5b"))
+        let judge = try LanguageModel(TestPaths.model("qwen2.5-0.5b"))
+        let compared = try compareJudges(served: served, judgeModel: judge, modelName: "qwen2.5-0.5b", items: Array(Self.items.prefix(4)), coherence: 0)
+        XCTAssertGreaterThanOrEqual(compared, 3, "too few items scored by both judges to compare")
+    }
+
+    /// Serves `served`, judges `items` with the openai plugin over HTTP and with local-judge on
+    /// `judgeModel` (a second instance of the same file); returns how many scores were compared.
+    func compareJudges(served: LanguageModel, judgeModel: LanguageModel, modelName: String, items: [(String, String)], coherence: Int) throws -> Int {
         var config = ServeConfiguration()
         config.port = 0
         config.maxBatchSize = 8
@@ -35,38 +53,38 @@ final class OpenAIEndToEndTests: XCTestCase {
         defer { server.stop() }
 
         guard let buildFolder = PluginHost.executableDirectory() else { throw XCTSkip("no build folder") }
-        let host = PluginHost(searchDirectories: [buildFolder], hostModel: try ServeModels.referenceModel())
+        let host = PluginHost(searchDirectories: [buildFolder], hostModel: judgeModel)
         host.discover()
         let names = host.plugins.map(\.name)
         XCTAssertTrue(names.contains("openai"), "plugins found in \(buildFolder): \(names); refused: \(host.refused)")
         XCTAssertTrue(names.contains("local-judge"), "\(names)")
 
         let openai = try host.makeAutorater(name: "openai", configurationJSON: """
-            {"base_url": "\(server.base)/v1", "model": "smollm2-135m", "concurrency": 4, "timeout_seconds": 120}
+            {"base_url": "\(server.base)/v1", "model": "\(modelName)", "concurrency": 4, "timeout_seconds": 300}
             """)
         let local = try host.makeAutorater(name: "local-judge")
-        XCTAssertTrue(openai.cacheIdentity.contains("model=smollm2-135m"), openai.cacheIdentity)
+        XCTAssertTrue(openai.cacheIdentity.contains("model=\(modelName)"), openai.cacheIdentity)
 
-        let requests = Self.items.map { JudgeRequest(question: $0.0, answer: $0.1, evalPrompt: Self.evalPrompt) }
-        let coherence = Self.items.prefix(3).map { JudgeRequest(question: $0.0, answer: $0.1, evalPrompt: CoherencePrompt.text) }
+        let requests = items.map { JudgeRequest(question: $0.0, answer: $0.1, evalPrompt: Self.evalPrompt) }
+            + items.prefix(coherence).map { JudgeRequest(question: $0.0, answer: $0.1, evalPrompt: CoherencePrompt.text) }
         let started = Date()
-        let remote = try openai.score(requests + coherence, progress: nil)
-        print("openai plugin over persona serve: \(requests.count + coherence.count) items in \(Date().timeIntervalSince(started)) s")
-        let exact = try local.score(requests + coherence, progress: nil)
-        XCTAssertEqual(remote.count, requests.count + coherence.count)
+        let remote = try openai.score(requests, progress: nil)
+        print("openai plugin over persona serve (\(modelName)): \(requests.count) items in \(Date().timeIntervalSince(started)) s")
+        let exact = try local.score(requests, progress: nil)
+        XCTAssertEqual(remote.count, requests.count)
 
         var compared = 0
         var worst = 0.0
         for (i, (r, l)) in zip(remote, exact).enumerated() {
             print("item \(i): openai \(r.score.map { String($0) } ?? "none (\(r.noScoreReason ?? ""))") mass \(r.numberMass) | local-judge \(l.score.map { String($0) } ?? "none (\(l.noScoreReason ?? ""))") mass \(l.numberMass)")
             XCTAssertTrue(r.score != nil || r.noScoreReason != nil, "item \(i) has neither a score nor a reason")
+            XCTAssertEqual(r.numberMass, l.numberMass, accuracy: 0.05, "item \(i)")
             guard let rs = r.score, let ls = l.score else { continue }
             compared += 1
             worst = max(worst, abs(rs - ls))
             XCTAssertEqual(rs, ls, accuracy: 1.0, "item \(i)")
-            XCTAssertEqual(r.numberMass, l.numberMass, accuracy: 0.05, "item \(i)")
         }
-        print("compared \(compared) scores; max |openai − local-judge| = \(worst)")
-        XCTAssertGreaterThanOrEqual(compared, 3, "too few items scored by both judges to compare")
+        print("\(modelName): compared \(compared) scores; max |openai − local-judge| = \(worst)")
+        return compared
     }
 }

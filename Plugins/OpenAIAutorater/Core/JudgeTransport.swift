@@ -49,7 +49,8 @@ public final class URLSessionTransport: JudgeTransport, @unchecked Sendable {
         var request = URLRequest(url: url)
         request.httpMethod = "POST"
         request.httpBody = body
-        request.timeoutInterval = timeout
+        // libcurl's own timeout misbehaves below a second; the deadline below is the real bound.
+        request.timeoutInterval = max(timeout, 1) + 1
         for (k, v) in headers { request.setValue(v, forHTTPHeaderField: k) }
 
         let box = ReplyBox()

@@ -65,8 +65,9 @@ public final class OpenAIJudge: @unchecked Sendable {
 
     /// Scores every prompt (the eval prompt with question and answer filled), with at most
     /// `concurrency` requests in flight; results in prompt order. Throws only for failures of the
-    /// whole batch (401/403, 404).
-    public func score(_ prompts: [String], progress: ((Int) -> Void)? = nil) throws -> [OpenAIVerdict] {
+    /// whole batch (401/403, 404). `progress(done)` is called on the calling thread (workers never
+    /// hold it, so it need not escape).
+    public func score(_ prompts: [String], progress: (Int) -> Void = { _ in }) throws -> [OpenAIVerdict] {
         let state = BatchState(count: prompts.count)
         let workers = min(configuration.concurrency, prompts.count)
         guard workers > 0 else { return [] }
@@ -78,8 +79,7 @@ public final class OpenAIJudge: @unchecked Sendable {
                 defer { group.leave() }
                 while let index = state.nextIndex() {
                     do {
-                        let done = state.finish(index, with: try scoreOne(prompts[index]))
-                        progress?(done)
+                        state.finish(index, with: try scoreOne(prompts[index]))
                     } catch {
                         state.fail(error)
                         return
@@ -89,6 +89,11 @@ public final class OpenAIJudge: @unchecked Sendable {
             thread.stackSize = 1 << 20
             thread.start()
         }
+        var reported = 0
+        while let done = state.waitForProgress(after: reported) {
+            reported = done
+            progress(done)
+        }
         group.wait()
         if let fatal = state.fatal { throw fatal }
         // Every slot is filled when no fatal error stopped the workers; a hole would be a bug, reported as such.
@@ -97,7 +102,7 @@ public final class OpenAIJudge: @unchecked Sendable {
 
     /// The shared state of one batch's workers.
     private final class BatchState: @unchecked Sendable {
-        private let lock = NSLock()
+        private let lock = NSCondition()
         private(set) var results: [OpenAIVerdict?]
         private(set) var fatal: Error?
         private var next = 0
@@ -110,13 +115,20 @@ public final class OpenAIJudge: @unchecked Sendable {
             next += 1
             return next - 1
         }
-        func finish(_ index: Int, with verdict: OpenAIVerdict) -> Int {
+        func finish(_ index: Int, with verdict: OpenAIVerdict) {
             lock.lock(); defer { lock.unlock() }
             results[index] = verdict
             done += 1
-            return done
+            lock.broadcast()
         }
-        func fail(_ error: Error) { lock.lock(); if fatal == nil { fatal = error }; lock.unlock() }
+        func fail(_ error: Error) { lock.lock(); if fatal == nil { fatal = error }; lock.broadcast(); lock.unlock() }
+        /// Blocks until more than `reported` items are done (returns the count), or nil once every
+        /// item is done or the batch failed.
+        func waitForProgress(after reported: Int) -> Int? {
+            lock.lock(); defer { lock.unlock() }
+            while done == reported && fatal == nil && done < results.count { lock.wait() }
+            return done > reported && fatal == nil ? done : nil
+        }
     }
 
     // MARK: One item

@@ -58,7 +58,7 @@ public struct OpenAIJudgeConfiguration: Equatable, Sendable {
         }
         func number(_ key: String, _ range: ClosedRange<Double>) throws -> Double? {
             guard let v = o[key], !(v is NSNull) else { return nil }
-            guard let n = v as? NSNumber, !(v is Bool), n.doubleValue.isFinite, range.contains(n.doubleValue) else {
+            guard let n = v as? NSNumber, !isBoolean(v), n.doubleValue.isFinite, range.contains(n.doubleValue) else {
                 throw OpenAIJudgeError.configuration("\(key) must be a number in \(range.lowerBound)…\(range.upperBound), got \(v)")
             }
             return n.doubleValue
@@ -80,7 +80,7 @@ public struct OpenAIJudgeConfiguration: Equatable, Sendable {
         if let b = try number("max_retry_after_seconds", 0...3600) { c.maxRetryAfterSeconds = b }
         if let p = try number("expand_min_probability", 0...1) { c.expandMinProbability = p }
         if let v = o["expand_digits"], !(v is NSNull) {
-            if let b = v as? Bool { c.expandDigits = b ? .on : .off }
+            if isBoolean(v), let b = v as? Bool { c.expandDigits = b ? .on : .off }
             else if let s = v as? String, let mode = DigitExpansion(rawValue: s) { c.expandDigits = mode }
             else { throw OpenAIJudgeError.configuration("expand_digits must be true, false or \"auto\", got \(v)") }
         }
@@ -111,4 +111,11 @@ public enum OpenAIJudgeError: Error, CustomStringConvertible, Equatable {
         case let .notFound(url, m): return "openai autorater: HTTP 404 from \(url): check base_url and model: \(m)"
         }
     }
+}
+
+/// JSONSerialization gives numbers and booleans as NSNumber, and `1 is Bool` holds through bridging:
+/// a boolean is the one whose Objective-C type code is "c".
+func isBoolean(_ value: Any) -> Bool {
+    guard let n = value as? NSNumber else { return false }
+    return String(cString: n.objCType) == "c"
 }

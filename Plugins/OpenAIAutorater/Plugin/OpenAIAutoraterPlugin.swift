@@ -27,9 +27,7 @@ final class OpenAIAutorater: AutoraterPlugin {
     func score(_ items: [JudgeItem], progress: (Int) -> Void) throws -> [JudgeVerdict] {
         let verdicts: [OpenAIVerdict]
         do {
-            verdicts = try withoutActuallyEscaping(progress) { progress in
-                try judge.score(items.map(\.renderedPrompt), progress: { progress($0) })
-            }
+            verdicts = try judge.score(items.map(\.renderedPrompt), progress: progress)
         } catch let e as OpenAIJudgeError {
             switch e {
             case .configuration, .missingAPIKey: throw PluginError(PERSONA_ERROR_CONFIGURATION, e.description)
