@@ -15,9 +15,13 @@ protocol GroupFormat {
     static func group(_ row: UnsafeRawPointer, _ g: Int) -> (SIMD16<Float>, SIMD16<Float>)
 }
 
-/// binary16 bits → Float, exact (scalar; once per block).
+/// binary16 bits → Float, exact. Where Swift has Float16 this is one conversion instruction
+/// (F16C, which the CPU check requires); elsewhere bit manipulation.
 @inline(__always) func halfToFloat(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
     let h = UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+    #if !(os(macOS) && arch(x86_64))
+    return Float(Float16(bitPattern: h))
+    #else
     let sign = UInt32(h & 0x8000) << 16
     let exponent = UInt32(h >> 10) & 0x1F
     var mantissa = UInt32(h & 0x3FF)
@@ -30,6 +34,7 @@ protocol GroupFormat {
         return Float(bitPattern: sign | (e << 23) | (mantissa << 13))
     }
     return Float(bitPattern: sign | ((exponent + 127 - 15) << 23) | (mantissa << 13))
+    #endif
 }
 
 // Lane-by-lane conversions written out (the generic SIMD initializers are not inlined).
@@ -54,8 +59,8 @@ protocol GroupFormat {
 enum F32Format: GroupFormat {
     static func rowBytes(columns: Int) -> Int { 4 * columns }
     @inline(__always) static func group(_ row: UnsafeRawPointer, _ g: Int) -> (SIMD16<Float>, SIMD16<Float>) {
-        (row.loadUnaligned(fromByteOffset: 128 * g, as: SIMD16<Float>.self),
-         row.loadUnaligned(fromByteOffset: 128 * g + 64, as: SIMD16<Float>.self))
+        (row.loadUnaligned(fromByteOffset: 128 &* g, as: SIMD16<Float>.self),
+         row.loadUnaligned(fromByteOffset: 128 &* g &+ 64, as: SIMD16<Float>.self))
     }
 }
 
@@ -63,7 +68,7 @@ enum F32Format: GroupFormat {
 enum Q8_0Format: GroupFormat {
     static func rowBytes(columns: Int) -> Int { columns / 32 * 34 }
     @inline(__always) static func group(_ row: UnsafeRawPointer, _ g: Int) -> (SIMD16<Float>, SIMD16<Float>) {
-        let p = row + 34 * g
+        let p = row + 34 &* g
         let d = SIMD16<Float>(repeating: halfToFloat(p, 0))
         return (floats(signed(bytes(p, 2))) * d, floats(signed(bytes(p, 18))) * d)
     }
@@ -73,7 +78,7 @@ enum Q8_0Format: GroupFormat {
 enum Q4_0Format: GroupFormat {
     static func rowBytes(columns: Int) -> Int { columns / 32 * 18 }
     @inline(__always) static func group(_ row: UnsafeRawPointer, _ g: Int) -> (SIMD16<Float>, SIMD16<Float>) {
-        let p = row + 18 * g
+        let p = row + 18 &* g
         let d = SIMD16<Float>(repeating: halfToFloat(p, 0))
         let q = bytes(p, 2), eight = SIMD16<Int8>(repeating: 8)
         return (floats(signed(q & 0x0F) &- eight) * d, floats(signed(q &>> 4) &- eight) * d)
@@ -84,7 +89,7 @@ enum Q4_0Format: GroupFormat {
 enum Q4_1Format: GroupFormat {
     static func rowBytes(columns: Int) -> Int { columns / 32 * 20 }
     @inline(__always) static func group(_ row: UnsafeRawPointer, _ g: Int) -> (SIMD16<Float>, SIMD16<Float>) {
-        let p = row + 20 * g
+        let p = row + 20 &* g
         let d = SIMD16<Float>(repeating: halfToFloat(p, 0)), m = SIMD16<Float>(repeating: halfToFloat(p, 2))
         let q = bytes(p, 4)
         return (floats(q & 0x0F) * d + m, floats(q &>> 4) * d + m)
@@ -94,26 +99,32 @@ enum Q4_1Format: GroupFormat {
 /// Q5_0: d (half), 32 high bits (bit j for element j), 16 bytes of nibbles; w = (q − 16) · d.
 enum Q5_0Format: GroupFormat {
     static func rowBytes(columns: Int) -> Int { columns / 32 * 22 }
-    /// Lane j of a group of 8 tests bit j of its byte.
-    static let laneBits = SIMD16<UInt8>(1, 2, 4, 8, 16, 32, 64, 128, 1, 2, 4, 8, 16, 32, 64, 128)
-
-    /// Byte lanes: 0x10 where bit j of the 16 bits (b0 | b1 << 8) is set. Plain byte arithmetic
-    /// (SIMD masks and comparisons compile to per-lane code): b = bit or 0, and for b = 2^k,
-    /// 0 − b (mod 256) has its top bit set.
-    @inline(__always) static func fifthBits(_ b0: UInt8, _ b1: UInt8) -> SIMD16<UInt8> {
-        let spread = SIMD16<UInt8>(lowHalf: SIMD8(repeating: b0), highHalf: SIMD8(repeating: b1))
-        let b = spread & laneBits
-        return ((SIMD16<UInt8>() &- b) & 0x80) &>> 3
+    @inline(__always) static func group(_ row: UnsafeRawPointer, _ g: Int) -> (SIMD16<Float>, SIMD16<Float>) {
+        let p = row + 22 &* g
+        let d = SIMD16<Float>(repeating: halfToFloat(p, 0))
+        // The fifth bits in 32-bit lanes, where a per-lane shift is one instruction (AVX2); byte
+        // lanes compile to long emulation sequences. Literals, not statics (a static costs a lazy-
+        // initialization check per call).
+        let qh = SIMD16<UInt32>(repeating: UInt32(littleEndian: p.loadUnaligned(fromByteOffset: 2, as: UInt32.self)))
+        let shiftsLow = SIMD16<UInt32>(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15)
+        let shiftsHigh = shiftsLow &+ 16
+        let q = bytes(p, 6)
+        let lo = words(q & 0x0F) | (((qh &>> shiftsLow) & 1) &<< 4)
+        let hi = words(q &>> 4) | (((qh &>> shiftsHigh) & 1) &<< 4)
+        return (floatsMinus16(lo) * d, floatsMinus16(hi) * d)
     }
 
-    @inline(__always) static func group(_ row: UnsafeRawPointer, _ g: Int) -> (SIMD16<Float>, SIMD16<Float>) {
-        let p = row + 22 * g
-        let d = SIMD16<Float>(repeating: halfToFloat(p, 0))
-        let h = p.loadUnaligned(fromByteOffset: 2, as: SIMD4<UInt8>.self)
-        let q = bytes(p, 6), sixteen = SIMD16<Int8>(repeating: 16)
-        let lo = signed((q & 0x0F) | fifthBits(h[0], h[1])) &- sixteen
-        let hi = signed((q &>> 4) | fifthBits(h[2], h[3])) &- sixteen
-        return (floats(lo) * d, floats(hi) * d)
+    @inline(__always) static func words(_ v: SIMD16<UInt8>) -> SIMD16<UInt32> {
+        var out = SIMD16<UInt32>()
+        for i in 0..<16 { out[i] = UInt32(v[i]) }
+        return out
+    }
+
+    /// Float(q − 16) per lane (q < 32: exact).
+    @inline(__always) static func floatsMinus16(_ v: SIMD16<UInt32>) -> SIMD16<Float> {
+        var out = SIMD16<Float>()
+        for i in 0..<16 { out[i] = Float(Int32(bitPattern: v[i]) &- 16) }
+        return out
     }
 }
 
@@ -128,7 +139,7 @@ enum Q4_KFormat: GroupFormat {
     }
 
     @inline(__always) static func group(_ row: UnsafeRawPointer, _ g: Int) -> (SIMD16<Float>, SIMD16<Float>) {
-        let p = row + 144 * (g >> 3), j = g & 7
+        let p = row + 144 &* (g >> 3), j = g & 7
         let (s, m) = scaleMin(j, p + 4)
         let scale = SIMD16<Float>(repeating: halfToFloat(p, 0) * Float(s))
         let minimum = SIMD16<Float>(repeating: halfToFloat(p, 2) * Float(m))
@@ -144,7 +155,7 @@ enum Q4_KFormat: GroupFormat {
 enum Q6_KFormat: GroupFormat {
     static func rowBytes(columns: Int) -> Int { columns / 256 * 210 }
     @inline(__always) static func group(_ row: UnsafeRawPointer, _ g: Int) -> (SIMD16<Float>, SIMD16<Float>) {
-        let p = row + 210 * (g >> 3), j = g & 7
+        let p = row + 210 &* (g >> 3), j = g & 7
         // Group j: 128-element chunk j/4, part j%4 (elements 32·part ..< 32·part+32 of the chunk).
         let chunk = j >> 2, part = j & 3
         let ql = p + 64 * chunk + 32 * (part & 1), qh = p + 128 + 32 * chunk, sc = p + 192 + 8 * chunk

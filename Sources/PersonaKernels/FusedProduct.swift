@@ -42,7 +42,7 @@ enum Fused<F: GroupFormat> {
             let r0 = data + o * rowBytes, r1 = r0 + rowBytes
             var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
             for g in 0..<groups {
-                let xa = load16(x + 32 * g), xb = load16(x + 32 * g + 16)
+                let xa = load16(x + 32 &* g), xb = load16(x + (32 &* g &+ 16))
                 let (u0, v0) = F.group(r0, g)
                 let (u1, v1) = F.group(r1, g)
                 a0.addProduct(xa, u0); a1.addProduct(xa, u1)
@@ -57,8 +57,8 @@ enum Fused<F: GroupFormat> {
             var a0 = SIMD16<Float>()
             for g in 0..<groups {
                 let (u0, v0) = F.group(r0, g)
-                a0.addProduct(load16(x + 32 * g), u0)
-                a0.addProduct(load16(x + 32 * g + 16), v0)
+                a0.addProduct(load16(x + 32 &* g), u0)
+                a0.addProduct(load16(x + (32 &* g &+ 16)), v0)
             }
             y[o] = reduce(a0.lowHalf, a0.highHalf)
         }
