@@ -71,11 +71,15 @@ public enum FusedKernels {
             return
         }
         let step = tileRows(columns: columns)
+        let parkingCount = Tiled.parkingFloats(count: count, tileRows: step, columns: columns)
+        let parking = UnsafeMutablePointer<Float>.allocate(capacity: max(parkingCount, 1))
+        defer { parking.deallocate() }
         var start = outputs.lowerBound
         while start < outputs.upperBound {
             let end = min(outputs.upperBound, start + step)
             Fused<F>.decode(data, rowBytes: rowBytes, columns: columns, start: start, end: end, into: tile)
-            Tiled.multiply(tile: tile, tileRows: end - start, columns: columns, x: x, count: count, y: y + start, ldy: ldy)
+            Tiled.multiply(tile: tile, tileRows: end - start, columns: columns, x: x, count: count, y: y + start, ldy: ldy,
+                           parking: parking)
             start = end
         }
     }

@@ -62,7 +62,11 @@ final class FusedKernelTests: XCTestCase {
     }
 
     func testFusedProductMatchesPlainPath() throws {
-        let rows = 37, columns = 768   // odd row count: the single-row tails run too
+        // Odd row count: the single-row tails run too; 1280 columns: more than one k-block.
+        for columns in [768, 1280] { try checkAgainstPlain(rows: 37, columns: columns) }
+    }
+
+    func checkAgainstPlain(rows: Int, columns: Int) throws {
         for (type, _) in Self.formats {
             let bytes = matrixBytes(type, rows: rows, columns: columns, seed: UInt64(type.rawValue) + 200)
             let weights = try bytes.withUnsafeBytes { try Dequantize.toFloats(type: type, from: $0, elements: rows * columns) }
@@ -90,7 +94,12 @@ final class FusedKernelTests: XCTestCase {
     }
 
     func testFusedProductDoesNotDependOnRowCountOrThreads() throws {
-        let rows = 150, columns = 512
+        // 1280 columns: longer than one k-block of the tiled kernel (accumulators parked between).
+        for columns in [512, 1280] { try checkIndependence(columns: columns) }
+    }
+
+    func checkIndependence(columns: Int) throws {
+        let rows = 150
         for (type, _) in Self.formats {
             let bytes = matrixBytes(type, rows: rows, columns: columns, seed: UInt64(type.rawValue) + 300)
             try bytes.withUnsafeBytes { raw in
@@ -101,12 +110,12 @@ final class FusedKernelTests: XCTestCase {
                 m.multiply(x, count: count, into: &all, threads: 2)
                 var oneThread = all
                 m.multiply(x, count: count, into: &oneThread, threads: 1)
-                XCTAssertEqual(all.map(\.bitPattern), oneThread.map(\.bitPattern), "\(type.name): thread split")
+                XCTAssertEqual(all.map(\.bitPattern), oneThread.map(\.bitPattern), "\(type.name) × \(columns): thread split")
                 // Every prefix size (single-row path, tiled path, every micro-kernel remainder).
                 for prefix in 1..<count {
                     var some = [Float](repeating: 0, count: prefix * rows)
                     m.multiply(x, count: prefix, into: &some)
-                    XCTAssertEqual(some.map(\.bitPattern), all[..<(prefix * rows)].map(\.bitPattern), "\(type.name): \(prefix) rows")
+                    XCTAssertEqual(some.map(\.bitPattern), all[..<(prefix * rows)].map(\.bitPattern), "\(type.name) × \(columns): \(prefix) rows")
                 }
             }
         }

@@ -57,9 +57,11 @@ public final class QuantizedMatrix: @unchecked Sendable {
     public func multiply(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>, threads: Int = QuantizedMatrix.threadCount) {
         guard let format = fused else { return multiplyPlain(x, count: count, into: y, threads: threads) }
         guard count > 0 else { return }
-        // Split only when there is enough work to pay for waking another thread.
+        // Split only when there is enough work to pay for waking another thread; then into a few
+        // chunks per thread, so that a thread slowed down by other processes does not hold up
+        // the call (the split never changes a result).
         let work = rows * columns * min(count, FusedKernels.tileThreshold)
-        let chunkCount = work >= 400_000 ? max(1, min(threads, rows / 16)) : 1
+        let chunkCount = work >= 400_000 && threads > 1 ? max(1, min(4 * threads, rows / 64)) : 1
         let perChunk = ((rows + chunkCount - 1) / chunkCount + 1) & ~1
         let tileFloats = count >= FusedKernels.tileThreshold ? FusedKernels.tileFloats(columns: columns) : 0
         let run = { (chunk: Int) in
