@@ -40,6 +40,11 @@ let pluginTargets: [Target] =
         .executableTarget(name: "PackEmbedder", path: "BuildTools/PackEmbedder"),
         .plugin(name: "EmbedPackData", capability: .buildTool(), dependencies: ["PackEmbedder"], path: "BuildTools/EmbedPackData"),
     ]
+#if arch(x86_64)
+let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+#else
+let kernelSettings: [SwiftSetting] = []
+#endif
 
 let package = Package(
     name: "Persona",
@@ -54,7 +59,10 @@ let package = Package(
     targets: [
         // Numeric core: OpenBLAS bridge, SIMD kernels, quantized block formats.
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
-        .target(name: "PersonaTensor", dependencies: ["COpenBLAS"]),
+        .target(name: "PersonaTensor", dependencies: ["COpenBLAS", "PersonaKernels"]),
+        // Fused quantized matrix kernels, compiled for a CPU level that PersonaTensor checks at run
+        // time before calling them (haswell: AVX2, FMA, F16C, BMI).
+        .target(name: "PersonaKernels", swiftSettings: kernelSettings),
         // Model files, tokenizer, chat templates, transformer.
         .target(name: "PersonaModel", dependencies: ["PersonaTensor"]),
         // The engine.
@@ -73,7 +81,7 @@ let package = Package(
         ]),
         // Test helpers shared by the test targets: paths, references, GGUF builder, tiny model.
         .target(name: "PersonaTestSupport", dependencies: ["PersonaModel"], path: "Tests/PersonaTestSupport"),
-        .testTarget(name: "PersonaTensorTests", dependencies: ["PersonaTensor"]),
+        .testTarget(name: "PersonaTensorTests", dependencies: ["PersonaTensor", "PersonaKernels"]),
         .testTarget(name: "PersonaModelTests", dependencies: ["PersonaModel", "PersonaTestSupport"]),
         .testTarget(name: "PersonaCoreTests", dependencies: ["PersonaCore", "PersonaTestSupport"]),
         // Plugin tests dlopen the built libraries; they must not link plugin targets.

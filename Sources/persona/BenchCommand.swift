@@ -32,10 +32,15 @@ struct BenchCommand: ParsableCommand {
         let load = Date().timeIntervalSince(start)
         let result = try Benchmark.run(model: lm, loadSeconds: load, newTokens: newTokens, batchSizes: batchSizes) { printError("bench: \($0)") }
         if json { print(try jsonText(result)); return }
-        print("model \(result.model), \(result.threads) threads, load \(String(format: "%.1f", result.loadSeconds)) s")
+        print("model \(result.model), \(result.threads) threads, load \(String(format: "%.1f", result.loadSeconds)) s"
+              + (result.loadAverage.map { String(format: ", machine load average %.2f at start", $0) } ?? ""))
         print(String(format: "prefill  %4d tokens  %8.1f tokens/s", result.prefillTokens, result.prefillTokensPerSecond))
         for d in result.decode {
-            print(String(format: "decode   batch %3d   %8.1f tokens/s  (%.1f per sequence)", d.batchSize, d.tokensPerSecond, d.perSequenceTokensPerSecond))
+            var line = String(format: "decode   batch %3d   %8.1f tokens/s  (%.1f per sequence)", d.batchSize, d.tokensPerSecond, d.perSequenceTokensPerSecond)
+            if let cpuRate = d.cpuTimeTokensPerSecond, let cpu = d.cpuSeconds {
+                line += String(format: "  cpu %.1f s, %.1f tokens per %d cpu-seconds", cpu, cpuRate, result.threads)
+            }
+            print(line)
         }
         print(String(format: "peak memory %.2f GiB", Double(result.peakMemoryBytes) / Double(1 << 30)))
     }

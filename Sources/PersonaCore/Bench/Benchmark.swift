@@ -15,6 +15,12 @@ public struct BenchmarkResult: Codable, Sendable {
         /// Generated tokens per second, all sequences together.
         public let tokensPerSecond: Double
         public let perSequenceTokensPerSecond: Double
+        /// CPU time (user + system) the process used while decoding.
+        public let cpuSeconds: Double?
+        /// Tokens per second had the process's CPU time been spread over `threads` cores of its
+        /// own: the rate on an otherwise idle machine (spin-waits count as work, so a lower bound
+        /// in that respect). Shared machines make wall-clock rates vary; this varies much less.
+        public let cpuTimeTokensPerSecond: Double?
     }
     public let model: String
     public let threads: Int
@@ -24,6 +30,8 @@ public struct BenchmarkResult: Codable, Sendable {
     public let decode: [Decode]
     public let loadSeconds: Double
     public let peakMemoryBytes: Int
+    /// The 1-minute load average when the benchmark started (other processes on the machine).
+    public let loadAverage: Double?
 }
 
 public enum Benchmark {
@@ -34,9 +42,25 @@ public enum Benchmark {
         return Int(usage.ru_maxrss) * 1024
     }
 
+    /// CPU time (user + system) used by this process so far.
+    public static func cpuSeconds() -> Double {
+        var usage = rusage()
+        getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+        func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) * 1e-6 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
+    /// The 1-minute load average (/proc/loadavg), nil where unavailable.
+    public static func loadAverage() -> Double? {
+        guard let text = try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8) else { return nil }
+        return text.split(separator: " ").first.flatMap { Double($0) }
+    }
+
     public static func run(model: LanguageModel, loadSeconds: Double, promptTokens: Int = 256, newTokens: Int = 128,
                            batchSizes: [Int] = [1, 8, 32], progress: (String) -> Void = { _ in }) throws -> BenchmarkResult {
         // A deterministic prompt of exactly `promptTokens` tokens.
+        let loadAverage = loadAverage()
+        let threads = ProcessInfo.processInfo.activeProcessorCount
         let text = String(repeating: "The persona laboratory measures how quickly a model reads and writes text. ", count: 64)
         let prompt = Array(model.tokenizer.encode(text).prefix(promptTokens))
         let transformer = model.transformer
@@ -59,16 +83,17 @@ public enum Benchmark {
                 return c
             }
             let requests = zip(prompts, caches).map { p, c in GenerationRequest(promptTokens: p, maxNewTokens: newTokens, prefix: c) }
-            let t0 = Date()
+            let t0 = Date(), cpu0 = cpuSeconds()
             let results = try generator.generate(requests)
-            let seconds = Date().timeIntervalSince(t0)
+            let seconds = Date().timeIntervalSince(t0), cpu = cpuSeconds() - cpu0
             let produced = results.compactMap { $0?.tokens.count }.reduce(0, +)
             decodes.append(.init(batchSize: batch, newTokens: newTokens, seconds: seconds, tokensPerSecond: Double(produced) / seconds,
-                                 perSequenceTokensPerSecond: Double(produced) / seconds / Double(batch)))
+                                 perSequenceTokensPerSecond: Double(produced) / seconds / Double(batch),
+                                 cpuSeconds: cpu, cpuTimeTokensPerSecond: cpu > 0 ? Double(produced) / (cpu / Double(threads)) : nil))
         }
-        return BenchmarkResult(model: model.displayName, threads: ProcessInfo.processInfo.activeProcessorCount,
+        return BenchmarkResult(model: model.displayName, threads: threads,
                                prefillTokens: prompt.count, prefillSeconds: prefillSeconds,
                                prefillTokensPerSecond: Double(prompt.count) / prefillSeconds, decode: decodes,
-                               loadSeconds: loadSeconds, peakMemoryBytes: peakMemoryBytes())
+                               loadSeconds: loadSeconds, peakMemoryBytes: peakMemoryBytes(), loadAverage: loadAverage)
     }
 }

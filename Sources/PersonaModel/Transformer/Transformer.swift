@@ -167,6 +167,26 @@ public final class Transformer {
             for span in spans {
                 let cache = batch[span.sequence].cache
                 let n = span.rowCount, context = span.startPosition + n
+                if n == 1 {
+                    // Decode step: one query row. Plain loops; a BLAS call per head costs more
+                    // than its work at this size. Depends only on this sequence.
+                    let keys = cache.keys[l].pointer, values = cache.values[l].pointer
+                    let row = scores.pointer   // [context]
+                    for head in 0..<c.headCount {
+                        let kvHead = head / group
+                        let qh = q.pointer + span.rowStart * qWidth + head * headDim
+                        for j in 0..<context {
+                            row[j] = scale * Vector.dot(qh, keys + j * kvWidth + kvHead * headDim, count: headDim)
+                        }
+                        Vector.softmax(row, count: context)
+                        let out = attention.pointer + span.rowStart * qWidth + head * headDim
+                        out.update(repeating: 0, count: headDim)
+                        for j in 0..<context {
+                            Vector.addScaled(values + j * kvWidth + kvHead * headDim, row[j], into: out, count: headDim)
+                        }
+                    }
+                    continue
+                }
                 for head in 0..<c.headCount {
                     let kvHead = head / group
                     let qh = q.pointer + span.rowStart * qWidth + head * headDim

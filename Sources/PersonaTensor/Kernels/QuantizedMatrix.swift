@@ -6,7 +6,13 @@
 // row o is decoded exactly (bit-equal to the reference decoder, as Hugging Face dequantizes) and
 // dotted with activation row r in a fixed order. A sequence's result never depends on which other
 // sequences share the pass.
+//
+// Two paths: the fused kernels of PersonaKernels (decode in registers or into a cache-resident tile,
+// fused multiply-add; chosen when the processor supports them) and the plain one (decode a row to
+// memory with RowDecoders, then dot products), which stays as the reference and the fallback.
+// Both keep the per-output arithmetic independent of the row count.
 import Dispatch
+import PersonaKernels
 
 /// A [rows, columns] weight matrix in a ggml block format (row-major, `columns` along a row).
 public final class QuantizedMatrix: @unchecked Sendable {
@@ -18,6 +24,8 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// Keeps the memory `data` points into alive (a mapped file).
     let owner: AnyObject
     let decode: RowDecoders.Decode
+    /// The fused kernel's format, when there is one and the processor can run it.
+    let fused: FusedFormat?
 
     /// Wraps `bytes` ([rows, columns] of `type`); `owner` keeps them alive.
     public init(type: GGMLType, rows: Int, columns: Int, bytes: UnsafeRawBufferPointer, owner: AnyObject) throws {
@@ -29,7 +37,15 @@ public final class QuantizedMatrix: @unchecked Sendable {
         }
         self.type = type; self.rows = rows; self.columns = columns; self.rowBytes = rowBytes
         self.data = base; self.owner = owner; self.decode = decode
+        if FusedSupport.isAvailable, let format = FusedSupport.format(for: type), columns % format.blockSize == 0 {
+            self.fused = format
+        } else {
+            self.fused = nil
+        }
     }
+
+    /// Whether `multiply` uses the fused kernels (false: the plain decode-and-dot path).
+    public var usesFusedKernels: Bool { fused != nil }
 
     /// Decodes weight row `row` into `output` (`columns` floats).
     public func decodeRow(_ row: Int, into output: UnsafeMutablePointer<Float>) {
@@ -39,6 +55,29 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// y[r, o] = Σ_i x[r, i] · W[o, i] for r in 0..<count (x: [count, columns], y: [count, rows]).
     /// Output rows are split across threads; each is computed identically.
     public func multiply(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>, threads: Int = QuantizedMatrix.threadCount) {
+        guard let format = fused else { return multiplyPlain(x, count: count, into: y, threads: threads) }
+        guard count > 0 else { return }
+        // Split only when there is enough work to pay for waking another thread; then into a few
+        // chunks per thread, so that a thread slowed down by other processes does not hold up
+        // the call (the split never changes a result).
+        let work = rows * columns * min(count, FusedKernels.tileThreshold)
+        let chunkCount = work >= 400_000 && threads > 1 ? max(1, min(4 * threads, rows / 64)) : 1
+        let perChunk = ((rows + chunkCount - 1) / chunkCount + 1) & ~1
+        let tileFloats = count >= FusedKernels.tileThreshold ? FusedKernels.tileFloats(columns: columns) : 0
+        let run = { (chunk: Int) in
+            let start = chunk * perChunk, end = min(self.rows, start + perChunk)
+            guard start < end else { return }
+            let tile = UnsafeMutablePointer<Float>.allocate(capacity: max(tileFloats, 1))
+            defer { tile.deallocate() }
+            FusedKernels.multiply(format: format, data: self.data, rowBytes: self.rowBytes, columns: self.columns,
+                                  x: x, count: count, outputs: start..<end, y: y, ldy: self.rows, tile: tile)
+        }
+        if chunkCount == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: chunkCount, execute: run) }
+    }
+
+    /// The plain path: decode each weight row to memory (RowDecoders), then dot products. The
+    /// reference for the fused kernels, and the path on processors they cannot run on.
+    public func multiplyPlain(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>, threads: Int = QuantizedMatrix.threadCount) {
         let chunkCount = max(1, min(threads, rows / 64))
         let perChunk = (rows + chunkCount - 1) / chunkCount
         let work = { (chunk: Int) in
@@ -66,6 +105,51 @@ public final class QuantizedMatrix: @unchecked Sendable {
 
     /// Worker threads for kernels: the machine's active processors.
     public static let threadCount = max(1, ProcessInfo_activeProcessorCount())
+}
+
+/// Whether this processor can run PersonaKernels (compiled for haswell (AVX2, FMA) on x86_64), checked
+/// before any of its code runs. `PERSONA_PLAIN_KERNELS=1` turns the fused kernels off.
+public enum FusedSupport {
+    public static let isAvailable: Bool = {
+        if let flag = getenv("PERSONA_PLAIN_KERNELS"), String(cString: flag) == "1" { return false }
+        #if arch(x86_64)
+        return x86Flags().isSuperset(of: ["avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "abm", "movbe"])
+        #elseif arch(arm64)
+        return true
+        #else
+        return false
+        #endif
+    }()
+
+    static func format(for type: GGMLType) -> FusedFormat? {
+        switch type {
+        case .f32: return .f32
+        case .q8_0: return .q8_0
+        case .q4_0: return .q4_0
+        case .q4_1: return .q4_1
+        case .q5_0: return .q5_0
+        case .q4_K: return .q4_K
+        case .q6_K: return .q6_K
+        default: return nil
+        }
+    }
+
+    /// The "flags" line of /proc/cpuinfo (empty when it cannot be read: no fused kernels).
+    static func x86Flags() -> Set<Substring> {
+        guard let file = fopen("/proc/cpuinfo", "r") else { return [] }
+        defer { fclose(file) }
+        var line: UnsafeMutablePointer<CChar>? = nil
+        var capacity = 0
+        defer { free(line) }
+        while getline(&line, &capacity, file) > 0, let line {
+            let text = String(cString: line)
+            if text.hasPrefix("flags") {
+                guard let colon = text.firstIndex(of: ":") else { return [] }
+                return Set(text[text.index(after: colon)...].split(whereSeparator: { $0 == " " || $0 == "\n" || $0 == "\t" }))
+            }
+        }
+        return []
+    }
 }
 
 @inline(__always) func ProcessInfo_activeProcessorCount() -> Int {

@@ -1,0 +1,123 @@
+// The fused quantized kernels (PersonaKernels) against the plain path: decoders bit-equal to the
+// reference dequantizer; products within `fusedTolerance` of plain decode + dot (they use fused
+// multiply-add, so they round differently); results independent of the row count and of the
+// thread split, bit for bit. Skipped on processors the fused kernels cannot run on.
+import XCTest
+import PersonaKernels
+@testable import PersonaTensor
+
+final class FusedKernelTests: XCTestCase {
+    /// |fused − plain| ≤ fusedTolerance · Σ_i |x_i · w_i| for every output.
+    static let fusedTolerance: Float = 1e-5
+
+    static let formats: [(GGMLType, FusedFormat)] = [(.f32, .f32), (.q8_0, .q8_0), (.q4_0, .q4_0), (.q4_1, .q4_1),
+                                                     (.q5_0, .q5_0), (.q4_K, .q4_K), (.q6_K, .q6_K)]
+
+    override func setUpWithError() throws {
+        try XCTSkipUnless(FusedSupport.isAvailable, "this processor cannot run the fused kernels")
+    }
+
+    /// `rows` rows of `columns` random elements of `type` (finite scales; f32 values in ±1).
+    func matrixBytes(_ type: GGMLType, rows: Int, columns: Int, seed: UInt64) -> [UInt8] {
+        if type == .f32 {
+            var rng = SplitMix64(seed: seed)
+            let values = (0..<(rows * columns)).map { _ in Float(rng.nextUnit() * 2 - 1) }
+            return values.withUnsafeBytes { Array($0) }
+        }
+        // Random blocks with finite half scales: |d| < 1 (as KernelTests.blocks).
+        let count = rows * columns / type.blockSize
+        var rng = SplitMix64(seed: seed)
+        var bytes = (0..<(type.typeSize * count)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let halfOffsets: [Int]
+        switch type {
+        case .q8_0, .q4_0, .q5_0: halfOffsets = [0]
+        case .q4_1, .q4_K: halfOffsets = [0, 2]
+        case .q6_K: halfOffsets = [208]
+        default: halfOffsets = []
+        }
+        for b in 0..<count { for o in halfOffsets { bytes[b * type.typeSize + o + 1] &= 0x3B } }
+        return bytes
+    }
+
+    func randomRows(_ count: Int, _ columns: Int, seed: UInt64) -> [Float] {
+        var rng = SplitMix64(seed: seed)
+        return (0..<(count * columns)).map { _ in Float(rng.nextUnit() - 0.5) }
+    }
+
+    func testFusedDecodersMatchReference() throws {
+        for (type, format) in Self.formats {
+            let rows = 3, columns = 512
+            let bytes = matrixBytes(type, rows: rows, columns: columns, seed: UInt64(type.rawValue) + 100)
+            let reference = try bytes.withUnsafeBytes { try Dequantize.toFloats(type: type, from: $0, elements: rows * columns) }
+            var fast = [Float](repeating: 0, count: rows * columns)
+            let rowBytes = try XCTUnwrap(type.byteCount(elements: columns))
+            bytes.withUnsafeBytes { raw in
+                fast.withUnsafeMutableBufferPointer {
+                    FusedKernels.decode(format: format, data: raw.baseAddress!, rowBytes: rowBytes, columns: columns,
+                                        outputs: 0..<rows, into: $0.baseAddress!)
+                }
+            }
+            XCTAssertEqual(fast.map(\.bitPattern), reference.map(\.bitPattern), type.name)
+        }
+    }
+
+    func testFusedProductMatchesPlainPath() throws {
+        // Odd row count: the single-row tails run too; 1280 columns: more than one k-block.
+        for columns in [768, 1280] { try checkAgainstPlain(rows: 37, columns: columns) }
+    }
+
+    func checkAgainstPlain(rows: Int, columns: Int) throws {
+        for (type, _) in Self.formats {
+            let bytes = matrixBytes(type, rows: rows, columns: columns, seed: UInt64(type.rawValue) + 200)
+            let weights = try bytes.withUnsafeBytes { try Dequantize.toFloats(type: type, from: $0, elements: rows * columns) }
+            try bytes.withUnsafeBytes { raw in
+                let m = try QuantizedMatrix(type: type, rows: rows, columns: columns, bytes: raw, owner: NSObjectBox())
+                XCTAssertTrue(m.usesFusedKernels, type.name)
+                for count in [1, 2, 3, 5, 8] {
+                    let x = randomRows(count, columns, seed: UInt64(count))
+                    var fused = [Float](repeating: 0, count: count * rows), plain = fused
+                    m.multiply(x, count: count, into: &fused)
+                    m.multiplyPlain(x, count: count, into: &plain)
+                    var worst: Float = 0
+                    for r in 0..<count {
+                        for o in 0..<rows {
+                            var magnitude: Float = 0
+                            for i in 0..<columns { magnitude += abs(x[r * columns + i] * weights[o * columns + i]) }
+                            let error = abs(fused[r * rows + o] - plain[r * rows + o]) / max(magnitude, .leastNormalMagnitude)
+                            worst = max(worst, error)
+                        }
+                    }
+                    XCTAssertLessThanOrEqual(worst, Self.fusedTolerance, "\(type.name), \(count) rows: relative error \(worst)")
+                }
+            }
+        }
+    }
+
+    func testFusedProductDoesNotDependOnRowCountOrThreads() throws {
+        // 1280 columns: longer than one k-block of the tiled kernel (accumulators parked between).
+        for columns in [512, 1280] { try checkIndependence(columns: columns) }
+    }
+
+    func checkIndependence(columns: Int) throws {
+        let rows = 150
+        for (type, _) in Self.formats {
+            let bytes = matrixBytes(type, rows: rows, columns: columns, seed: UInt64(type.rawValue) + 300)
+            try bytes.withUnsafeBytes { raw in
+                let m = try QuantizedMatrix(type: type, rows: rows, columns: columns, bytes: raw, owner: NSObjectBox())
+                let count = 11
+                let x = randomRows(count, columns, seed: 7)
+                var all = [Float](repeating: 0, count: count * rows)
+                m.multiply(x, count: count, into: &all, threads: 2)
+                var oneThread = all
+                m.multiply(x, count: count, into: &oneThread, threads: 1)
+                XCTAssertEqual(all.map(\.bitPattern), oneThread.map(\.bitPattern), "\(type.name) × \(columns): thread split")
+                // Every prefix size (single-row path, tiled path, every micro-kernel remainder).
+                for prefix in 1..<count {
+                    var some = [Float](repeating: 0, count: prefix * rows)
+                    m.multiply(x, count: prefix, into: &some)
+                    XCTAssertEqual(some.map(\.bitPattern), all[..<(prefix * rows)].map(\.bitPattern), "\(type.name) × \(columns): \(prefix) rows")
+                }
+            }
+        }
+    }
+}
