@@ -11,6 +11,7 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // Numeric core: OpenBLAS bridge, SIMD kernels, quantized block formats.
@@ -19,7 +20,10 @@ let package = Package(
         // Model files, tokenizer, chat templates, transformer.
         .target(name: "PersonaModel", dependencies: ["PersonaTensor"]),
         // The engine.
-        .target(name: "PersonaCore", dependencies: ["PersonaModel"]),
+        .target(name: "PersonaCore", dependencies: [
+            "PersonaModel",
+            .product(name: "GRDB", package: "GRDB.swift"),   // the run store (SQLite)
+        ]),
         // The host command-line program.
         .executableTarget(name: "persona", dependencies: [
             "PersonaCore",
