@@ -33,7 +33,11 @@ let package = Package(
         .target(name: "PersonaTestSupport", dependencies: ["PersonaModel"], path: "Tests/PersonaTestSupport"),
         .testTarget(name: "PersonaTensorTests", dependencies: ["PersonaTensor"]),
         .testTarget(name: "PersonaModelTests", dependencies: ["PersonaModel", "PersonaTestSupport"]),
-        .testTarget(name: "PersonaCoreTests", dependencies: ["PersonaCore", "PersonaTestSupport"]),
+        .testTarget(name: "PersonaCoreTests", dependencies: ["PersonaCore", "PersonaTestSupport", "PipelineTestSupport"]),
+        // Pipeline tests: a deterministic text-derived autorater (tests only) and a host program that
+        // runs the pipeline with it, for the kill -9 / resume test (run as a subprocess).
+        .target(name: "PipelineTestSupport", dependencies: ["PersonaCore"], path: "Tests/PipelineTestSupport"),
+        .executableTarget(name: "pipeline-testhost", dependencies: ["PersonaCore", "PipelineTestSupport"], path: "Tests/PipelineTestHost"),
     ],
     swiftLanguageModes: [.v5]
 )

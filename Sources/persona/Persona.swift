@@ -7,6 +7,7 @@ struct Persona: ParsableCommand {
         commandName: "persona",
         abstract: "A Swift-native laboratory for persona vectors.",
         discussion: "Models are GGUF files or Hugging Face folders; default model names (smollm2-135m, qwen2.5-0.5b, qwen2.5-1.5b) resolve to models/NAME.gguf after `make models`.",
-        subcommands: [InspectCommand.self, TokenizeCommand.self, GenerateCommand.self, ChatCommand.self, BenchCommand.self]
+        subcommands: [InspectCommand.self, TokenizeCommand.self, GenerateCommand.self, ChatCommand.self, BenchCommand.self,
+                      RunCommand.self, StageCommand.self, ReportCommand.self]
     )
 }

@@ -38,6 +38,8 @@ public struct RunInfo: Codable, Equatable, Sendable {
     public var createdAt: String
     public var settings: PipelineSettings
     public var traits: [String]
+    /// What the user named the model with (path or default name), so later stages can reopen it.
+    public var modelArgument: String?
 }
 
 /// The pipeline over one model, one run store and (for the judging stages) one judge.
@@ -72,6 +74,9 @@ public final class Pipeline {
     var fingerprint: String { model.fingerprint }
     var layerCount: Int { model.config.layerCount }
 
+    /// What the user named the model with (recorded in the run).
+    public var modelArgument: String?
+
     /// Records the run's identity and settings (the report reads them).
     public func recordRun(traits: [String]) throws {
         let previous = try store.info("run", as: RunInfo.self)
@@ -79,7 +84,8 @@ public final class Pipeline {
         let info = RunInfo(name: URL(fileURLWithPath: runDirectory).lastPathComponent, model: model.displayName, modelFingerprint: fingerprint,
                            layerCount: layerCount, judge: judge?.cacheIdentity ?? previous?.judge ?? "",
                            createdAt: previous?.createdAt ?? formatter.string(from: Date()), settings: settings,
-                           traits: Array(Set(traits + (previous?.traits ?? []))).sorted())
+                           traits: Array(Set(traits + (previous?.traits ?? []))).sorted(),
+                           modelArgument: modelArgument ?? previous?.modelArgument)
         try store.setInfo("run", json: info)
     }
 

@@ -234,6 +234,17 @@ public final class RunStore: @unchecked Sendable {
         return try RunStore(path: path)
     }
 
+    /// Row count of `table` in the store at `path`, read-only, without creating or migrating
+    /// anything (watching a run another process writes); nil when the store or table is not there yet.
+    public static func peekCount(path: String, table: String) -> Int? {
+        guard FileManager.default.fileExists(atPath: path), table.allSatisfy({ $0.isLetter || $0 == "_" }) else { return nil }
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(5)
+        guard let queue = try? DatabaseQueue(path: path, configuration: config) else { return nil }
+        return try? queue.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM \(table)") }
+    }
+
     static var migrator: DatabaseMigrator {
         var m = DatabaseMigrator()
         m.registerMigration("v1") { db in

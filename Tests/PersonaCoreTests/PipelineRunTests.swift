@@ -1,0 +1,214 @@
+// The pipeline end to end on the 135M model with a small configuration (2 questions, 1 sample,
+// 24 tokens): every stage runs, cache keys make re-runs reuse what is valid, changing only the
+// coefficients re-runs only steering, and a run killed with SIGKILL mid-generate and mid-judge
+// resumes to exactly the store of an uninterrupted run.
+//
+// Judging uses `TextDerivedAutorater` (test-only, deterministic); the end-to-end test with the real
+// `local-judge` plugin is added at integration.
+import Foundation
+import XCTest
+import PersonaTestSupport
+import PipelineTestSupport
+import PersonaModel
+@testable import PersonaCore
+
+final class PipelineRunTests: XCTestCase {
+    static let lock = NSLock()
+    nonisolated(unsafe) static var cachedModel: LanguageModel?
+
+    func model() throws -> LanguageModel {
+        Self.lock.lock(); defer { Self.lock.unlock() }
+        if let m = Self.cachedModel { return m }
+        let m = try LanguageModel(source: ModelLocator.open(try TestPaths.model("smollm2-135m")))
+        Self.cachedModel = m
+        return m
+    }
+
+    /// The small configuration every test here uses.
+    static var settings: PipelineSettings {
+        var s = PipelineSettings()
+        s.questions = 2; s.evaluationQuestions = 2; s.samples = 1; s.maxTokens = 24; s.seed = 7; s.batchSize = 4
+        s.traitThreshold = 30; s.coherenceThreshold = 40
+        s.coefficients = [0, 2]; s.steerMaxTokens = 16; s.layer = 15
+        return s
+    }
+
+    func computed(_ p: Pipeline, _ stage: String) -> Int { p.reports.filter { $0.stage == stage }.map(\.computed).reduce(0, +) }
+
+    func testStagesCacheReuseAndCoefficientsOnlyRerunSteer() throws {
+        let lm = try model()
+        let dir = try TestPaths.temporaryDirectory()
+        let pack = try PackFolder.load(path: try TestPack.write(in: dir).path)
+        let run = dir.appendingPathComponent("run").path
+
+        // First run: everything is computed.
+        let judge1 = TextDerivedAutorater()
+        let p1 = try Pipeline(model: lm, runDirectory: run, judge: judge1, settings: Self.settings)
+        let summary = try p1.run([pack])
+        XCTAssertEqual(computed(p1, "generate"), 2 * 5 * 2, "2 questions × 5 instructions × 2 polarities × 1 sample")
+        XCTAssertEqual(computed(p1, "judge"), 40, "trait and coherence for each answer")
+        XCTAssertEqual(computed(p1, "steer"), 4, "2 evaluation questions × 2 coefficients")
+        XCTAssertEqual(computed(p1, "monitor"), 4, "positive and negative prompts; the baseline is coefficient 0")
+        XCTAssertGreaterThan(summary[0].pairsKept, 0, "\(summary)")
+        XCTAssertEqual(summary[0].pairsTotal, 10)
+        XCTAssertEqual(summary[0].traitByCoefficient.map(\.coefficient), [0, 2])
+
+        // The vector is the mean difference of the kept pairs' stored activations (checked by hand at layer 15).
+        let outcome = try p1.filter(pack)
+        let kept = outcome.decisions.filter(\.kept)
+        var expected = [Double](repeating: 0, count: 576)
+        for d in kept {
+            let pos = try XCTUnwrap(p1.store.activations(answerKey: d.positiveKey)).responseMean[15]
+            let neg = try XCTUnwrap(p1.store.activations(answerKey: d.negativeKey)).responseMean[15]
+            for j in 0..<576 { expected[j] += (Double(pos[j]) - Double(neg[j])) / Double(kept.count) }
+        }
+        let file = try TraitVectors.read(path: p1.vectorFilePath(trait: "grumpy", method: .responseAvg))
+        XCTAssertEqual(file.rows.count, 30)
+        XCTAssertEqual(file.metadata["persona.trait"], "grumpy")
+        XCTAssertEqual(file.metadata["persona.method"], "response_avg")
+        XCTAssertEqual(file.metadata["persona.model"], lm.fingerprint)
+        XCTAssertEqual(file.metadata["persona.layers"], "block-output")
+        XCTAssertEqual(file.metadata["persona.pairs"], String(kept.count))
+        let worst = zip(file.rows[15], expected).map { abs(Double($0) - $1) }.max() ?? .infinity
+        XCTAssertLessThan(worst, 1e-4, "max difference \(worst)")
+        // Every dropped pair has its reason.
+        XCTAssert(outcome.decisions.allSatisfy { $0.kept == ($0.reason == nil) })
+
+        // Same settings: nothing is recomputed, the judge is never called.
+        let judge2 = TextDerivedAutorater()
+        let p2 = try Pipeline(model: lm, runDirectory: run, judge: judge2, settings: Self.settings)
+        _ = try p2.run([pack])
+        XCTAssertEqual(p2.reports.map(\.computed).reduce(0, +), 0, "\(p2.reports)")
+        XCTAssertEqual(judge2.calls, 0)
+
+        // Only the coefficients change: only steering generates and judges (the new coefficient's answers).
+        var s3 = Self.settings
+        s3.coefficients = [0, 1, 2]
+        let judge3 = TextDerivedAutorater()
+        let p3 = try Pipeline(model: lm, runDirectory: run, judge: judge3, settings: s3)
+        let summary3 = try p3.run([pack])
+        for stage in ["generate", "judge", "filter", "extract", "monitor", "monitor-judge"] {
+            XCTAssertEqual(computed(p3, stage), 0, "\(stage) recomputed: \(p3.reports)")
+        }
+        XCTAssertEqual(computed(p3, "steer"), 2)
+        XCTAssertEqual(computed(p3, "steer-judge"), 4)
+        XCTAssertEqual(judge3.calls, 4)
+        let evaluation = Set(pack.pack.questions.evaluation)
+        XCTAssert(judge3.requests.allSatisfy { evaluation.contains($0.question) }, "only steered evaluation answers were judged")
+        XCTAssertEqual(summary3[0].traitByCoefficient.map(\.coefficient), [0, 1, 2])
+        // The store's own log says the same.
+        let log = try p3.store.stageLog(invocation: p3.invocation)
+        XCTAssertEqual(log.filter { $0.stage == "generate" || $0.stage == "judge" }.map(\.computed), [0, 0])
+
+        // A parameter of generation changes: every extraction answer is recomputed.
+        var s4 = Self.settings
+        s4.maxTokens = 20
+        let p4 = try Pipeline(model: lm, runDirectory: run, judge: TextDerivedAutorater(), settings: s4)
+        XCTAssertEqual(try p4.generate(pack).computed, 20)
+
+        // The report data comes from the store alone.
+        let report = try RunReport.build(runDirectory: run)
+        let trait = try XCTUnwrap(report.traits.first)
+        XCTAssertEqual(trait.vectorNorms.count, 30)
+        XCTAssertEqual(trait.steering.map(\.coefficient), [0, 1, 2])
+        XCTAssertEqual(trait.steeringLayer, 15)
+        XCTAssertEqual(Set(trait.projections.map(\.condition)), ["baseline", "positive prompt", "negative prompt", "steered +1", "steered +2"])
+        XCTAssertFalse(trait.examples.isEmpty)
+        XCTAssertEqual(report.geometry?.cosine.first?.first ?? 0, 1, accuracy: 1e-9)
+    }
+
+    // MARK: kill -9 and resume
+
+    var binDirectory: URL { CLITests.binary.deletingLastPathComponent() }
+
+    func launch(_ executable: String, _ arguments: [String]) throws -> Process {
+        let url = binDirectory.appendingPathComponent(executable)
+        guard FileManager.default.isExecutableFile(atPath: url.path) else {
+            throw XCTSkip("\(url.path) not built: run `swift build -c release` first (make test does)")
+        }
+        let p = Process()
+        p.executableURL = url
+        p.arguments = arguments
+        p.currentDirectoryURL = TestPaths.root
+        p.standardOutput = FileHandle.nullDevice
+        let err = TestPaths.root.appendingPathComponent(".build/\(executable)-\(UUID().uuidString).log")
+        FileManager.default.createFile(atPath: err.path, contents: nil)
+        p.standardError = try FileHandle(forWritingTo: err)
+        try p.run()
+        return p
+    }
+
+    /// Waits until `table` of the store has at least `atLeast` rows, then kills the process with
+    /// SIGKILL; returns the count seen at the kill (fails when the process ended first).
+    func kill(_ p: Process, store: String, table: String, atLeast: Int) -> Int {
+        let deadline = Date().addingTimeInterval(300)
+        while Date() < deadline {
+            let n = RunStore.peekCount(path: store, table: table) ?? 0
+            if n >= atLeast {
+                Foundation.kill(p.processIdentifier, SIGKILL)
+                p.waitUntilExit()
+                XCTAssertEqual(p.terminationReason, .uncaughtSignal)
+                return n
+            }
+            if !p.isRunning { XCTFail("the process ended (status \(p.terminationStatus)) before \(table) reached \(atLeast) rows"); return n }
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+        Foundation.kill(p.processIdentifier, SIGKILL)
+        XCTFail("timed out waiting for \(table)")
+        return 0
+    }
+
+    func settingsJSON(_ s: PipelineSettings) throws -> String { String(decoding: try JSONEncoder().encode(s), as: UTF8.self) }
+
+    func testKillNineMidGenerateAndMidJudgeThenResumeEqualsUninterruptedRun() throws {
+        let modelPath = try TestPaths.model("smollm2-135m")
+        let dir = try TestPaths.temporaryDirectory()
+        let packPath = try TestPack.write(in: dir).path
+        let reference = dir.appendingPathComponent("uninterrupted").path
+        let resumed = dir.appendingPathComponent("resumed").path
+        let json = try settingsJSON(Self.settings)
+
+        // The uninterrupted run (batches of 4).
+        let a = try launch("pipeline-testhost", ["run", reference, modelPath, packPath, json])
+        a.waitUntilExit()
+        XCTAssertEqual(a.terminationStatus, 0)
+
+        // `persona stage generate`, one sequence per batch (batch size is not part of any key), killed mid-way.
+        let s = Self.settings
+        let generate = try launch("persona", ["stage", "generate", "--run", resumed, "--model", modelPath, "--traits", packPath,
+                                              "--questions", "2", "--eval-questions", "2", "--samples", "1", "--max-tokens", "24",
+                                              "--seed", "7", "--batch-size", "1", "--trait-threshold", "30", "--coherence-threshold", "40",
+                                              "--coeffs", "0,2", "--steer-max-tokens", "16", "--layer", "15"])
+        let store = RunStore.databasePath(runDirectory: resumed)
+        let atKill = kill(generate, store: store, table: "answers", atLeast: 3)
+        let afterGenerateKill = RunStore.peekCount(path: store, table: "answers") ?? 0
+        XCTAssert(afterGenerateKill >= atKill && afterGenerateKill < 20, "killed mid-generate: \(afterGenerateKill) of 20 answers stored")
+
+        // Resume generation and judge slowly; killed mid-judge.
+        var slow = s
+        slow.batchSize = 1
+        let judge = try launch("pipeline-testhost", ["judge", resumed, modelPath, packPath, try settingsJSON(slow), "0.04"])
+        _ = kill(judge, store: store, table: "scores", atLeast: 4)
+        let scoresAtKill = RunStore.peekCount(path: store, table: "scores") ?? 0
+        XCTAssertEqual(RunStore.peekCount(path: store, table: "answers"), 20, "generation finished before judging began")
+        XCTAssert(scoresAtKill >= 4 && scoresAtKill < 40, "killed mid-judge: \(scoresAtKill) of 40 scores stored")
+
+        // The same command again runs to the end.
+        let finish = try launch("pipeline-testhost", ["run", resumed, modelPath, packPath, json])
+        finish.waitUntilExit()
+        XCTAssertEqual(finish.terminationStatus, 0)
+
+        // Equal stores: answers (text, tokens, seeds), activations, scores, pair decisions, vectors, steering results.
+        let x = try RunStore.open(runDirectory: reference), y = try RunStore.open(runDirectory: resumed)
+        let answersX = try x.allAnswers(), answersY = try y.allAnswers()
+        XCTAssertEqual(answersX.count, 20 + 2 + 2 + 4, "extraction + steered (coefficient 2) + baseline + prompted")
+        XCTAssertEqual(answersX, answersY)
+        XCTAssertEqual(try x.activationDigests(), try y.activationDigests())
+        XCTAssertEqual(try x.allScores(), try y.allScores())
+        XCTAssertEqual(try x.allVectors(), try y.allVectors())
+        XCTAssertFalse(try x.allVectors().isEmpty)
+        let rx = try RunReport.build(store: x), ry = try RunReport.build(store: y)
+        XCTAssertEqual(rx.traits, ry.traits)
+        XCTAssertEqual(rx.geometry, ry.geometry)
+    }
+}
