@@ -100,6 +100,15 @@ final class PipelineRunTests: XCTestCase {
         let log = try p3.store.stageLog(invocation: p3.invocation)
         XCTAssertEqual(log.filter { $0.stage == "generate" || $0.stage == "judge" }.map(\.computed), [0, 0])
 
+        // A layer sweep: only the new layers' steered answers are made; the best layer is one of them.
+        var s5 = Self.settings
+        s5.sweepLayers = [10, 20]
+        let p5 = try Pipeline(model: lm, runDirectory: run, judge: TextDerivedAutorater(), settings: s5)
+        let sweep = try p5.steer(pack)
+        XCTAssertEqual(computed(p5, "steer"), 4, "layers 10 and 20 at coefficient 2; coefficient 0 is shared")
+        XCTAssertEqual(sweep.sweep.map(\.layer), [15, 15, 10, 10, 20, 20])
+        if let best = sweep.bestLayer { XCTAssert([10, 15, 20].contains(best)) }
+
         // A parameter of generation changes: every extraction answer is recomputed.
         var s4 = Self.settings
         s4.maxTokens = 20
@@ -110,11 +119,41 @@ final class PipelineRunTests: XCTestCase {
         let report = try RunReport.build(runDirectory: run)
         let trait = try XCTUnwrap(report.traits.first)
         XCTAssertEqual(trait.vectorNorms.count, 30)
-        XCTAssertEqual(trait.steering.map(\.coefficient), [0, 1, 2])
+        XCTAssertEqual(trait.steering.map(\.coefficient), [0, 2], "the latest steering run (the sweep's settings)")
+        XCTAssertEqual(trait.layerSweep.count, 6)
         XCTAssertEqual(trait.steeringLayer, 15)
-        XCTAssertEqual(Set(trait.projections.map(\.condition)), ["baseline", "positive prompt", "negative prompt", "steered +1", "steered +2"])
+        XCTAssertEqual(Set(trait.projections.map(\.condition)), ["baseline", "positive prompt", "negative prompt", "steered +1", "steered +2"], "monitoring ran with coefficients 0, 1, 2")
         XCTAssertFalse(trait.examples.isEmpty)
         XCTAssertEqual(report.geometry?.cosine.first?.first ?? 0, 1, accuracy: 1e-9)
+    }
+
+    // MARK: the CLI
+
+    func testCLIStagesReuseAndExplainWhatIsMissing() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        let packPath = try TestPack.write(in: dir).path
+        let run = dir.appendingPathComponent("run").path
+        func persona(_ arguments: [String]) throws -> CLITests.Run { try CLITests().run(arguments) }
+        let first = try persona(["stage", "generate", "--run", run, "--model", "smollm2-135m", "--traits", packPath,
+                                 "--questions", "1", "--max-tokens", "8"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssert(first.stderr.contains("generate grumpy: 10 computed, 0 reused"), first.stderr)
+        // The second time, every parameter comes from the store and everything is reused.
+        let second = try persona(["stage", "generate", "--run", run])
+        XCTAssertEqual(second.status, 0, second.stderr)
+        XCTAssert(second.stderr.contains("generate grumpy: 0 computed, 10 reused"), second.stderr)
+        let judge = try persona(["stage", "judge", "--run", run])
+        XCTAssertNotEqual(judge.status, 0)
+        XCTAssert(judge.stderr.contains("judge plugin 'local-judge' is not available"), judge.stderr)
+        let filter = try persona(["stage", "filter", "--run", run, "--judge", "x"])
+        XCTAssertNotEqual(filter.status, 0)
+        XCTAssert(filter.stderr.contains("has been judged yet: run `persona stage judge"), filter.stderr)
+        let badCoeffs = try persona(["run", "--traits", packPath, "--coeffs", "1,x"])
+        XCTAssertNotEqual(badCoeffs.status, 0)
+        XCTAssert(badCoeffs.stderr.contains("--coeffs"), badCoeffs.stderr)
+        let report = try persona(["report", run])
+        XCTAssertEqual(report.status, 0, report.stderr)
+        XCTAssert(FileManager.default.fileExists(atPath: run + "/report/report-data.json"))
     }
 
     // MARK: kill -9 and resume

@@ -263,7 +263,7 @@ public final class Pipeline {
     func judgeIdentity() throws -> String {
         if let judge { return judge.cacheIdentity }
         if let info = try store.info("run", as: RunInfo.self), !info.judge.isEmpty { return info.judge }
-        throw PipelineError.noJudge(stage: "filter")
+        throw PipelineError.notJudged(run: runDirectory)
     }
 }
 

@@ -74,6 +74,7 @@ public enum PipelineError: Error, CustomStringConvertible, Equatable {
     case missing(stage: String, trait: String, what: String, count: Int, run: String)
     case noPairsKept(trait: String, total: Int, reasons: [String: Int])
     case noJudge(stage: String)
+    case notJudged(run: String)
     case layerOutOfRange(layer: Int, layerCount: Int)
     case noVector(trait: String, method: String)
     case packTooSmall(trait: String, field: String, count: Int, needed: Int)
@@ -88,6 +89,7 @@ public enum PipelineError: Error, CustomStringConvertible, Equatable {
             let why = reasons.sorted { $0.value > $1.value }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
             return "\(trait): none of \(total) pairs survived filtering (\(why)); use more --questions or --samples, or lower the thresholds"
         case let .noJudge(stage): return "the \(stage) stage needs a judge (--judge)"
+        case let .notJudged(run): return "nothing in \(run) has been judged yet: run `persona stage judge --run \(run)` first"
         case let .layerOutOfRange(layer, count): return "layer \(layer) is out of range: the model has blocks 0…\(count - 1)"
         case let .noVector(trait, method): return "\(trait): no \(method) vector in the run store: run `persona stage extract` first"
         case let .packTooSmall(trait, field, count, needed): return "trait pack \(trait): \(field) has \(count) entries, the run needs \(needed)"
