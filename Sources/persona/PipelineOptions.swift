@@ -41,7 +41,7 @@ struct RunOptions: ParsableArguments {
 
     func traitNames(stored: RunInfo?) throws -> [String] {
         let names = traits.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
-            ?? stored?.traits ?? []
+            ?? stored?.traits.map { stored?.packSources?[$0] ?? $0 } ?? []
         guard !names.isEmpty else { throw ValidationError("name the traits with --traits (e.g. --traits evil,sycophantic)") }
         return names
     }
@@ -160,7 +160,7 @@ struct PipelineContext {
         let judge = needsJudge ? try PipelineEnvironment.loadJudge(name: run.judge, config: run.judgeConfig, model: model) : nil
         let pipeline = try Pipeline(model: model, runDirectory: directory, judge: judge, settings: settings, progress: progress)
         pipeline.modelArgument = modelArgument
-        try pipeline.recordRun(traits: packs.map(\.name))
+        try pipeline.recordRun(packs: packs)
         return PipelineContext(pipeline: pipeline, packs: packs)
     }
 

@@ -133,7 +133,13 @@ final class PipelineRunTests: XCTestCase {
         let dir = try TestPaths.temporaryDirectory()
         let packPath = try TestPack.write(in: dir).path
         let run = dir.appendingPathComponent("run").path
-        func persona(_ arguments: [String]) throws -> CLITests.Run { try CLITests().run(arguments) }
+        func persona(_ arguments: [String]) throws -> CLITests.Run {
+            let p = try launch("persona", arguments, captureOutput: true)
+            let out = (p.standardOutput as! Pipe).fileHandleForReading.readDataToEndOfFile()
+            let err = (p.standardError as! Pipe).fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return CLITests.Run(status: p.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+        }
         let first = try persona(["stage", "generate", "--run", run, "--model", "smollm2-135m", "--traits", packPath,
                                  "--questions", "1", "--max-tokens", "8"])
         XCTAssertEqual(first.status, 0, first.stderr)
@@ -160,7 +166,7 @@ final class PipelineRunTests: XCTestCase {
 
     var binDirectory: URL { CLITests.binary.deletingLastPathComponent() }
 
-    func launch(_ executable: String, _ arguments: [String]) throws -> Process {
+    func launch(_ executable: String, _ arguments: [String], captureOutput: Bool = false) throws -> Process {
         let url = binDirectory.appendingPathComponent(executable)
         guard FileManager.default.isExecutableFile(atPath: url.path) else {
             throw XCTSkip("\(url.path) not built: run `swift build -c release` first (make test does)")
@@ -169,10 +175,13 @@ final class PipelineRunTests: XCTestCase {
         p.executableURL = url
         p.arguments = arguments
         p.currentDirectoryURL = TestPaths.root
-        p.standardOutput = FileHandle.nullDevice
-        let err = TestPaths.root.appendingPathComponent(".build/\(executable)-\(UUID().uuidString).log")
-        FileManager.default.createFile(atPath: err.path, contents: nil)
-        p.standardError = try FileHandle(forWritingTo: err)
+        if captureOutput {
+            p.standardOutput = Pipe()
+            p.standardError = Pipe()
+        } else {
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+        }
         try p.run()
         return p
     }

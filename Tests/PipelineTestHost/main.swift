@@ -17,7 +17,7 @@ do {
     let model = try LanguageModel(args[3])
     let pack = try PackFolder.load(path: args[4])
     let pipeline = try Pipeline(model: model, runDirectory: args[2], judge: judge, settings: settings)
-    try pipeline.recordRun(traits: [pack.name])
+    try pipeline.recordRun(packs: [pack])
     if args[1] == "judge" {
         try pipeline.generate(pack)
         try pipeline.judgeAnswers(pack)

@@ -40,6 +40,8 @@ public struct RunInfo: Codable, Equatable, Sendable {
     public var traits: [String]
     /// What the user named the model with (path or default name), so later stages can reopen it.
     public var modelArgument: String?
+    /// Where each trait's pack came from (folder, file or library), so later stages can reload it.
+    public var packSources: [String: String]?
 }
 
 /// The pipeline over one model, one run store and (for the judging stages) one judge.
@@ -78,14 +80,20 @@ public final class Pipeline {
     public var modelArgument: String?
 
     /// Records the run's identity and settings (the report reads them).
-    public func recordRun(traits: [String]) throws {
+    public func recordRun(packs: [LoadedPack]) throws {
+        try recordRun(traits: packs.map(\.name), sources: Dictionary(packs.map { ($0.name, $0.source) }, uniquingKeysWith: { a, _ in a }))
+    }
+
+    /// Records the run's identity and settings with trait names only.
+    public func recordRun(traits: [String], sources: [String: String] = [:]) throws {
         let previous = try store.info("run", as: RunInfo.self)
         let formatter = ISO8601DateFormatter()
         let info = RunInfo(name: URL(fileURLWithPath: runDirectory).lastPathComponent, model: model.displayName, modelFingerprint: fingerprint,
                            layerCount: layerCount, judge: judge?.cacheIdentity ?? previous?.judge ?? "",
                            createdAt: previous?.createdAt ?? formatter.string(from: Date()), settings: settings,
                            traits: Array(Set(traits + (previous?.traits ?? []))).sorted(),
-                           modelArgument: modelArgument ?? previous?.modelArgument)
+                           modelArgument: modelArgument ?? previous?.modelArgument,
+                           packSources: (previous?.packSources ?? [:]).merging(sources) { _, new in new })
         try store.setInfo("run", json: info)
     }
 

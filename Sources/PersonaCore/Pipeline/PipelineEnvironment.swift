@@ -37,7 +37,7 @@ public enum PipelineEnvironment {
             if name.contains("/") || name.hasSuffix(".json") { candidates.append(name) }
             candidates += packSearchFolders.map { "\($0)/\(name)" }
             for path in candidates where FileManager.default.fileExists(atPath: path) {
-                return try PackFolder.load(path: path)
+                return try PackFolder.load(path: URL(fileURLWithPath: path).standardizedFileURL.path)
             }
             throw PipelineEnvironmentError.packNotFound(name: name, searched: candidates)
         }

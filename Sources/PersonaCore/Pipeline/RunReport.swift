@@ -27,7 +27,7 @@ extension Pipeline {
     /// geometry across the traits that produced vectors. A trait that keeps no pairs is reported
     /// and skipped; the others go on.
     public func run(_ packs: [LoadedPack]) throws -> [TraitSummary] {
-        try recordRun(traits: packs.map(\.name))
+        try recordRun(packs: packs)
         var summaries: [TraitSummary] = []
         var withVectors: [LoadedPack] = []
         for pack in packs {
