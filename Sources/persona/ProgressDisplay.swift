@@ -9,13 +9,13 @@ import Glibc
 
 final class ProgressDisplay: PipelineProgress {
     let isTerminal = isatty(2) == 1
-    private var stage = "", trait = "", total = 0, done = 0, tokens = 0
+    private var stage = "", trait = "", total = 0, done = 0, tokens = 0, tokenBudget = 0
     private var start = Date()
     private var lastDraw = Date.distantPast
     private var lastLoggedDecile = -1
 
-    func begin(stage: String, trait: String, total: Int) {
-        self.stage = stage; self.trait = trait; self.total = total
+    func begin(stage: String, trait: String, total: Int, tokenBudget: Int) {
+        self.stage = stage; self.trait = trait; self.total = total; self.tokenBudget = tokenBudget
         done = 0; tokens = 0; start = Date(); lastDraw = .distantPast; lastLoggedDecile = -1
         if !isTerminal { printError("\(stage) \(trait): \(total) items to compute") }
         draw(force: true)
@@ -46,6 +46,13 @@ final class ProgressDisplay: PipelineProgress {
         return String(format: ", %.1f tokens/s", Double(tokens) / elapsed)
     }
 
+    /// From items done, or before the first item finishes, from tokens against the token budget (an upper bound).
+    private func eta(_ elapsed: Double) -> String {
+        if done > 0 { return Self.clock(elapsed / Double(done) * Double(total - done)) }
+        if tokens > 0, tokenBudget > tokens { return "≤" + Self.clock(elapsed / Double(tokens) * Double(tokenBudget - tokens)) }
+        return "--:--"
+    }
+
     private static func clock(_ seconds: Double) -> String {
         guard seconds.isFinite, seconds >= 0 else { return "--:--" }
         let s = Int(seconds.rounded())
@@ -61,14 +68,14 @@ final class ProgressDisplay: PipelineProgress {
             let fraction = total > 0 ? min(Double(done) / Double(total), 1) : 1
             let filled = Int(fraction * Double(width))
             let bar = String(repeating: "█", count: filled) + String(repeating: "░", count: width - filled)
-            let eta = done > 0 ? Self.clock(elapsed / Double(done) * Double(total - done)) : "--:--"
+            let eta = self.eta(elapsed)
             let text = "\r\u{1B}[2K\(stage) \(trait) \(bar) \(done)/\(total)\(rate()) ETA \(eta)"
             FileHandle.standardError.write(Data(text.utf8))
         } else if total > 0 {
             let decile = done * 10 / total
             if decile > lastLoggedDecile && done < total && decile > 0 {
                 lastLoggedDecile = decile
-                let eta = done > 0 ? Self.clock(elapsed / Double(done) * Double(total - done)) : "--:--"
+                let eta = self.eta(elapsed)
                 printError("\(stage) \(trait): \(done)/\(total)\(rate()), ETA \(eta)")
             }
         }

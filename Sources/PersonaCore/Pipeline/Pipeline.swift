@@ -138,7 +138,7 @@ public final class Pipeline {
         let missing = unique.filter { stored[$0.record.key] == nil }
         guard !missing.isEmpty else { return (0, unique.count) }
 
-        progress.begin(stage: stage, trait: trait, total: missing.count)
+        progress.begin(stage: stage, trait: trait, total: missing.count, tokenBudget: missing.map(\.maxTokens).reduce(0, +))
         defer { progress.end() }
         // Items that share a steering intervention run together (a hook applies to the whole batch).
         var groups: [String: [GenerationItem]] = [:]
@@ -231,7 +231,7 @@ public final class Pipeline {
         let stored = try store.scores(keys: jobs.map(\.key))
         let missing = jobs.filter { stored[$0.key] == nil }
         guard !missing.isEmpty else { return (0, jobs.count) }
-        progress.begin(stage: stage, trait: pack.name, total: missing.count)
+        progress.begin(stage: stage, trait: pack.name, total: missing.count, tokenBudget: 0)
         defer { progress.end() }
         var done = 0
         for chunk in missing.chunked(max(settings.batchSize, 2)) {

@@ -112,8 +112,9 @@ public struct StageReport: Equatable, Sendable {
 
 /// Where a pipeline reports progress. The CLI draws bars on a terminal and prints lines otherwise.
 public protocol PipelineProgress: AnyObject {
-    /// A stage begins work on `total` items (those not already stored).
-    func begin(stage: String, trait: String, total: Int)
+    /// A stage begins work on `total` items (those not already stored); `tokenBudget` is the most
+    /// tokens they can generate (0 when the stage generates nothing), for an early ETA.
+    func begin(stage: String, trait: String, total: Int, tokenBudget: Int)
     /// `done` items finished so far; `tokens` generated so far in this stage (0 when none).
     func advance(done: Int, tokens: Int)
     /// The stage's work ended.
@@ -127,7 +128,7 @@ public protocol PipelineProgress: AnyObject {
 /// Discards progress (library callers, tests).
 public final class SilentProgress: PipelineProgress {
     public init() {}
-    public func begin(stage: String, trait: String, total: Int) {}
+    public func begin(stage: String, trait: String, total: Int, tokenBudget: Int) {}
     public func advance(done: Int, tokens: Int) {}
     public func end() {}
     public func log(_ message: String) {}
