@@ -260,3 +260,92 @@ final class PipelineRunTests: XCTestCase {
         XCTAssertEqual(rx.geometry, ry.geometry)
     }
 }
+
+/// Records warnings and logs (tests).
+final class RecordingProgress: PipelineProgress {
+    var warnings: [String] = []
+    var logs: [String] = []
+    func begin(stage: String, trait: String, total: Int, tokenBudget: Int) {}
+    func advance(done: Int, tokens: Int) {}
+    func end() {}
+    func log(_ message: String) { logs.append(message) }
+    func warn(_ message: String) { warnings.append(message) }
+}
+
+/// A pack filter that drops pairs whose positive answer mentions "drop".
+final class NoDropFilter: PairFilter {
+    let name = "no-drop"
+    func dropReason(for pair: CandidatePair) throws -> String? { pair.positiveAnswer.contains("drop") ? "mentions drop" : nil }
+}
+
+extension PipelineRunTests {
+    /// The filter and extract stages on given answers, scores and activations (no generation): each
+    /// rule drops what it should with its reason, the pack's filter runs after the thresholds, and
+    /// the vector is the hand-computed mean difference of the kept pairs.
+    func testFilterAndExtractOnGivenScores() throws {
+        let lm = try model()
+        let dir = try TestPaths.temporaryDirectory()
+        let base = try PackFolder.load(path: try TestPack.write(in: dir).path)
+        let pack = LoadedPack(pack: base.pack, source: base.source, filters: [NoDropFilter()])
+        var settings = Self.settings
+        settings.questions = 2
+        let progress = RecordingProgress()
+        let judge = TextDerivedAutorater()
+        let p = try Pipeline(model: lm, runDirectory: dir.appendingPathComponent("run").path, judge: judge, settings: settings, progress: progress)
+        try p.recordRun(packs: [pack])
+        let layers = lm.config.layerCount, hidden = lm.config.hiddenSize
+        // (positive trait, negative trait, positive coherence, negative coherence, positive answer) per (question, instruction).
+        typealias Given = (Double?, Double?, Double?, Double?, String)
+        let given: [[Given]] = [
+            [(80, 10, 90, 90, "kept"), (20, 10, 90, 90, "low"), (80, 60, 90, 90, "neg high"), (80, 10, nil, 90, "no coherence"), (50, 49, 50, 50, "kept at the edges")],
+            [(99, 0, 99, 99, "kept"), (90, 5, 90, 90, "please drop me"), (90, 5, 90, 30, "incoherent neg"), (10, 90, 90, 90, "reversed"), (90, 5, 90, 90, "")],
+        ]
+        var answers: [(AnswerRecord, ActivationSummary?)] = []
+        var scores: [ScoreRecord] = []
+        // Activations: the positive answer of (q, i) has response mean q*10+i+1 everywhere, prompt mean 2×, the negative has 0.5.
+        func summary(_ value: Float) -> ActivationSummary {
+            let rows = Array(repeating: Array(repeating: value, count: hidden), count: layers)
+            return ActivationSummary(responseMean: rows, promptMean: rows.map { $0.map { $0 * 2 } }, promptLast: rows.map { $0.map { -$0 } },
+                                     responseTokenCount: 3, promptTokenCount: 5)
+        }
+        for item in try p.extractionItems(pack) {
+            var r = item.record
+            let g = given[r.questionIndex][r.instructionIndex]
+            let pos = r.polarity == "pos"
+            r.answer = pos ? g.4 : "negative"
+            r.responseTokenCount = r.answer.isEmpty ? 0 : 3
+            r.promptText = "p"; r.stopReason = "end_token"
+            answers.append((r, summary(pos ? Float(r.questionIndex * 10 + r.instructionIndex + 1) : 0.5)))
+            for (kind, value) in [(ScoreKind.trait, pos ? g.0 : g.1), (.coherence, pos ? g.2 : g.3)] {
+                scores.append(ScoreRecord(key: p.scoreKey(answerKey: r.key, kind: kind, evalPrompt: pack.pack.evalPrompt, judge: judge), answerKey: r.key,
+                                          kind: kind, score: value, noScoreReason: value == nil ? "refusal" : nil, numberMass: value == nil ? 0.1 : 0.9,
+                                          judge: judge.cacheIdentity))
+            }
+        }
+        try p.store.insert(answers: answers)
+        try p.store.insert(scores: scores)
+        let outcome = try p.filter(pack)
+        let reasons = Dictionary(uniqueKeysWithValues: outcome.decisions.map { ("\($0.questionIndex)/\($0.instructionIndex)", $0.reason ?? "kept") })
+        XCTAssertEqual(reasons, [
+            "0/0": "kept", "0/1": "positive trait < 30", "0/2": "kept", "0/3": "positive coherence: no score (refusal)",
+            "0/4": "kept", "1/0": "kept", "1/1": "filter no-drop: mentions drop", "1/2": "negative coherence < 40", "1/3": "positive trait < 30",
+            "1/4": "empty positive answer",
+        ])
+        // With T = 30 the negative side may reach 69.9: "neg high" (60) is kept.
+        XCTAssertEqual(outcome.kept, 4)
+        XCTAssert(progress.warnings.contains { $0.contains("only 4 of 10 pairs survived") }, "\(progress.warnings)")
+        XCTAssertEqual(judge.calls, 0, "filtering never calls the judge")
+
+        // Kept: (0,0), (0,2), (0,4), (1,0): positive response means 1, 3, 5, 11 → mean 5; negatives 0.5 → v = 4.5.
+        let vectors = try p.extract(pack)
+        let v = try XCTUnwrap(vectors[.responseAvg])
+        XCTAssertEqual(v.pairCount, 4)
+        XCTAssertEqual(v.rows.count, layers)
+        XCTAssert(v.rows.allSatisfy { $0.allSatisfy { $0 == 4.5 } })
+        XCTAssert(try XCTUnwrap(vectors[.promptAvg]).rows.allSatisfy { $0.allSatisfy { $0 == 9 } }, "2 × 5 − 2 × 0.5")
+        XCTAssert(try XCTUnwrap(vectors[.promptLast]).rows.allSatisfy { $0.allSatisfy { $0 == -4.5 } })
+        // Stored and reused: a second extract computes nothing.
+        _ = try p.extract(pack)
+        XCTAssertEqual(p.reports.last { $0.stage == "extract" }?.computed, 0)
+    }
+}
