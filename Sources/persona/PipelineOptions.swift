@@ -18,7 +18,7 @@ struct RunOptions: ParsableArguments {
     @Option(help: "Comma-separated traits: names in TraitPacks/, pack folders or pack.json files (default: the run's traits).")
     var traits: String?
 
-    @Option(help: "The autorater plugin (default: local-judge).")
+    @Option(help: "The autorater plugin.")
     var judge = "local-judge"
 
     @Option(name: .customLong("judge-config"), help: "JSON configuration for the judge plugin.")
@@ -81,7 +81,7 @@ struct PipelineOptions: ParsableArguments {
     @Option(help: "Vector used for steering and monitoring: response_avg, prompt_avg or prompt_last (default response_avg).")
     var method: String?
 
-    @Option(help: "Comma-separated steering coefficients (default -2,-1,0,1,2,3).")
+    @Option(parsing: .unconditional, help: "Comma-separated steering coefficients (default -2,-1,0,1,2,3); negative values are fine (--coeffs -4,0,4).")
     var coeffs: String?
 
     @Option(help: "Steering and monitoring layer, 0-based block index (default: layers / 2).")

@@ -9,8 +9,9 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Run the whole persona-vector pipeline: generate, judge, filter, extract, steer, monitor, geometry.",
         discussion: """
-        Everything is stored in DIR/run.sqlite as soon as it exists: run the same command again after an
+        Everything is stored in DIR/run.sqlite as soon as it exists: run the same command again after an \
         interruption and it resumes; change one parameter and only what depends on it is recomputed.
+
         Example:
           persona run --traits evil,sycophantic,hallucinating --questions 5 --max-tokens 64 --out runs/demo
         """)

@@ -154,6 +154,8 @@ final class PipelineRunTests: XCTestCase {
         let filter = try persona(["stage", "filter", "--run", run, "--judge", "x"])
         XCTAssertNotEqual(filter.status, 0)
         XCTAssert(filter.stderr.contains("has been judged yet: run `persona stage judge"), filter.stderr)
+        let negative = try persona(["stage", "filter", "--run", run, "--coeffs", "-2,-1,0"])
+        XCTAssertFalse(negative.stderr.contains("Unknown option") || negative.stderr.contains("Missing value"), negative.stderr)
         let badCoeffs = try persona(["run", "--traits", packPath, "--coeffs", "1,x"])
         XCTAssertNotEqual(badCoeffs.status, 0)
         XCTAssert(badCoeffs.stderr.contains("--coeffs"), badCoeffs.stderr)
@@ -300,30 +302,33 @@ extension PipelineRunTests {
             [(80, 10, 90, 90, "kept"), (20, 10, 90, 90, "low"), (80, 60, 90, 90, "neg high"), (80, 10, nil, 90, "no coherence"), (50, 49, 50, 50, "kept at the edges")],
             [(99, 0, 99, 99, "kept"), (90, 5, 90, 90, "please drop me"), (90, 5, 90, 30, "incoherent neg"), (10, 90, 90, 90, "reversed"), (90, 5, 90, 90, "")],
         ]
-        var answers: [(AnswerRecord, ActivationSummary?)] = []
-        var scores: [ScoreRecord] = []
         // Activations: the positive answer of (q, i) has response mean q*10+i+1 everywhere, prompt mean 2×, the negative has 0.5.
-        func summary(_ value: Float) -> ActivationSummary {
-            let rows = Array(repeating: Array(repeating: value, count: hidden), count: layers)
-            return ActivationSummary(responseMean: rows, promptMean: rows.map { $0.map { $0 * 2 } }, promptLast: rows.map { $0.map { -$0 } },
-                                     responseTokenCount: 3, promptTokenCount: 5)
+        func summary(_ rows: [[Float]]) -> ActivationSummary {
+            ActivationSummary(responseMean: rows, promptMean: rows.map { $0.map { $0 * 2 } }, promptLast: rows.map { $0.map { -$0 } },
+                              responseTokenCount: 3, promptTokenCount: 5)
         }
-        for item in try p.extractionItems(pack) {
-            var r = item.record
-            let g = given[r.questionIndex][r.instructionIndex]
-            let pos = r.polarity == "pos"
-            r.answer = pos ? g.4 : "negative"
-            r.responseTokenCount = r.answer.isEmpty ? 0 : 3
-            r.promptText = "p"; r.stopReason = "end_token"
-            answers.append((r, summary(pos ? Float(r.questionIndex * 10 + r.instructionIndex + 1) : 0.5)))
-            for (kind, value) in [(ScoreKind.trait, pos ? g.0 : g.1), (.coherence, pos ? g.2 : g.3)] {
-                scores.append(ScoreRecord(key: p.scoreKey(answerKey: r.key, kind: kind, evalPrompt: pack.pack.evalPrompt, judge: judge), answerKey: r.key,
-                                          kind: kind, score: value, noScoreReason: value == nil ? "refusal" : nil, numberMass: value == nil ? 0.1 : 0.9,
-                                          judge: judge.cacheIdentity))
+        func constant(_ value: Float) -> [[Float]] { Array(repeating: Array(repeating: value, count: hidden), count: layers) }
+        func seed(_ pack: LoadedPack, positiveRows: (AnswerRecord) -> [[Float]]) throws {
+            var answers: [(AnswerRecord, ActivationSummary?)] = []
+            var scores: [ScoreRecord] = []
+            for item in try p.extractionItems(pack) {
+                var r = item.record
+                let g = given[r.questionIndex][r.instructionIndex]
+                let pos = r.polarity == "pos"
+                r.answer = pos ? g.4 : "negative"
+                r.responseTokenCount = r.answer.isEmpty ? 0 : 3
+                r.promptText = "p"; r.stopReason = "end_token"
+                answers.append((r, summary(pos ? positiveRows(r) : constant(0.5))))
+                for (kind, value) in [(ScoreKind.trait, pos ? g.0 : g.1), (.coherence, pos ? g.2 : g.3)] {
+                    scores.append(ScoreRecord(key: p.scoreKey(answerKey: r.key, kind: kind, evalPrompt: pack.pack.evalPrompt, judge: judge), answerKey: r.key,
+                                              kind: kind, score: value, noScoreReason: value == nil ? "refusal" : nil, numberMass: value == nil ? 0.1 : 0.9,
+                                              judge: judge.cacheIdentity))
+                }
             }
+            try p.store.insert(answers: answers)
+            try p.store.insert(scores: scores)
         }
-        try p.store.insert(answers: answers)
-        try p.store.insert(scores: scores)
+        try seed(pack) { constant(Float($0.questionIndex * 10 + $0.instructionIndex + 1)) }
         let outcome = try p.filter(pack)
         let reasons = Dictionary(uniqueKeysWithValues: outcome.decisions.map { ("\($0.questionIndex)/\($0.instructionIndex)", $0.reason ?? "kept") })
         XCTAssertEqual(reasons, [
@@ -347,5 +352,22 @@ extension PipelineRunTests {
         // Stored and reused: a second extract computes nothing.
         _ = try p.extract(pack)
         XCTAssertEqual(p.reports.last { $0.stage == "extract" }?.computed, 0)
+
+        // Geometry: a second trait whose vector is +v on even and −v on odd coordinates is orthogonal
+        // to the first (all equal coordinates); at layer 0 it equals the first.
+        var otherData = pack.pack
+        otherData.name = "other"
+        let other = LoadedPack(pack: otherData, source: "memory")
+        try seed(other) { _ in
+            (0..<layers).map { l in (0..<hidden).map { j in l == 0 || j % 2 == 0 ? 1.5 : -0.5 } }   // minus 0.5 → ±1 or 1
+        }
+        _ = try p.extract(other)
+        let g = try p.geometry([pack, other])
+        XCTAssertEqual(g.traits, ["grumpy", "other"])
+        XCTAssertEqual(g.layer, 15)
+        XCTAssertEqual(g.cosine[0][0], 1, accuracy: 1e-9)
+        XCTAssertEqual(g.cosine[0][1], 0, accuracy: 1e-9)
+        XCTAssertEqual(g.perLayer[0][0][1], 1, accuracy: 1e-9)
+        XCTAssertEqual(g.perLayer.count, layers)
     }
 }
