@@ -148,4 +148,15 @@ final class PipelineUnitTests: XCTestCase {
             XCTAssertEqual("\($0)".prefix(40), "judge plugin 'local-judge' is not availa")
         }
     }
+
+    func testSummaryTable() {
+        let table = TraitSummary.table([
+            TraitSummary(trait: "evil", pairsKept: 7, pairsTotal: 10, vectorNorm: 3.14159, traitByCoefficient: [(-2, 5), (0, 12.25), (2, nil)], failure: nil),
+            TraitSummary(trait: "sycophantic", pairsKept: 0, pairsTotal: 10, vectorNorm: nil, traitByCoefficient: [], failure: "none kept"),
+        ], layer: 12, coefficients: [-2, 0, 2])
+        let lines = table.split(separator: "\n").map(String.init)
+        XCTAssertEqual(lines[0].split(separator: " ", omittingEmptySubsequences: true), ["trait", "pairs", "kept", "‖v‖", "@12", "c=-2", "c=0", "c=2", "note"])
+        XCTAssertEqual(lines[2].split(separator: " ", omittingEmptySubsequences: true), ["evil", "7/10", "3.14", "5.0", "12.2", "-"])
+        XCTAssertEqual(lines[3].split(separator: " ", omittingEmptySubsequences: true), ["sycophantic", "0/10", "-", "-", "-", "-", "no", "pairs", "kept"])
+    }
 }
