@@ -55,6 +55,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
     ],
     targets: [
         // Numeric core: OpenBLAS bridge, SIMD kernels, quantized block formats.
@@ -69,6 +70,7 @@ let package = Package(
         .target(name: "PersonaCore", dependencies: [
             "PersonaModel", "PersonaABI", "CPersonaLoader",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "GRDB", package: "GRDB.swift"),   // the run store (SQLite)
         ]),
         // The plugin ABI (C header only), the host's dlopen helper, and the Swift kit for plugin authors.
         .target(name: "PersonaABI"),
@@ -83,7 +85,11 @@ let package = Package(
         .target(name: "PersonaTestSupport", dependencies: ["PersonaModel"], path: "Tests/PersonaTestSupport"),
         .testTarget(name: "PersonaTensorTests", dependencies: ["PersonaTensor", "PersonaKernels"]),
         .testTarget(name: "PersonaModelTests", dependencies: ["PersonaModel", "PersonaTestSupport"]),
-        .testTarget(name: "PersonaCoreTests", dependencies: ["PersonaCore", "PersonaTestSupport"]),
+        .testTarget(name: "PersonaCoreTests", dependencies: ["PersonaCore", "PersonaTestSupport", "PipelineTestSupport"]),
+        // Pipeline tests: a deterministic text-derived autorater (tests only) and a host program that
+        // runs the pipeline with it, for the kill -9 / resume test (run as a subprocess).
+        .target(name: "PipelineTestSupport", dependencies: ["PersonaCore"], path: "Tests/PipelineTestSupport"),
+        .executableTarget(name: "pipeline-testhost", dependencies: ["PersonaCore", "PipelineTestSupport"], path: "Tests/PipelineTestHost"),
         // Plugin tests dlopen the built libraries; they must not link plugin targets.
         .testTarget(name: "PluginTests", dependencies: ["PersonaCore", "PersonaTestSupport"]),
         // The `openai` autorater's scoring core (plain Swift; the plugin library wraps it).

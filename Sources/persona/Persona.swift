@@ -10,6 +10,7 @@ struct Persona: ParsableCommand {
         subcommands: [InspectCommand.self, TokenizeCommand.self, GenerateCommand.self, ChatCommand.self, BenchCommand.self,
                       VectorsCommand.self, ReportCommand.self,
                       PluginsCommand.self, PacksCommand.self,
-                      ServeCommand.self, JudgeCommand.self]
+                      ServeCommand.self, JudgeCommand.self,
+                      RunCommand.self, StageCommand.self]
     )
 }

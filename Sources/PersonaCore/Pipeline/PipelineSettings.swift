@@ -1,0 +1,136 @@
+// The parameters of a pipeline run, its errors and its progress seam. Every field that changes a
+// stage's output goes into that stage's cache keys (see the stages); fields that only change how
+// fast things run (`batchSize`) do not.
+import Foundation
+import PersonaModel
+
+/// How a trait vector is computed from the kept answers' activations.
+public enum VectorMethod: String, Codable, Sendable, CaseIterable {
+    /// Mean over response tokens (the reference's default).
+    case responseAvg = "response_avg"
+    /// Mean over prompt tokens.
+    case promptAvg = "prompt_avg"
+    /// The last prompt token.
+    case promptLast = "prompt_last"
+}
+
+/// Every parameter of a pipeline run.
+public struct PipelineSettings: Codable, Equatable, Sendable {
+    /// Extraction questions per trait (nil = all of the pack's).
+    public var questions: Int?
+    /// Evaluation questions per trait for steering and monitoring (nil = as many as `questions`, or all).
+    public var evaluationQuestions: Int?
+    /// Sampled answers per (question, instruction, polarity).
+    public var samples = 1
+    public var maxTokens = 128
+    public var temperature = 1.0
+    public var topP = 1.0
+    public var seed: UInt64 = 0
+    /// Sequences decoded together (speed only).
+    public var batchSize = 16
+    /// Filter: positive trait ≥ T, negative trait < 100 − T.
+    public var traitThreshold = 50.0
+    /// Filter: both coherence ≥ C.
+    public var coherenceThreshold = 50.0
+    /// The vector steering and monitoring use.
+    public var method: VectorMethod = .responseAvg
+    public var coefficients: [Double] = [-2, -1, 0, 1, 2, 3]
+    /// Steering / monitoring layer (nil = ⌊layers / 2⌋).
+    public var layer: Int?
+    /// Layers to sweep (empty = no sweep).
+    public var sweepLayers: [Int] = []
+    public var positions: SteeringPositions = .response
+    /// Steered and monitoring answers: 0 = greedy.
+    public var steerTemperature = 0.0
+    /// Steered and monitoring answers' length (nil = `maxTokens`).
+    public var steerMaxTokens: Int?
+
+    public init() {}
+
+    /// Checks ranges; the message names the option.
+    public func validate() throws {
+        func bad(_ field: String, _ value: Any, _ expected: String) -> PipelineError { .badSetting(field: field, value: "\(value)", expected: expected) }
+        if let q = questions, q < 1 { throw bad("questions", q, "≥ 1") }
+        if let q = evaluationQuestions, q < 1 { throw bad("evaluation questions", q, "≥ 1") }
+        guard samples >= 1 else { throw bad("samples", samples, "≥ 1") }
+        guard maxTokens >= 1 else { throw bad("max-tokens", maxTokens, "≥ 1") }
+        guard temperature >= 0, temperature.isFinite else { throw bad("temperature", temperature, "≥ 0") }
+        guard topP > 0, topP <= 1 else { throw bad("top-p", topP, "in (0, 1]") }
+        guard batchSize >= 1, batchSize <= 256 else { throw bad("batch-size", batchSize, "1…256") }
+        guard (0...100).contains(traitThreshold) else { throw bad("trait-threshold", traitThreshold, "0…100") }
+        guard (0...100).contains(coherenceThreshold) else { throw bad("coherence-threshold", coherenceThreshold, "0…100") }
+        guard !coefficients.isEmpty, coefficients.allSatisfy(\.isFinite) else { throw bad("coeffs", coefficients, "finite numbers, at least one") }
+        guard steerTemperature >= 0, steerTemperature.isFinite else { throw bad("steer-temperature", steerTemperature, "≥ 0") }
+        if let m = steerMaxTokens, m < 1 { throw bad("steer-max-tokens", m, "≥ 1") }
+    }
+
+    /// The steering layer for a model.
+    public func steeringLayer(layerCount: Int) -> Int { layer ?? layerCount / 2 }
+    var steeringMaxTokens: Int { steerMaxTokens ?? maxTokens }
+}
+
+public enum PipelineError: Error, CustomStringConvertible, Equatable {
+    case badSetting(field: String, value: String, expected: String)
+    case missing(stage: String, trait: String, what: String, count: Int, run: String)
+    case noPairsKept(trait: String, total: Int, reasons: [String: Int])
+    case noJudge(stage: String)
+    case notJudged(run: String)
+    case layerOutOfRange(layer: Int, layerCount: Int)
+    case noVector(trait: String, method: String)
+    case packTooSmall(trait: String, field: String, count: Int, needed: Int)
+    case storeMismatch(path: String, field: String, stored: String, now: String)
+
+    public var description: String {
+        switch self {
+        case let .badSetting(field, value, expected): return "--\(field) \(value): expected \(expected)"
+        case let .missing(stage, trait, what, count, run):
+            return "\(trait): \(count) \(what) missing from the run store: run `persona stage \(stage) --run \(run)` (or `persona run`) first"
+        case let .noPairsKept(trait, total, reasons):
+            let why = reasons.sorted { $0.value > $1.value }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
+            return "\(trait): none of \(total) pairs survived filtering (\(why)); use more --questions or --samples, or lower the thresholds"
+        case let .noJudge(stage): return "the \(stage) stage needs a judge (--judge)"
+        case let .notJudged(run): return "nothing in \(run) has been judged yet: run `persona stage judge --run \(run)` first"
+        case let .layerOutOfRange(layer, count): return "layer \(layer) is out of range: the model has blocks 0…\(count - 1)"
+        case let .noVector(trait, method): return "\(trait): no \(method) vector in the run store: run `persona stage extract` first"
+        case let .packTooSmall(trait, field, count, needed): return "trait pack \(trait): \(field) has \(count) entries, the run needs \(needed)"
+        case let .storeMismatch(path, field, stored, now):
+            return "\(path): this run was made with \(field) \(stored), not \(now); use another --out directory"
+        }
+    }
+}
+
+/// What a stage did: how many items it computed and how many it found already stored.
+public struct StageReport: Equatable, Sendable {
+    public var stage: String
+    public var trait: String
+    public var computed: Int
+    public var reused: Int
+    public init(stage: String, trait: String, computed: Int, reused: Int) {
+        self.stage = stage; self.trait = trait; self.computed = computed; self.reused = reused
+    }
+}
+
+/// Where a pipeline reports progress. The CLI draws bars on a terminal and prints lines otherwise.
+public protocol PipelineProgress: AnyObject {
+    /// A stage begins work on `total` items (those not already stored); `tokenBudget` is the most
+    /// tokens they can generate (0 when the stage generates nothing), for an early ETA.
+    func begin(stage: String, trait: String, total: Int, tokenBudget: Int)
+    /// `done` items finished so far; `tokens` generated so far in this stage (0 when none).
+    func advance(done: Int, tokens: Int)
+    /// The stage's work ended.
+    func end()
+    /// An informational line.
+    func log(_ message: String)
+    /// Something the user should look at (few pairs kept, …).
+    func warn(_ message: String)
+}
+
+/// Discards progress (library callers, tests).
+public final class SilentProgress: PipelineProgress {
+    public init() {}
+    public func begin(stage: String, trait: String, total: Int, tokenBudget: Int) {}
+    public func advance(done: Int, tokens: Int) {}
+    public func end() {}
+    public func log(_ message: String) {}
+    public func warn(_ message: String) {}
+}

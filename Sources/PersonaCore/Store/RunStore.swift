@@ -1,0 +1,596 @@
+// The run store (DESIGN.md, "Run store and artifacts"): one SQLite database per run directory
+// (`runs/NAME/run.sqlite`), through GRDB. Every answer, score, activation summary, pair decision,
+// vector, steering result and projection is committed in its own small transaction as soon as it
+// exists, so a killed run (even `kill -9`) loses at most the items in flight. WAL journal: readers
+// (a report, a test) never block the writer, and a crash never corrupts what was committed.
+//
+// Every record carries a cache key (see `CacheKey`): a hash of the model fingerprint, the pack's
+// content hash, the judge's cache identity where relevant and every parameter that changes the
+// record. A stage looks its items up by key and computes only the missing ones.
+//
+// Float vectors are stored as little-endian float32 blobs (`FloatBlob`).
+import Foundation
+import GRDB
+
+public enum RunStoreError: Error, CustomStringConvertible, Equatable {
+    case cannotOpen(path: String, reason: String)
+    case badBlob(table: String, column: String, key: String, bytes: Int, expected: Int)
+    case badValue(table: String, column: String, key: String, value: String)
+    case notARunStore(path: String)
+
+    public var description: String {
+        switch self {
+        case let .cannotOpen(path, reason): return "cannot open the run store \(path): \(reason)"
+        case let .badBlob(table, column, key, bytes, expected):
+            return "run store: \(table).\(column) of \(key) holds \(bytes) bytes, expected \(expected) (a damaged store: delete the run directory or the row)"
+        case let .badValue(table, column, key, value): return "run store: \(table).\(column) of \(key) has the invalid value \(value)"
+        case let .notARunStore(path): return "\(path) holds no run store (run.sqlite): run `persona run --out \(path) …` first"
+        }
+    }
+}
+
+/// Stable cache keys: SHA-256 over labelled parts.
+public enum CacheKey {
+    /// A key from named parts (order matters; each part is prefixed by its length so no two part
+    /// lists collide).
+    public static func make(_ parts: [String]) -> String {
+        var data = Data()
+        for p in parts {
+            let bytes = Array(p.utf8)
+            data.append(contentsOf: Array(String(bytes.count).utf8))
+            data.append(0x3A)
+            data.append(contentsOf: bytes)
+        }
+        return String(SHA256.hex(data).prefix(32))
+    }
+
+    /// A 64-bit seed derived from parts (first 8 bytes of their SHA-256).
+    public static func seed(_ parts: [String]) -> UInt64 {
+        let digest = SHA256.digest(Data(make(parts).utf8))
+        return digest.prefix(8).reduce(0) { ($0 << 8) | UInt64($1) }
+    }
+
+    /// A number as text that round-trips exactly.
+    public static func number(_ x: Double) -> String { String(x.bitPattern, radix: 16) + "/" + String(x) }
+}
+
+/// Float arrays as little-endian float32 blobs.
+public enum FloatBlob {
+    public static func encode(_ values: [Float]) -> Data {
+        values.withUnsafeBufferPointer { Data(buffer: $0) }   // x86-64 and arm64 are little-endian
+    }
+    public static func encode(rows: [[Float]]) -> Data { encode(rows.flatMap { $0 }) }
+
+    public static func decode(_ data: Data, count: Int, table: String, column: String, key: String) throws -> [Float] {
+        guard data.count == count * 4 else { throw RunStoreError.badBlob(table: table, column: column, key: key, bytes: data.count, expected: count * 4) }
+        var out = [Float](repeating: 0, count: count)
+        _ = out.withUnsafeMutableBytes { data.copyBytes(to: $0) }
+        return out
+    }
+
+    public static func decode(rows data: Data, rows: Int, width: Int, table: String, column: String, key: String) throws -> [[Float]] {
+        if data.isEmpty && rows * width > 0 { return Array(repeating: [], count: rows) }   // no response tokens
+        let flat = try decode(data, count: rows * width, table: table, column: column, key: key)
+        return (0..<rows).map { Array(flat[($0 * width)..<(($0 + 1) * width)]) }
+    }
+}
+
+/// What kind of answer a record is.
+public enum AnswerKind: String, Codable, Sendable {
+    /// Contrastive extraction answer (positive or negative system prompt).
+    case extraction
+    /// Evaluation question, steered (coefficient 0 = the unsteered baseline).
+    case steered
+    /// Evaluation question under a positive or negative system prompt (monitoring).
+    case prompted
+}
+
+/// One generated answer.
+public struct AnswerRecord: Equatable, Sendable {
+    public var key: String
+    public var kind: AnswerKind
+    public var trait: String
+    public var questionIndex: Int
+    public var question: String
+    /// Extraction and prompted answers: the instruction pair; -1 otherwise.
+    public var instructionIndex: Int
+    /// "pos", "neg" or "none".
+    public var polarity: String
+    public var sampleIndex: Int
+    public var systemPrompt: String?
+    /// The rendered chat prompt.
+    public var promptText: String
+    public var answer: String
+    public var promptTokenCount: Int
+    public var responseTokenCount: Int
+    public var stopReason: String
+    public var seed: UInt64
+    public var steeringLayer: Int?
+    public var coefficient: Double?
+    public var vectorKey: String?
+
+    public init(key: String, kind: AnswerKind, trait: String, questionIndex: Int, question: String, instructionIndex: Int, polarity: String,
+                sampleIndex: Int, systemPrompt: String?, promptText: String, answer: String, promptTokenCount: Int, responseTokenCount: Int,
+                stopReason: String, seed: UInt64, steeringLayer: Int? = nil, coefficient: Double? = nil, vectorKey: String? = nil) {
+        self.key = key; self.kind = kind; self.trait = trait; self.questionIndex = questionIndex; self.question = question
+        self.instructionIndex = instructionIndex; self.polarity = polarity; self.sampleIndex = sampleIndex; self.systemPrompt = systemPrompt
+        self.promptText = promptText; self.answer = answer; self.promptTokenCount = promptTokenCount
+        self.responseTokenCount = responseTokenCount; self.stopReason = stopReason; self.seed = seed
+        self.steeringLayer = steeringLayer; self.coefficient = coefficient; self.vectorKey = vectorKey
+    }
+}
+
+/// Which score of an answer.
+public enum ScoreKind: String, Codable, Sendable, CaseIterable {
+    case trait
+    case coherence
+}
+
+/// One judged score.
+public struct ScoreRecord: Equatable, Sendable {
+    public var key: String
+    public var answerKey: String
+    public var kind: ScoreKind
+    public var score: Double?
+    public var noScoreReason: String?
+    public var numberMass: Double
+    /// The judge's cache identity.
+    public var judge: String
+
+    public init(key: String, answerKey: String, kind: ScoreKind, score: Double?, noScoreReason: String?, numberMass: Double, judge: String) {
+        self.key = key; self.answerKey = answerKey; self.kind = kind; self.score = score
+        self.noScoreReason = noScoreReason; self.numberMass = numberMass; self.judge = judge
+    }
+}
+
+/// One pair's fate in the filter stage.
+public struct PairDecision: Equatable, Sendable {
+    public var questionIndex: Int
+    public var instructionIndex: Int
+    public var sampleIndex: Int
+    public var positiveKey: String
+    public var negativeKey: String
+    public var kept: Bool
+    /// Why the pair was dropped (nil when kept).
+    public var reason: String?
+
+    public init(questionIndex: Int, instructionIndex: Int, sampleIndex: Int, positiveKey: String, negativeKey: String, kept: Bool, reason: String?) {
+        self.questionIndex = questionIndex; self.instructionIndex = instructionIndex; self.sampleIndex = sampleIndex
+        self.positiveKey = positiveKey; self.negativeKey = negativeKey; self.kept = kept; self.reason = reason
+    }
+}
+
+/// A stored trait vector: [layers][hidden].
+public struct VectorRecord: Equatable, Sendable {
+    public var key: String
+    public var trait: String
+    public var method: String
+    public var filterKey: String
+    public var pairCount: Int
+    public var rows: [[Float]]
+    public var model: String
+
+    public init(key: String, trait: String, method: String, filterKey: String, pairCount: Int, rows: [[Float]], model: String) {
+        self.key = key; self.trait = trait; self.method = method; self.filterKey = filterKey
+        self.pairCount = pairCount; self.rows = rows; self.model = model
+    }
+}
+
+/// Mean judged scores of steered answers at one layer and coefficient.
+public struct SteeringResultRecord: Equatable, Sendable {
+    public var key: String
+    public var trait: String
+    public var vectorKey: String
+    public var layer: Int
+    public var coefficient: Double
+    public var positions: String
+    public var meanTrait: Double?
+    public var meanCoherence: Double?
+    public var scoredCount: Int
+    public var answerCount: Int
+}
+
+/// One projection value.
+public struct ProjectionRecord: Equatable, Sendable {
+    public var trait: String
+    public var vectorKey: String
+    public var layer: Int
+    public var answerKey: String
+    /// "baseline", "positive prompt", "negative prompt", "steered +2", …
+    public var condition: String
+    /// "response_mean" or "prompt_last".
+    public var source: String
+    public var value: Double
+}
+
+/// The run store of one run directory.
+public final class RunStore: @unchecked Sendable {
+    public let path: String
+    let db: DatabasePool
+
+    /// The database file of a run directory.
+    public static func databasePath(runDirectory: String) -> String {
+        URL(fileURLWithPath: runDirectory).appendingPathComponent("run.sqlite").path
+    }
+
+    /// Opens (creating if needed) the store at `path`.
+    public init(path: String) throws {
+        self.path = path
+        do {
+            try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
+            var config = Configuration()
+            config.busyMode = .timeout(30)
+            db = try DatabasePool(path: path, configuration: config)   // a pool is always in WAL mode
+            try Self.migrator.migrate(db)
+        } catch let error as DatabaseError {
+            throw RunStoreError.cannotOpen(path: path, reason: error.message ?? error.description)
+        }
+    }
+
+    /// Opens the store of an existing run directory (an error when there is none).
+    public static func open(runDirectory: String) throws -> RunStore {
+        let path = databasePath(runDirectory: runDirectory)
+        guard FileManager.default.fileExists(atPath: path) else { throw RunStoreError.notARunStore(path: runDirectory) }
+        return try RunStore(path: path)
+    }
+
+    /// Row count of `table` in the store at `path`, read-only, without creating or migrating
+    /// anything (watching a run another process writes); nil when the store or table is not there yet.
+    public static func peekCount(path: String, table: String) -> Int? {
+        guard FileManager.default.fileExists(atPath: path), table.allSatisfy({ $0.isLetter || $0 == "_" }) else { return nil }
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(5)
+        guard let queue = try? DatabaseQueue(path: path, configuration: config) else { return nil }
+        return try? queue.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM \(table)") }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var m = DatabaseMigrator()
+        m.registerMigration("v1") { db in
+            try db.execute(sql: """
+            CREATE TABLE run_info (name TEXT PRIMARY KEY, value TEXT NOT NULL);
+            CREATE TABLE answers (
+                key TEXT PRIMARY KEY, kind TEXT NOT NULL, trait TEXT NOT NULL, question_index INTEGER NOT NULL,
+                question TEXT NOT NULL, instruction_index INTEGER NOT NULL, polarity TEXT NOT NULL, sample_index INTEGER NOT NULL,
+                system_prompt TEXT, prompt_text TEXT NOT NULL, answer TEXT NOT NULL, prompt_tokens INTEGER NOT NULL,
+                response_tokens INTEGER NOT NULL, stop_reason TEXT NOT NULL, seed TEXT NOT NULL,
+                steering_layer INTEGER, coefficient REAL, vector_key TEXT, created_at REAL NOT NULL);
+            CREATE INDEX answers_trait ON answers(trait, kind);
+            CREATE TABLE scores (
+                key TEXT PRIMARY KEY, answer_key TEXT NOT NULL, kind TEXT NOT NULL, score REAL, no_score_reason TEXT,
+                number_mass REAL NOT NULL, judge TEXT NOT NULL, created_at REAL NOT NULL);
+            CREATE INDEX scores_answer ON scores(answer_key);
+            CREATE TABLE activations (
+                answer_key TEXT PRIMARY KEY, layers INTEGER NOT NULL, hidden INTEGER NOT NULL,
+                response_tokens INTEGER NOT NULL, prompt_tokens INTEGER NOT NULL,
+                response_mean BLOB NOT NULL, prompt_mean BLOB NOT NULL, prompt_last BLOB NOT NULL);
+            CREATE TABLE filter_runs (
+                filter_key TEXT PRIMARY KEY, trait TEXT NOT NULL, total INTEGER NOT NULL, kept INTEGER NOT NULL, created_at REAL NOT NULL);
+            CREATE TABLE pair_decisions (
+                filter_key TEXT NOT NULL, trait TEXT NOT NULL, question_index INTEGER NOT NULL, instruction_index INTEGER NOT NULL,
+                sample_index INTEGER NOT NULL, positive_key TEXT NOT NULL, negative_key TEXT NOT NULL, kept INTEGER NOT NULL, reason TEXT,
+                PRIMARY KEY (filter_key, question_index, instruction_index, sample_index));
+            CREATE TABLE vectors (
+                key TEXT PRIMARY KEY, trait TEXT NOT NULL, method TEXT NOT NULL, filter_key TEXT NOT NULL, layers INTEGER NOT NULL,
+                hidden INTEGER NOT NULL, pair_count INTEGER NOT NULL, data BLOB NOT NULL, model TEXT NOT NULL, created_at REAL NOT NULL);
+            CREATE TABLE steering_results (
+                key TEXT PRIMARY KEY, trait TEXT NOT NULL, vector_key TEXT NOT NULL, layer INTEGER NOT NULL, coefficient REAL NOT NULL,
+                positions TEXT NOT NULL, mean_trait REAL, mean_coherence REAL, scored_count INTEGER NOT NULL, answer_count INTEGER NOT NULL,
+                created_at REAL NOT NULL);
+            CREATE TABLE projections (
+                trait TEXT NOT NULL, vector_key TEXT NOT NULL, layer INTEGER NOT NULL, answer_key TEXT NOT NULL, condition TEXT NOT NULL,
+                source TEXT NOT NULL, value REAL NOT NULL,
+                PRIMARY KEY (vector_key, layer, answer_key, source, condition));
+            CREATE TABLE stage_log (
+                id INTEGER PRIMARY KEY AUTOINCREMENT, invocation TEXT NOT NULL, stage TEXT NOT NULL, trait TEXT NOT NULL,
+                computed INTEGER NOT NULL, reused INTEGER NOT NULL, at REAL NOT NULL);
+            """)
+        }
+        return m
+    }
+
+    static var now: Double { Date().timeIntervalSince1970 }
+
+    // MARK: run info
+
+    public func setInfo(_ name: String, _ value: String) throws {
+        try db.write { try $0.execute(sql: "INSERT OR REPLACE INTO run_info(name, value) VALUES (?, ?)", arguments: [name, value]) }
+    }
+
+    public func info(_ name: String) throws -> String? {
+        try db.read { try String.fetchOne($0, sql: "SELECT value FROM run_info WHERE name = ?", arguments: [name]) }
+    }
+
+    public func allInfo() throws -> [String: String] {
+        try db.read { db in
+            Dictionary(try Row.fetchAll(db, sql: "SELECT name, value FROM run_info").map { ($0["name"] as String, $0["value"] as String) },
+                       uniquingKeysWith: { a, _ in a })
+        }
+    }
+
+    /// A Codable value under `name` (JSON).
+    public func setInfo<T: Encodable>(_ name: String, json value: T) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try setInfo(name, String(decoding: try encoder.encode(value), as: UTF8.self))
+    }
+
+    public func info<T: Decodable>(_ name: String, as type: T.Type) throws -> T? {
+        guard let text = try info(name) else { return nil }
+        do { return try JSONDecoder().decode(T.self, from: Data(text.utf8)) } catch {
+            throw RunStoreError.badValue(table: "run_info", column: "value", key: name, value: String(text.prefix(80)))
+        }
+    }
+
+    // MARK: answers and activations
+
+    /// Stores an answer and its activation summary together (one transaction).
+    public func insert(answer a: AnswerRecord, activations: ActivationSummary?) throws {
+        try insert(answers: [(a, activations)])
+    }
+
+    /// Stores answers with their activations, all in one transaction (a finished batch).
+    public func insert(answers: [(AnswerRecord, ActivationSummary?)]) throws {
+        try db.write { db in
+            for (a, s) in answers {
+                try db.execute(sql: """
+                INSERT OR REPLACE INTO answers(key, kind, trait, question_index, question, instruction_index, polarity, sample_index,
+                    system_prompt, prompt_text, answer, prompt_tokens, response_tokens, stop_reason, seed, steering_layer, coefficient,
+                    vector_key, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                """, arguments: [a.key, a.kind.rawValue, a.trait, a.questionIndex, a.question, a.instructionIndex, a.polarity, a.sampleIndex,
+                                 a.systemPrompt, a.promptText, a.answer, a.promptTokenCount, a.responseTokenCount, a.stopReason,
+                                 String(a.seed), a.steeringLayer, a.coefficient, a.vectorKey, Self.now])
+                if let s {
+                    let layers = s.promptMean.count, hidden = s.promptMean.first?.count ?? 0
+                    try db.execute(sql: """
+                    INSERT OR REPLACE INTO activations(answer_key, layers, hidden, response_tokens, prompt_tokens, response_mean,
+                        prompt_mean, prompt_last) VALUES (?,?,?,?,?,?,?,?)
+                    """, arguments: [a.key, layers, hidden, s.responseTokenCount, s.promptTokenCount,
+                                     FloatBlob.encode(rows: s.responseMean), FloatBlob.encode(rows: s.promptMean), FloatBlob.encode(rows: s.promptLast)])
+                }
+            }
+        }
+    }
+
+    static func answer(from row: Row) throws -> AnswerRecord {
+        let key: String = row["key"]
+        guard let kind = AnswerKind(rawValue: row["kind"]) else { throw RunStoreError.badValue(table: "answers", column: "kind", key: key, value: row["kind"]) }
+        guard let seed = UInt64(row["seed"] as String) else { throw RunStoreError.badValue(table: "answers", column: "seed", key: key, value: row["seed"]) }
+        return AnswerRecord(key: key, kind: kind, trait: row["trait"], questionIndex: row["question_index"], question: row["question"],
+                            instructionIndex: row["instruction_index"], polarity: row["polarity"], sampleIndex: row["sample_index"],
+                            systemPrompt: row["system_prompt"], promptText: row["prompt_text"], answer: row["answer"],
+                            promptTokenCount: row["prompt_tokens"], responseTokenCount: row["response_tokens"], stopReason: row["stop_reason"],
+                            seed: seed, steeringLayer: row["steering_layer"], coefficient: row["coefficient"], vectorKey: row["vector_key"])
+    }
+
+    /// The stored answers among `keys`, by key.
+    public func answers(keys: [String]) throws -> [String: AnswerRecord] {
+        var out: [String: AnswerRecord] = [:]
+        try db.read { db in
+            for chunk in keys.chunked(500) {
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                for row in try Row.fetchAll(db, sql: "SELECT * FROM answers WHERE key IN (\(marks))", arguments: StatementArguments(chunk)) {
+                    let a = try Self.answer(from: row)
+                    out[a.key] = a
+                }
+            }
+        }
+        return out
+    }
+
+    /// Every answer, ordered by key (comparisons and exports).
+    public func allAnswers() throws -> [AnswerRecord] {
+        try db.read { db in try Row.fetchAll(db, sql: "SELECT * FROM answers ORDER BY key").map(Self.answer(from:)) }
+    }
+
+    /// The activation summary of an answer.
+    public func activations(answerKey key: String) throws -> ActivationSummary? {
+        try db.read { db in
+            guard let row = try Row.fetchOne(db, sql: "SELECT * FROM activations WHERE answer_key = ?", arguments: [key]) else { return nil }
+            let layers: Int = row["layers"], hidden: Int = row["hidden"]
+            guard layers > 0, hidden > 0, layers <= 4096, hidden <= 1 << 20 else {
+                throw RunStoreError.badValue(table: "activations", column: "layers/hidden", key: key, value: "\(layers)/\(hidden)")
+            }
+            func rows(_ column: String) throws -> [[Float]] {
+                try FloatBlob.decode(rows: row[column] as Data? ?? Data(), rows: layers, width: hidden, table: "activations", column: column, key: key)
+            }
+            return ActivationSummary(responseMean: try rows("response_mean"), promptMean: try rows("prompt_mean"), promptLast: try rows("prompt_last"),
+                                     responseTokenCount: row["response_tokens"], promptTokenCount: row["prompt_tokens"])
+        }
+    }
+
+    /// Digests of every activation row (for comparing two stores), by answer key.
+    public func activationDigests() throws -> [String: String] {
+        try db.read { db in
+            var out: [String: String] = [:]
+            for row in try Row.fetchAll(db, sql: "SELECT answer_key, response_mean, prompt_mean, prompt_last FROM activations") {
+                var d = Data()
+                for c in ["response_mean", "prompt_mean", "prompt_last"] { d.append(row[c] as Data? ?? Data()) }
+                out[row["answer_key"]] = SHA256.hex(d)
+            }
+            return out
+        }
+    }
+
+    // MARK: scores
+
+    public func insert(scores: [ScoreRecord]) throws {
+        try db.write { db in
+            for s in scores {
+                try db.execute(sql: """
+                INSERT OR REPLACE INTO scores(key, answer_key, kind, score, no_score_reason, number_mass, judge, created_at)
+                VALUES (?,?,?,?,?,?,?,?)
+                """, arguments: [s.key, s.answerKey, s.kind.rawValue, s.score, s.noScoreReason, s.numberMass, s.judge, Self.now])
+            }
+        }
+    }
+
+    static func score(from row: Row) throws -> ScoreRecord {
+        let key: String = row["key"]
+        guard let kind = ScoreKind(rawValue: row["kind"]) else { throw RunStoreError.badValue(table: "scores", column: "kind", key: key, value: row["kind"]) }
+        return ScoreRecord(key: key, answerKey: row["answer_key"], kind: kind, score: row["score"], noScoreReason: row["no_score_reason"],
+                           numberMass: row["number_mass"], judge: row["judge"])
+    }
+
+    /// The stored scores among `keys`, by key.
+    public func scores(keys: [String]) throws -> [String: ScoreRecord] {
+        var out: [String: ScoreRecord] = [:]
+        try db.read { db in
+            for chunk in keys.chunked(500) {
+                let marks = Array(repeating: "?", count: chunk.count).joined(separator: ",")
+                for row in try Row.fetchAll(db, sql: "SELECT * FROM scores WHERE key IN (\(marks))", arguments: StatementArguments(chunk)) {
+                    let s = try Self.score(from: row)
+                    out[s.key] = s
+                }
+            }
+        }
+        return out
+    }
+
+    /// Every score of one answer.
+    public func scores(answerKey: String) throws -> [ScoreRecord] {
+        try db.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM scores WHERE answer_key = ? ORDER BY key", arguments: [answerKey]).map(Self.score(from:))
+        }
+    }
+
+    public func allScores() throws -> [ScoreRecord] {
+        try db.read { db in try Row.fetchAll(db, sql: "SELECT * FROM scores ORDER BY key").map(Self.score(from:)) }
+    }
+
+    // MARK: pair decisions
+
+    /// Stores a filter run's decisions, all at once (a filter run is complete or absent).
+    public func insert(filterKey: String, trait: String, decisions: [PairDecision]) throws {
+        try db.write { db in
+            try db.execute(sql: "DELETE FROM pair_decisions WHERE filter_key = ?", arguments: [filterKey])
+            for d in decisions {
+                try db.execute(sql: """
+                INSERT INTO pair_decisions(filter_key, trait, question_index, instruction_index, sample_index, positive_key, negative_key, kept, reason)
+                VALUES (?,?,?,?,?,?,?,?,?)
+                """, arguments: [filterKey, trait, d.questionIndex, d.instructionIndex, d.sampleIndex, d.positiveKey, d.negativeKey, d.kept, d.reason])
+            }
+            try db.execute(sql: "INSERT OR REPLACE INTO filter_runs(filter_key, trait, total, kept, created_at) VALUES (?,?,?,?,?)",
+                           arguments: [filterKey, trait, decisions.count, decisions.filter(\.kept).count, Self.now])
+        }
+    }
+
+    /// A complete filter run's decisions, or nil when it never finished.
+    public func decisions(filterKey: String) throws -> [PairDecision]? {
+        try db.read { db in
+            guard try Row.fetchOne(db, sql: "SELECT 1 FROM filter_runs WHERE filter_key = ?", arguments: [filterKey]) != nil else { return nil }
+            return try Row.fetchAll(db, sql: """
+                SELECT * FROM pair_decisions WHERE filter_key = ? ORDER BY question_index, instruction_index, sample_index
+                """, arguments: [filterKey]).map {
+                PairDecision(questionIndex: $0["question_index"], instructionIndex: $0["instruction_index"], sampleIndex: $0["sample_index"],
+                             positiveKey: $0["positive_key"], negativeKey: $0["negative_key"], kept: $0["kept"], reason: $0["reason"])
+            }
+        }
+    }
+
+    // MARK: vectors
+
+    public func insert(vector v: VectorRecord) throws {
+        try db.write { db in
+            try db.execute(sql: """
+            INSERT OR REPLACE INTO vectors(key, trait, method, filter_key, layers, hidden, pair_count, data, model, created_at)
+            VALUES (?,?,?,?,?,?,?,?,?,?)
+            """, arguments: [v.key, v.trait, v.method, v.filterKey, v.rows.count, v.rows.first?.count ?? 0, v.pairCount,
+                             FloatBlob.encode(rows: v.rows), v.model, Self.now])
+        }
+    }
+
+    static func vector(from row: Row) throws -> VectorRecord {
+        let key: String = row["key"]
+        let layers: Int = row["layers"], hidden: Int = row["hidden"]
+        guard layers > 0, hidden > 0, layers <= 4096, hidden <= 1 << 20 else {
+            throw RunStoreError.badValue(table: "vectors", column: "layers/hidden", key: key, value: "\(layers)/\(hidden)")
+        }
+        let rows = try FloatBlob.decode(rows: row["data"], rows: layers, width: hidden, table: "vectors", column: "data", key: key)
+        return VectorRecord(key: key, trait: row["trait"], method: row["method"], filterKey: row["filter_key"], pairCount: row["pair_count"],
+                            rows: rows, model: row["model"])
+    }
+
+    public func vector(key: String) throws -> VectorRecord? {
+        try db.read { db in try Row.fetchOne(db, sql: "SELECT * FROM vectors WHERE key = ?", arguments: [key]).map(Self.vector(from:)) }
+    }
+
+    public func allVectors() throws -> [VectorRecord] {
+        try db.read { db in try Row.fetchAll(db, sql: "SELECT * FROM vectors ORDER BY key").map(Self.vector(from:)) }
+    }
+
+    // MARK: steering results and projections
+
+    public func insert(steeringResult r: SteeringResultRecord) throws {
+        try db.write { db in
+            try db.execute(sql: """
+            INSERT OR REPLACE INTO steering_results(key, trait, vector_key, layer, coefficient, positions, mean_trait, mean_coherence,
+                scored_count, answer_count, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)
+            """, arguments: [r.key, r.trait, r.vectorKey, r.layer, r.coefficient, r.positions, r.meanTrait, r.meanCoherence,
+                             r.scoredCount, r.answerCount, Self.now])
+        }
+    }
+
+    public func steeringResult(key: String) throws -> SteeringResultRecord? {
+        try db.read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM steering_results WHERE key = ?", arguments: [key]).map {
+                SteeringResultRecord(key: $0["key"], trait: $0["trait"], vectorKey: $0["vector_key"], layer: $0["layer"],
+                                     coefficient: $0["coefficient"], positions: $0["positions"], meanTrait: $0["mean_trait"],
+                                     meanCoherence: $0["mean_coherence"], scoredCount: $0["scored_count"], answerCount: $0["answer_count"])
+            }
+        }
+    }
+
+    public func insert(projections: [ProjectionRecord]) throws {
+        try db.write { db in
+            for p in projections {
+                try db.execute(sql: """
+                INSERT OR REPLACE INTO projections(trait, vector_key, layer, answer_key, condition, source, value) VALUES (?,?,?,?,?,?,?)
+                """, arguments: [p.trait, p.vectorKey, p.layer, p.answerKey, p.condition, p.source, p.value])
+            }
+        }
+    }
+
+    public func projections(vectorKey: String, layer: Int) throws -> [ProjectionRecord] {
+        try db.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM projections WHERE vector_key = ? AND layer = ? ORDER BY condition, answer_key",
+                             arguments: [vectorKey, layer]).map {
+                ProjectionRecord(trait: $0["trait"], vectorKey: $0["vector_key"], layer: $0["layer"], answerKey: $0["answer_key"],
+                                 condition: $0["condition"], source: $0["source"], value: $0["value"])
+            }
+        }
+    }
+
+    // MARK: stage log
+
+    /// Records what a stage computed and reused in one invocation.
+    public func log(invocation: String, stage: String, trait: String, computed: Int, reused: Int) throws {
+        try db.write { db in
+            try db.execute(sql: "INSERT INTO stage_log(invocation, stage, trait, computed, reused, at) VALUES (?,?,?,?,?,?)",
+                           arguments: [invocation, stage, trait, computed, reused, Self.now])
+        }
+    }
+
+    /// One invocation's stage log: (stage, trait, computed, reused) in order.
+    public func stageLog(invocation: String) throws -> [(stage: String, trait: String, computed: Int, reused: Int)] {
+        try db.read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM stage_log WHERE invocation = ? ORDER BY id", arguments: [invocation]).map {
+                (stage: $0["stage"] as String, trait: $0["trait"] as String, computed: $0["computed"] as Int, reused: $0["reused"] as Int)
+            }
+        }
+    }
+
+    /// Row counts per table (progress displays, tests).
+    public func count(_ table: String) throws -> Int {
+        let known = ["answers", "scores", "activations", "pair_decisions", "vectors", "steering_results", "projections", "stage_log", "filter_runs"]
+        guard known.contains(table) else { throw RunStoreError.badValue(table: table, column: "-", key: "-", value: "unknown table") }
+        return try db.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM \(table)") ?? 0 }
+    }
+}
+
+extension Array {
+    func chunked(_ size: Int) -> [ArraySlice<Element>] {
+        stride(from: 0, to: count, by: size).map { self[$0..<Swift.min($0 + size, count)] }
+    }
+}

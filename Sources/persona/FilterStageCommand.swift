@@ -1,0 +1,22 @@
+// `persona stage filter --run DIR`: Keep the pairs where the prompts changed behaviour; record why the others were dropped.
+import ArgumentParser
+import Foundation
+import PersonaCore
+
+struct FilterStageCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "filter", abstract: "Keep the pairs where the prompts changed behaviour; record why the others were dropped.")
+
+    @OptionGroup var runOptions: RunOptions
+    @OptionGroup var options: PipelineOptions
+
+    func run() throws {
+        let context = try PipelineContext.open(run: runOptions, options: options, needsJudge: false)
+        let p = context.pipeline
+        for pack in context.packs {
+            let o = try p.filter(pack)
+            print("\(pack.name): kept \(o.kept) of \(o.decisions.count) pairs")
+            for (reason, n) in o.dropReasons.sorted(by: { $0.key < $1.key }) { print("  dropped \(n): \(reason)") }
+        }
+        context.logReports()
+    }
+}

@@ -1,0 +1,176 @@
+// Option groups of `persona run` and `persona stage …`: where the run lives, which model, traits
+// and judge, and the pipeline's parameters. A stage run alone on an existing run directory takes
+// every parameter it is not given from the run's store, so `persona stage judge --run DIR` judges
+// exactly what `persona stage generate --run DIR …` generated.
+import ArgumentParser
+import Foundation
+import PersonaCore
+import PersonaModel
+
+/// The run directory, model, traits and judge.
+struct RunOptions: ParsableArguments {
+    @Option(name: [.customLong("run"), .customLong("out")], help: "The run directory (holds run.sqlite and vectors/); default runs/<date-time>.")
+    var directory: String?
+
+    @Option(help: "A GGUF file, a Hugging Face folder, or a default model name (default: the run's model, else qwen2.5-0.5b).")
+    var model: String?
+
+    @Option(help: "Comma-separated traits: names in TraitPacks/, pack folders or pack.json files (default: the run's traits).")
+    var traits: String?
+
+    @Option(help: "The autorater plugin.")
+    var judge = "local-judge"
+
+    @Option(name: .customLong("judge-config"), help: "JSON configuration for the judge plugin.")
+    var judgeConfig: String?
+
+    /// The run directory to use (a new timestamped one under runs/ when none was given).
+    func runDirectory() -> String {
+        if let directory { return directory }
+        let f = DateFormatter()
+        f.dateFormat = "yyyyMMdd-HHmmss"
+        f.timeZone = TimeZone(identifier: "UTC")
+        return "runs/" + f.string(from: Date())
+    }
+
+    /// What the store of `directory` remembers, if it exists.
+    func storedRun(_ directory: String) throws -> RunInfo? {
+        guard FileManager.default.fileExists(atPath: RunStore.databasePath(runDirectory: directory)) else { return nil }
+        return try RunStore.open(runDirectory: directory).info("run", as: RunInfo.self)
+    }
+
+    func traitNames(stored: RunInfo?) throws -> [String] {
+        let names = traits.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+            ?? stored?.traits.map { stored?.packSources?[$0] ?? $0 } ?? []
+        guard !names.isEmpty else { throw ValidationError("name the traits with --traits (e.g. --traits evil,sycophantic)") }
+        return names
+    }
+
+    func modelArgument(stored: RunInfo?) -> String { model ?? stored?.modelArgument ?? "qwen2.5-0.5b" }
+}
+
+/// The pipeline's parameters; any not given come from the run's store, then the defaults.
+struct PipelineOptions: ParsableArguments {
+    @Option(help: "Extraction questions per trait (default: all 20 of the pack's).")
+    var questions: Int?
+
+    @Option(name: .customLong("eval-questions"), help: "Evaluation questions for steering and monitoring (default: as many as --questions).")
+    var evaluationQuestions: Int?
+
+    @Option(help: "Sampled answers per question, instruction and polarity (default 1).")
+    var samples: Int?
+
+    @Option(name: .customLong("max-tokens"), help: "Longest extraction answer in tokens (default 128).")
+    var maxTokens: Int?
+
+    @Option(help: "Sampling temperature of extraction answers (default 1).")
+    var temperature: Double?
+
+    @Option(help: "Run seed: every answer's seed derives from it (default 0).")
+    var seed: UInt64?
+
+    @Option(name: .customLong("batch-size"), help: "Sequences decoded together (default 16; speed only).")
+    var batchSize: Int?
+
+    @Option(name: .customLong("trait-threshold"), help: "Filter: positive trait ≥ T, negative < 100 − T (default 50).")
+    var traitThreshold: Double?
+
+    @Option(name: .customLong("coherence-threshold"), help: "Filter: both answers' coherence ≥ C (default 50).")
+    var coherenceThreshold: Double?
+
+    @Option(help: "Vector used for steering and monitoring: response_avg, prompt_avg or prompt_last (default response_avg).")
+    var method: String?
+
+    @Option(parsing: .unconditional, help: "Comma-separated steering coefficients (default -2,-1,0,1,2,3); negative values are fine (--coeffs -4,0,4).")
+    var coeffs: String?
+
+    @Option(help: "Steering and monitoring layer, 0-based block index (default: layers / 2).")
+    var layer: Int?
+
+    @Option(help: "Comma-separated layers to sweep: which moves the trait most with coherence ≥ 50.")
+    var layers: String?
+
+    @Option(help: "Steering positions: all, prompt or response (default response).")
+    var positions: String?
+
+    @Option(name: .customLong("steer-temperature"), help: "Temperature of steered and monitoring answers (default 0: greedy).")
+    var steerTemperature: Double?
+
+    @Option(name: .customLong("steer-max-tokens"), help: "Longest steered answer (default: --max-tokens).")
+    var steerMaxTokens: Int?
+
+    static func numbers(_ text: String, option: String) throws -> [Double] {
+        try text.split(separator: ",").map {
+            guard let x = Double($0.trimmingCharacters(in: .whitespaces)), x.isFinite else { throw ValidationError("--\(option): \"\($0)\" is not a number") }
+            return x
+        }
+    }
+
+    func validate() throws {
+        if let coeffs { _ = try Self.numbers(coeffs, option: "coeffs") }
+        if let layers { _ = try Self.numbers(layers, option: "layers") }
+        if let method, VectorMethod(rawValue: method) == nil { throw ValidationError("--method \(method): expected response_avg, prompt_avg or prompt_last") }
+        if let positions, SteeringPositions(rawValue: positions) == nil { throw ValidationError("--positions \(positions): expected all, prompt or response") }
+    }
+
+    /// The settings: given options over the stored run's settings over the defaults.
+    func settings(stored: PipelineSettings?) throws -> PipelineSettings {
+        var s = stored ?? PipelineSettings()
+        if let questions { s.questions = questions }
+        if let evaluationQuestions { s.evaluationQuestions = evaluationQuestions }
+        if let samples { s.samples = samples }
+        if let maxTokens { s.maxTokens = maxTokens }
+        if let temperature { s.temperature = temperature }
+        if let seed { s.seed = seed }
+        if let batchSize { s.batchSize = batchSize }
+        if let traitThreshold { s.traitThreshold = traitThreshold }
+        if let coherenceThreshold { s.coherenceThreshold = coherenceThreshold }
+        if let method, let m = VectorMethod(rawValue: method) { s.method = m }
+        if let coeffs { s.coefficients = try Self.numbers(coeffs, option: "coeffs") }
+        if let layer { s.layer = layer }
+        if let layers {
+            s.sweepLayers = try Self.numbers(layers, option: "layers").map {
+                guard let l = Int(exactly: $0) else { throw ValidationError("--layers: \($0) is not a whole number") }
+                return l
+            }
+        }
+        if let positions, let p = SteeringPositions(rawValue: positions) { s.positions = p }
+        if let steerTemperature { s.steerTemperature = steerTemperature }
+        if let steerMaxTokens { s.steerMaxTokens = steerMaxTokens }
+        try s.validate()
+        return s
+    }
+}
+
+/// Everything a pipeline command needs, opened from the options.
+struct PipelineContext {
+    let pipeline: Pipeline
+    let packs: [LoadedPack]
+
+    /// Opens the model, packs, judge (when `needsJudge`) and run store.
+    static func open(run: RunOptions, options: PipelineOptions, needsJudge: Bool) throws -> PipelineContext {
+        let directory = run.runDirectory()
+        let stored = try run.storedRun(directory)
+        let settings = try options.settings(stored: stored?.settings)
+        let packs = try PipelineEnvironment.loadPacks(names: try run.traitNames(stored: stored))
+        let modelArgument = run.modelArgument(stored: stored)
+        let progress = ProgressDisplay()
+        progress.log("run \(directory): model \(modelArgument), traits \(packs.map(\.name).joined(separator: ", "))")
+        let model = try LanguageModel(modelArgument)
+        let judge = needsJudge ? try PipelineEnvironment.loadJudge(name: run.judge, config: run.judgeConfig, model: model) : nil
+        let pipeline = try Pipeline(model: model, runDirectory: directory, judge: judge, settings: settings, progress: progress)
+        pipeline.modelArgument = modelArgument
+        try pipeline.recordRun(packs: packs)
+        return PipelineContext(pipeline: pipeline, packs: packs)
+    }
+
+    /// One line per stage report of this invocation (stderr).
+    func logReports() {
+        for r in pipeline.reports {
+            printError("\(r.stage) \(r.trait): \(r.computed) computed, \(r.reused) reused")
+        }
+    }
+}
+
+/// A score or other number for display ("-" when absent).
+func format(_ x: Double?, digits: Int = 1) -> String { x.map { String(format: "%.\(digits)f", $0) } ?? "-" }

@@ -1,0 +1,374 @@
+// The pipeline end to end on the 135M model with a small configuration (2 questions, 1 sample,
+// 24 tokens): every stage runs, cache keys make re-runs reuse what is valid, changing only the
+// coefficients re-runs only steering, and a run killed with SIGKILL mid-generate and mid-judge
+// resumes to exactly the store of an uninterrupted run.
+//
+// Judging uses `TextDerivedAutorater` (test-only, deterministic); the end-to-end test with the real
+// `local-judge` plugin is added at integration.
+import Foundation
+import XCTest
+import PersonaTestSupport
+import PipelineTestSupport
+import PersonaModel
+@testable import PersonaCore
+
+final class PipelineRunTests: XCTestCase {
+    static let lock = NSLock()
+    nonisolated(unsafe) static var cachedModel: LanguageModel?
+
+    func model() throws -> LanguageModel {
+        Self.lock.lock(); defer { Self.lock.unlock() }
+        if let m = Self.cachedModel { return m }
+        let m = try LanguageModel(source: ModelLocator.open(try TestPaths.model("smollm2-135m")))
+        Self.cachedModel = m
+        return m
+    }
+
+    /// The small configuration every test here uses.
+    static var settings: PipelineSettings {
+        var s = PipelineSettings()
+        s.questions = 2; s.evaluationQuestions = 2; s.samples = 1; s.maxTokens = 24; s.seed = 7; s.batchSize = 4
+        s.traitThreshold = 30; s.coherenceThreshold = 40
+        s.coefficients = [0, 2]; s.steerMaxTokens = 16; s.layer = 15
+        return s
+    }
+
+    func computed(_ p: Pipeline, _ stage: String) -> Int { p.reports.filter { $0.stage == stage }.map(\.computed).reduce(0, +) }
+
+    func testStagesCacheReuseAndCoefficientsOnlyRerunSteer() throws {
+        let lm = try model()
+        let dir = try TestPaths.temporaryDirectory()
+        let pack = try PackFolder.load(path: try TestPack.write(in: dir).path)
+        let run = dir.appendingPathComponent("run").path
+
+        // First run: everything is computed.
+        let judge1 = TextDerivedAutorater()
+        let p1 = try Pipeline(model: lm, runDirectory: run, judge: judge1, settings: Self.settings)
+        let summary = try p1.run([pack])
+        XCTAssertEqual(computed(p1, "generate"), 2 * 5 * 2, "2 questions × 5 instructions × 2 polarities × 1 sample")
+        XCTAssertEqual(computed(p1, "judge"), 40, "trait and coherence for each answer")
+        XCTAssertEqual(computed(p1, "steer"), 4, "2 evaluation questions × 2 coefficients")
+        XCTAssertEqual(computed(p1, "monitor"), 4, "positive and negative prompts; the baseline is coefficient 0")
+        XCTAssertGreaterThan(summary[0].pairsKept, 0, "\(summary)")
+        XCTAssertEqual(summary[0].pairsTotal, 10)
+        XCTAssertEqual(summary[0].traitByCoefficient.map(\.coefficient), [0, 2])
+
+        // The vector is the mean difference of the kept pairs' stored activations (checked by hand at layer 15).
+        let outcome = try p1.filter(pack)
+        let kept = outcome.decisions.filter(\.kept)
+        var expected = [Double](repeating: 0, count: 576)
+        for d in kept {
+            let pos = try XCTUnwrap(p1.store.activations(answerKey: d.positiveKey)).responseMean[15]
+            let neg = try XCTUnwrap(p1.store.activations(answerKey: d.negativeKey)).responseMean[15]
+            for j in 0..<576 { expected[j] += (Double(pos[j]) - Double(neg[j])) / Double(kept.count) }
+        }
+        let file = try TraitVectors.read(path: p1.vectorFilePath(trait: "grumpy", method: .responseAvg))
+        XCTAssertEqual(file.rows.count, 30)
+        XCTAssertEqual(file.metadata["persona.trait"], "grumpy")
+        XCTAssertEqual(file.metadata["persona.method"], "response_avg")
+        XCTAssertEqual(file.metadata["persona.model"], lm.fingerprint)
+        XCTAssertEqual(file.metadata["persona.layers"], "block-output")
+        XCTAssertEqual(file.metadata["persona.pairs"], String(kept.count))
+        let worst = zip(file.rows[15], expected).map { abs(Double($0) - $1) }.max() ?? .infinity
+        XCTAssertLessThan(worst, 1e-4, "max difference \(worst)")
+        // Every dropped pair has its reason.
+        XCTAssert(outcome.decisions.allSatisfy { $0.kept == ($0.reason == nil) })
+
+        // Same settings: nothing is recomputed, the judge is never called.
+        let judge2 = TextDerivedAutorater()
+        let p2 = try Pipeline(model: lm, runDirectory: run, judge: judge2, settings: Self.settings)
+        _ = try p2.run([pack])
+        XCTAssertEqual(p2.reports.map(\.computed).reduce(0, +), 0, "\(p2.reports)")
+        XCTAssertEqual(judge2.calls, 0)
+
+        // Only the coefficients change: only steering generates and judges (the new coefficient's answers).
+        var s3 = Self.settings
+        s3.coefficients = [0, 1, 2]
+        let judge3 = TextDerivedAutorater()
+        let p3 = try Pipeline(model: lm, runDirectory: run, judge: judge3, settings: s3)
+        let summary3 = try p3.run([pack])
+        for stage in ["generate", "judge", "filter", "extract", "monitor", "monitor-judge"] {
+            XCTAssertEqual(computed(p3, stage), 0, "\(stage) recomputed: \(p3.reports)")
+        }
+        XCTAssertEqual(computed(p3, "steer"), 2)
+        XCTAssertEqual(computed(p3, "steer-judge"), 4)
+        XCTAssertEqual(judge3.calls, 4)
+        let evaluation = Set(pack.pack.questions.evaluation)
+        XCTAssert(judge3.requests.allSatisfy { evaluation.contains($0.question) }, "only steered evaluation answers were judged")
+        XCTAssertEqual(summary3[0].traitByCoefficient.map(\.coefficient), [0, 1, 2])
+        // The store's own log says the same.
+        let log = try p3.store.stageLog(invocation: p3.invocation)
+        XCTAssertEqual(log.filter { $0.stage == "generate" || $0.stage == "judge" }.map(\.computed), [0, 0])
+
+        // A layer sweep: only the new layers' steered answers are made; the best layer is one of them.
+        var s5 = Self.settings
+        s5.sweepLayers = [10, 20]
+        let p5 = try Pipeline(model: lm, runDirectory: run, judge: TextDerivedAutorater(), settings: s5)
+        let sweep = try p5.steer(pack)
+        XCTAssertEqual(computed(p5, "steer"), 4, "layers 10 and 20 at coefficient 2; coefficient 0 is shared")
+        XCTAssertEqual(sweep.sweep.map(\.layer), [15, 15, 10, 10, 20, 20])
+        if let best = sweep.bestLayer { XCTAssert([10, 15, 20].contains(best)) }
+
+        // A parameter of generation changes: every extraction answer is recomputed.
+        var s4 = Self.settings
+        s4.maxTokens = 20
+        let p4 = try Pipeline(model: lm, runDirectory: run, judge: TextDerivedAutorater(), settings: s4)
+        XCTAssertEqual(try p4.generate(pack).computed, 20)
+
+        // The report data comes from the store alone.
+        let report = try RunReport.build(runDirectory: run)
+        let trait = try XCTUnwrap(report.traits.first)
+        XCTAssertEqual(trait.vectorNorms.count, 30)
+        XCTAssertEqual(trait.steering.map(\.coefficient), [0, 2], "the latest steering run (the sweep's settings)")
+        XCTAssertEqual(trait.layerSweep.count, 6)
+        XCTAssertEqual(trait.steeringLayer, 15)
+        XCTAssertEqual(Set(trait.projections.map(\.condition)), ["baseline", "positive prompt", "negative prompt", "steered +1", "steered +2"], "monitoring ran with coefficients 0, 1, 2")
+        XCTAssertFalse(trait.examples.isEmpty)
+        XCTAssertEqual(report.geometry?.cosine.first?.first ?? 0, 1, accuracy: 1e-9)
+    }
+
+    // MARK: the CLI
+
+    func testCLIStagesReuseAndExplainWhatIsMissing() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        let packPath = try TestPack.write(in: dir).path
+        let run = dir.appendingPathComponent("run").path
+        func persona(_ arguments: [String]) throws -> CLITests.Run {
+            let p = try launch("persona", arguments, captureOutput: true)
+            let out = (p.standardOutput as! Pipe).fileHandleForReading.readDataToEndOfFile()
+            let err = (p.standardError as! Pipe).fileHandleForReading.readDataToEndOfFile()
+            p.waitUntilExit()
+            return CLITests.Run(status: p.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
+        }
+        let first = try persona(["stage", "generate", "--run", run, "--model", "smollm2-135m", "--traits", packPath,
+                                 "--questions", "1", "--max-tokens", "8"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssert(first.stderr.contains("generate grumpy: 10 computed, 0 reused"), first.stderr)
+        // The second time, every parameter comes from the store and everything is reused.
+        let second = try persona(["stage", "generate", "--run", run])
+        XCTAssertEqual(second.status, 0, second.stderr)
+        XCTAssert(second.stderr.contains("generate grumpy: 0 computed, 10 reused"), second.stderr)
+        let judge = try persona(["stage", "judge", "--run", run, "--judge", "no-such-judge"])
+        XCTAssertNotEqual(judge.status, 0)
+        XCTAssert(judge.stderr.contains("judge plugin 'no-such-judge' was not found"), judge.stderr)
+        let filter = try persona(["stage", "filter", "--run", run, "--judge", "x"])
+        XCTAssertNotEqual(filter.status, 0)
+        XCTAssert(filter.stderr.contains("has been judged yet: run `persona stage judge"), filter.stderr)
+        let negative = try persona(["stage", "filter", "--run", run, "--coeffs", "-2,-1,0"])
+        XCTAssertFalse(negative.stderr.contains("Unknown option") || negative.stderr.contains("Missing value"), negative.stderr)
+        let badCoeffs = try persona(["run", "--traits", packPath, "--coeffs", "1,x"])
+        XCTAssertNotEqual(badCoeffs.status, 0)
+        XCTAssert(badCoeffs.stderr.contains("--coeffs"), badCoeffs.stderr)
+        let report = try persona(["report", run])
+        XCTAssertEqual(report.status, 0, report.stderr)
+        XCTAssert(FileManager.default.fileExists(atPath: run + "/report/report.html"))
+        XCTAssert(FileManager.default.fileExists(atPath: run + "/report/report.json"))
+    }
+
+    // MARK: kill -9 and resume
+
+    var binDirectory: URL { CLITests.binary.deletingLastPathComponent() }
+
+    func launch(_ executable: String, _ arguments: [String], captureOutput: Bool = false) throws -> Process {
+        let url = binDirectory.appendingPathComponent(executable)
+        guard FileManager.default.isExecutableFile(atPath: url.path) else {
+            throw XCTSkip("\(url.path) not built: run `swift build -c release` first (make test does)")
+        }
+        let p = Process()
+        p.executableURL = url
+        p.arguments = arguments
+        p.currentDirectoryURL = TestPaths.root
+        if captureOutput {
+            p.standardOutput = Pipe()
+            p.standardError = Pipe()
+        } else {
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+        }
+        try p.run()
+        return p
+    }
+
+    /// Waits until `table` of the store has at least `atLeast` rows, then kills the process with
+    /// SIGKILL; returns the count seen at the kill (fails when the process ended first).
+    func kill(_ p: Process, store: String, table: String, atLeast: Int) -> Int {
+        let deadline = Date().addingTimeInterval(300)
+        while Date() < deadline {
+            let n = RunStore.peekCount(path: store, table: table) ?? 0
+            if n >= atLeast {
+                Foundation.kill(p.processIdentifier, SIGKILL)
+                p.waitUntilExit()
+                XCTAssertEqual(p.terminationReason, .uncaughtSignal)
+                return n
+            }
+            if !p.isRunning { XCTFail("the process ended (status \(p.terminationStatus)) before \(table) reached \(atLeast) rows"); return n }
+            Thread.sleep(forTimeInterval: 0.005)
+        }
+        Foundation.kill(p.processIdentifier, SIGKILL)
+        XCTFail("timed out waiting for \(table)")
+        return 0
+    }
+
+    func settingsJSON(_ s: PipelineSettings) throws -> String { String(decoding: try JSONEncoder().encode(s), as: UTF8.self) }
+
+    func testKillNineMidGenerateAndMidJudgeThenResumeEqualsUninterruptedRun() throws {
+        let modelPath = try TestPaths.model("smollm2-135m")
+        let dir = try TestPaths.temporaryDirectory()
+        let packPath = try TestPack.write(in: dir).path
+        let reference = dir.appendingPathComponent("uninterrupted").path
+        let resumed = dir.appendingPathComponent("resumed").path
+        let json = try settingsJSON(Self.settings)
+
+        // The uninterrupted run (batches of 4).
+        let a = try launch("pipeline-testhost", ["run", reference, modelPath, packPath, json])
+        a.waitUntilExit()
+        XCTAssertEqual(a.terminationStatus, 0)
+
+        // `persona stage generate`, one sequence per batch (batch size is not part of any key), killed mid-way.
+        let s = Self.settings
+        let generate = try launch("persona", ["stage", "generate", "--run", resumed, "--model", modelPath, "--traits", packPath,
+                                              "--questions", "2", "--eval-questions", "2", "--samples", "1", "--max-tokens", "24",
+                                              "--seed", "7", "--batch-size", "1", "--trait-threshold", "30", "--coherence-threshold", "40",
+                                              "--coeffs", "0,2", "--steer-max-tokens", "16", "--layer", "15"])
+        let store = RunStore.databasePath(runDirectory: resumed)
+        let atKill = kill(generate, store: store, table: "answers", atLeast: 3)
+        let afterGenerateKill = RunStore.peekCount(path: store, table: "answers") ?? 0
+        XCTAssert(afterGenerateKill >= atKill && afterGenerateKill < 20, "killed mid-generate: \(afterGenerateKill) of 20 answers stored")
+
+        // Resume generation and judge slowly; killed mid-judge.
+        var slow = s
+        slow.batchSize = 1
+        let judge = try launch("pipeline-testhost", ["judge", resumed, modelPath, packPath, try settingsJSON(slow), "0.04"])
+        _ = kill(judge, store: store, table: "scores", atLeast: 4)
+        let scoresAtKill = RunStore.peekCount(path: store, table: "scores") ?? 0
+        XCTAssertEqual(RunStore.peekCount(path: store, table: "answers"), 20, "generation finished before judging began")
+        XCTAssert(scoresAtKill >= 4 && scoresAtKill < 40, "killed mid-judge: \(scoresAtKill) of 40 scores stored")
+
+        // The same command again runs to the end.
+        let finish = try launch("pipeline-testhost", ["run", resumed, modelPath, packPath, json])
+        finish.waitUntilExit()
+        XCTAssertEqual(finish.terminationStatus, 0)
+
+        // Equal stores: answers (text, tokens, seeds), activations, scores, pair decisions, vectors, steering results.
+        let x = try RunStore.open(runDirectory: reference), y = try RunStore.open(runDirectory: resumed)
+        let answersX = try x.allAnswers(), answersY = try y.allAnswers()
+        XCTAssertEqual(answersX.count, 20 + 2 + 2 + 4, "extraction + steered (coefficient 2) + baseline + prompted")
+        XCTAssertEqual(answersX, answersY)
+        XCTAssertEqual(try x.activationDigests(), try y.activationDigests())
+        XCTAssertEqual(try x.allScores(), try y.allScores())
+        XCTAssertEqual(try x.allVectors(), try y.allVectors())
+        XCTAssertFalse(try x.allVectors().isEmpty)
+        let rx = try RunReport.build(store: x), ry = try RunReport.build(store: y)
+        XCTAssertEqual(rx.traits, ry.traits)
+        XCTAssertEqual(rx.geometry, ry.geometry)
+    }
+}
+
+/// Records warnings and logs (tests).
+final class RecordingProgress: PipelineProgress {
+    var warnings: [String] = []
+    var logs: [String] = []
+    func begin(stage: String, trait: String, total: Int, tokenBudget: Int) {}
+    func advance(done: Int, tokens: Int) {}
+    func end() {}
+    func log(_ message: String) { logs.append(message) }
+    func warn(_ message: String) { warnings.append(message) }
+}
+
+/// A pack filter that drops pairs whose positive answer mentions "drop".
+final class NoDropFilter: PairFilter {
+    let name = "no-drop"
+    func dropReason(for pair: CandidatePair) throws -> String? { pair.positiveAnswer.contains("drop") ? "mentions drop" : nil }
+}
+
+extension PipelineRunTests {
+    /// The filter and extract stages on given answers, scores and activations (no generation): each
+    /// rule drops what it should with its reason, the pack's filter runs after the thresholds, and
+    /// the vector is the hand-computed mean difference of the kept pairs.
+    func testFilterAndExtractOnGivenScores() throws {
+        let lm = try model()
+        let dir = try TestPaths.temporaryDirectory()
+        let base = try PackFolder.load(path: try TestPack.write(in: dir).path)
+        let pack = LoadedPack(pack: base.pack, source: base.source, filters: [NoDropFilter()])
+        var settings = Self.settings
+        settings.questions = 2
+        let progress = RecordingProgress()
+        let judge = TextDerivedAutorater()
+        let p = try Pipeline(model: lm, runDirectory: dir.appendingPathComponent("run").path, judge: judge, settings: settings, progress: progress)
+        try p.recordRun(packs: [pack])
+        let layers = lm.config.layerCount, hidden = lm.config.hiddenSize
+        // (positive trait, negative trait, positive coherence, negative coherence, positive answer) per (question, instruction).
+        typealias Given = (Double?, Double?, Double?, Double?, String)
+        let given: [[Given]] = [
+            [(80, 10, 90, 90, "kept"), (20, 10, 90, 90, "low"), (80, 60, 90, 90, "neg high"), (80, 10, nil, 90, "no coherence"), (50, 49, 50, 50, "kept at the edges")],
+            [(99, 0, 99, 99, "kept"), (90, 5, 90, 90, "please drop me"), (90, 5, 90, 30, "incoherent neg"), (10, 90, 90, 90, "reversed"), (90, 5, 90, 90, "")],
+        ]
+        // Activations: the positive answer of (q, i) has response mean q*10+i+1 everywhere, prompt mean 2×, the negative has 0.5.
+        func summary(_ rows: [[Float]]) -> ActivationSummary {
+            ActivationSummary(responseMean: rows, promptMean: rows.map { $0.map { $0 * 2 } }, promptLast: rows.map { $0.map { -$0 } },
+                              responseTokenCount: 3, promptTokenCount: 5)
+        }
+        func constant(_ value: Float) -> [[Float]] { Array(repeating: Array(repeating: value, count: hidden), count: layers) }
+        func seed(_ pack: LoadedPack, positiveRows: (AnswerRecord) -> [[Float]]) throws {
+            var answers: [(AnswerRecord, ActivationSummary?)] = []
+            var scores: [ScoreRecord] = []
+            for item in try p.extractionItems(pack) {
+                var r = item.record
+                let g = given[r.questionIndex][r.instructionIndex]
+                let pos = r.polarity == "pos"
+                r.answer = pos ? g.4 : "negative"
+                r.responseTokenCount = r.answer.isEmpty ? 0 : 3
+                r.promptText = "p"; r.stopReason = "end_token"
+                answers.append((r, summary(pos ? positiveRows(r) : constant(0.5))))
+                for (kind, value) in [(ScoreKind.trait, pos ? g.0 : g.1), (.coherence, pos ? g.2 : g.3)] {
+                    scores.append(ScoreRecord(key: p.scoreKey(answerKey: r.key, kind: kind, evalPrompt: pack.pack.evalPrompt, judge: judge), answerKey: r.key,
+                                              kind: kind, score: value, noScoreReason: value == nil ? "refusal" : nil, numberMass: value == nil ? 0.1 : 0.9,
+                                              judge: judge.cacheIdentity))
+                }
+            }
+            try p.store.insert(answers: answers)
+            try p.store.insert(scores: scores)
+        }
+        try seed(pack) { constant(Float($0.questionIndex * 10 + $0.instructionIndex + 1)) }
+        let outcome = try p.filter(pack)
+        let reasons = Dictionary(uniqueKeysWithValues: outcome.decisions.map { ("\($0.questionIndex)/\($0.instructionIndex)", $0.reason ?? "kept") })
+        XCTAssertEqual(reasons, [
+            "0/0": "kept", "0/1": "positive trait < 30", "0/2": "kept", "0/3": "positive coherence: no score (refusal)",
+            "0/4": "kept", "1/0": "kept", "1/1": "filter no-drop: mentions drop", "1/2": "negative coherence < 40", "1/3": "positive trait < 30",
+            "1/4": "empty positive answer",
+        ])
+        // With T = 30 the negative side may reach 69.9: "neg high" (60) is kept.
+        XCTAssertEqual(outcome.kept, 4)
+        XCTAssert(progress.warnings.contains { $0.contains("only 4 of 10 pairs survived") }, "\(progress.warnings)")
+        XCTAssertEqual(judge.calls, 0, "filtering never calls the judge")
+
+        // Kept: (0,0), (0,2), (0,4), (1,0): positive response means 1, 3, 5, 11 → mean 5; negatives 0.5 → v = 4.5.
+        let vectors = try p.extract(pack)
+        let v = try XCTUnwrap(vectors[.responseAvg])
+        XCTAssertEqual(v.pairCount, 4)
+        XCTAssertEqual(v.rows.count, layers)
+        XCTAssert(v.rows.allSatisfy { $0.allSatisfy { $0 == 4.5 } })
+        XCTAssert(try XCTUnwrap(vectors[.promptAvg]).rows.allSatisfy { $0.allSatisfy { $0 == 9 } }, "2 × 5 − 2 × 0.5")
+        XCTAssert(try XCTUnwrap(vectors[.promptLast]).rows.allSatisfy { $0.allSatisfy { $0 == -4.5 } })
+        // Stored and reused: a second extract computes nothing.
+        _ = try p.extract(pack)
+        XCTAssertEqual(p.reports.last { $0.stage == "extract" }?.computed, 0)
+
+        // Geometry: a second trait whose vector is +v on even and −v on odd coordinates is orthogonal
+        // to the first (all equal coordinates); at layer 0 it equals the first.
+        var otherData = pack.pack
+        otherData.name = "other"
+        let other = LoadedPack(pack: otherData, source: "memory")
+        try seed(other) { _ in
+            (0..<layers).map { l in (0..<hidden).map { j in l == 0 || j % 2 == 0 ? 1.5 : -0.5 } }   // minus 0.5 → ±1 or 1
+        }
+        _ = try p.extract(other)
+        let g = try p.geometry([pack, other])
+        XCTAssertEqual(g.traits, ["grumpy", "other"])
+        XCTAssertEqual(g.layer, 15)
+        XCTAssertEqual(g.cosine[0][0], 1, accuracy: 1e-9)
+        XCTAssertEqual(g.cosine[0][1], 0, accuracy: 1e-9)
+        XCTAssertEqual(g.perLayer[0][0][1], 1, accuracy: 1e-9)
+        XCTAssertEqual(g.perLayer.count, layers)
+    }
+}
