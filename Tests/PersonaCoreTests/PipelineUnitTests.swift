@@ -128,18 +128,18 @@ final class PipelineUnitTests: XCTestCase {
             try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: path))
             return try PackFolder.load(path: path)
         }
-        assertThrows(PackError.missingField(path: path, field: "eval_prompt")) { try load { $0["eval_prompt"] = nil } }
-        assertThrows(PackError.wrongType(path: path, field: "instructions[1]", expected: "an object with \"pos\" and \"neg\"")) {
+        assertThrows(PackFolderError.missingField(path: path, field: "eval_prompt")) { try load { $0["eval_prompt"] = nil } }
+        assertThrows(PackFolderError.wrongType(path: path, field: "instructions[1]", expected: "an object with \"pos\" and \"neg\"")) {
             try load { $0["instructions"] = [["pos": "a", "neg": "b"], "oops"] }
         }
-        assertThrows(PackError.missingField(path: path, field: "instructions[0].neg")) { try load { $0["instructions"] = [["pos": "a"]] } }
-        assertThrows(PackError.wrongType(path: path, field: "questions.extraction[1]", expected: "a non-empty string")) {
+        assertThrows(PackFolderError.missingField(path: path, field: "instructions[0].neg")) { try load { $0["instructions"] = [["pos": "a"]] } }
+        assertThrows(PackFolderError.wrongType(path: path, field: "questions.extraction[1]", expected: "a non-empty string")) {
             try load { $0["questions"] = ["extraction": ["q", 3], "evaluation": ["e"]] }
         }
-        assertThrows(PackError.badValue(path: path, field: "name", value: "Bad Name", expected: "lowercase letters, digits, - and _")) {
+        assertThrows(PackFolderError.badValue(path: path, field: "name", value: "Bad Name", expected: "lowercase letters, digits, - and _")) {
             try load { $0["name"] = "Bad Name" }
         }
-        assertThrows(PackError.badValue(path: path, field: "eval_prompt", value: "(text without {answer})", expected: "a prompt containing {answer}")) {
+        assertThrows(PackFolderError.badValue(path: path, field: "eval_prompt", value: "(text without {answer})", expected: "a prompt containing {answer}")) {
             try load { $0["eval_prompt"] = "Rate {question}" }
         }
         try Data("{\"name\": ".utf8).write(to: URL(fileURLWithPath: path))

@@ -3,7 +3,7 @@
 // and what was wrong.
 import Foundation
 
-public enum PackError: Error, CustomStringConvertible, Equatable {
+public enum PackFolderError: Error, CustomStringConvertible, Equatable {
     case unreadable(path: String, reason: String)
     case badJSON(path: String, reason: String)
     case missingField(path: String, field: String)
@@ -29,7 +29,7 @@ public enum PackFolder {
         let file = isDirectory.boolValue ? URL(fileURLWithPath: path).appendingPathComponent("pack.json").path : path
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
-            throw PackError.unreadable(path: file, reason: (error as NSError).localizedDescription)
+            throw PackFolderError.unreadable(path: file, reason: (error as NSError).localizedDescription)
         }
         return LoadedPack(pack: try decode(data, path: file), source: path)
     }
@@ -38,51 +38,51 @@ public enum PackFolder {
     public static func decode(_ data: Data, path: String) throws -> TraitPack {
         let object: Any
         do { object = try JSONSerialization.jsonObject(with: data) } catch {
-            throw PackError.badJSON(path: path, reason: (error as NSError).localizedDescription)
+            throw PackFolderError.badJSON(path: path, reason: (error as NSError).localizedDescription)
         }
-        guard let root = object as? [String: Any] else { throw PackError.wrongType(path: path, field: "(top level)", expected: "an object") }
+        guard let root = object as? [String: Any] else { throw PackFolderError.wrongType(path: path, field: "(top level)", expected: "an object") }
         func string(_ dict: [String: Any], _ key: String, _ field: String) throws -> String {
-            guard let v = dict[key] else { throw PackError.missingField(path: path, field: field) }
-            guard let s = v as? String else { throw PackError.wrongType(path: path, field: field, expected: "a string") }
+            guard let v = dict[key] else { throw PackFolderError.missingField(path: path, field: field) }
+            guard let s = v as? String else { throw PackFolderError.wrongType(path: path, field: field, expected: "a string") }
             guard !s.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
-                throw PackError.badValue(path: path, field: field, value: "\"\"", expected: "a non-empty string")
+                throw PackFolderError.badValue(path: path, field: field, value: "\"\"", expected: "a non-empty string")
             }
             return s
         }
         func strings(_ dict: [String: Any], _ key: String, _ field: String) throws -> [String] {
-            guard let v = dict[key] else { throw PackError.missingField(path: path, field: field) }
-            guard let list = v as? [Any] else { throw PackError.wrongType(path: path, field: field, expected: "an array of strings") }
+            guard let v = dict[key] else { throw PackFolderError.missingField(path: path, field: field) }
+            guard let list = v as? [Any] else { throw PackFolderError.wrongType(path: path, field: field, expected: "an array of strings") }
             return try list.enumerated().map { i, item in
-                guard let s = item as? String, !s.isEmpty else { throw PackError.wrongType(path: path, field: "\(field)[\(i)]", expected: "a non-empty string") }
+                guard let s = item as? String, !s.isEmpty else { throw PackFolderError.wrongType(path: path, field: "\(field)[\(i)]", expected: "a non-empty string") }
                 return s
             }
         }
         let name = try string(root, "name", "name")
         guard name.unicodeScalars.allSatisfy({ ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "-" || $0 == "_" }) else {
-            throw PackError.badValue(path: path, field: "name", value: name, expected: "lowercase letters, digits, - and _")
+            throw PackFolderError.badValue(path: path, field: "name", value: name, expected: "lowercase letters, digits, - and _")
         }
         let description = try string(root, "description", "description")
         var assistantName: String? = nil
         if root["assistant_name"] != nil { assistantName = try string(root, "assistant_name", "assistant_name") }
-        guard let rawInstructions = root["instructions"] else { throw PackError.missingField(path: path, field: "instructions") }
-        guard let instructionList = rawInstructions as? [Any] else { throw PackError.wrongType(path: path, field: "instructions", expected: "an array of {\"pos\", \"neg\"} objects") }
-        guard !instructionList.isEmpty else { throw PackError.badValue(path: path, field: "instructions", value: "[]", expected: "at least one pair (5 by convention)") }
+        guard let rawInstructions = root["instructions"] else { throw PackFolderError.missingField(path: path, field: "instructions") }
+        guard let instructionList = rawInstructions as? [Any] else { throw PackFolderError.wrongType(path: path, field: "instructions", expected: "an array of {\"pos\", \"neg\"} objects") }
+        guard !instructionList.isEmpty else { throw PackFolderError.badValue(path: path, field: "instructions", value: "[]", expected: "at least one pair (5 by convention)") }
         let instructions = try instructionList.enumerated().map { i, item -> InstructionPair in
-            guard let d = item as? [String: Any] else { throw PackError.wrongType(path: path, field: "instructions[\(i)]", expected: "an object with \"pos\" and \"neg\"") }
+            guard let d = item as? [String: Any] else { throw PackFolderError.wrongType(path: path, field: "instructions[\(i)]", expected: "an object with \"pos\" and \"neg\"") }
             return InstructionPair(pos: try string(d, "pos", "instructions[\(i)].pos"), neg: try string(d, "neg", "instructions[\(i)].neg"))
         }
-        guard let rawQuestions = root["questions"] else { throw PackError.missingField(path: path, field: "questions") }
-        guard let q = rawQuestions as? [String: Any] else { throw PackError.wrongType(path: path, field: "questions", expected: "an object with \"extraction\" and \"evaluation\"") }
+        guard let rawQuestions = root["questions"] else { throw PackFolderError.missingField(path: path, field: "questions") }
+        guard let q = rawQuestions as? [String: Any] else { throw PackFolderError.wrongType(path: path, field: "questions", expected: "an object with \"extraction\" and \"evaluation\"") }
         let extraction = try strings(q, "extraction", "questions.extraction")
         let evaluation = try strings(q, "evaluation", "questions.evaluation")
-        guard !extraction.isEmpty else { throw PackError.badValue(path: path, field: "questions.extraction", value: "[]", expected: "at least one question") }
-        guard !evaluation.isEmpty else { throw PackError.badValue(path: path, field: "questions.evaluation", value: "[]", expected: "at least one question") }
+        guard !extraction.isEmpty else { throw PackFolderError.badValue(path: path, field: "questions.extraction", value: "[]", expected: "at least one question") }
+        guard !evaluation.isEmpty else { throw PackFolderError.badValue(path: path, field: "questions.evaluation", value: "[]", expected: "at least one question") }
         if let shared = Set(extraction).intersection(evaluation).first {
-            throw PackError.badValue(path: path, field: "questions.evaluation", value: "\"\(shared.prefix(60))\"", expected: "no question also in questions.extraction")
+            throw PackFolderError.badValue(path: path, field: "questions.evaluation", value: "\"\(shared.prefix(60))\"", expected: "no question also in questions.extraction")
         }
         let evalPrompt = try string(root, "eval_prompt", "eval_prompt")
         for placeholder in ["{question}", "{answer}"] where !evalPrompt.contains(placeholder) {
-            throw PackError.badValue(path: path, field: "eval_prompt", value: "(text without \(placeholder))", expected: "a prompt containing \(placeholder)")
+            throw PackFolderError.badValue(path: path, field: "eval_prompt", value: "(text without \(placeholder))", expected: "a prompt containing \(placeholder)")
         }
         return TraitPack(name: name, description: description, assistantName: assistantName, instructions: instructions,
                          questions: .init(extraction: extraction, evaluation: evaluation), evalPrompt: evalPrompt)
