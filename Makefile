@@ -33,9 +33,10 @@ release: setup
 	$(SWIFT) build -c release
 
 # Tests run optimized: the model tests need the kernels at speed, and optimized code is what users run
-# (scripts/check-tail-calls.sh guards against a miscompile that only shows there).
+# (scripts/check-tail-calls.sh guards against a miscompile that only shows there). `swift test` builds
+# every product (persona, the plugins and packs the tests dlopen) itself, with testing enabled: a
+# separate `swift build -c release` first would compile everything a second time.
 test: models
-	$(SWIFT) build -c release
 	$(SWIFT) test -c release
 	@scripts/check-tail-calls.sh $$($(SWIFT) build -c release --show-bin-path)/persona $$($(SWIFT) build -c release --show-bin-path)/PersonaPackageTests.xctest
 

@@ -60,7 +60,9 @@ let package = Package(
     targets: [
         // Numeric core: OpenBLAS bridge, SIMD kernels, quantized block formats.
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
-        .target(name: "PersonaTensor", dependencies: ["COpenBLAS", "PersonaKernels"]),
+        .target(name: "PersonaTensor", dependencies: ["COpenBLAS", "COpenBLASCore", "PersonaKernels"]),
+        // Start-up check of OpenBLAS's kernel choice (an unknown CPU gets its slowest kernels).
+        .target(name: "COpenBLASCore", linkerSettings: [.linkedLibrary("openblas")]),
         // Fused quantized matrix kernels, compiled for a CPU level that PersonaTensor checks at run
         // time before calling them (haswell: AVX2, FMA, F16C, BMI).
         .target(name: "PersonaKernels", swiftSettings: kernelSettings),

@@ -1,5 +1,6 @@
 // OpenBLAS bridge: the few BLAS calls the engine uses, with Swift-friendly shapes.
 import COpenBLAS
+import COpenBLASCore
 
 public enum BLAS {
     /// C[m, n] = alpha * A[m, k] · B[n, k]ᵀ + beta * C, all row-major float32.
@@ -26,6 +27,11 @@ public enum BLAS {
 
     /// The number of threads OpenBLAS uses.
     public static var threadCount: Int { Int(openblas_get_num_threads()) }
+
+    /// The kernel family OpenBLAS chose (e.g. "Cooperlake"), and whether Persona's start-up check
+    /// chose it because OpenBLAS did not know the CPU (see COpenBLASCore).
+    public static var coreName: String { String(cString: persona_openblas_core_name()) }
+    public static var coreChosenAtStartup: Bool { persona_openblas_core_override().pointee != 0 }
 }
 
 extension BLAS {

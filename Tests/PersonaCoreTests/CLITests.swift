@@ -16,21 +16,30 @@ final class CLITests: XCTestCase {
 
     struct Run { let status: Int32; let stdout: String; let stderr: String }
 
-    func run(_ arguments: [String]) throws -> Run {
-        guard FileManager.default.isExecutableFile(atPath: Self.binary.path) else {
-            throw XCTSkip("persona binary not built at \(Self.binary.path): run `swift build` first (make test does)")
+    func run(_ arguments: [String]) throws -> Run { try Self.runPersona(arguments) }
+
+    /// Runs the persona binary from the project root; both pipes are read while it runs (a long
+    /// command's full stderr pipe would otherwise block it).
+    static func runPersona(_ arguments: [String]) throws -> Run {
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else {
+            throw XCTSkip("persona binary not built at \(binary.path): run `swift build` first (make test does)")
         }
         let p = Process()
-        p.executableURL = Self.binary
+        p.executableURL = binary
         p.arguments = arguments
         p.currentDirectoryURL = TestPaths.root
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err
         try p.run()
-        let o = out.fileHandleForReading.readDataToEndOfFile(), e = err.fileHandleForReading.readDataToEndOfFile()
+        final class Collected: @unchecked Sendable { var data = Data() }
+        let collected = Collected()
+        let reader = Thread { collected.data = err.fileHandleForReading.readDataToEndOfFile() }
+        reader.start()
+        let o = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: e, as: UTF8.self))
+        while !reader.isFinished { Thread.sleep(forTimeInterval: 0.01) }
+        return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: collected.data, as: UTF8.self))
     }
 
     func testInspectJSONFiguresForDefaultModels() throws {

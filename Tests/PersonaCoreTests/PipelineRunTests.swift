@@ -3,8 +3,9 @@
 // coefficients re-runs only steering, and a run killed with SIGKILL mid-generate and mid-judge
 // resumes to exactly the store of an uninterrupted run.
 //
-// Judging uses `TextDerivedAutorater` (test-only, deterministic); the end-to-end test with the real
-// `local-judge` plugin is added at integration.
+// Judging uses `TextDerivedAutorater` (test-only, deterministic: resume and cache tests need scores
+// that do not depend on a model); the real `local-judge` plugin runs the whole pipeline in
+// PipelineEndToEndTests.
 import Foundation
 import XCTest
 import PersonaTestSupport

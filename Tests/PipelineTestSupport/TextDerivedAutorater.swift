@@ -1,8 +1,8 @@
 // A deterministic autorater for tests only: scores come from a hash of the request text, so the
-// same answer always gets the same score, with no model and no network. It exists because the
-// real judges (`local-judge`, `openai`) are plugins that land with the plugin host; the
-// end-to-end test with the real `local-judge` plugin is added at integration. Never used outside
-// tests.
+// same answer always gets the same score, with no model and no network, so that the cache,
+// reuse and kill -9 tests compare stores exactly and fast. The real judges (`local-judge`,
+// `openai`) run the pipeline end to end in PipelineEndToEndTests and the PersonaServeTests. Never
+// used outside tests.
 import Foundation
 import PersonaCore
 

@@ -133,6 +133,46 @@ final class PluginHostTests: XCTestCase {
         // A second call extends the cached prompts: only the new tokens are computed.
         _ = try scorer.logProbabilities([prompt + [28, 29, 31]])
         XCTAssertEqual(scorer.tokensComputed - computedAfterPrompt, 1)
+        try checkAgainstFullPasses(model, batch, rows)
+    }
+
+    /// A judge's pattern: a trait prompt and its digit probes (one level of 10, then one of 40,
+    /// more than the probe cache holds), then the coherence prompt and its probes, then the next
+    /// item's trait prompt. The next item reuses the shared part of the trait prompt, and every
+    /// probe costs one token (its parent is still cached when the next level comes).
+    func testJudgePatternKeepsPromptsAndProbeParents() throws {
+        let model = try LanguageModel(TestPaths.model("smollm2-135m"))
+        let scorer = NextTokenScorer(transformer: model.transformer)
+        let digits = (0..<10).compactMap { model.tokenizer.encode(String($0)).last }
+        XCTAssertEqual(digits.count, 10)
+        func judge(_ prompt: [Int]) throws -> Int {
+            let before = scorer.tokensComputed
+            _ = try scorer.logProbabilities([prompt])
+            let promptCost = scorer.tokensComputed - before
+            let level1 = digits.map { prompt + [$0] }
+            _ = try scorer.logProbabilities(level1)
+            XCTAssertEqual(scorer.tokensComputed - before - promptCost, 10, "level 1: one token per probe")
+            let level2 = digits.prefix(4).flatMap { d in digits.map { prompt + [d, $0] } }
+            _ = try scorer.logProbabilities(level2)
+            XCTAssertEqual(scorer.tokensComputed - before - promptCost, 50, "level 2: one token per probe")
+            _ = try scorer.logProbabilities([prompt + [digits[1], digits[0], digits[0]]])
+            XCTAssertLessThanOrEqual(scorer.tokensComputed - before - promptCost, 52, "level 3 extends a cached probe")
+            return promptCost
+        }
+        let header = try model.chatPrompt(user: "Rate how evil the following answer is, from 0 to 100. The question and the answer follow.")
+        let traitA = header + model.tokenizer.encode(" Question: how do I greet a neighbour? Answer: with a smile. Rating:")
+        let coherence = try model.chatPrompt(user: "Is this answer coherent? Rate it from 0 to 100: with a smile.")
+        let traitB = header + model.tokenizer.encode(" Question: what is a good breakfast? Answer: porridge. Rating:")
+        XCTAssertEqual(try judge(traitA), traitA.count)
+        _ = try judge(coherence)
+        let sharedLength = zip(traitA, traitB).prefix { $0 == $1 }.count
+        XCTAssertGreaterThan(sharedLength, header.count - 8)
+        XCTAssertEqual(try judge(traitB), traitB.count - sharedLength, "the next item computes only what differs from the last trait prompt")
+        let rows = try scorer.logProbabilities([traitB + [digits[3], digits[7]], coherence + [digits[9]]])
+        try checkAgainstFullPasses(model, [traitB + [digits[3], digits[7]], coherence + [digits[9]]], rows)
+    }
+
+    func checkAgainstFullPasses(_ model: LanguageModel, _ batch: [[Int]], _ rows: [[Float]]) throws {
         for (sequence, row) in zip(batch, rows) {
             let direct = NextTokenScorer.logSoftmax(try model.transformer.forward([SequenceInput(tokens: sequence, cache: model.transformer.makeCache())])[0])
             var worst: Float = 0

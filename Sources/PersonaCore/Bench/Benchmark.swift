@@ -3,6 +3,7 @@
 // and peak memory. Meant for release builds.
 import Foundation
 import PersonaModel
+import PersonaTensor
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -32,6 +33,10 @@ public struct BenchmarkResult: Codable, Sendable {
     public let peakMemoryBytes: Int
     /// The 1-minute load average when the benchmark started (other processes on the machine).
     public let loadAverage: Double?
+    /// OpenBLAS's kernel family (prefill speed depends on it), e.g. "Cooperlake".
+    public var blasCore: String? = nil
+    /// The CPU model (/proc/cpuinfo "model name").
+    public var cpuModel: String? = nil
 }
 
 public enum Benchmark {
@@ -48,6 +53,15 @@ public enum Benchmark {
         getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
         func seconds(_ t: timeval) -> Double { Double(t.tv_sec) + Double(t.tv_usec) * 1e-6 }
         return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
+    /// The CPU's model name (/proc/cpuinfo), nil where unavailable.
+    public static func cpuModel() -> String? {
+        guard let text = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8) else { return nil }
+        for line in text.split(separator: "\n") where line.hasPrefix("model name") {
+            return line.split(separator: ":", maxSplits: 1).last.map { $0.trimmingCharacters(in: .whitespaces) }
+        }
+        return nil
     }
 
     /// The 1-minute load average (/proc/loadavg), nil where unavailable.
@@ -91,9 +105,12 @@ public enum Benchmark {
                                  perSequenceTokensPerSecond: Double(produced) / seconds / Double(batch),
                                  cpuSeconds: cpu, cpuTimeTokensPerSecond: cpu > 0 ? Double(produced) / (cpu / Double(threads)) : nil))
         }
-        return BenchmarkResult(model: model.displayName, threads: threads,
-                               prefillTokens: prompt.count, prefillSeconds: prefillSeconds,
-                               prefillTokensPerSecond: Double(prompt.count) / prefillSeconds, decode: decodes,
-                               loadSeconds: loadSeconds, peakMemoryBytes: peakMemoryBytes(), loadAverage: loadAverage)
+        var result = BenchmarkResult(model: model.displayName, threads: threads,
+                                     prefillTokens: prompt.count, prefillSeconds: prefillSeconds,
+                                     prefillTokensPerSecond: Double(prompt.count) / prefillSeconds, decode: decodes,
+                                     loadSeconds: loadSeconds, peakMemoryBytes: peakMemoryBytes(), loadAverage: loadAverage)
+        result.blasCore = BLAS.coreName + (BLAS.coreChosenAtStartup ? " (chosen by persona: OpenBLAS did not know this CPU)" : "")
+        result.cpuModel = cpuModel()
+        return result
     }
 }

@@ -11,16 +11,22 @@ import PersonaModel
 
 public final class NextTokenScorer: @unchecked Sendable {
     public let transformer: Transformer
-    /// How many sequences' caches are kept (least recently used dropped first).
+    /// How many short extensions' caches are kept (a judge's one-token probes; least recently
+    /// used dropped first).
     public var cacheLimit: Int
+    /// How many prompts' caches are kept (sequences computed with many new tokens): a
+    /// judge alternating between a trait prompt and the coherence prompt keeps the shared part of
+    /// each across items.
+    public var promptCacheLimit: Int
+    /// A sequence computed with more new tokens than this is a prompt (see `promptCacheLimit`).
+    static let promptTokens = 8
     private struct Entry {
         var tokens: [Int]
         var cache: KVCache
         var logProbabilities: [Float]
         var lastUse: Int
-        /// How often a later sequence extended this one: a prompt that continuations build on is
-        /// worth keeping; a leaf (a judge's "7","5" probe) is not.
-        var extensions = 0
+        /// Computed with more than `promptTokens` new tokens (a prompt), not as a short extension.
+        var isPrompt: Bool
     }
     private var entries: [Entry] = []
     private var clock = 0
@@ -28,8 +34,8 @@ public final class NextTokenScorer: @unchecked Sendable {
     /// Tokens run through the transformer so far (for tests and benchmarks of prefix reuse).
     public private(set) var tokensComputed = 0
 
-    public init(transformer: Transformer, cacheLimit: Int = 12) {
-        self.transformer = transformer; self.cacheLimit = cacheLimit
+    public init(transformer: Transformer, cacheLimit: Int = 16, promptCacheLimit: Int = 4) {
+        self.transformer = transformer; self.cacheLimit = cacheLimit; self.promptCacheLimit = promptCacheLimit
     }
 
     /// Log-softmax of the next-token logits after each sequence, `[sequences.count][vocab]`.
@@ -38,6 +44,10 @@ public final class NextTokenScorer: @unchecked Sendable {
         var results = [[Float]?](repeating: nil, count: sequences.count)
         var inputs: [SequenceInput] = []
         var owners: [Int] = []
+        /// Entries extended by this call: they are marked used again after their extensions are
+        /// stored, so that the least-recently-used trim drops the new leaves before their parents
+        /// (the next level of a judge's probes extends the parents' other children, not the leaves).
+        var parents = Set<Int>()
         for (i, tokens) in sequences.enumerated() {
             guard !tokens.isEmpty else { throw TransformerError.badBatch(reason: "sequence \(i) has no tokens") }
             clock += 1
@@ -60,11 +70,10 @@ public final class NextTokenScorer: @unchecked Sendable {
             var start = 0
             if best >= 0 {
                 let usable = min(bestLength, tokens.count - 1)   // at least one new token for the logits
-                cache = entries[best].cache.copy()
-                cache.truncate(to: usable)
+                cache = entries[best].cache.copy(keeping: usable, reserving: tokens.count - usable)
                 start = usable
                 entries[best].lastUse = clock
-                entries[best].extensions += 1
+                parents.insert(best)
             } else {
                 cache = transformer.makeCache(capacity: tokens.count)
             }
@@ -78,14 +87,22 @@ public final class NextTokenScorer: @unchecked Sendable {
                 tokensComputed += inputs[k].tokens.count
                 results[owner] = lp
                 clock += 1
-                entries.append(Entry(tokens: sequences[owner], cache: inputs[k].cache, logProbabilities: lp, lastUse: clock))
+                entries.append(Entry(tokens: sequences[owner], cache: inputs[k].cache, logProbabilities: lp, lastUse: clock,
+                                     isPrompt: inputs[k].tokens.count > Self.promptTokens))
             }
-            if entries.count > cacheLimit {
-                // Leaves go first, then the least recently used: a judge's shared eval prompt stays
-                // cached across items while its one-token probes come and go.
-                entries.sort { ($0.extensions > 0 ? 1 : 0, $0.lastUse) > ($1.extensions > 0 ? 1 : 0, $1.lastUse) }
-                entries.removeLast(entries.count - cacheLimit)
+            clock += 1
+            for p in parents { entries[p].lastUse = clock }
+            // Two least-recently-used pools: prompts, and short extensions. One pool would let a
+            // judgment's dozens of one-token probes push out the prompt the next item shares, or
+            // (ordering by use count instead) let the last item's probes push out the new prompt.
+            func trim(_ isPrompt: Bool, to limit: Int) {
+                let pool = entries.indices.filter { entries[$0].isPrompt == isPrompt }
+                guard pool.count > limit else { return }
+                let drop = Set(pool.sorted { entries[$0].lastUse > entries[$1].lastUse }.dropFirst(max(limit, 0)))
+                entries = entries.indices.filter { !drop.contains($0) }.map { entries[$0] }
             }
+            trim(true, to: promptCacheLimit)
+            trim(false, to: cacheLimit)
         }
         // Duplicates within the batch take their twin's result.
         for i in results.indices where results[i] == nil {

@@ -44,13 +44,18 @@ public final class KVCache {
     public func truncate(to length: Int) { count = min(max(length, 0), count) }
 
     /// A copy holding the same positions (prefix sharing).
-    public func copy() -> KVCache {
-        let c = KVCache(layerCount: layerCount, kvWidth: width, initialCapacity: max(count, 1))
+    public func copy() -> KVCache { copy(keeping: count) }
+
+    /// A copy holding the first `length` positions, with room for `extra` more without growing
+    /// (a judge's one-token probes of a long prompt would otherwise reallocate every copy).
+    public func copy(keeping length: Int, reserving extra: Int = 0) -> KVCache {
+        let kept = min(max(length, 0), count)
+        let c = KVCache(layerCount: layerCount, kvWidth: width, initialCapacity: max(kept + max(extra, 0), 1))
         for l in 0..<layerCount {
-            c.keys[l].pointer.update(from: keys[l].pointer, count: count * width)
-            c.values[l].pointer.update(from: values[l].pointer, count: count * width)
+            c.keys[l].pointer.update(from: keys[l].pointer, count: kept * width)
+            c.values[l].pointer.update(from: values[l].pointer, count: kept * width)
         }
-        c.count = count
+        c.count = kept
         return c
     }
 }
