@@ -177,8 +177,10 @@ extension Pipeline {
         return outcome
     }
 
+    /// Warns once per filter result when fewer than 5 pairs survive (none at all: extraction
+    /// reports it, as `PipelineError.noPairsKept`, with the same reasons).
     func warnIfFew(_ outcome: FilterOutcome, _ pack: LoadedPack) {
-        guard outcome.kept < 5 else { return }
+        guard outcome.kept < 5, outcome.kept > 0, warnedFilterKeys.insert(outcome.filterKey).inserted else { return }
         let why = outcome.dropReasons.sorted { $0.value > $1.value }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
         progress.warn("\(pack.name): only \(outcome.kept) of \(outcome.decisions.count) pairs survived filtering (\(why)); the vector will be noisy. Use more --questions or --samples, or lower --trait-threshold / --coherence-threshold.")
     }
