@@ -112,14 +112,17 @@ public final class Generator {
                 guard request.maxNewTokens >= 0 else {
                     throw GenerationError.badParameter(request: index, field: "maxNewTokens", value: String(request.maxNewTokens))
                 }
-                var cache = model.makeCache(capacity: request.promptTokens.count + request.maxNewTokens + 1)
+                let capacity = request.promptTokens.count + request.maxNewTokens + 1
+                let cache: KVCache
                 var pending = request.promptTokens
                 if let prefix = request.prefix {
                     guard prefix.count < request.promptTokens.count else {
                         throw GenerationError.badPrefix(request: index, reason: "the prefix (\(prefix.count) tokens) must be shorter than the prompt (\(request.promptTokens.count))")
                     }
-                    cache = prefix.copy()
+                    cache = prefix.copy(keeping: prefix.count, reserving: capacity - prefix.count)
                     pending = Array(request.promptTokens[prefix.count...])
+                } else {
+                    cache = model.makeCache(capacity: capacity)
                 }
                 if request.maxNewTokens == 0 {
                     results[index] = GenerationResult(promptTokens: request.promptTokens, tokens: [], stopReason: .maxTokens, text: decode.map { _ in "" })
