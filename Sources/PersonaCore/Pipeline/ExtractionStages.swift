@@ -177,10 +177,10 @@ extension Pipeline {
         return outcome
     }
 
-    /// Warns once per filter result when fewer than 5 pairs survive (none at all: extraction
-    /// reports it, as `PipelineError.noPairsKept`, with the same reasons).
+    /// Warns when fewer than 5 pairs survive (none at all: extraction reports it, as
+    /// `PipelineError.noPairsKept`, with the same reasons).
     func warnIfFew(_ outcome: FilterOutcome, _ pack: LoadedPack) {
-        guard outcome.kept < 5, outcome.kept > 0, warnedFilterKeys.insert(outcome.filterKey).inserted else { return }
+        guard outcome.kept < 5, outcome.kept > 0 else { return }
         let why = outcome.dropReasons.sorted { $0.value > $1.value }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
         progress.warn("\(pack.name): only \(outcome.kept) of \(outcome.decisions.count) pairs survived filtering (\(why)); the vector will be noisy. Use more --questions or --samples, or lower --trait-threshold / --coherence-threshold.")
     }
@@ -213,7 +213,11 @@ extension Pipeline {
     /// safetensors files `vectors/TRAIT_METHOD.safetensors` ([layers, hidden] float32).
     @discardableResult
     public func extract(_ pack: LoadedPack) throws -> [VectorMethod: VectorRecord] {
-        let outcome = try filter(pack)
+        try extract(pack, filtered: try filter(pack))
+    }
+
+    /// Extraction from a filter result the caller already has (`run` filters first for its summary).
+    func extract(_ pack: LoadedPack, filtered outcome: FilterOutcome) throws -> [VectorMethod: VectorRecord] {
         let kept = outcome.decisions.filter(\.kept)
         guard !kept.isEmpty else { throw PipelineError.noPairsKept(trait: pack.name, total: outcome.decisions.count, reasons: outcome.dropReasons) }
         var st = try state(pack)

@@ -56,8 +56,6 @@ public final class Pipeline {
     public let invocation = UUID().uuidString
     /// What every stage of this invocation computed and reused, in order.
     public private(set) var reports: [StageReport] = []
-    /// Filter results already warned about (run → filter → extract reads one result twice).
-    var warnedFilterKeys = Set<String>()
 
     /// Opens (or creates) the run in `runDirectory`.
     public init(model: LanguageModel, runDirectory: String, judge: Autorater?, settings: PipelineSettings,

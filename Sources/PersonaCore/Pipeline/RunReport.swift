@@ -66,7 +66,7 @@ extension Pipeline {
             summary.pairsKept = outcome.kept
             summary.pairsTotal = outcome.decisions.count
             do {
-                let vectors = try extract(pack)
+                let vectors = try extract(pack, filtered: outcome)
                 let layer = settings.steeringLayer(layerCount: layerCount)
                 if let v = vectors[settings.method] { summary.vectorNorm = norm(v.rows[layer]) }
                 withVectors.append(pack)
