@@ -35,6 +35,8 @@ public struct BenchmarkResult: Codable, Sendable {
     public let loadAverage: Double?
     /// OpenBLAS's kernel family (prefill speed depends on it), e.g. "Cooperlake".
     public var blasCore: String? = nil
+    /// Whether persona's start-up check chose it (OpenBLAS did not know the CPU).
+    public var blasCoreChosenAtStartup: Bool? = nil
     /// The CPU model (/proc/cpuinfo "model name").
     public var cpuModel: String? = nil
 }
@@ -109,7 +111,8 @@ public enum Benchmark {
                                      prefillTokens: prompt.count, prefillSeconds: prefillSeconds,
                                      prefillTokensPerSecond: Double(prompt.count) / prefillSeconds, decode: decodes,
                                      loadSeconds: loadSeconds, peakMemoryBytes: peakMemoryBytes(), loadAverage: loadAverage)
-        result.blasCore = BLAS.coreName + (BLAS.coreChosenAtStartup ? " (chosen by persona: OpenBLAS did not know this CPU)" : "")
+        result.blasCore = BLAS.coreName
+        result.blasCoreChosenAtStartup = BLAS.coreChosenAtStartup
         result.cpuModel = cpuModel()
         return result
     }
