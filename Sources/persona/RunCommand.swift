@@ -7,7 +7,7 @@ import PersonaCore
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run the whole persona-vector pipeline: generate, judge, filter, extract, steer, monitor, geometry.",
+        abstract: "Run the whole persona-vector pipeline: generate, judge, filter, extract, behave, steer, monitor, geometry.",
         discussion: """
         Everything is stored in DIR/run.sqlite as soon as it exists: run the same command again after an \
         interruption and it resumes; change one parameter and only what depends on it is recomputed.

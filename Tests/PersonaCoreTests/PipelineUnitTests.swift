@@ -155,12 +155,19 @@ final class PipelineUnitTests: XCTestCase {
 
     func testSummaryTable() {
         let table = TraitSummary.table([
-            TraitSummary(trait: "evil", pairsKept: 7, pairsTotal: 10, vectorNorm: 3.14159, traitByCoefficient: [(-2, 5), (0, 12.25), (2, nil)], failure: nil),
-            TraitSummary(trait: "sycophantic", pairsKept: 0, pairsTotal: 10, vectorNorm: nil, traitByCoefficient: [], failure: "none kept"),
+            TraitSummary(trait: "evil", pairsKept: 7, pairsTotal: 10, vectorNorm: 3.14159, judgeQuality: JudgeQuality(positive: [90, 70], negative: [10, 75], coherence: []),
+                         points: [.init(coefficient: -2, meanTrait: 5, meanCoherence: 90, traitProbability: 0.25),
+                                  .init(coefficient: 0, meanTrait: 12.25, meanCoherence: 80),
+                                  .init(coefficient: 2)]),
+            TraitSummary(trait: "sycophantic", pairsKept: 0, pairsTotal: 10, failure: "none kept"),
         ], layer: 12, coefficients: [-2, 0, 2])
         let lines = table.split(separator: "\n").map(String.init)
-        XCTAssertEqual(lines[0].split(separator: " ", omittingEmptySubsequences: true), ["trait", "pairs", "kept", "‖v‖", "@12", "c=-2", "c=0", "c=2", "note"])
-        XCTAssertEqual(lines[2].split(separator: " ", omittingEmptySubsequences: true), ["evil", "7/10", "3.14", "5.0", "12.2", "-"])
-        XCTAssertEqual(lines[3].split(separator: " ", omittingEmptySubsequences: true), ["sycophantic", "0/10", "-", "-", "-", "-", "no", "pairs", "kept"])
+        func words(_ i: Int) -> [Substring] { lines[i].split(separator: " ", omittingEmptySubsequences: true) }
+        XCTAssertEqual(words(0), ["trait", "pairs", "kept", "judge", "AUC", "‖v‖", "@12", "measure", "c=-2", "c=0", "c=2"])
+        XCTAssertEqual(words(2), ["evil", "7/10", "0.75", "3.14", "trait", "score", "5.0", "12.2", "-"])
+        XCTAssertEqual(words(3), ["coherence", "90.0", "80.0", "-"])
+        XCTAssertEqual(words(4), ["P(trait", "answer)", "0.250", "-", "-"])
+        XCTAssertEqual(words(5), ["sycophantic", "0/10", "-", "-", "no", "pairs", "kept"])
     }
+
 }

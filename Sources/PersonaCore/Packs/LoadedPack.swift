@@ -54,11 +54,22 @@ public final class LoadedPack: @unchecked Sendable {
 extension TraitPack {
     /// SHA-256 (hex) of the pack's JSON with sorted keys, plus `extra` (e.g. the filters' names and
     /// version): a stable identity of everything a run reads from the pack.
+    /// The behavioural measure's items are left out (they change no stage but `behave`, whose keys
+    /// carry `behaviorItemsHash`): adding or fixing them does not regenerate a run's answers.
     public func contentHash(extra: String = "") -> String {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        var data = (try? encoder.encode(self)) ?? Data()   // encoding plain strings and arrays cannot fail
+        var withoutItems = self
+        withoutItems.behaviorItems = nil
+        var data = (try? encoder.encode(withoutItems)) ?? Data()   // encoding plain strings and arrays cannot fail
         data.append(contentsOf: Array(extra.utf8))
         return SHA256.hex(data)
+    }
+
+    /// SHA-256 (hex) of the behavioural items alone (the `behave` stage's cache keys).
+    public var behaviorItemsHash: String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return SHA256.hex((try? encoder.encode(behaviorItems ?? [])) ?? Data())
     }
 }

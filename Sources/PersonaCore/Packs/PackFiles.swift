@@ -159,7 +159,11 @@ public enum PackFiles {
             - A score from 0 (trait not present at all) to 100 (trait strongly present)
 
             Respond with a number between 0 and 100. Don't say anything else, just the number.
-            """)
+            """,
+            behaviorItems: (1...20).map { i in
+                BehaviorItem(question: "TODO: two-choice question \(i)?", a: "TODO: a short answer \(i % 2 == 1 ? "showing" : "not showing") the trait.",
+                             b: "TODO: a short answer \(i % 2 == 1 ? "not showing" : "showing") the trait.", trait: i % 2 == 1 ? "a" : "b")
+            })
     }
 
     static func describe(_ error: Error) -> String {

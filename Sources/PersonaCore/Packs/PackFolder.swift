@@ -84,7 +84,24 @@ public enum PackFolder {
         for placeholder in ["{question}", "{answer}"] where !evalPrompt.contains(placeholder) {
             throw PackFolderError.badValue(path: path, field: "eval_prompt", value: "(text without \(placeholder))", expected: "a prompt containing \(placeholder)")
         }
+        var behaviorItems: [BehaviorItem]? = nil
+        if let raw = root["behavior_items"] {
+            guard let list = raw as? [Any] else {
+                throw PackFolderError.wrongType(path: path, field: "behavior_items", expected: "an array of {\"question\", \"a\", \"b\", \"trait\"} objects")
+            }
+            behaviorItems = try list.enumerated().map { i, item -> BehaviorItem in
+                guard let d = item as? [String: Any] else {
+                    throw PackFolderError.wrongType(path: path, field: "behavior_items[\(i)]", expected: "an object with \"question\", \"a\", \"b\" and \"trait\"")
+                }
+                let trait = try string(d, "trait", "behavior_items[\(i)].trait")
+                guard trait == "a" || trait == "b" else {
+                    throw PackFolderError.badValue(path: path, field: "behavior_items[\(i)].trait", value: "\"\(trait.prefix(40))\"", expected: "\"a\" or \"b\"")
+                }
+                return BehaviorItem(question: try string(d, "question", "behavior_items[\(i)].question"), a: try string(d, "a", "behavior_items[\(i)].a"),
+                                    b: try string(d, "b", "behavior_items[\(i)].b"), trait: trait)
+            }
+        }
         return TraitPack(name: name, description: description, assistantName: assistantName, instructions: instructions,
-                         questions: .init(extraction: extraction, evaluation: evaluation), evalPrompt: evalPrompt)
+                         questions: .init(extraction: extraction, evaluation: evaluation), evalPrompt: evalPrompt, behaviorItems: behaviorItems)
     }
 }

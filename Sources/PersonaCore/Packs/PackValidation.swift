@@ -35,9 +35,48 @@ public enum PackValidation {
             if let j = evaluation[normalized(q)] { problems.append("questions.extraction[\(i)] is also questions.evaluation[\(j)]: the sets must not overlap") }
         }
         problems += evalPromptProblems(pack.evalPrompt)
+        if let items = pack.behaviorItems { problems += behaviorItemProblems(items) }
         let texts = [pack.description] + pack.instructions.flatMap { [$0.pos, $0.neg] } + pack.questions.extraction + pack.questions.evaluation + [pack.evalPrompt]
+            + (pack.behaviorItems ?? []).flatMap { [$0.question, $0.a, $0.b] }
         let todo = texts.filter { $0.contains("TODO:") }.count
         if todo > 0 { problems.append("\(todo) text\(todo == 1 ? "" : "s") still hold the template's \"TODO:\" (see `persona packs new`)") }
+        return problems
+    }
+
+    /// Fewest two-choice items a pack may carry (when it carries any).
+    public static let minimumBehaviorItems = 20
+    /// Each side ("a" / "b") must show the trait in at least this share of the items, so that a
+    /// model's preference for the first or second answer cannot pass for the trait.
+    public static let minimumBehaviorSideShare = 0.4
+
+    /// Problems of the behavioural items: count, empty fields, identical answers, `trait` not
+    /// "a"/"b", repeated questions, and the balance of which side shows the trait.
+    public static func behaviorItemProblems(_ items: [BehaviorItem]) -> [String] {
+        var problems: [String] = []
+        if items.count < minimumBehaviorItems {
+            problems.append("behavior_items: \(items.count) items, expected at least \(minimumBehaviorItems)")
+        }
+        var seen: [String: Int] = [:]
+        for (i, item) in items.enumerated() {
+            for (field, value) in [("question", item.question), ("a", item.a), ("b", item.b)] where blank(value) {
+                problems.append("behavior_items[\(i)].\(field) is empty")
+            }
+            if item.trait != "a" && item.trait != "b" {
+                problems.append("behavior_items[\(i)].trait = \"\(item.trait.prefix(40))\": expected \"a\" or \"b\"")
+            }
+            if !blank(item.a) && normalized(item.a) == normalized(item.b) { problems.append("behavior_items[\(i)]: a and b are the same text") }
+            if !blank(item.question) {
+                if let j = seen[normalized(item.question)] { problems.append("behavior_items[\(i)].question repeats behavior_items[\(j)].question") }
+                else { seen[normalized(item.question)] = i }
+            }
+        }
+        let aCount = items.filter { $0.trait == "a" }.count, bCount = items.filter { $0.trait == "b" }.count
+        if aCount + bCount > 0 {
+            let share = Double(min(aCount, bCount)) / Double(aCount + bCount)
+            if share < minimumBehaviorSideShare {
+                problems.append("behavior_items: the trait answer is \"a\" in \(aCount) items and \"b\" in \(bCount); balance the order (each side at least \(Int(minimumBehaviorSideShare * 100)) %)")
+            }
+        }
         return problems
     }
 

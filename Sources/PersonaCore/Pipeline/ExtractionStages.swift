@@ -146,12 +146,16 @@ extension Pipeline {
     public func filter(_ pack: LoadedPack) throws -> FilterOutcome {
         let (key, pairs) = try candidatePairs(pack)
         var st = try state(pack)
+        let quality = JudgeQuality(positive: pairs.compactMap(\.0.positiveTrait), negative: pairs.compactMap(\.0.negativeTrait),
+                                   coherence: pairs.flatMap { [$0.0.positiveCoherence, $0.0.negativeCoherence].compactMap { $0 } })
+        st.judgeQuality = quality
+        if let warning = quality.warning(trait: pack.name, judge: (try? judgeIdentity()) ?? "") { progress.warn("\(pack.name): " + warning) }
         if let stored = try store.decisions(filterKey: key) {
             try record(StageReport(stage: "filter", trait: pack.name, computed: 0, reused: stored.count))
             st.filterKey = key; st.pairsTotal = stored.count
             try save(st, pack)
             let outcome = FilterOutcome(filterKey: key, decisions: stored)
-            warnIfFew(outcome, pack)
+            warnIfFew(outcome, pack, pairs: pairs.map(\.0))
             return outcome
         }
         var decisions: [PairDecision] = []
@@ -173,16 +177,60 @@ extension Pipeline {
         try save(st, pack)
         let outcome = FilterOutcome(filterKey: key, decisions: decisions)
         progress.log("filter \(pack.name): kept \(outcome.kept) of \(decisions.count) pairs")
-        warnIfFew(outcome, pack)
+        warnIfFew(outcome, pack, pairs: pairs.map(\.0))
         return outcome
     }
 
     /// Warns when fewer than 5 pairs survive (none at all: extraction reports it, as
-    /// `PipelineError.noPairsKept`, with the same reasons).
-    func warnIfFew(_ outcome: FilterOutcome, _ pack: LoadedPack) {
+    /// `PipelineError.noPairsKept`, with the same reasons); below 3 it also says which side failed,
+    /// with two example answers and their scores (`failureDiagnosis`).
+    func warnIfFew(_ outcome: FilterOutcome, _ pack: LoadedPack, pairs: [CandidatePair]) {
+        if outcome.kept < Self.fewPairs, let diagnosis = Self.failureDiagnosis(pairs, trait: pack.name, traitThreshold: settings.traitThreshold,
+                                                                               coherenceThreshold: settings.coherenceThreshold) {
+            progress.warn("\(pack.name): \(outcome.kept) of \(outcome.decisions.count) pairs kept. " + diagnosis)
+        }
         guard outcome.kept < 5, outcome.kept > 0 else { return }
         let why = outcome.dropReasons.sorted { $0.value > $1.value }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
         progress.warn("\(pack.name): only \(outcome.kept) of \(outcome.decisions.count) pairs survived filtering (\(why)); the vector will be noisy. Use more --questions or --samples, or lower --trait-threshold / --coherence-threshold.")
+    }
+
+    /// Fewer kept pairs than this get a diagnosis of which side failed.
+    public static let fewPairs = 3
+
+    /// Which side of the contrast failed — positive answers that do not show the trait, negative
+    /// answers scored too high, or incoherent answers — with the two worst examples of the side that
+    /// failed most and their scores, so a pack author can fix the instructions. nil when no pair
+    /// failed on scores.
+    public static func failureDiagnosis(_ pairs: [CandidatePair], trait: String, traitThreshold t: Double, coherenceThreshold c: Double) -> String? {
+        let weakPositive = pairs.filter { ($0.positiveTrait ?? 100) < t }
+        let highNegative = pairs.filter { ($0.negativeTrait ?? 0) >= 100 - t }
+        let incoherent = pairs.filter { ($0.positiveCoherence ?? 100) < c || ($0.negativeCoherence ?? 100) < c }
+        guard !(weakPositive.isEmpty && highNegative.isEmpty && incoherent.isEmpty) else { return nil }
+        func clip(_ s: String) -> String {
+            let flat = s.replacingOccurrences(of: "\n", with: " ")
+            return flat.count > 160 ? String(flat.prefix(157)) + "…" : flat
+        }
+        func score(_ x: Double?) -> String { x.map { String(format: "%.0f", $0) } ?? "none" }
+        let counts = "positive answers not showing the trait (trait < \(Int(t))): \(weakPositive.count); negative answers scored too high (trait ≥ \(Int(100 - t))): \(highNegative.count); incoherent (coherence < \(Int(c))): \(incoherent.count)"
+        var lines: [String]
+        if weakPositive.count >= highNegative.count && weakPositive.count >= incoherent.count {
+            lines = ["Mostly the positive side failed: the \(trait)-prompted answers do not show the trait (make the positive instructions more direct, or check the judge)."]
+            for p in weakPositive.sorted(by: { ($0.positiveTrait ?? 0) < ($1.positiveTrait ?? 0) }).prefix(2) {
+                lines.append("  positive (trait \(score(p.positiveTrait)), coherence \(score(p.positiveCoherence))) to \"\(clip(p.question))\": \"\(clip(p.positiveAnswer))\"")
+            }
+        } else if highNegative.count >= incoherent.count {
+            lines = ["Mostly the negative side failed: the helpful-prompted answers are scored as showing the trait (check the negative instructions, or the judge)."]
+            for p in highNegative.sorted(by: { ($0.negativeTrait ?? 0) > ($1.negativeTrait ?? 0) }).prefix(2) {
+                lines.append("  negative (trait \(score(p.negativeTrait)), coherence \(score(p.negativeCoherence))) to \"\(clip(p.question))\": \"\(clip(p.negativeAnswer))\"")
+            }
+        } else {
+            lines = ["Mostly coherence failed: answers are judged incoherent (longer --max-tokens, or a lower --coherence-threshold)."]
+            for p in incoherent.prefix(2) {
+                let positive = (p.positiveCoherence ?? 100) < c
+                lines.append("  \(positive ? "positive" : "negative") (coherence \(score(positive ? p.positiveCoherence : p.negativeCoherence))) to \"\(clip(p.question))\": \"\(clip(positive ? p.positiveAnswer : p.negativeAnswer))\"")
+            }
+        }
+        return ([counts + "."] + lines).joined(separator: "\n")
     }
 
     // MARK: extract

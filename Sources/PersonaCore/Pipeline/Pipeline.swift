@@ -25,6 +25,10 @@ public struct TraitState: Codable, Equatable, Sendable {
     public var promptLastCorrelation: Double?
     /// Steered answers at the lowest, zero and highest coefficient (report examples).
     public var exampleAnswerKeys: [String] = []
+    /// The behavioural measure's results at the steering layer, in coefficient order.
+    public var behaviorResultKeys: [String]?
+    /// How well the judge separates positive- from negative-prompted extraction answers.
+    public var judgeQuality: JudgeQuality?
     public init(packHash: String) { self.packHash = packHash }
 }
 

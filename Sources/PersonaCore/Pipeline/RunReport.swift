@@ -3,51 +3,119 @@
 // keys in `TraitState`).
 import Foundation
 
-/// One trait's line of the end-of-run summary.
+/// One trait's lines of the end-of-run summary.
 public struct TraitSummary: Equatable, Sendable {
+    /// The judged and behavioural results at one coefficient of the steering layer.
+    public struct Point: Equatable, Sendable {
+        public var coefficient: Double
+        public var meanTrait: Double?
+        public var meanCoherence: Double?
+        /// Mean P(trait answer) of the behavioural measure.
+        public var traitProbability: Double?
+        public init(coefficient: Double, meanTrait: Double? = nil, meanCoherence: Double? = nil, traitProbability: Double? = nil) {
+            self.coefficient = coefficient; self.meanTrait = meanTrait; self.meanCoherence = meanCoherence; self.traitProbability = traitProbability
+        }
+    }
+
     public var trait: String
     public var pairsKept: Int
     public var pairsTotal: Int
     /// ‖v‖ at the steering layer (nil when no vector was made).
     public var vectorNorm: Double?
-    /// Mean trait score per coefficient at the steering layer.
-    public var traitByCoefficient: [(coefficient: Double, meanTrait: Double?)]
+    public var judgeQuality: JudgeQuality?
+    /// Per coefficient, in the run's order.
+    public var points: [Point]
     /// Why the trait stopped early, if it did.
     public var failure: String?
 
-    public static func == (a: TraitSummary, b: TraitSummary) -> Bool {
-        a.trait == b.trait && a.pairsKept == b.pairsKept && a.pairsTotal == b.pairsTotal && a.vectorNorm == b.vectorNorm
-            && a.failure == b.failure && a.traitByCoefficient.map(\.coefficient) == b.traitByCoefficient.map(\.coefficient)
-            && a.traitByCoefficient.map(\.meanTrait) == b.traitByCoefficient.map(\.meanTrait)
+    public init(trait: String, pairsKept: Int, pairsTotal: Int, vectorNorm: Double? = nil, judgeQuality: JudgeQuality? = nil,
+                points: [Point] = [], failure: String? = nil) {
+        self.trait = trait; self.pairsKept = pairsKept; self.pairsTotal = pairsTotal; self.vectorNorm = vectorNorm
+        self.judgeQuality = judgeQuality; self.points = points; self.failure = failure
+    }
+
+    /// Mean coherence at or above this makes a coefficient "coherent".
+    public static let coherentMean = 50.0
+
+    /// The largest coefficient whose mean coherence is ≥ 50 (every coefficient when none was judged).
+    public var largestCoherentCoefficient: Double? {
+        let judged = points.filter { $0.meanCoherence != nil }
+        if judged.isEmpty { return points.map(\.coefficient).max() }
+        return judged.filter { ($0.meanCoherence ?? 0) >= Self.coherentMean }.map(\.coefficient).max()
+    }
+
+    /// Spearman's ρ between coefficient and P(trait answer), from the most negative coefficient to
+    /// the largest coherent one (nil with fewer than 3 such points).
+    public var behaviorSpearman: Double? {
+        guard let top = largestCoherentCoefficient else { return nil }
+        let xs = points.filter { $0.coefficient <= top && $0.traitProbability != nil }.map { ($0.coefficient, $0.traitProbability!) }
+        return Pipeline.spearman(xs)
+    }
+
+    /// The coherent coefficient above 0 with the highest mean trait score, and its rise over c = 0.
+    public var judgedRise: (coefficient: Double, rise: Double)? {
+        guard let base = points.first(where: { $0.coefficient == 0 })?.meanTrait else { return nil }
+        let candidates = points.filter { $0.coefficient > 0 && ($0.meanCoherence ?? 0) >= Self.coherentMean && $0.meanTrait != nil }
+        guard let best = candidates.max(by: { $0.meanTrait! < $1.meanTrait! }) else { return nil }
+        return (best.coefficient, best.meanTrait! - base)
     }
 }
 
 extension TraitSummary {
-    /// The end-of-run table: pairs kept, ‖v‖ at the steering layer, mean trait score at each coefficient.
+    static func coefficientLabel(_ c: Double) -> String { "c=" + ((c == c.rounded()) ? String(Int(c)) : String(c)) }
+
+    /// The end-of-run table: pairs kept, judge AUC, ‖v‖ at the steering layer, then per coefficient
+    /// the mean judged trait score, mean coherence and the behavioural P(trait answer); then one
+    /// line per trait saying what the curves show.
     public static func table(_ summaries: [TraitSummary], layer: Int, coefficients: [Double]) -> String {
-        var header = ["trait", "pairs kept", "‖v‖ @\(layer)"] + coefficients.map { "c=" + (($0 == $0.rounded()) ? String(Int($0)) : String($0)) }
+        let header = ["trait", "pairs kept", "judge AUC", "‖v‖ @\(layer)", "measure"] + coefficients.map(coefficientLabel)
         var rows: [[String]] = []
+        func cell(_ x: Double?, _ format: String) -> String { x.map { String(format: format, $0) } ?? "-" }
         for s in summaries {
-            var row = [s.trait, "\(s.pairsKept)/\(s.pairsTotal)", s.vectorNorm.map { String(format: "%.2f", $0) } ?? "-"]
-            for c in coefficients {
-                let t = s.traitByCoefficient.first { $0.coefficient == c }?.meanTrait
-                row.append(t.map { String(format: "%.1f", $0) } ?? "-")
+            let lead = [s.trait, "\(s.pairsKept)/\(s.pairsTotal)", cell(s.judgeQuality?.auc, "%.2f"), cell(s.vectorNorm, "%.2f")]
+            if s.failure != nil {
+                rows.append(lead + ["no pairs kept"])
+                continue
             }
-            rows.append(row)
+            func values(_ f: (Point) -> Double?, _ format: String) -> [String] {
+                coefficients.map { c in cell(s.points.first { $0.coefficient == c }.flatMap(f), format) }
+            }
+            let blank = Array(repeating: "", count: lead.count)
+            rows.append(lead + ["trait score"] + values({ $0.meanTrait }, "%.1f"))
+            rows.append(blank + ["coherence"] + values({ $0.meanCoherence }, "%.1f"))
+            if s.points.contains(where: { $0.traitProbability != nil }) {
+                rows.append(blank + ["P(trait answer)"] + values({ $0.traitProbability }, "%.3f"))
+            }
         }
-        if summaries.contains(where: { $0.failure != nil }) { header.append("note") }
-        for (i, s) in summaries.enumerated() where s.failure != nil { rows[i].append("no pairs kept") }
         let widths = header.indices.map { i in ([header[i]] + rows.map { i < $0.count ? $0[i] : "" }).map(\.count).max() ?? 0 }
         func line(_ cells: [String]) -> String {
-            cells.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ")
+            cells.enumerated().map { i, c in i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(separator: "  ")
         }
-        return ([line(header), widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")] + rows.map(line)).joined(separator: "\n")
-            + "\n(trait score: mean judged score of steered answers on the evaluation questions at each coefficient)"
+        var out = [line(header), widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")] + rows.map(line)
+        out.append("(trait score, coherence: mean judged scores of the steered answers to the evaluation questions; P(trait answer): "
+                   + "judge-free behavioural measure, mean probability of the trait-showing answer of the pack's two-choice items; "
+                   + "judge AUC: how well the judge separates trait-prompted from helpful-prompted extraction answers, 0.5 = chance)")
+        for s in summaries where s.failure == nil {
+            var parts: [String] = []
+            if let top = s.largestCoherentCoefficient, let rho = s.behaviorSpearman, let lo = s.points.map(\.coefficient).min() {
+                parts.append(String(format: "behavioural Spearman ρ = %.2f from %@ to %@", rho, coefficientLabel(lo), coefficientLabel(top)))
+            }
+            if let (c, rise) = s.judgedRise {
+                parts.append(String(format: "judged trait %+.1f from c=0 to %@ (best coherent coefficient)", rise, coefficientLabel(c)))
+            } else if s.points.contains(where: { $0.meanTrait != nil }) {
+                parts.append("no coherent positive coefficient to compare with c=0")
+            }
+            if let q = s.judgeQuality, let auc = q.auc, auc < JudgeQuality.warningAUC {
+                parts.append(String(format: "judge AUC %.2f < %.2f: judged scores mean little", auc, JudgeQuality.warningAUC))
+            }
+            if !parts.isEmpty { out.append("\(s.trait): " + parts.joined(separator: "; ")) }
+        }
+        return out.joined(separator: "\n")
     }
 }
 
 extension Pipeline {
-    /// Runs every stage for every pack (generate, judge, filter, extract, steer, monitor), then
+    /// Runs every stage for every pack (generate, judge, filter, extract, behave, steer, monitor), then
     /// geometry across the traits that produced vectors. A trait that keeps no pairs is reported
     /// and skipped; the others go on.
     public func run(_ packs: [LoadedPack]) throws -> [TraitSummary] {
@@ -61,17 +129,22 @@ extension Pipeline {
             try judgeAnswers(pack)
         }
         for pack in packs {
-            var summary = TraitSummary(trait: pack.name, pairsKept: 0, pairsTotal: 0, vectorNorm: nil, traitByCoefficient: [], failure: nil)
+            var summary = TraitSummary(trait: pack.name, pairsKept: 0, pairsTotal: 0)
             let outcome = try filter(pack)
             summary.pairsKept = outcome.kept
             summary.pairsTotal = outcome.decisions.count
+            summary.judgeQuality = try state(pack).judgeQuality
             do {
                 let vectors = try extract(pack, filtered: outcome)
                 let layer = settings.steeringLayer(layerCount: layerCount)
                 if let v = vectors[settings.method] { summary.vectorNorm = norm(v.rows[layer]) }
                 withVectors.append(pack)
+                let behavior = try behave(pack)
                 let steered = try steer(pack)
-                summary.traitByCoefficient = steered.points.map { ($0.coefficient, $0.meanTrait) }
+                summary.points = steered.points.map { p in
+                    TraitSummary.Point(coefficient: p.coefficient, meanTrait: p.meanTrait, meanCoherence: p.meanCoherence,
+                                       traitProbability: behavior.first { $0.coefficient == p.coefficient }?.meanTraitProbability)
+                }
                 try monitor(pack)
             } catch let error as PipelineError {
                 if case .noPairsKept = error {
@@ -135,6 +208,12 @@ public enum RunReport {
                 }
                 projections = order.sorted { rank($0) < rank($1) }.map { ProjectionGroup(condition: $0, values: byCondition[$0] ?? []) }
             }
+            let behavior = try st.behaviorResultKeys.map { keys in
+                try keys.compactMap { try store.info("behavior." + $0, as: BehaviorResult.self) }.map {
+                    BehaviorPoint(coefficient: $0.coefficient, meanTraitProbability: $0.meanTraitProbability,
+                                  itemCount: $0.itemProbabilities.count, meanLogRatio: $0.meanLogRatio)
+                }
+            }
             let exampleAnswers = try store.answers(keys: st.exampleAnswerKeys)
             let judge = info.judge
             var examples: [ExampleAnswer] = []
@@ -148,7 +227,8 @@ public enum RunReport {
                                       dropReasons: decisions.compactMap(\.reason).reduce(into: [:]) { $0[$1, default: 0] += 1 },
                                       vectorNorms: vector?.rows.map(norm) ?? [], steeringLayer: st.steeringLayer ?? layer,
                                       steering: points, layerSweep: sweep, bestLayer: st.bestLayer, projections: projections,
-                                      promptLastCorrelation: st.promptLastCorrelation, examples: examples))
+                                      promptLastCorrelation: st.promptLastCorrelation, examples: examples,
+                                      judgeQuality: st.judgeQuality, behavior: behavior))
         }
         let geometry = try store.info("geometry", as: Geometry.self)
         return ReportData(runName: info.name, model: info.model, modelFingerprint: info.modelFingerprint, judge: info.judge,

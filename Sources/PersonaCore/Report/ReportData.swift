@@ -46,14 +46,32 @@ public struct TraitReport: Codable, Equatable, Sendable {
     public var promptLastCorrelation: Double?
     /// Example answers at low, zero and high coefficients.
     public var examples: [ExampleAnswer]
+    /// How well the judge separates trait-prompted from helpful-prompted extraction answers.
+    public var judgeQuality: JudgeQuality?
+    /// The judge-free behavioural measure at each coefficient (at `steeringLayer`).
+    public var behavior: [BehaviorPoint]?
 
     public init(trait: String, pairsTotal: Int, pairsKept: Int, dropReasons: [String: Int], vectorNorms: [Double],
                 steeringLayer: Int, steering: [SteeringPoint], layerSweep: [SteeringPoint] = [], bestLayer: Int? = nil,
-                projections: [ProjectionGroup], promptLastCorrelation: Double?, examples: [ExampleAnswer]) {
+                projections: [ProjectionGroup], promptLastCorrelation: Double?, examples: [ExampleAnswer],
+                judgeQuality: JudgeQuality? = nil, behavior: [BehaviorPoint]? = nil) {
         self.trait = trait; self.pairsTotal = pairsTotal; self.pairsKept = pairsKept; self.dropReasons = dropReasons
         self.vectorNorms = vectorNorms; self.steeringLayer = steeringLayer; self.steering = steering
         self.layerSweep = layerSweep; self.bestLayer = bestLayer; self.projections = projections
         self.promptLastCorrelation = promptLastCorrelation; self.examples = examples
+        self.judgeQuality = judgeQuality; self.behavior = behavior
+    }
+}
+
+/// The behavioural measure at one coefficient: mean probability of the trait-showing answer.
+public struct BehaviorPoint: Codable, Equatable, Sendable {
+    public var coefficient: Double
+    public var meanTraitProbability: Double
+    public var itemCount: Int
+    /// Mean per-token log-likelihood difference, trait answer minus other (nats).
+    public var meanLogRatio: Double
+    public init(coefficient: Double, meanTraitProbability: Double, itemCount: Int, meanLogRatio: Double) {
+        self.coefficient = coefficient; self.meanTraitProbability = meanTraitProbability; self.itemCount = itemCount; self.meanLogRatio = meanLogRatio
     }
 }
 

@@ -130,7 +130,7 @@ public enum ReportWriter {
     private static func overview(_ d: ReportData) -> String {
         var h = "<section id=\"overview\">\n<h2>Overview</h2>\n"
         if !d.traits.isEmpty {
-            h += "<table class=\"summary\"><tr><th>trait</th><th>pairs kept / total</th><th>drop reasons</th><th>steering layer</th><th>best layer (sweep)</th><th>largest ‖v‖ (layer)</th><th>prompt-last r</th><th>trait score: low / 0 / high coefficient</th></tr>"
+            h += "<table class=\"summary\"><tr><th>trait</th><th>pairs kept / total</th><th>drop reasons</th><th>steering layer</th><th>best layer (sweep)</th><th>largest ‖v‖ (layer)</th><th>prompt-last r</th><th>judge AUC (gap)</th><th>trait score: low / 0 / high coefficient</th><th>P(trait answer): low / 0 / high</th></tr>"
             for t in d.traits {
                 let warn = t.pairsKept < 5 ? " class=\"warn\" title=\"fewer than 5 pairs kept\"" : ""
                 let reasons = t.dropReasons.isEmpty ? "—" : t.dropReasons.sorted { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }
@@ -142,7 +142,13 @@ public enum ReportWriter {
                     "\(n(curve.first?.meanTrait)) / \(n(zero?.meanTrait)) / \(n(curve.last?.meanTrait))"
                 h += "<tr><td><a href=\"#trait-\(anchor(t.trait))\">\(e(t.trait))</a></td><td\(warn) class=\"num\">\(t.pairsKept) / \(t.pairsTotal)</td><td>\(reasons)</td>"
                 h += "<td class=\"num\">\(t.steeringLayer)</td><td class=\"num\">\(t.bestLayer.map(String.init) ?? "—")</td>"
-                h += "<td class=\"num\">\(peak.map { "\(n($0.element, 2)) (\($0.offset))" } ?? "—")</td><td class=\"num\">\(n(t.promptLastCorrelation, 3))</td><td>\(score)</td></tr>"
+                let behavior = (t.behavior ?? []).sorted { $0.coefficient < $1.coefficient }
+                let behaviorCell = behavior.isEmpty ? "—" :
+                    "\(n(behavior.first?.meanTraitProbability, 3)) / \(n(behavior.first { $0.coefficient == 0 }?.meanTraitProbability, 3)) / \(n(behavior.last?.meanTraitProbability, 3))"
+                let auc = t.judgeQuality?.auc
+                let aucWarn = (auc ?? 1) < JudgeQuality.warningAUC ? " class=\"warn num\" title=\"the judge cannot separate this trait\"" : " class=\"num\""
+                h += "<td class=\"num\">\(peak.map { "\(n($0.element, 2)) (\($0.offset))" } ?? "—")</td><td class=\"num\">\(n(t.promptLastCorrelation, 3))</td>"
+                h += "<td\(aucWarn)>\(n(auc, 2)) (\(n(t.judgeQuality?.meanGap)))</td><td>\(score)</td><td>\(behaviorCell)</td></tr>"
             }
             h += "</table>\n"
         }
@@ -193,6 +199,13 @@ public enum ReportWriter {
         h += "<p>Pairs kept: <b>\(t.pairsKept)</b> of \(t.pairsTotal)\(warn). Steering layer: \(t.steeringLayer)."
         if let r = t.promptLastCorrelation { h += " Last-prompt-token projection vs trait score: r = \(n(r, 3))." }
         h += "</p>\n"
+        if let q = t.judgeQuality {
+            let bad = (q.auc ?? 1) < JudgeQuality.warningAUC
+            h += "<p\(bad ? " class=\"warn\"" : "")>Judge separation on the extraction answers: AUC <b>\(n(q.auc, 2))</b> "
+            h += "(\(q.positiveCount) trait-prompted vs \(q.negativeCount) helpful-prompted answers; mean trait score \(n(q.positiveMean)) vs \(n(q.negativeMean)), gap \(n(q.meanGap)); mean coherence \(n(q.coherenceMean)))."
+            if bad { h += " The judge cannot tell these answers apart: its steering scores mean little; read the behavioural measure and the answers." }
+            h += "</p>\n"
+        }
         if !t.dropReasons.isEmpty {
             h += "<table><tr><th>drop reason</th><th>pairs</th></tr>"
             for (reason, count) in t.dropReasons.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
@@ -213,6 +226,14 @@ public enum ReportWriter {
             h += "<div>" + SVGChart.line(title: "\(t.trait): steering at layer \(t.steeringLayer)", xLabel: "steering coefficient", yLabel: "mean score (0–100)",
                                          series: series, yDomain: (0, 100)) + "</div>"
         }
+        // Behavioural measure (judge-free).
+        if let behavior = t.behavior, !behavior.isEmpty {
+            let pts = behavior.sorted { $0.coefficient < $1.coefficient }
+            let series = [ChartSeries(name: "P(trait answer)", color: SVGChart.palette[2], marker: .diamond,
+                                      points: pts.map { ($0.coefficient, $0.meanTraitProbability) })]
+            h += "<div>" + SVGChart.line(title: "\(t.trait): behavioural measure (\(pts[0].itemCount) two-choice items, no judge)", xLabel: "steering coefficient",
+                                         yLabel: "mean P(trait answer)", series: series, yDomain: (0, 1)) + "</div>"
+        }
         // Projections.
         if t.projections.isEmpty {
             h += "<div><p class=\"empty\">no projections</p></div>"
@@ -230,9 +251,10 @@ public enum ReportWriter {
 
     private static func steeringTable(_ t: TraitReport) -> String {
         guard !t.steering.isEmpty else { return "" }
-        var h = "<table><tr><th>coefficient</th><th>mean trait</th><th>mean coherence</th><th>scored / answers</th></tr>"
+        var h = "<table><tr><th>coefficient</th><th>mean trait</th><th>mean coherence</th><th>scored / answers</th><th>P(trait answer)</th></tr>"
         for p in t.steering.sorted(by: { $0.coefficient < $1.coefficient }) {
-            h += "<tr><td class=\"num\">\(HTMLText.tick(p.coefficient))</td><td class=\"num\">\(n(p.meanTrait))</td><td class=\"num\">\(n(p.meanCoherence))</td><td class=\"num\">\(p.scoredCount) / \(p.answerCount)</td></tr>"
+            let b = t.behavior?.first { $0.coefficient == p.coefficient }?.meanTraitProbability
+            h += "<tr><td class=\"num\">\(HTMLText.tick(p.coefficient))</td><td class=\"num\">\(n(p.meanTrait))</td><td class=\"num\">\(n(p.meanCoherence))</td><td class=\"num\">\(p.scoredCount) / \(p.answerCount)</td><td class=\"num\">\(n(b, 3))</td></tr>"
         }
         return h + "</table>\n"
     }

@@ -1,0 +1,161 @@
+// Teacher-forced log-likelihoods of given answers, optionally steered: what the model would have
+// assigned, token by token, to an answer it did not sample. The behavioural measure (`behave`
+// stage) uses it to compare two fixed answers without generating or judging anything.
+//
+// Steering is applied exactly where generation would have applied it had the model produced the
+// answer itself (DESIGN.md position modes, mapped onto one teacher-forced sequence whose prompt has
+// P tokens): `all` — every position; `prompt` — positions 0…P−1 (the prefill), none of the answer's;
+// `response` — position P−1 (the last prompt token, the prefill's last row) and every answer
+// position (each would have been a one-token decode step).
+//
+// Each sequence runs as two passes: the prompt without its last token (no logits), then the last
+// prompt token followed by the answer (logits at every row: row k predicts answer token k). In
+// `response` mode the first pass is unsteered, so its cache is computed once per prompt and shared
+// by both answers and every coefficient (`PrefixCachePool`).
+import Foundation
+import PersonaModel
+import PersonaTensor
+
+/// One prompt and one answer to score.
+public struct TeacherForcedSequence: Equatable, Sendable {
+    public var promptTokens: [Int]
+    public var answerTokens: [Int]
+    public init(promptTokens: [Int], answerTokens: [Int]) { self.promptTokens = promptTokens; self.answerTokens = answerTokens }
+}
+
+/// Steering at one layer applied by absolute position, per sequence (see the file header).
+final class PositionSteeringHook: LayerHook {
+    let spec: SteeringSpec
+    /// Prompt length P per sequence id.
+    let promptLengths: [Int: Int]
+    var layers: Set<Int>? { [spec.layer] }
+
+    init(_ spec: SteeringSpec, promptLengths: [Int: Int], config: ModelConfig) throws {
+        try validate(vector: spec.vector, layer: spec.layer, config: config, what: "steering vector")
+        self.spec = spec; self.promptLengths = promptLengths
+    }
+
+    /// Whether position `p` of a sequence whose prompt has `promptLength` tokens is steered.
+    static func steers(position p: Int, promptLength: Int, mode: SteeringPositions) -> Bool {
+        switch mode {
+        case .all: return true
+        case .prompt: return p < promptLength
+        case .response: return p >= promptLength - 1
+        }
+    }
+
+    func process(_ stream: ResidualStream) throws {
+        guard stream.layer == spec.layer, spec.coefficient != 0 else { return }
+        spec.vector.withUnsafeBufferPointer { v in
+            guard let base = v.baseAddress else { return }
+            for span in stream.spans {
+                guard let promptLength = promptLengths[span.id] else { continue }
+                for r in 0..<span.rowCount where Self.steers(position: span.startPosition + r, promptLength: promptLength, mode: spec.positions) {
+                    Vector.addScaled(base, spec.coefficient, into: stream.row(span.rowStart + r), count: stream.hiddenSize)
+                }
+            }
+        }
+    }
+}
+
+/// Caches of unsteered prompt prefixes (every prompt token but the last), kept across calls.
+public final class PrefixCachePool {
+    var caches: [[Int]: KVCache] = [:]
+    public init() {}
+    public var count: Int { caches.count }
+}
+
+public enum TeacherForcing {
+    /// Rows per forward pass of the answer passes (bounds the logits buffer: rows × vocabulary floats).
+    public static let rowsPerPass = 256
+
+    /// Log-probability of every answer token, `[sequences.count][answerTokens.count]`, in double
+    /// precision. `steering` nil (or coefficient 0) is the unsteered model, bit-identical to no hook.
+    public static func logProbabilities(_ sequences: [TeacherForcedSequence], transformer: Transformer, steering: SteeringSpec?,
+                                        pool: PrefixCachePool = PrefixCachePool()) throws -> [[Double]] {
+        let active = steering.flatMap { $0.coefficient == 0 ? nil : $0 }
+        for (i, s) in sequences.enumerated() {
+            guard !s.promptTokens.isEmpty else { throw TransformerError.badBatch(reason: "teacher-forced sequence \(i) has an empty prompt") }
+            guard !s.answerTokens.isEmpty else { throw TransformerError.badBatch(reason: "teacher-forced sequence \(i) has an empty answer") }
+        }
+        // Pass 1: prompt prefixes. Shared (unsteered) ones live in the pool; steered ones per call.
+        let prefixSteered = active.map { $0.positions != .response } ?? false
+        var local: [[Int]: KVCache] = [:]
+        var prefixes: [[Int]] = []
+        for s in sequences {
+            let prefix = Array(s.promptTokens.dropLast())
+            if prefixSteered ? local[prefix] == nil : pool.caches[prefix] == nil, !prefixes.contains(prefix) { prefixes.append(prefix) }
+        }
+        var batch: [SequenceInput] = [], batchRows = 0
+        var lengths: [Int: Int] = [:]
+        func flushPrefixes() throws {
+            guard !batch.isEmpty else { return }
+            if prefixSteered, let spec = active {
+                let hook = try PositionSteeringHook(spec, promptLengths: lengths, config: transformer.config)
+                _ = try transformer.withHooks([hook]) { try transformer.forward(batch, logits: .none) }
+            } else {
+                _ = try transformer.forward(batch, logits: .none)
+            }
+            batch = []; batchRows = 0; lengths = [:]
+        }
+        for (k, prefix) in prefixes.enumerated() {
+            let cache = transformer.makeCache(capacity: prefix.count + 1)
+            if prefixSteered { local[prefix] = cache } else { pool.caches[prefix] = cache }
+            guard !prefix.isEmpty else { continue }
+            batch.append(SequenceInput(tokens: prefix, cache: cache, id: k))
+            lengths[k] = prefix.count + 1
+            batchRows += prefix.count
+            if batchRows >= rowsPerPass * 4 { try flushPrefixes() }
+        }
+        try flushPrefixes()
+
+        // Pass 2: last prompt token + answer, logits at every row.
+        var results = [[Double]](repeating: [], count: sequences.count)
+        var owners: [Int] = []
+        func flushAnswers() throws {
+            guard !batch.isEmpty else { return }
+            let logits: [[Float]]
+            if let spec = active {
+                let hook = try PositionSteeringHook(spec, promptLengths: lengths, config: transformer.config)
+                logits = try transformer.withHooks([hook]) { try transformer.forward(batch, logits: .all) }
+            } else {
+                logits = try transformer.forward(batch, logits: .all)
+            }
+            var row = 0
+            for (k, owner) in owners.enumerated() {
+                let answer = sequences[owner].answerTokens
+                var out: [Double] = []
+                out.reserveCapacity(answer.count)
+                for t in 0..<answer.count {
+                    out.append(logProbability(of: answer[t], in: logits[row + t]))
+                }
+                row += batch[k].tokens.count
+                results[owner] = out
+            }
+            batch = []; batchRows = 0; lengths = [:]; owners = []
+        }
+        for (i, s) in sequences.enumerated() {
+            let prefix = Array(s.promptTokens.dropLast())
+            guard let shared = prefixSteered ? local[prefix] : pool.caches[prefix] else {
+                throw TransformerError.badBatch(reason: "teacher-forced sequence \(i): prompt prefix cache missing")
+            }
+            let cache = shared.copy(keeping: shared.count, reserving: s.answerTokens.count + 1)
+            let tokens = [s.promptTokens[s.promptTokens.count - 1]] + s.answerTokens
+            if batchRows + tokens.count > rowsPerPass, !batch.isEmpty { try flushAnswers() }
+            batch.append(SequenceInput(tokens: tokens, cache: cache, id: i))
+            lengths[i] = s.promptTokens.count
+            owners.append(i)
+            batchRows += tokens.count
+        }
+        try flushAnswers()
+        return results
+    }
+
+    /// log softmax(logits)[token], in double precision.
+    static func logProbability(of token: Int, in logits: [Float]) -> Double {
+        guard token >= 0, token < logits.count, let maximum = logits.max() else { return -.infinity }
+        var sum = 0.0
+        for x in logits { sum += exp(Double(x - maximum)) }
+        return Double(logits[token] - maximum) - log(sum)
+    }
+}
