@@ -18,10 +18,36 @@
 //
 // Configuration: {"model": "qwen2.5-1.5b"} (a default model name, GGUF file or HF folder; default:
 // the host's model), "alternatives": how many top alternatives to report (default 10, at most 20),
-// "alternative_kinds": "all" (numbers, REFUSAL and other first tokens; default) or "numbers".
+// "alternative_kinds": "all" (numbers, REFUSAL and other first tokens; default) or "numbers",
+// "format": how the prompt is laid out (`PromptFormat`): "reference" (default: the filled eval
+// prompt as one user message, as the reference code sends it) or "rubric-first" (the eval prompt
+// with its placeholders pointing below, as a system message, then the question and answer as the
+// user message: the rubric becomes a prefix shared by every item of a trait, so only the question
+// and answer are computed per score).
 import Foundation
 import PersonaABI
 import PersonaPluginKit
+
+/// How the judge's prompt is laid out (see the file header).
+enum PromptFormat: String {
+    case reference
+    case rubricFirst = "rubric-first"
+
+    /// The chat messages for one item.
+    func messages(_ item: JudgeItem) -> [(role: String, content: String)] {
+        switch self {
+        case .reference:
+            return [(role: "user", content: item.renderedPrompt)]
+        case .rubricFirst:
+            let rubric = item.evalPrompt
+                .replacingOccurrences(of: "{question}", with: "(the question is given in the next message)")
+                .replacingOccurrences(of: "{answer}", with: "(the answer is given in the next message)")
+            let body = "[QUESTION START]\n\(item.question)\n[QUESTION END]\n\n[ANSWER START]\n\(item.answer)\n[ANSWER END]\n\n"
+                + "Reply with REFUSAL or with a single integer from 0 to 100, and nothing else."
+            return [(role: "system", content: rubric), (role: "user", content: body)]
+        }
+    }
+}
 
 final class LocalJudge: AutoraterPlugin {
     static let version = "1.0.0"
@@ -41,6 +67,7 @@ final class LocalJudge: AutoraterPlugin {
     /// Token id → its text begins with an ASCII digit.
     let digitInitial: [Bool]
     let tokenTexts: [String]
+    let format: PromptFormat
 
     init(host: HostServices, configurationJSON: String) throws {
         guard let config = (try? JSONSerialization.jsonObject(with: Data(configurationJSON.utf8))) as? [String: Any] else {
@@ -54,6 +81,11 @@ final class LocalJudge: AutoraterPlugin {
         case "numbers": numbersOnly = true
         case let other: throw PluginError.configuration("local-judge: \"alternative_kinds\" is \"\(other)\"; expected \"all\" or \"numbers\"")
         }
+        let formatName = config["format"] as? String ?? PromptFormat.reference.rawValue
+        guard let format = PromptFormat(rawValue: formatName) else {
+            throw PluginError.configuration("local-judge: \"format\" is \"\(formatName)\"; expected \"reference\" or \"rubric-first\"")
+        }
+        self.format = format
         self.host = host
         let model = try host.openModel(modelName)
         self.model = model
@@ -87,6 +119,7 @@ final class LocalJudge: AutoraterPlugin {
         described["path"] = nil
         let description = (try? JSONSerialization.data(withJSONObject: described, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         identity = "local-judge \(Self.version) model=\(description) rule=whole-number-exact,prune=\(Self.pruneBelow),end=non-digit,min-mass=\(Self.minimumNumberMass)"
+            + (format == .reference ? "" : " format=\(format.rawValue)")
     }
 
     func score(_ items: [JudgeItem], progress: (Int) -> Void) throws -> [JudgeVerdict] {
@@ -106,7 +139,7 @@ final class LocalJudge: AutoraterPlugin {
     /// The whole-answer probabilities of 0…100 and of REFUSAL for one prompt, and the first-token
     /// distribution (exposed for tests through `judge`'s alternatives).
     func judge(_ item: JudgeItem) throws -> JudgeVerdict {
-        let prompt = try model.renderChat([(role: "user", content: item.renderedPrompt)], addGenerationPrompt: true)
+        let prompt = try model.renderChat(format.messages(item), addGenerationPrompt: true)
         let prefix = try model.tokenize(prompt)
         // Contexts are computed level by level (context length 0, 1, 2, …), so that each level
         // extends the cached contexts of the one before. A context is expanded only while its own
