@@ -1,35 +1,39 @@
 #!/usr/bin/env bash
-# The main job: the whole persona-vector pipeline for evil, sycophantic and hallucinating on the
-# default model (qwen2.5-0.5b, judged by the `local-judge` plugin with the same model), sized to
-# finish in under 15 minutes on the 2-core machine, then the HTML report.
+# The main job: the whole persona-vector pipeline for evil, sycophantic and hallucinating on
+# qwen2.5-0.5b, judged by the `local-judge` plugin with qwen2.5-1.5b, then the HTML report.
 #
-# Size: 1 extraction question × 5 instruction pairs × 2 polarities per trait, 2 evaluation
-# questions, coefficients -4, 0, 4, 8 at the middle layer. Judging dominates (≈ 4.5 s per score
-# with the exact local judge; each answer gets a trait and a coherence score).
-# The trait threshold is 45, not 50: Qwen2.5-0.5B judging itself gives almost every answer a trait
-# score between 45 and 60, whichever prompt produced it, so at 50 hardly any pair survives. A
-# stronger judge (e.g. --judge-config '{"model": "qwen2.5-1.5b"}' after `make models-large`, or
-# the openai plugin) separates them better.
+# Why a 1.5B judge: Qwen2.5-0.5B judging its own answers scores almost everything 45–60 whatever
+# prompt produced it (judge AUC near chance, see BENCHMARKS.md), so its steering curves are flat
+# and its filter keeps pairs at random. Every run prints the judge's AUC per trait and warns when it
+# cannot separate the trait; the behavioural measure (P(trait answer) of the packs' two-choice
+# items) needs no judge at all.
+#
+# Size (every knob below can be overridden from the environment):
+#   DEMO_QUESTIONS extraction questions × 5 instruction pairs × 2 polarities per trait,
+#   DEMO_EVAL_QUESTIONS evaluation questions at each of DEMO_COEFFS (at the middle layer, 12),
+#   answers of at most DEMO_MAX_TOKENS (extraction) and DEMO_STEER_MAX_TOKENS (steered) tokens.
+# Judging dominates: every answer gets a trait and a coherence score.
 #
 # The run lives in runs/demo (DEMO_RUN overrides it). Everything is committed to its store as it
 # is made: interrupt it and `make demo` again resumes; a finished run is only re-reported.
-# DEMO_QUESTIONS, DEMO_MAX_TOKENS, DEMO_COEFFS size it differently (a new DEMO_RUN is best then).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN="$(swift build -c release --show-bin-path)/persona"
 RUN="${DEMO_RUN:-runs/demo}"
 MODEL="${DEMO_MODEL:-qwen2.5-0.5b}"
+JUDGE_CONFIG="${DEMO_JUDGE_CONFIG:-{\"model\": \"qwen2.5-1.5b\"\}}"
 start=$(date +%s)
 
 echo "=== persona inspect $MODEL"
 "$BIN" inspect "$MODEL"
 echo
 
-echo "=== persona run --traits evil,sycophantic,hallucinating --model $MODEL --out $RUN"
+echo "=== persona run --traits evil,sycophantic,hallucinating --model $MODEL --judge-config '$JUDGE_CONFIG' --out $RUN"
 "$BIN" run --traits evil,sycophantic,hallucinating --model "$MODEL" --out "$RUN" \
-  --questions "${DEMO_QUESTIONS:-1}" --eval-questions "${DEMO_EVAL_QUESTIONS:-2}" --samples 1 \
-  --max-tokens "${DEMO_MAX_TOKENS:-48}" --steer-max-tokens "${DEMO_STEER_MAX_TOKENS:-40}" \
-  --coeffs "${DEMO_COEFFS:--4,0,4,8}" --trait-threshold "${DEMO_TRAIT_THRESHOLD:-45}" --seed 1
+  --judge local-judge --judge-config "$JUDGE_CONFIG" \
+  --questions "${DEMO_QUESTIONS:-2}" --eval-questions "${DEMO_EVAL_QUESTIONS:-4}" --samples 1 \
+  --max-tokens "${DEMO_MAX_TOKENS:-64}" --steer-max-tokens "${DEMO_STEER_MAX_TOKENS:-48}" \
+  --coeffs "${DEMO_COEFFS:--8,-4,0,4,8,12}" --seed 1
 echo
 
 echo "=== persona report $RUN"

@@ -82,6 +82,8 @@ extension Pipeline {
     public struct FilterOutcome: Equatable, Sendable {
         public var filterKey: String
         public var decisions: [PairDecision]
+        /// How well the judge separated the positive from the negative answers.
+        public var judgeQuality: JudgeQuality? = nil
         public var kept: Int { decisions.filter(\.kept).count }
         /// Dropped pairs per reason.
         public var dropReasons: [String: Int] {
@@ -154,7 +156,7 @@ extension Pipeline {
             try record(StageReport(stage: "filter", trait: pack.name, computed: 0, reused: stored.count))
             st.filterKey = key; st.pairsTotal = stored.count
             try save(st, pack)
-            let outcome = FilterOutcome(filterKey: key, decisions: stored)
+            let outcome = FilterOutcome(filterKey: key, decisions: stored, judgeQuality: quality)
             warnIfFew(outcome, pack, pairs: pairs.map(\.0))
             return outcome
         }
@@ -175,7 +177,7 @@ extension Pipeline {
         try record(StageReport(stage: "filter", trait: pack.name, computed: decisions.count, reused: 0))
         st.filterKey = key; st.pairsTotal = decisions.count
         try save(st, pack)
-        let outcome = FilterOutcome(filterKey: key, decisions: decisions)
+        let outcome = FilterOutcome(filterKey: key, decisions: decisions, judgeQuality: quality)
         progress.log("filter \(pack.name): kept \(outcome.kept) of \(decisions.count) pairs")
         warnIfFew(outcome, pack, pairs: pairs.map(\.0))
         return outcome

@@ -167,7 +167,11 @@ public final class PluginHost: @unchecked Sendable {
             let name = functions.filter_name?(instance.context, UInt32(i)).map { String(cString: $0) } ?? "filter-\(i)"
             filters.append(PluginPairFilter(instance: instance, index: UInt32(i), name: name))
         }
-        return LoadedPack(pack: pack, source: record.path, filters: filters, filterIdentity: "\(record.name)@\(record.version)")
+        // The version's build suffix ("+hash" of the embedded pack.json) is left out: the pack's data
+        // is already in the content hash, and with the suffix a change to the behavioural items alone
+        // (which no stage but `behave` reads) would recompute every answer of a run.
+        let release = record.version.split(separator: "+", maxSplits: 1).first.map(String.init) ?? record.version
+        return LoadedPack(pack: pack, source: record.path, filters: filters, filterIdentity: "\(record.name)@\(release)")
     }
 
     /// Every pack the host can offer: trait-pack plugins and `extraFolders` (bare pack folders,

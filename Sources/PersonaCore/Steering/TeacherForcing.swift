@@ -4,7 +4,8 @@
 //
 // Steering is applied exactly where generation would have applied it had the model produced the
 // answer itself (DESIGN.md position modes, mapped onto one teacher-forced sequence whose prompt has
-// P tokens): `all` — every position; `prompt` — positions 0…P−1 (the prefill), none of the answer's;
+// P tokens): `all` — every position; `prompt` — positions 0…P−1 (the prefill; nothing when P = 1,
+// since a one-row pass counts as a decode step), none of the answer's;
 // `response` — position P−1 (the last prompt token, the prefill's last row) and every answer
 // position (each would have been a one-token decode step).
 //
@@ -39,7 +40,8 @@ final class PositionSteeringHook: LayerHook {
     static func steers(position p: Int, promptLength: Int, mode: SteeringPositions) -> Bool {
         switch mode {
         case .all: return true
-        case .prompt: return p < promptLength
+        // A one-token prompt is a single-row pass, which generation treats as a decode step.
+        case .prompt: return promptLength > 1 && p < promptLength
         case .response: return p >= promptLength - 1
         }
     }
