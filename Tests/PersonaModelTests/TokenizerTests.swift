@@ -22,7 +22,7 @@ final class TokenizerTests: XCTestCase {
         for name in models {
             let tokenizer = try LoadedTokenizers.tokenizer(name)
             let reference = try Reference.load(name)
-            for c in reference.json.dict("tokenize").list("cases").compactMap({ $0 as? [String: Any] }) {
+            for c in try reference.json.dict("tokenize").cases("cases", in: "\(name) tokenize") {
                 let text = c.string("text") ?? ""
                 let ids = tokenizer.encode(text)
                 XCTAssertEqual(ids, c.ints("ids"), "\(name): \(text.debugDescription)")
@@ -36,10 +36,10 @@ final class TokenizerTests: XCTestCase {
         for name in models {
             let tokenizer = try LoadedTokenizers.tokenizer(name)
             let r = try Reference.load(name).json
-            for c in r.dict("chat_template").list("cases").compactMap({ $0 as? [String: Any] }) {
+            for c in try r.dict("chat_template").cases("cases", in: "\(name) chat_template") {
                 XCTAssertEqual(tokenizer.encode(c.string("text") ?? ""), c.ints("ids"), "\(name) chat template case")
             }
-            for p in r.dict("forward").list("prompts").compactMap({ $0 as? [String: Any] }) {
+            for p in try r.dict("forward").cases("prompts", in: "\(name) forward") {
                 XCTAssertEqual(tokenizer.encode(p.string("text") ?? ""), p.ints("input_ids"), "\(name) forward prompt")
             }
             XCTAssertEqual(tokenizer.encode(r.dict("greedy").string("prompt_text") ?? ""), r.dict("greedy").ints("prompt_ids"))

@@ -20,7 +20,7 @@ enum BuiltLibraries {
     static func path(_ product: String) throws -> String {
         let url = folder.appendingPathComponent("lib\(product).so")
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw XCTSkip("\(url.path) is not built: run `swift build -c release` (make test does)")
+            throw TestEnvironment.skipOrFail("\(url.path) is not built: run `swift build -c release` (make test does)")
         }
         return url.path
     }
