@@ -22,7 +22,7 @@ let pluginLibraries: [(product: String, target: String, path: String, swift: Boo
     [("PersonaLocalJudge", "LocalJudge", "Plugins/LocalJudge", true),
      ("PersonaOpenAIAutorater", "OpenAIAutorater", "Plugins/OpenAIAutorater/Plugin", true),
      ("PersonaProjectionProbe", "ProjectionProbe", "Plugins/ProjectionProbe", true)]
-    + ["Good", "BadVersion", "SmallStruct", "NoSymbol", "CreateFails", "BadPack"].map {
+    + ["Good", "BadVersion", "SmallStruct", "NoSymbol", "CreateFails", "BadPack", "V1Size"].map {
         ("PersonaTestFixture\($0)", "PersonaTestFixture\($0)", "Tests/PluginFixtures/PersonaTestFixture\($0)", false) }
 let pluginProducts: [Product] =
     pluginLibraries.map { .library(name: $0.product, type: .dynamic, targets: [$0.target]) }
