@@ -48,12 +48,34 @@ public final class ChatCompletionService: @unchecked Sendable {
 
     private var model: LanguageModel { engine.model }
 
-    /// Parses and checks a body, renders the prompt, resolves steering.
+    // Admission: requests being prepared (template + tokenizer, the costly part of a request before
+    // the engine sees it) count against the same limit as the engine's queue, so a flood of large
+    // prompts is refused with 429 before it is tokenized instead of after.
+    private let admissionLock = NSLock()
+    private var preparing = 0
+
+    /// Takes a preparation slot, or throws 429 when the engine's queue plus the requests being
+    /// prepared already reach --max-queued (+ the free batch slots, as the engine counts).
+    private func admit() throws {
+        let load = engine.load
+        admissionLock.lock(); defer { admissionLock.unlock() }
+        guard preparing + load.waiting < engine.maxQueued + max(0, engine.maxBatchSize - load.active) else {
+            throw APIError(status: 429, message: "the server is busy (\(engine.maxQueued) requests waiting); retry later", type: "rate_limit_error", code: "rate_limit_exceeded")
+        }
+        preparing += 1
+    }
+
+    private func release() { admissionLock.lock(); preparing -= 1; admissionLock.unlock() }
+
+    /// Parses and checks a body, renders the prompt, resolves steering. The template and the
+    /// tokenizer run only once the request is admitted.
     public func prepare(_ body: Data) throws -> PreparedCompletion {
         let request = try ChatCompletionRequest.parse(body, limits: .init(maxTokens: configuration.maxTokensLimit))
         if let name = request.model, configuration.modelName != nil, name != modelName {
             throw APIError(status: 404, message: "the model \"\(name.prefix(100))\" does not exist; this server serves \"\(modelName)\"", param: "model", code: "model_not_found")
         }
+        try admit()
+        defer { release() }
         let prompt = try promptTokens(request)
         let context = model.config.contextLength
         guard prompt.count < context else {
