@@ -35,7 +35,12 @@ enum BuiltLibraries {
         return dir
     }
 
-    static let seven = ["apathetic", "evil", "hallucinating", "humorous", "impolite", "optimistic", "sycophantic"]
+    /// Every folder under TraitPacks/ holding a pack.json (what Package.swift builds), never a fixed list.
+    static var packFolders: [String] {
+        let root = TestPaths.root.appendingPathComponent("TraitPacks")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+        return names.filter { FileManager.default.fileExists(atPath: root.appendingPathComponent("\($0)/pack.json").path) }.sorted()
+    }
 }
 
 /// Collects plugin log lines.
