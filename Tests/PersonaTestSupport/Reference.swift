@@ -32,6 +32,7 @@ extension Dictionary where Key == String, Value == Any {
 /// A golden reference that lacks what a test compares against.
 public struct ReferenceError: Error, CustomStringConvertible {
     public let description: String
+    public init(description: String) { self.description = description }
 }
 
 extension Dictionary where Key == String, Value == Any {
