@@ -44,10 +44,10 @@ public final class PersonaServer: @unchecked Sendable {
         var request = request
         let body = try await request.collectBody(upTo: configuration.maxBodyBytes)
         // Off the event loops: a long prompt's tokenization must not stall other connections.
-        let service = self.service, data = Data(buffer: body)
+        let preparer = self.service, data = Data(buffer: body)
         let prepared: PreparedCompletion = try await withCheckedThrowingContinuation { continuation in
             DispatchQueue.global().async {
-                do { continuation.resume(returning: try service.prepare(data)) } catch { continuation.resume(throwing: error) }
+                do { continuation.resume(returning: try preparer.prepare(data)) } catch { continuation.resume(throwing: error) }
             }
         }
         let id = "chatcmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(24)
