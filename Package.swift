@@ -113,7 +113,7 @@ let package = Package(
         .target(name: "PipelineTestSupport", dependencies: ["PersonaCore"], path: "Tests/PipelineTestSupport"),
         .executableTarget(name: "pipeline-testhost", dependencies: ["PersonaCore", "PipelineTestSupport"], path: "Tests/PipelineTestHost"),
         // Plugin tests dlopen the built libraries; they must not link plugin targets.
-        .testTarget(name: "PluginTests", dependencies: ["PersonaCore", "PersonaTestSupport"]),
+        .testTarget(name: "PluginTests", dependencies: ["PersonaCore", "PersonaABI", "PersonaTestSupport"]),
         // The `openai` autorater's scoring core (plain Swift; the plugin library wraps it).
         .target(name: "OpenAIJudgeCore", path: "Plugins/OpenAIAutorater/Core"),
         // persona serve, the openai autorater against it and against faulty loopback servers.

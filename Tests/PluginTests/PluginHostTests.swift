@@ -4,6 +4,7 @@
 import Foundation
 import XCTest
 import PersonaTestSupport
+import PersonaABI
 @testable import PersonaModel
 @testable import PersonaCore
 
