@@ -129,7 +129,7 @@ final class TemplateTests: XCTestCase {
         ("{{ '1e999' | int }}", "int: '1e999' has no 64-bit integer value"),
         ("{{ 'nan' | int }}", "int: 'nan' has no 64-bit integer value"),
         ("{{ (10.0 ** 300 * 10.0 ** 300) | int }}", "int: inf has no 64-bit integer value"),
-        ("{{ 10.0 ** 19 | int }}", "no 64-bit integer value"),
+        ("{{ (10.0 ** 19) | int }}", "int: 1e+19 has no 64-bit integer value"),
         ("{{ 'a\nb' | indent(-1) }}", "indent: width must be 0 or more, not -1"),
         ("{{ 'a\nb' | indent(10 ** 12) }}", "output size"),
         ("{{ [1, 2] | tojson(indent=-1) }}", "tojson: indent must be 0 or more, not -1"),

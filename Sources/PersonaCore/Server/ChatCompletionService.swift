@@ -127,17 +127,28 @@ public final class ChatCompletionService: @unchecked Sendable {
     }
 
     public static func promptTokens(messages: [ChatMessage], continueFinalMessage: Bool, model: LanguageModel) throws -> [Int] {
+        /// Tokenizes, unless the text is so long that even its fewest possible tokens (one per
+        /// longest token's bytes) overflow the context: refused in O(n) instead of tokenized.
+        func encode(_ text: String) throws -> [Int] {
+            let fewest = text.utf8.count / model.tokenizer.maximumTokenBytes
+            let context = model.config.contextLength
+            guard fewest < context else {
+                throw APIError(status: 400, message: "the prompt has at least \(fewest) tokens (\(text.utf8.count) bytes); the model's context is \(context) tokens",
+                               param: "messages", code: "context_length_exceeded")
+            }
+            return model.tokenizer.encode(text)
+        }
         guard continueFinalMessage, let last = messages.last, last.role == "assistant" else {
-            return model.tokenizer.encode(try model.renderChat(messages, addGenerationPrompt: true))
+            return try encode(try model.renderChat(messages, addGenerationPrompt: true))
         }
         if last.content.isEmpty {
-            return model.tokenizer.encode(try model.renderChat(Array(messages.dropLast()), addGenerationPrompt: true))
+            return try encode(try model.renderChat(Array(messages.dropLast()), addGenerationPrompt: true))
         }
         let text = try model.renderChat(messages, addGenerationPrompt: false)
         guard let range = text.range(of: last.content, options: .backwards) else {
             throw APIError.invalid("messages", "cannot continue the final assistant message: the chat template does not reproduce its text")
         }
-        return model.tokenizer.encode(String(text[..<range.upperBound]))
+        return try encode(String(text[..<range.upperBound]))
     }
 
     // MARK: Responses

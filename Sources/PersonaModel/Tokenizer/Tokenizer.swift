@@ -53,6 +53,9 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
     let bpe: BPE
     /// Raw bytes of every token.
     let bytesOfToken: [[UInt8]]
+    /// The longest token in bytes: a text of n bytes has at least n / this many tokens, so a prompt
+    /// can be refused as too long before it is tokenized.
+    public let maximumTokenBytes: Int
     /// Special and added tokens matched in text, longest first: (bytes, id).
     let addedTokens: [([UInt8], Int)]
     let specialIDs: Set<Int>
@@ -116,6 +119,7 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
         }
         self.bpe = BPE(merges: merges, byteTokens: byteTokens)
         self.bytesOfToken = bytesOfToken
+        self.maximumTokenBytes = max(1, bytesOfToken.map(\.count).max() ?? 1)
         self.addedTokens = added.sorted { $0.0.count > $1.0.count }
         self.specialIDs = special
         self.vocabularySize = n
