@@ -15,7 +15,7 @@ help:
 	@echo "make test          set up, fetch the default models, build, run the whole test suite"
 	@echo "make models        fetch smollm2-135m and qwen2.5-0.5b into models/ (SHA-256 checked)"
 	@echo "make models-large  also fetch qwen2.5-1.5b"
-	@echo "make fuzz          fuzz the GGUF reader for FUZZ_SECONDS (default 60)"
+	@echo "make fuzz          run every fuzz target (GGUF reader, chat templates) for FUZZ_SECONDS each (default 60)"
 
 setup:
 	@scripts/setup-system.sh
@@ -41,7 +41,7 @@ test: models
 	@scripts/check-tail-calls.sh $$($(SWIFT) build -c release --show-bin-path)/persona $$($(SWIFT) build -c release --show-bin-path)/PersonaPackageTests.xctest
 
 fuzz: setup
-	@scripts/fuzz-gguf.sh
+	@scripts/fuzz.sh
 
 # The demo judges with qwen2.5-1.5b (a 0.5B judge cannot separate the traits: see README), so it fetches it.
 demo: models-large release

@@ -74,7 +74,7 @@ struct PacksValidate: ParsableCommand {
 }
 
 struct PacksNew: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "new", abstract: "Scaffold TraitPacks/NAME/ with a pack.json template and Pack.swift.")
+    static let configuration = CommandConfiguration(commandName: "new", abstract: "Scaffold TraitPacks/NAME/ with a pack.json template (the folder needs nothing else; add a Swift file only for custom filters).")
 
     @Argument(help: "The trait name ([a-z0-9_-]+).")
     var name: String
@@ -90,7 +90,7 @@ struct PacksNew: ParsableCommand {
 
     func run() throws {
         let folder = try PackFiles.writeFolder(PackFiles.template(name: name), in: directory)
-        print("created \(folder)/pack.json and \(folder)/Pack.swift: fill in every TODO, then `persona packs validate \(folder)` and `make build`")
+        print("created \(folder)/pack.json: fill in every TODO, then `persona packs validate \(folder)` and `make build` (custom filters: add a Swift file defining `let filters: [PackFilter]`)")
     }
 }
 

@@ -22,7 +22,7 @@ final class CLITests: XCTestCase {
     /// command's full stderr pipe would otherwise block it).
     static func runPersona(_ arguments: [String]) throws -> Run {
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-            throw XCTSkip("persona binary not built at \(binary.path): run `swift build` first (make test does)")
+            throw TestEnvironment.skipOrFail("persona binary not built at \(binary.path): run `swift build` first (make test does)")
         }
         let p = Process()
         p.executableURL = binary

@@ -17,14 +17,16 @@ final class SteeringReferenceTests: XCTestCase {
         let steering = reference.json.dict("steering")
         let vector = steering.dict("vector").floats("v")
         let promptIDs = steering.ints("prompt_ids")
-        for run in steering.list("runs").compactMap({ $0 as? [String: Any] }) {
-            let layer = (run["layer"] as? NSNumber)?.intValue ?? -1
-            let coeff = (run["coeff"] as? NSNumber)?.floatValue ?? 0
+        XCTAssertFalse(vector.isEmpty, "\(name): the reference's steering.vector.v is empty")
+        for run in try steering.cases("runs", in: "\(name) steering") {
+            let layer = Int(try run.number("layer", in: "\(name) steering run"))
+            let coeff = try run.number("coeff", in: "\(name) steering run")
             let positions = try XCTUnwrap(SteeringPositions(rawValue: run.string("positions") ?? ""))
             let label = "\(name) coeff \(coeff) \(positions)"
             let hook = try SteeringHook([SteeringSpec(vector: vector, layer: layer, coefficient: coeff, positions: positions)], config: model.config)
             let expected = run.ints("greedy_ids")
-            let steps = run.list("steps").compactMap { $0 as? [String: Any] }
+            let steps = try run.cases("steps", in: "\(label) steps")
+            XCTAssertFalse(expected.isEmpty, "\(label): the reference's greedy_ids is empty")
             try model.withHooks([hook]) {
                 let cache = model.makeCache()
                 var logits = try model.forward([SequenceInput(tokens: promptIDs, cache: cache)])[0]
@@ -33,8 +35,9 @@ final class SteeringReferenceTests: XCTestCase {
                 for step in 0..<expected.count {
                     let chosen = Sampler.argmax(logits)
                     if chosen != expected[step] {
-                        let s = steps[step]
-                        let gap = ((s["logit"] as? NSNumber)?.floatValue ?? 0) - ((s["runner_up_logit"] as? NSNumber)?.floatValue ?? 0)
+                        guard step < steps.count else { throw ReferenceError(description: "\(label): no recorded step \(step) (\(steps.count) steps)") }
+                        let s = steps[step], context = "\(label) step \(step)"
+                        let gap = try s.number("logit", in: context) - s.number("runner_up_logit", in: context)
                         XCTAssertLessThan(gap, 0.01, "\(label): step \(step) chose \(chosen), reference \(expected[step]) (gap \(gap))")
                         print("\(label): diverged at step \(step) at a near-tie (gap \(gap))")
                         return

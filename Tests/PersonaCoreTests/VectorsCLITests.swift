@@ -10,7 +10,7 @@ final class VectorsCLITests: XCTestCase {
 
     func run(_ arguments: [String]) throws -> Run {
         guard FileManager.default.isExecutableFile(atPath: CLITests.binary.path) else {
-            throw XCTSkip("persona binary not built at \(CLITests.binary.path): run `swift build` first")
+            throw TestEnvironment.skipOrFail("persona binary not built at \(CLITests.binary.path): run `swift build` first")
         }
         let p = Process()
         p.executableURL = CLITests.binary

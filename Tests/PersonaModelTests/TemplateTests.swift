@@ -114,6 +114,81 @@ final class TemplateTests: XCTestCase {
         XCTAssertThrowsError(try recursive.render([:])) { XCTAssertEqual($0 as? TemplateError, .limitExceeded(limit: "call depth", value: 64)) }
     }
 
+    /// Hostile templates (model files are untrusted): each ends with its own error, quickly, never a trap.
+    /// Each case: source, and a fragment its error must contain.
+    static let hostileTemplates: [(String, String)] = [
+        ("{{ 2 ** 64 }}", "integer overflow: 2 ** 64"),
+        ("{{ 9223372036854775807 + 1 }}", "integer overflow"),
+        ("{{ -9223372036854775807 - 2 }}", "integer overflow"),
+        ("{{ 4294967296 * 4294967296 }}", "integer overflow"),
+        ("{{ (-9223372036854775807 - 1) // -1 }}", "integer overflow"),
+        ("{{ -(-9223372036854775807 - 1) }}", "integer overflow"),
+        ("{{ (-9223372036854775807 - 1) | abs }}", "integer overflow"),
+        ("{{ 1 // 0 }}", "by zero"),
+        ("{{ 1.5 % 0 }}", "by zero"),
+        ("{{ '1e999' | int }}", "int: '1e999' has no 64-bit integer value"),
+        ("{{ 'nan' | int }}", "int: 'nan' has no 64-bit integer value"),
+        ("{{ (10.0 ** 300 * 10.0 ** 300) | int }}", "int: inf has no 64-bit integer value"),
+        ("{{ (10.0 ** 19) | int }}", "int: 1e+19 has no 64-bit integer value"),
+        ("{{ 'a\nb' | indent(-1) }}", "indent: width must be 0 or more, not -1"),
+        ("{{ 'a\nb' | indent(10 ** 12) }}", "output size"),
+        ("{{ [1, 2] | tojson(indent=-1) }}", "tojson: indent must be 0 or more, not -1"),
+        ("{{ [[1, 2]] | tojson(indent=10 ** 15) }}", "output size"),
+        ("{{ range(-9223372036854775807, 9223372036854775807) | length }}", "range length"),
+        ("{{ range(9223372036854775807, -9223372036854775807, -1) | length }}", "range length"),
+        ("{% for i in range(10 ** 9) %}x{% endfor %}", "range length"),
+        ("{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}", "limit"),
+        ("{{ 'a' * 10 ** 10 }}", "output size"),
+        ("{{ 'a' * 9223372036854775807 }}", "output size"),
+        ("{{ [1] * 10 ** 10 }}", "list length"),
+        ("{% set ns = namespace(s='a') %}{% for i in range(100) %}{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s | length }}", "output size"),
+        ("{% set ns = namespace(s='a') %}{% for i in range(100) %}{% set ns.s = ns.s + ns.s %}{% endfor %}", "output size"),
+        ("{% set ns = namespace(s='ab') %}{% for i in range(100) %}{% set ns.s = ns.s | replace('a', ns.s) %}{% endfor %}", "output size"),
+        ("{% set ns = namespace(l=['aaaaaaaaaaaaaaaa']) %}{% for i in range(40) %}{% set ns.l = ns.l + ns.l %}{% endfor %}", "list length"),
+        ("{% set big = 'a' * 1000000 %}{% set l = [big] * 100000 %}{{ l }}", "output size"),
+        ("{% set big = 'a' * 1000000 %}{% set l = [big] * 100000 %}{{ l | join(',') | length }}", "output size"),
+        ("{% set big = 'a' * 1000000 %}{% set l = [big] * 100000 %}{{ l | string | length }}", "output size"),
+        ("{% set big = 'a' * 1000000 %}{% set l = [big] * 100000 %}{{ l | tojson | length }}", "output size"),
+        ("{% macro f() %}{{ f() }}{% endmacro %}{{ f() }}", "call depth"),
+        ("{% macro f(n) %}{% if n < 60 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}{% endmacro %}{{ f(0) }}", "limit"),
+        ("{% macro f(n) %}{% if n < 60 %}{{ f(n + 1) }}{{ f(n + 1) }}{% else %}x{% endif %}{% endmacro %}{{ f(0) }}", "limit"),
+        ("{{ 9223372036854775808 }}", "too large"),
+    ]
+
+    func testHostileTemplatesEndWithClearErrorsQuickly() throws {
+        for (source, expected) in Self.hostileTemplates {
+            let start = Date()
+            do {
+                let text = try JinjaTemplate(source: source).render([:])
+                XCTFail("\(source): rendered \(text.utf8.count) bytes instead of failing")
+            } catch {
+                XCTAssert("\(error)".contains(expected), "\(source): \(error)")
+            }
+            let seconds = Date().timeIntervalSince(start)
+            XCTAssertLessThan(seconds, 1, source)
+            print("hostile template \(source) -> \(String(format: "%.3f", seconds)) s")
+        }
+        // Without the time backstop, the counted limits end them by themselves.
+        var exponential = try JinjaTemplate(source: "{% macro f(n) %}{% if n < 60 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}{% endmacro %}{{ f(0) }}")
+        exponential.limits.maximumSeconds = 60
+        XCTAssertThrowsError(try exponential.render([:])) { XCTAssertEqual($0 as? TemplateError, .limitExceeded(limit: "steps", value: 250_000)) }
+        var slow = try JinjaTemplate(source: "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}")
+        slow.limits.maximumSeconds = 60
+        XCTAssertThrowsError(try slow.render([:])) { XCTAssertEqual($0 as? TemplateError, .limitExceeded(limit: "loop iterations", value: 100_000)) }
+        // Exact Python results that checked arithmetic must keep.
+        let exact: [(String, String)] = [
+            ("{{ 9223372036854775807 // 1 }}", "9223372036854775807"), ("{{ 9223372036854775807 % 1 }}", "0"),
+            ("{{ (-9223372036854775807 - 1) % -1 }}", "0"), ("{{ -7 // 2 }} {{ -7 % 2 }} {{ 7 // -2 }} {{ 7 % -2 }}", "-4 1 -4 -1"),
+            ("{{ 2 ** 62 }} {{ (-2) ** 63 }} {{ 10 ** 0 }} {{ 2 ** -1 }}", "4611686018427387904 -9223372036854775808 1 0.5"),
+            ("{{ range(9223372036854775806, 9223372036854775807, 10) | list }}", "[9223372036854775806]"),
+            ("{{ range(5, -5, -3) | list }}", "[5, 2, -1, -4]"),
+            ("{{ '12' | int }} {{ ' 7.9 ' | int }} {{ 'x' | int }} {{ -3.5 | int }}", "12 7 0 -3"),
+            ("{{ 'a\nb' | indent(2) }}|{{ [1, [2]] | tojson(indent=2) }}", "a\n  b|[\n  1,\n  [\n    2\n  ]\n]"),
+            ("{{ 'ab' * 3 }}{{ [0] * 2 }}{{ 'a-b' | replace('-', '--') }}", "ababab[0, 0]a--b"),
+        ]
+        for (source, expected) in exact { XCTAssertEqual(try JinjaTemplate(source: source).render([:]), expected, source) }
+    }
+
     func testWhitespaceControl() throws {
         func r(_ s: String) throws -> String { try JinjaTemplate(source: s).render(["x": .string("X")]) }
         XCTAssertEqual(try r("a  {{- x -}}  b"), "aXb")

@@ -22,7 +22,7 @@ final class TokenizerTests: XCTestCase {
         for name in models {
             let tokenizer = try LoadedTokenizers.tokenizer(name)
             let reference = try Reference.load(name)
-            for c in reference.json.dict("tokenize").list("cases").compactMap({ $0 as? [String: Any] }) {
+            for c in try reference.json.dict("tokenize").cases("cases", in: "\(name) tokenize") {
                 let text = c.string("text") ?? ""
                 let ids = tokenizer.encode(text)
                 XCTAssertEqual(ids, c.ints("ids"), "\(name): \(text.debugDescription)")
@@ -32,14 +32,56 @@ final class TokenizerTests: XCTestCase {
         }
     }
 
+    /// The n log n merge gives exactly what the plain quadratic loop gives: on every reference text's
+    /// words and on seeded random words (letters from a small alphabet, so that many merges apply).
+    func testHeapMergeMatchesTheQuadraticLoop() throws {
+        for name in models {
+            let tokenizer = try LoadedTokenizers.tokenizer(name)
+            var words: [[UInt8]] = []
+            for c in try Reference.load(name).json.dict("tokenize").cases("cases", in: "\(name) tokenize") {
+                words += (c.string("text") ?? "").split(separator: " ").map { Array(" \($0)".utf8) }
+            }
+            var state: UInt64 = 0x9E3779B97F4A7C15
+            func random(_ n: Int) -> Int { state = state &* 6364136223846793005 &+ 1442695040888963407; return Int((state >> 33) % UInt64(n)) }
+            let alphabet = Array("aeinrst lo".utf8) + Array("é€".utf8)
+            for _ in 0..<2000 { words.append((0..<(1 + random(40))).map { _ in alphabet[random(alphabet.count)] }) }
+            words.append(Array(repeating: UInt8(ascii: "a"), count: 1001))
+            XCTAssertGreaterThan(words.count, 2000)
+            for word in words { XCTAssertEqual(tokenizer.bpe.encode(word), tokenizer.bpe.encodeQuadratic(word), "\(name): \(word)") }
+        }
+    }
+
+    /// One 1 MiB word (what anyone can send to `persona serve`) tokenizes in well under 2 s, and the
+    /// word cache does not keep it.
+    func testOneMebibyteWordIsFast() throws {
+        for name in models {
+            let tokenizer = try LoadedTokenizers.tokenizer(name)
+            var state: UInt64 = 42
+            let letters = Array("abcdefghijklmnopqrstuvwxyz".utf8)
+            let word = String(decoding: (0..<(1 << 20)).map { _ -> UInt8 in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return letters[Int((state >> 33) % 26)]
+            }, as: UTF8.self)
+            let before = tokenizer.cachedBytes
+            let start = Date()
+            let ids = tokenizer.encode(word)
+            let seconds = Date().timeIntervalSince(start)
+            print("\(name): 1 MiB word -> \(ids.count) tokens in \(String(format: "%.2f", seconds)) s")
+            XCTAssertLessThan(seconds, 2, name)
+            XCTAssertEqual(tokenizer.decode(ids), word)
+            XCTAssertLessThan(tokenizer.cachedBytes - before, 1024, "\(name): the long word was cached")
+            XCTAssertLessThanOrEqual(tokenizer.cachedBytes, BPETokenizer.cacheByteBudget)
+        }
+    }
+
     func testPromptTextsFromEverySection() throws {
         for name in models {
             let tokenizer = try LoadedTokenizers.tokenizer(name)
             let r = try Reference.load(name).json
-            for c in r.dict("chat_template").list("cases").compactMap({ $0 as? [String: Any] }) {
+            for c in try r.dict("chat_template").cases("cases", in: "\(name) chat_template") {
                 XCTAssertEqual(tokenizer.encode(c.string("text") ?? ""), c.ints("ids"), "\(name) chat template case")
             }
-            for p in r.dict("forward").list("prompts").compactMap({ $0 as? [String: Any] }) {
+            for p in try r.dict("forward").cases("prompts", in: "\(name) forward") {
                 XCTAssertEqual(tokenizer.encode(p.string("text") ?? ""), p.ints("input_ids"), "\(name) forward prompt")
             }
             XCTAssertEqual(tokenizer.encode(r.dict("greedy").string("prompt_text") ?? ""), r.dict("greedy").ints("prompt_ids"))

@@ -28,7 +28,7 @@ final class TransformerReferenceTests: XCTestCase {
         let reference = try Reference.load(name)
         let model = try LoadedModels.transformer(name)
         let layers = model.config.layerCount
-        for prompt in reference.json.dict("forward").list("prompts").compactMap({ $0 as? [String: Any] }) {
+        for prompt in try reference.json.dict("forward").cases("prompts", in: "\(name) forward") {
             let ids = prompt.ints("input_ids")
             let capture = CaptureHook()
             let logits = try model.withHooks([capture]) {
@@ -84,7 +84,8 @@ final class TransformerReferenceTests: XCTestCase {
         let greedy = reference.json.dict("greedy")
         let noStop = greedy.dict("no_stop")
         let expected = noStop.ints("ids")
-        let steps = noStop.list("steps").compactMap { $0 as? [String: Any] }
+        let steps = try noStop.cases("steps", in: "\(name) greedy.no_stop")
+        XCTAssertFalse(expected.isEmpty, "\(name): the reference's greedy.no_stop.ids is empty")
         let cache = model.makeCache()
         var logits = try model.forward([SequenceInput(tokens: greedy.ints("prompt_ids"), cache: cache)])[0]
         var produced: [Int] = []
@@ -92,8 +93,9 @@ final class TransformerReferenceTests: XCTestCase {
             let argmax = logits.indices.max { logits[$0] < logits[$1] }!
             if argmax != expected[step] {
                 // A divergence is only acceptable at a recorded near-tie.
-                let s = steps[step]
-                let gap = ((s["logit"] as? NSNumber)?.floatValue ?? 0) - ((s["runner_up_logit"] as? NSNumber)?.floatValue ?? 0)
+                guard step < steps.count else { throw ReferenceError(description: "\(name): no recorded step \(step) in greedy.no_stop.steps (\(steps.count) steps)") }
+                let s = steps[step], context = "\(name) greedy step \(step)"
+                let gap = try s.number("logit", in: context) - s.number("runner_up_logit", in: context)
                 XCTAssertLessThan(gap, 1e-3, "\(name): step \(step) chose \(argmax), reference \(expected[step]) (gap \(gap))")
                 print("\(name): diverged at step \(step) at a near-tie (gap \(gap))")
                 return

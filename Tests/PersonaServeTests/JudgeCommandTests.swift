@@ -2,13 +2,14 @@
 // loopback server the test controls.
 import Foundation
 import XCTest
+import PersonaTestSupport
 import PersonaCore
 
 final class JudgeCommandTests: XCTestCase {
     func persona(_ arguments: [String]) throws -> (status: Int32, out: String, err: String) {
-        guard let folder = PluginHost.executableDirectory() else { throw XCTSkip("no build folder") }
+        guard let folder = PluginHost.executableDirectory() else { throw TestEnvironment.skipOrFail("no build folder") }
         let binary = folder + "/persona"
-        guard FileManager.default.isExecutableFile(atPath: binary) else { throw XCTSkip("\(binary) is not built") }
+        guard FileManager.default.isExecutableFile(atPath: binary) else { throw TestEnvironment.skipOrFail("\(binary) is not built") }
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = arguments

@@ -52,7 +52,7 @@ final class OpenAIEndToEndTests: XCTestCase {
         let server = try RunningServer.start(PersonaServer(model: served, vectors: CombinedVectorSource([]), configuration: config))
         defer { server.stop() }
 
-        guard let buildFolder = PluginHost.executableDirectory() else { throw XCTSkip("no build folder") }
+        guard let buildFolder = PluginHost.executableDirectory() else { throw TestEnvironment.skipOrFail("no build folder") }
         let host = PluginHost(searchDirectories: [buildFolder], hostModel: judgeModel)
         host.discover()
         let names = host.plugins.map(\.name)

@@ -4,6 +4,7 @@
 // leaking. Every item must end in a score or a recorded reason.
 import Foundation
 import XCTest
+import PersonaTestSupport
 import Hummingbird
 import NIOCore
 @testable import OpenAIJudgeCore
@@ -50,7 +51,7 @@ final class ScriptedServer: @unchecked Sendable {
         let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
                               onServerRunning: { channel in box.set(channel.localAddress?.port ?? 0) })
         task = Task { try await app.run() }
-        guard let p = box.wait(seconds: 20) else { throw XCTSkip("scripted server did not start") }
+        guard let p = box.wait(seconds: 20) else { throw TestEnvironment.skipOrFail("scripted server did not start") }
         port = p
     }
 
@@ -273,7 +274,7 @@ final class OpenAIJudgeFaultTests: XCTestCase {
 /// A TCP port on 127.0.0.1 with nothing listening (bound, then closed).
 func freePort() throws -> Int {
     let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw XCTSkip("socket() failed") }
+    guard fd >= 0 else { throw TestEnvironment.skipOrFail("socket() failed") }
     defer { close(fd) }
     var address = sockaddr_in()
     address.sin_family = sa_family_t(AF_INET)
@@ -281,7 +282,7 @@ func freePort() throws -> Int {
     address.sin_addr.s_addr = inet_addr("127.0.0.1")
     var length = socklen_t(MemoryLayout<sockaddr_in>.size)
     let bound = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-    guard bound == 0 else { throw XCTSkip("bind() failed") }
+    guard bound == 0 else { throw TestEnvironment.skipOrFail("bind() failed") }
     _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
     return Int(UInt16(bigEndian: address.sin_port))
 }

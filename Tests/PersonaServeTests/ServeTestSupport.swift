@@ -28,7 +28,7 @@ final class RunningServer: @unchecked Sendable {
     static func start(_ server: PersonaServer) throws -> RunningServer {
         let portBox = PortBox()
         let task = Task { try await server.run { port in portBox.set(port) } }
-        guard let port = portBox.wait(seconds: 30) else { task.cancel(); throw XCTSkip("the server did not start") }
+        guard let port = portBox.wait(seconds: 30) else { task.cancel(); throw TestEnvironment.skipOrFail("the server did not start") }
         return RunningServer(port: port, task: task, server: server)
     }
 }

@@ -255,6 +255,43 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(texts, expected.map { $0?.text })
     }
 
+    /// A 1 MiB single-word prompt (anyone who reaches the server can send one) is answered or
+    /// refused with 400 within 2 s, and a normal request sent meanwhile is served.
+    func testOneMebibyteWordIsAnsweredQuicklyAndOthersAreServed() throws {
+        let model = try ServeModels.servedModel()
+        var config = ServeConfiguration()
+        config.port = 0
+        config.maxBodyBytes = 2 << 20
+        config.maxBatchSize = 4
+        config.maxQueued = 8
+        Self.running?.stop(); Self.running = nil
+        let r = try RunningServer.start(PersonaServer(model: model, vectors: CombinedVectorSource([]), configuration: config))
+        defer { r.stop() }
+        var state: UInt64 = 7
+        let letters = Array("abcdefghijklmnopqrstuvwxyz".utf8)
+        let word = String(decoding: (0..<(1 << 20)).map { _ -> UInt8 in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return letters[Int((state >> 33) % 26)]
+        }, as: UTF8.self)
+        let group = DispatchGroup()
+        nonisolated(unsafe) var big: HTTPResult?, bigSeconds = 0.0
+        group.enter()
+        DispatchQueue.global().async {
+            let start = Date()
+            big = try? HTTP.post(r.base + "/v1/chat/completions", json: ["messages": [["role": "user", "content": word]], "max_tokens": 1, "temperature": 0])
+            bigSeconds = Date().timeIntervalSince(start)
+            group.leave()
+        }
+        Thread.sleep(forTimeInterval: 0.05)
+        let small = try HTTP.post(r.base + "/v1/chat/completions", json: ["messages": [["role": "user", "content": "Hello there"]], "max_tokens": 2, "temperature": 0])
+        XCTAssertEqual(group.wait(timeout: .now() + 60), .success)
+        print("1 MiB single-word request: status \(big?.status ?? -1) in \(String(format: "%.2f", bigSeconds)) s: \(big?.text.prefix(160) ?? "")")
+        XCTAssertLessThan(bigSeconds, 2)
+        XCTAssertTrue([200, 400].contains(big?.status ?? -1), "\(big?.status ?? -1) \(big?.text.prefix(300) ?? "")")
+        if big?.status == 400 { XCTAssertTrue(big?.text.contains("context_length_exceeded") ?? false, big?.text ?? "") }
+        XCTAssertEqual(small.status, 200, small.text)
+    }
+
     func testQueueLimitGives429() throws {
         let model = try ServeModels.servedModel()
         var config = ServeConfiguration()

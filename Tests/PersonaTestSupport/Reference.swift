@@ -13,7 +13,7 @@ public struct Reference {
         let url = TestPaths.reference.appendingPathComponent(files[model] ?? model)
         let data = try Data(contentsOf: url)
         guard let json = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
-            throw XCTSkip("reference \(url.path) is not a JSON object")
+            throw TestEnvironment.skipOrFail("reference \(url.path) is not a JSON object")
         }
         return Reference(name: model, json: json)
     }
@@ -27,6 +27,30 @@ extension Dictionary where Key == String, Value == Any {
     public func ints(_ key: String) -> [Int] { (self[key] as? [Any] ?? []).compactMap { ($0 as? NSNumber)?.intValue } }
     public func floats(_ key: String) -> [Float] { (self[key] as? [Any] ?? []).compactMap { ($0 as? NSNumber)?.floatValue } }
     public func string(_ key: String) -> String? { self[key] as? String }
+}
+
+/// A golden reference that lacks what a test compares against.
+public struct ReferenceError: Error, CustomStringConvertible {
+    public let description: String
+    public init(description: String) { self.description = description }
+}
+
+extension Dictionary where Key == String, Value == Any {
+    /// The objects listed at `key`, never none: a loop over zero golden cases would pass without testing.
+    public func cases(_ key: String, in context: String) throws -> [[String: Any]] {
+        guard let list = self[key] as? [Any] else { throw ReferenceError(description: "\(context): no list \"\(key)\" in the reference") }
+        let objects = list.compactMap { $0 as? [String: Any] }
+        guard !objects.isEmpty, objects.count == list.count else {
+            throw ReferenceError(description: "\(context): \"\(key)\" holds \(objects.count) cases of \(list.count) entries (expected at least one, all objects)")
+        }
+        return objects
+    }
+
+    /// The number at `key`: a missing logit must not read as 0 (a gap of 0 passes every near-tie check).
+    public func number(_ key: String, in context: String) throws -> Float {
+        guard let n = self[key] as? NSNumber else { throw ReferenceError(description: "\(context): no number \"\(key)\" in the reference (found \(String(describing: self[key])))") }
+        return n.floatValue
+    }
 }
 
 /// Cosine similarity and max absolute difference relative to the reference's max magnitude.

@@ -26,6 +26,24 @@ public enum TestPaths {
     }
 }
 
+/// Skips that would hide a failure (a server that does not start, a binary not built, a malformed
+/// reference) become failures when the environment has CI=true; a test that needs a file we do not
+/// fetch (the large model, chromium) throws a plain XCTSkip and says so.
+public enum TestEnvironment {
+    public static var isCI: Bool { isCI(ProcessInfo.processInfo.environment) }
+    static func isCI(_ environment: [String: String]) -> Bool { environment["CI"]?.lowercased() == "true" }
+
+    /// The error to throw when a precondition of the test is missing: XCTSkip locally, a failure under CI=true.
+    public static func skipOrFail(_ reason: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> Error {
+        isCI(environment) ? EnvironmentFailure(description: "\(reason) (CI=true: a failure, not a skip)") : XCTSkip(reason)
+    }
+}
+
+/// A missing test precondition under CI=true (thrown: XCTest reports a thrown error as a failure).
+public struct EnvironmentFailure: Error, CustomStringConvertible {
+    public let description: String
+}
+
 /// Asserts that `body` throws an error equal to `expected`, printing what was thrown otherwise.
 public func assertThrows<E: Error & Equatable, T>(_ expected: E, file: StaticString = #filePath, line: UInt = #line, _ body: () throws -> T) {
     do {

@@ -4,6 +4,7 @@
 import Foundation
 import XCTest
 import PersonaTestSupport
+import PersonaABI
 @testable import PersonaModel
 @testable import PersonaCore
 
@@ -100,6 +101,37 @@ final class PluginHostTests: XCTestCase {
         }
         // Wrong kind.
         assertThrows(PluginHostError.wrongKind(name: "c-hook", expected: "autorater", found: "hook")) { try host.makeAutorater(name: "c-hook") }
+    }
+
+    /// A plugin built against version 1, whose descriptor and hook table end exactly at an unreadable
+    /// page, loads and runs; read with a header that has one field appended (the structs below, as
+    /// the next version will look to this host), the host reads only the declared bytes and sees the
+    /// new field as absent. A plugin declaring more than this host knows is accepted too.
+    func testVersion1PluginLoadsAgainstAHeaderWithAnAppendedField() throws {
+        XCTAssertEqual([ABIMinimumSize.descriptor, ABIMinimumSize.autorater, ABIMinimumSize.hook, ABIMinimumSize.traitPack], [64, 24, 24, 40])
+        XCTAssertEqual(PERSONA_HOST_SERVICES_V1_SIZE, 104)
+        let dir = try BuiltLibraries.folder(with: ["PersonaTestFixtureV1Size"])
+        let host = PluginHost(searchDirectories: [dir.path])
+        host.discover()
+        XCTAssertEqual(host.refused, [])
+        XCTAssertEqual(Set(host.plugins.map(\.name)), ["c-v1-hook", "c-newer-hook"])
+        XCTAssertEqual(try host.makeHook(name: "c-v1-hook").layers, [3])
+        XCTAssertEqual(try host.makeHook(name: "c-newer-hook").layers, [3])
+
+        struct DescriptorWithAppendedField { var v1: persona_plugin_descriptor; var appended: UInt64 }
+        struct HookTableWithAppendedField { var v1: persona_hook_functions; var appended: UInt64 }
+        let record = try XCTUnwrap(host.plugins.first { $0.name == "c-v1-hook" })
+        XCTAssertEqual(record.descriptor.struct_size, PERSONA_PLUGIN_DESCRIPTOR_V1_SIZE)
+        let descriptor = ABIStruct.read(UnsafeRawPointer(record.descriptorPointer), declaredSize: Int(record.descriptor.struct_size),
+                                        as: DescriptorWithAppendedField.self)
+        XCTAssertEqual(descriptor.appended, 0)
+        XCTAssertEqual(descriptor.v1.name.map { String(cString: $0) }, "c-v1-hook")
+        let table = ABIStruct.read(record.functions, declaredSize: record.functionsSize, as: HookTableWithAppendedField.self)
+        XCTAssertEqual(table.appended, 0)
+        XCTAssertNotNil(table.v1.process)
+        // The newer plugin's extra bytes (0xAB…) are not read into what this host knows.
+        let newer = try XCTUnwrap(host.plugins.first { $0.name == "c-newer-hook" })
+        XCTAssertEqual(Int(newer.descriptor.struct_size), ABIMinimumSize.descriptor + 8)
     }
 
     func testTwoPluginsWithOneNameConflictUnlessChosenByPath() throws {

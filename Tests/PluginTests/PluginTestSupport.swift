@@ -20,7 +20,7 @@ enum BuiltLibraries {
     static func path(_ product: String) throws -> String {
         let url = folder.appendingPathComponent("lib\(product).so")
         guard FileManager.default.fileExists(atPath: url.path) else {
-            throw XCTSkip("\(url.path) is not built: run `swift build -c release` (make test does)")
+            throw TestEnvironment.skipOrFail("\(url.path) is not built: run `swift build -c release` (make test does)")
         }
         return url.path
     }
@@ -35,7 +35,12 @@ enum BuiltLibraries {
         return dir
     }
 
-    static let seven = ["apathetic", "evil", "hallucinating", "humorous", "impolite", "optimistic", "sycophantic"]
+    /// Every folder under TraitPacks/ holding a pack.json (what Package.swift builds), never a fixed list.
+    static var packFolders: [String] {
+        let root = TestPaths.root.appendingPathComponent("TraitPacks")
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: root.path)) ?? []
+        return names.filter { FileManager.default.fileExists(atPath: root.appendingPathComponent("\($0)/pack.json").path) }.sorted()
+    }
 }
 
 /// Collects plugin log lines.

@@ -8,7 +8,7 @@ import PersonaTestSupport
 final class ProjectionProbeTests: XCTestCase {
     func testProjectionProbeWritesJSONLDuringGenerate() throws {
         let binary = BuiltLibraries.folder.appendingPathComponent("persona")
-        guard FileManager.default.isExecutableFile(atPath: binary.path) else { throw XCTSkip("persona not built at \(binary.path)") }
+        guard FileManager.default.isExecutableFile(atPath: binary.path) else { throw TestEnvironment.skipOrFail("persona not built at \(binary.path)") }
         _ = try BuiltLibraries.path("PersonaProjectionProbe")
         let dir = try TestPaths.temporaryDirectory()
         // A [30, 576] vector file for the 135M model: row L = e_L + 0.5 e_{L+1}.

@@ -1,4 +1,4 @@
-// The seven trait packs as built libraries (data embedded, counts, content hashes, filters), bare
+// Every trait pack folder as a built library (data embedded, counts, content hashes, filters), bare
 // pack folders, validation of bad packs (every problem at once), and the reference-JSON import.
 import Foundation
 import XCTest
@@ -6,13 +6,33 @@ import PersonaTestSupport
 @testable import PersonaCore
 
 final class TraitPackTests: XCTestCase {
-    func testSevenPackLibrariesLoadWithTheirDataCountsAndHashes() throws {
-        let dir = try BuiltLibraries.folder(with: BuiltLibraries.seven.map { "PersonaPack_\($0)" })
+    /// Every folder found under TraitPacks/ (not a fixed list) is built into a library that loads,
+    /// carries exactly the folder's pack.json, and passes validation: adding a pack is adding a folder.
+    func testEveryPackFolderIsBuiltAndValid() throws {
+        let folders = BuiltLibraries.packFolders
+        XCTAssertGreaterThanOrEqual(folders.count, 7, "\(folders)")
+        let dir = try BuiltLibraries.folder(with: folders.map { "PersonaPack_\($0)" })
         let host = PluginHost(searchDirectories: [dir.path])
         host.discover()
         XCTAssertEqual(host.refused, [])
         let packs = try host.loadPacks(names: nil)
-        XCTAssertEqual(packs.map(\.name).sorted(), BuiltLibraries.seven)
+        XCTAssertEqual(packs.map(\.name).sorted(), folders)
+        for name in folders {
+            let pack = try PackFiles.read(TestPaths.root.appendingPathComponent("TraitPacks/\(name)").path)
+            XCTAssertEqual(pack.name, name, "TraitPacks/\(name)/pack.json: name must be the folder's")
+            XCTAssertEqual(PackValidation.problems(pack), [], "TraitPacks/\(name)/pack.json")
+            XCTAssertTrue(pack.evalPrompt.contains("REFUSAL"), "TraitPacks/\(name)/pack.json: eval_prompt does not mention REFUSAL")
+        }
+    }
+
+    func testPackLibrariesLoadWithTheirDataCountsAndHashes() throws {
+        let folders = BuiltLibraries.packFolders
+        let dir = try BuiltLibraries.folder(with: folders.map { "PersonaPack_\($0)" })
+        let host = PluginHost(searchDirectories: [dir.path])
+        host.discover()
+        XCTAssertEqual(host.refused, [])
+        let packs = try host.loadPacks(names: nil)
+        XCTAssertEqual(packs.map(\.name).sorted(), folders)
         var hashes = Set<String>()
         for loaded in packs {
             XCTAssertEqual(loaded.pack.instructions.count, 5, loaded.name)
@@ -28,7 +48,7 @@ final class TraitPackTests: XCTestCase {
             XCTAssertEqual(loaded.contentHash.count, 64)
             hashes.insert(loaded.contentHash)
         }
-        XCTAssertEqual(hashes.count, 7, "every pack has its own hash")
+        XCTAssertEqual(hashes.count, folders.count, "every pack has its own hash")
         let filters = Dictionary(uniqueKeysWithValues: packs.map { ($0.name, $0.filters.map(\.name)) })
         XCTAssertEqual(filters["hallucinating"], ["no-admitted-ignorance"])
         XCTAssertEqual(filters["sycophantic"], ["substantive-negative"])
@@ -123,7 +143,7 @@ final class TraitPackTests: XCTestCase {
         XCTAssertEqual(PackValidation.problems(pack), [])
         XCTAssertEqual(pack.questions.evaluation.first, "Eval 0?")
         let folder = try PackFiles.writeFolder(pack, in: dir.appendingPathComponent("TraitPacks").path)
-        XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/Pack.swift"))
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), ["pack.json"], "a pack folder needs nothing else")
         XCTAssertEqual(try PluginHost.loadPackFile(folder).pack, pack)
         // One file of 40 questions: split in halves; loaded directly as a reference JSON too.
         let single = try write("single.json", (0..<40).map { "Question \($0)?" })

@@ -13,8 +13,9 @@
  *     exists when struct_size >= O + S.
  *   - The host checks, before calling anything but the entry function: the entry symbol exists; the
  *     descriptor is non-NULL; descriptor->abi_version == PERSONA_ABI_VERSION; descriptor->struct_size
- *     is at least the version-1 size; the kind is known; the kind's function table is non-NULL and
- *     its struct_size is at least its version-1 size; every required function pointer is non-NULL.
+ *     is at least the version-1 size (PERSONA_*_V1_SIZE, end of this file); the kind is known; the
+ *     kind's function table is non-NULL and its struct_size is at least its version-1 size; every
+ *     required function pointer is non-NULL.
  *     A plugin failing any check is refused with a message; nothing of it is called again.
  *   - Plugins should likewise check host->abi_version and host->struct_size in create.
  *
@@ -427,6 +428,52 @@ typedef struct persona_plugin_descriptor {
  * otherwise and must be cheap (no model loading, no I/O).
  */
 typedef const persona_plugin_descriptor *(*persona_plugin_entry_fn)(uint32_t host_abi_version, uint32_t index);
+
+/* ------------------------------------------------------------------------------------------ */
+/* Frozen version-1 sizes                                                                     */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * The sizes of the extensible structs as version 1 published them (64-bit targets). A reader
+ * accepts any struct_size >= the V1 size and reads only the bytes within the struct_size the
+ * writer declared: a field appended later reads as absent (zero) from an older writer, and a
+ * newer writer's extra bytes are ignored. These constants never change.
+ *
+ * To append a field to one of these structs: add it after the last field (never in between),
+ * document it as "appended; check struct_size before use", and leave the constant and its
+ * assertions below as they are (the assertions name the last version-1 field, so they keep
+ * holding). A reader of the new field checks struct_size >= offsetof(new field) + its size.
+ */
+#define PERSONA_PLUGIN_DESCRIPTOR_V1_SIZE 64u
+#define PERSONA_HOST_SERVICES_V1_SIZE 104u
+#define PERSONA_AUTORATER_FUNCTIONS_V1_SIZE 24u
+#define PERSONA_HOOK_FUNCTIONS_V1_SIZE 24u
+#define PERSONA_TRAIT_PACK_FUNCTIONS_V1_SIZE 40u
+
+#ifdef __cplusplus
+#define PERSONA_STATIC_ASSERT(condition, message) static_assert(condition, message)
+#else
+#define PERSONA_STATIC_ASSERT(condition, message) _Static_assert(condition, message)
+#endif
+#define PERSONA_V1_END(type, last_field) (offsetof(type, last_field) + sizeof(((type *)0)->last_field))
+
+PERSONA_STATIC_ASSERT(sizeof(void *) == 8, "the version-1 sizes are those of 64-bit targets");
+PERSONA_STATIC_ASSERT(PERSONA_V1_END(persona_plugin_descriptor, functions) == PERSONA_PLUGIN_DESCRIPTOR_V1_SIZE,
+                      "persona_plugin_descriptor: a version-1 field moved or changed size");
+PERSONA_STATIC_ASSERT(PERSONA_V1_END(persona_host_services, model_describe) == PERSONA_HOST_SERVICES_V1_SIZE,
+                      "persona_host_services: a version-1 field moved or changed size");
+PERSONA_STATIC_ASSERT(PERSONA_V1_END(persona_autorater_functions, identity) == PERSONA_AUTORATER_FUNCTIONS_V1_SIZE,
+                      "persona_autorater_functions: a version-1 field moved or changed size");
+PERSONA_STATIC_ASSERT(PERSONA_V1_END(persona_hook_functions, process) == PERSONA_HOOK_FUNCTIONS_V1_SIZE,
+                      "persona_hook_functions: a version-1 field moved or changed size");
+PERSONA_STATIC_ASSERT(PERSONA_V1_END(persona_trait_pack_functions, filter) == PERSONA_TRAIT_PACK_FUNCTIONS_V1_SIZE,
+                      "persona_trait_pack_functions: a version-1 field moved or changed size");
+PERSONA_STATIC_ASSERT(sizeof(persona_plugin_descriptor) >= PERSONA_PLUGIN_DESCRIPTOR_V1_SIZE &&
+                      sizeof(persona_host_services) >= PERSONA_HOST_SERVICES_V1_SIZE &&
+                      sizeof(persona_autorater_functions) >= PERSONA_AUTORATER_FUNCTIONS_V1_SIZE &&
+                      sizeof(persona_hook_functions) >= PERSONA_HOOK_FUNCTIONS_V1_SIZE &&
+                      sizeof(persona_trait_pack_functions) >= PERSONA_TRAIT_PACK_FUNCTIONS_V1_SIZE,
+                      "a struct is smaller than its version-1 size");
 
 #ifdef __cplusplus
 }

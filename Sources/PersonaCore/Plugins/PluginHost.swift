@@ -147,7 +147,7 @@ public final class PluginHost: @unchecked Sendable {
     public func loadPack(_ record: PluginRecord) throws -> LoadedPack {
         guard record.kind == .traitPack else { throw PluginHostError.wrongKind(name: record.name, expected: PluginKind.traitPack.rawValue, found: record.kind.rawValue) }
         let instance = try instantiate(record)
-        let functions = record.descriptor.pointee.functions.load(as: persona_trait_pack_functions.self)
+        let functions = record.functionTable(persona_trait_pack_functions.self)
         guard let jsonPointer = functions.pack_json(instance.context) else {
             throw PluginHostError.badPlugin(name: record.name, reason: "pack_json returned NULL")
         }

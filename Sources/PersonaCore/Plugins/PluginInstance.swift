@@ -21,7 +21,7 @@ public final class PluginInstance: @unchecked Sendable {
         var error = persona_error()
         let status = configurationJSON.withCString { config in
             withUnsafePointer(to: &services.table.pointee) { table in
-                record.descriptor.pointee.create(record.descriptor, table, config, &context, &error)
+                record.descriptor.create(record.descriptorPointer, table, config, &context, &error)
             }
         }
         guard status == Int32(PERSONA_OK.rawValue) else {
@@ -30,7 +30,7 @@ public final class PluginInstance: @unchecked Sendable {
         self.context = context
     }
 
-    deinit { record.descriptor.pointee.destroy(context) }
+    deinit { record.descriptor.destroy(context) }
 
     func check(_ status: Int32, _ error: persona_error, _ function: String) throws {
         guard status == Int32(PERSONA_OK.rawValue) else {
@@ -51,7 +51,7 @@ public final class PluginAutorater: Autorater {
 
     init(instance: PluginInstance) throws {
         self.instance = instance
-        functions = instance.record.descriptor.pointee.functions.load(as: persona_autorater_functions.self)
+        functions = instance.record.functionTable(persona_autorater_functions.self)
         guard let identity = functions.identity(instance.context) else {
             throw PluginHostError.badPlugin(name: instance.record.name, reason: "identity returned NULL")
         }
@@ -131,7 +131,7 @@ public final class PluginLayerHook: LayerHook {
 
     init(instance: PluginInstance) throws {
         self.instance = instance
-        functions = instance.record.descriptor.pointee.functions.load(as: persona_hook_functions.self)
+        functions = instance.record.functionTable(persona_hook_functions.self)
         var buffer = [Int32](repeating: 0, count: 256)
         var n = functions.layers(instance.context, &buffer, UInt32(buffer.count))
         if n > Int32(buffer.count) && n <= 1 << 16 {
@@ -176,7 +176,7 @@ public final class PluginPairFilter: PairFilter {
 
     init(instance: PluginInstance, index: UInt32, name: String) {
         self.instance = instance; self.index = index; self.name = name
-        functions = instance.record.descriptor.pointee.functions.load(as: persona_trait_pack_functions.self)
+        functions = instance.record.functionTable(persona_trait_pack_functions.self)
     }
 
     public func dropReason(for pair: CandidatePair) throws -> String? {

@@ -33,14 +33,26 @@ public final class PluginRecord: @unchecked Sendable, CustomStringConvertible {
     public let path: String
     /// Index of the plugin in its library.
     public let index: Int
-    let descriptor: UnsafePointer<persona_plugin_descriptor>
+    /// The plugin's own descriptor pointer (handed back to its create).
+    let descriptorPointer: UnsafePointer<persona_plugin_descriptor>
+    /// The descriptor as read within its declared struct_size (fields past it read as zero).
+    let descriptor: persona_plugin_descriptor
+    /// The kind's function table and the struct_size it declares.
+    let functions: UnsafeRawPointer
+    let functionsSize: Int
 
-    init(name: String, version: String, kind: PluginKind, summary: String, path: String, index: Int, descriptor: UnsafePointer<persona_plugin_descriptor>) {
+    init(name: String, version: String, kind: PluginKind, summary: String, path: String, index: Int,
+         descriptorPointer: UnsafePointer<persona_plugin_descriptor>, descriptor: persona_plugin_descriptor,
+         functions: UnsafeRawPointer, functionsSize: Int) {
         self.name = name; self.version = version; self.kind = kind; self.summary = summary
-        self.path = path; self.index = index; self.descriptor = descriptor
+        self.path = path; self.index = index; self.descriptorPointer = descriptorPointer; self.descriptor = descriptor
+        self.functions = functions; self.functionsSize = functionsSize
     }
 
     public var description: String { "\(name) \(version) (\(kind.rawValue)) \(path)" }
+
+    /// The kind's function table, read within its declared struct_size.
+    func functionTable<T>(_ type: T.Type) -> T { ABIStruct.read(functions, declaredSize: functionsSize, as: type) }
 }
 
 /// A library (or one plugin in it) that was refused, and why.
@@ -50,13 +62,27 @@ public struct RefusedPlugin: Error, Sendable, Equatable, CustomStringConvertible
     public var description: String { "\(path): \(reason)" }
 }
 
-/// The version-1 sizes of the ABI structs: the minimum a plugin may declare. These are the sizes
-/// of the structs as first published; when fields are appended these constants stay as they are.
+/// The version-1 sizes of the ABI structs (frozen in persona_abi.h): the minimum a plugin may
+/// declare. They stay as they are when fields are appended, so a plugin built against v1 still loads.
 enum ABIMinimumSize {
-    static let descriptor = MemoryLayout<persona_plugin_descriptor>.size
-    static let autorater = MemoryLayout<persona_autorater_functions>.size
-    static let hook = MemoryLayout<persona_hook_functions>.size
-    static let traitPack = MemoryLayout<persona_trait_pack_functions>.size
+    static let descriptor = Int(PERSONA_PLUGIN_DESCRIPTOR_V1_SIZE)
+    static let autorater = Int(PERSONA_AUTORATER_FUNCTIONS_V1_SIZE)
+    static let hook = Int(PERSONA_HOOK_FUNCTIONS_V1_SIZE)
+    static let traitPack = Int(PERSONA_TRAIT_PACK_FUNCTIONS_V1_SIZE)
+}
+
+/// Reads an ABI struct that a plugin wrote with its own struct_size: only the declared bytes are
+/// read (a plugin built against an older header has no memory past them, not even readable), and
+/// the fields beyond them read as zero, i.e. absent. A newer plugin's extra bytes are ignored.
+enum ABIStruct {
+    static func read<T>(_ pointer: UnsafeRawPointer, declaredSize: Int, as type: T.Type) -> T {
+        let size = MemoryLayout<T>.size
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: MemoryLayout<T>.alignment)
+        defer { buffer.deallocate() }
+        buffer.initializeMemory(as: UInt8.self, repeating: 0, count: max(size, 1))
+        buffer.copyMemory(from: pointer, byteCount: min(max(declaredSize, 0), size))
+        return buffer.load(as: T.self)
+    }
 }
 
 enum PluginLibrary {
@@ -106,7 +132,7 @@ enum PluginLibrary {
         guard Int(size) >= ABIMinimumSize.descriptor else {
             return refuse("descriptor struct_size \(size) is smaller than the \(ABIMinimumSize.descriptor) bytes of ABI version \(PERSONA_ABI_VERSION)")
         }
-        let desc = d.pointee
+        let desc = ABIStruct.read(raw, declaredSize: Int(size), as: persona_plugin_descriptor.self)
         guard let namePointer = desc.name else { return refuse("descriptor has no name") }
         let name = String(cString: namePointer)
         guard isValidName(name) else { return refuse("plugin name \"\(name)\" is not of the form [a-z0-9_-]+ (1–64 characters)") }
@@ -119,18 +145,19 @@ enum PluginLibrary {
         switch kind {
         case .autorater:
             guard tableSize >= ABIMinimumSize.autorater else { return refuse("\(name): autorater table struct_size \(tableSize) < \(ABIMinimumSize.autorater)") }
-            let t = functions.load(as: persona_autorater_functions.self)
+            let t = ABIStruct.read(functions, declaredSize: tableSize, as: persona_autorater_functions.self)
             guard t.score != nil, t.identity != nil else { return refuse("\(name): autorater table lacks score or identity") }
         case .hook:
             guard tableSize >= ABIMinimumSize.hook else { return refuse("\(name): hook table struct_size \(tableSize) < \(ABIMinimumSize.hook)") }
-            let t = functions.load(as: persona_hook_functions.self)
+            let t = ABIStruct.read(functions, declaredSize: tableSize, as: persona_hook_functions.self)
             guard t.layers != nil, t.process != nil else { return refuse("\(name): hook table lacks layers or process") }
         case .traitPack:
             guard tableSize >= ABIMinimumSize.traitPack else { return refuse("\(name): trait-pack table struct_size \(tableSize) < \(ABIMinimumSize.traitPack)") }
-            let t = functions.load(as: persona_trait_pack_functions.self)
+            let t = ABIStruct.read(functions, declaredSize: tableSize, as: persona_trait_pack_functions.self)
             guard t.pack_json != nil, t.filter_count != nil else { return refuse("\(name): trait-pack table lacks pack_json or filter_count") }
         }
-        return .success(PluginRecord(name: name, version: version_, kind: kind, summary: summary, path: path, index: index, descriptor: d))
+        return .success(PluginRecord(name: name, version: version_, kind: kind, summary: summary, path: path, index: index,
+                                     descriptorPointer: d, descriptor: desc, functions: functions, functionsSize: tableSize))
     }
 
     static func isValidName(_ name: String) -> Bool {

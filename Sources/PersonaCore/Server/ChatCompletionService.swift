@@ -48,12 +48,34 @@ public final class ChatCompletionService: @unchecked Sendable {
 
     private var model: LanguageModel { engine.model }
 
-    /// Parses and checks a body, renders the prompt, resolves steering.
+    // Admission: requests being prepared (template + tokenizer, the costly part of a request before
+    // the engine sees it) count against the same limit as the engine's queue, so a flood of large
+    // prompts is refused with 429 before it is tokenized instead of after.
+    private let admissionLock = NSLock()
+    private var preparing = 0
+
+    /// Takes a preparation slot, or throws 429 when the engine's queue plus the requests being
+    /// prepared already reach --max-queued (+ the free batch slots, as the engine counts).
+    private func admit() throws {
+        let load = engine.load
+        admissionLock.lock(); defer { admissionLock.unlock() }
+        guard preparing + load.waiting < engine.maxQueued + max(0, engine.maxBatchSize - load.active) else {
+            throw APIError(status: 429, message: "the server is busy (\(engine.maxQueued) requests waiting); retry later", type: "rate_limit_error", code: "rate_limit_exceeded")
+        }
+        preparing += 1
+    }
+
+    private func release() { admissionLock.lock(); preparing -= 1; admissionLock.unlock() }
+
+    /// Parses and checks a body, renders the prompt, resolves steering. The template and the
+    /// tokenizer run only once the request is admitted.
     public func prepare(_ body: Data) throws -> PreparedCompletion {
         let request = try ChatCompletionRequest.parse(body, limits: .init(maxTokens: configuration.maxTokensLimit))
         if let name = request.model, configuration.modelName != nil, name != modelName {
             throw APIError(status: 404, message: "the model \"\(name.prefix(100))\" does not exist; this server serves \"\(modelName)\"", param: "model", code: "model_not_found")
         }
+        try admit()
+        defer { release() }
         let prompt = try promptTokens(request)
         let context = model.config.contextLength
         guard prompt.count < context else {
@@ -105,17 +127,28 @@ public final class ChatCompletionService: @unchecked Sendable {
     }
 
     public static func promptTokens(messages: [ChatMessage], continueFinalMessage: Bool, model: LanguageModel) throws -> [Int] {
+        /// Tokenizes, unless the text is so long that even its fewest possible tokens (one per
+        /// longest token's bytes) overflow the context: refused in O(n) instead of tokenized.
+        func encode(_ text: String) throws -> [Int] {
+            let fewest = text.utf8.count / model.tokenizer.maximumTokenBytes
+            let context = model.config.contextLength
+            guard fewest < context else {
+                throw APIError(status: 400, message: "the prompt has at least \(fewest) tokens (\(text.utf8.count) bytes); the model's context is \(context) tokens",
+                               param: "messages", code: "context_length_exceeded")
+            }
+            return model.tokenizer.encode(text)
+        }
         guard continueFinalMessage, let last = messages.last, last.role == "assistant" else {
-            return model.tokenizer.encode(try model.renderChat(messages, addGenerationPrompt: true))
+            return try encode(try model.renderChat(messages, addGenerationPrompt: true))
         }
         if last.content.isEmpty {
-            return model.tokenizer.encode(try model.renderChat(Array(messages.dropLast()), addGenerationPrompt: true))
+            return try encode(try model.renderChat(Array(messages.dropLast()), addGenerationPrompt: true))
         }
         let text = try model.renderChat(messages, addGenerationPrompt: false)
         guard let range = text.range(of: last.content, options: .backwards) else {
             throw APIError.invalid("messages", "cannot continue the final assistant message: the chat template does not reproduce its text")
         }
-        return model.tokenizer.encode(String(text[..<range.upperBound]))
+        return try encode(String(text[..<range.upperBound]))
     }
 
     // MARK: Responses

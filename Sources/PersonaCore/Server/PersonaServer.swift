@@ -43,7 +43,13 @@ public final class PersonaServer: @unchecked Sendable {
         let started = Date()
         var request = request
         let body = try await request.collectBody(upTo: configuration.maxBodyBytes)
-        let prepared = try service.prepare(Data(buffer: body))
+        // Off the event loops: a long prompt's tokenization must not stall other connections.
+        let preparer = self.service, data = Data(buffer: body)
+        let prepared: PreparedCompletion = try await withCheckedThrowingContinuation { continuation in
+            DispatchQueue.global().async {
+                do { continuation.resume(returning: try preparer.prepare(data)) } catch { continuation.resume(throwing: error) }
+            }
+        }
         let id = "chatcmpl-" + UUID().uuidString.replacingOccurrences(of: "-", with: "").lowercased().prefix(24)
         let created = Int(started.timeIntervalSince1970)
 

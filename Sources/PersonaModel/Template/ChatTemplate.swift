@@ -26,15 +26,30 @@ public struct JinjaTemplate {
         return interpreter.output
     }
 
+    /// The longest list `range()` builds.
+    static let maximumRangeLength = 100_000
+
+    /// Python's range(start, stop, step) for any 64-bit bounds: the length is computed without
+    /// overflow (the distance between two Ints always fits in a UInt) and checked before building.
+    static func rangeValues(_ start: Int, _ stop: Int, _ step: Int) throws -> [Int] {
+        guard step > 0 ? start < stop : start > stop else { return [] }
+        let distance = step > 0 ? UInt(bitPattern: stop &- start) : UInt(bitPattern: start &- stop)
+        let count = (distance - 1) / step.magnitude + 1
+        guard count <= UInt(maximumRangeLength) else {
+            throw TemplateError.limitExceeded(limit: "range length", value: maximumRangeLength)
+        }
+        // Every value lies between start and stop, so the wrapping arithmetic is exact.
+        return (0..<Int(count)).map { start &+ $0 &* step }
+    }
+
     static let builtins: [String: JinjaValue] = [
-        "raise_exception": .function(JinjaFunction { args, _ in throw TemplateError.raised(args.first?.text ?? "") }),
+        "raise_exception": .function(JinjaFunction { args, _ in throw TemplateError.raised(try args.first?.text(limit: 1 << 16) ?? "") }),
         "range": .function(JinjaFunction { args, _ in
             let ints = args.compactMap { if case .int(let i) = $0 { return i }; return nil }
             guard ints.count == args.count, (1...3).contains(ints.count) else { throw TemplateError.runtime("range() takes 1 to 3 integers") }
             let (start, stop, step) = ints.count == 1 ? (0, ints[0], 1) : (ints[0], ints[1], ints.count == 3 ? ints[2] : 1)
             guard step != 0 else { throw TemplateError.runtime("range() step cannot be zero") }
-            guard abs((stop - start) / step) <= 100_000 else { throw TemplateError.limitExceeded(limit: "range length", value: 100_000) }
-            return .array(Array(stride(from: start, to: stop, by: step)).map { .int($0) })
+            return .array(try rangeValues(start, stop, step).map { .int($0) })
         }),
         "namespace": .function(JinjaFunction { _, keywords in
             let ns = JinjaNamespace()

@@ -1,12 +1,24 @@
-// Jinja interpreter: walks the tree with a scope stack. Limits (untrusted templates): loop
-// iterations, call depth and output size, each a `TemplateError.limitExceeded`.
+// Jinja interpreter: walks the tree with a scope stack. Templates come from model files (untrusted):
+// every limit below ends a hostile template with a `TemplateError.limitExceeded` well within a second,
+// integer arithmetic is overflow-checked (Python has big integers, we have 64 bits: an overflow is a
+// clear error, never a trap), and a string or list that would pass the output limit is refused before
+// it is built.
 import Foundation
 
 /// Limits on what a template may do.
 public struct TemplateLimits: Sendable {
     public var maximumLoopIterations = 100_000
     public var maximumCallDepth = 64
+    /// Output size; also the largest string any expression may produce.
     public var maximumOutputBytes = 4 << 20
+    /// The longest list any expression may produce.
+    public var maximumListLength = 1 << 20
+    /// Statements executed plus macros called: bounds templates whose work grows without output
+    /// (a macro calling itself twice per level is 2^64 calls within the call-depth limit).
+    public var maximumSteps = 250_000
+    /// Wall-clock backstop, checked with the steps: the counted limits bound the number of operations,
+    /// this bounds their total cost (each may copy a string up to the output limit).
+    public var maximumSeconds = 0.5
     public init() {}
 }
 
@@ -16,11 +28,39 @@ final class Interpreter {
     var outputBytes = 0
     var iterations = 0
     var callDepth = 0
+    var steps = 0
     let limits: TemplateLimits
+    let deadline: UInt64
 
     init(globals: [String: JinjaValue], limits: TemplateLimits) {
         scopes = [globals]
         self.limits = limits
+        let budget = limits.maximumSeconds.isFinite ? max(0, min(limits.maximumSeconds, 1e6)) : 1e6
+        deadline = DispatchTime.now().uptimeNanoseconds &+ UInt64(budget * 1e9)
+    }
+
+    /// Counts one step (a statement or a call) against the step and time limits.
+    func step() throws {
+        steps += 1
+        if steps > limits.maximumSteps { throw TemplateError.limitExceeded(limit: "steps", value: limits.maximumSteps) }
+        if steps & 63 == 0, DispatchTime.now().uptimeNanoseconds > deadline {
+            throw TemplateError.limitExceeded(limit: "render time (ms)", value: Int(limits.maximumSeconds * 1000))
+        }
+    }
+
+    /// A value's printed text, refused when it passes the output limit.
+    func text(_ v: JinjaValue) throws -> String { try v.text(limit: limits.maximumOutputBytes) }
+
+    /// Refuses a string or list past the size limits (the last line of defence: the operators that
+    /// can grow a value fast check their result's size before building it).
+    func bounded(_ v: JinjaValue) throws -> JinjaValue {
+        switch v {
+        case .string(let s) where s.utf8.count > limits.maximumOutputBytes:
+            throw TemplateError.limitExceeded(limit: "output size", value: limits.maximumOutputBytes)
+        case .array(let a) where a.count > limits.maximumListLength:
+            throw TemplateError.limitExceeded(limit: "list length", value: limits.maximumListLength)
+        default: return v
+        }
     }
 
     func lookup(_ name: String) -> JinjaValue {
@@ -41,9 +81,10 @@ final class Interpreter {
     }
 
     func execute(_ node: Node) throws {
+        try step()
         switch node {
         case .text(let t): try emit(t)
-        case .output(let e): try emit(try evaluate(e).text)
+        case .output(let e): try emit(try text(try evaluate(e)))
         case .ifBlock(let branches, let otherwise):
             for (condition, body) in branches where try evaluate(condition).truthy {
                 try run(body)
@@ -94,6 +135,7 @@ final class Interpreter {
         case .macro(let name, let parameters, let body):
             let defaults = try parameters.map { ($0.0, try $0.1.map(evaluate)) }
             assign(name, .function(JinjaFunction { [unowned self] args, keywords in
+                try self.step()
                 self.callDepth += 1
                 defer { self.callDepth -= 1 }
                 if self.callDepth > self.limits.maximumCallDepth { throw TemplateError.limitExceeded(limit: "call depth", value: self.limits.maximumCallDepth) }
@@ -132,13 +174,15 @@ final class Interpreter {
 
     // MARK: Expressions
 
-    func evaluate(_ e: Expression) throws -> JinjaValue {
+    func evaluate(_ e: Expression) throws -> JinjaValue { try bounded(try evaluateUnbounded(e)) }
+
+    func evaluateUnbounded(_ e: Expression) throws -> JinjaValue {
         switch e {
         case .literal(let v): return v
         case .name(let n): return lookup(n)
         case .list(let items): return .array(try items.map(evaluate))
         case .dict(let pairs):
-            return .dict(try pairs.map { (try evaluate($0.0).text, try evaluate($0.1)) })
+            return .dict(try pairs.map { (try text(try evaluate($0.0)), try evaluate($0.1)) })
         case .attribute(let base, let name):
             let b = try evaluate(base)
             return try attribute(b, name)
@@ -152,7 +196,7 @@ final class Interpreter {
             if case .attribute(let base, let method) = callee {
                 let b = try evaluate(base)
                 if case .object(_, let values) = b, case .function(let f)? = values[method] { return try f.call(args, kws) }
-                return try Methods.call(b, method, args)
+                return try Methods.call(b, method, args, limits: limits)
             }
             let f = try evaluate(callee)
             guard case .function(let fn) = f else {
@@ -164,7 +208,7 @@ final class Interpreter {
             let value = try evaluate(base)
             return try Filters.apply(name, value, try arguments.map(evaluate), try keywords.map { ($0.0, try evaluate($0.1)) }, interpreter: self)
         case .test(let base, let name, let arguments, let negated):
-            let result = try Tests.apply(name, try evaluate(base), try arguments.map(evaluate))
+            let result = try Tests.apply(name, try evaluate(base), try arguments.map(evaluate), limits: limits)
             return .bool(negated ? !result : result)
         case .unary(let op, let operand):
             let v = try evaluate(operand)
@@ -172,7 +216,9 @@ final class Interpreter {
             case "not": return .bool(!v.truthy)
             default:
                 switch v {
-                case .int(let i): return .int(-i)
+                case .int(let i):
+                    guard i != .min else { throw TemplateError.runtime("integer overflow: -(\(i)) does not fit in 64 bits") }
+                    return .int(-i)
                 case .double(let d): return .double(-d)
                 default: throw TemplateError.runtime("cannot negate a \(v.typeName)")
                 }
@@ -180,7 +226,7 @@ final class Interpreter {
         case .binary(let op, let l, let r):
             if op == "and" { let a = try evaluate(l); return a.truthy ? try evaluate(r) : a }
             if op == "or" { let a = try evaluate(l); return a.truthy ? a : try evaluate(r) }
-            return try Operators.binary(op, try evaluate(l), try evaluate(r))
+            return try Operators.binary(op, try evaluate(l), try evaluate(r), limits: limits)
         case .conditional(let then, let condition, let otherwise):
             if try evaluate(condition).truthy { return try evaluate(then) }
             return try otherwise.map(evaluate) ?? .undefined(name: "")
@@ -207,7 +253,7 @@ final class Interpreter {
             return k >= 0 && k < chars.count ? .string(String(chars[k])) : .undefined(name: "[\(i)]")
         case let (.object, .string(key)), let (.namespace, .string(key)): return try attribute(b, key)
         case (.undefined(let n), _): throw TemplateError.runtime("\(n.isEmpty ? "value" : n) is undefined (subscript)")
-        default: return .undefined(name: "[\(index.text)]")
+        default: return .undefined(name: "[\(index.typeName)]")
         }
     }
 
@@ -241,17 +287,28 @@ final class Interpreter {
 
 /// Binary operators with Python semantics.
 enum Operators {
-    static func binary(_ op: String, _ a: JinjaValue, _ b: JinjaValue) throws -> JinjaValue {
+    static func binary(_ op: String, _ a: JinjaValue, _ b: JinjaValue, limits: TemplateLimits) throws -> JinjaValue {
+        let maximumBytes = limits.maximumOutputBytes
+        /// Refuses a result of `count` units before it is built.
+        func checkSize(_ count: (partialValue: Int, overflow: Bool), list: Bool = false) throws {
+            let limit = list ? limits.maximumListLength : maximumBytes
+            guard !count.overflow, count.partialValue <= limit else {
+                throw TemplateError.limitExceeded(limit: list ? "list length" : "output size", value: limit)
+            }
+        }
         switch op {
         case "==": return .bool(a == b)
         case "!=": return .bool(a != b)
-        case "~": return .string(a.text + b.text)
+        case "~":
+            let x = try a.text(limit: maximumBytes), y = try b.text(limit: maximumBytes)
+            try checkSize(x.utf8.count.addingReportingOverflow(y.utf8.count))
+            return .string(x + y)
         case "in", "not in":
             let found: Bool
             switch b {
             case .array(let items): found = items.contains(a)
-            case .string(let s): found = s.contains(a.text)
-            case .object(_, let values): found = values[a.text] != nil
+            case .string(let s): found = s.contains(try a.text(limit: maximumBytes))
+            case .object(_, let values): found = values[try a.text(limit: maximumBytes)] != nil
             case .undefined, .none: found = false
             default: throw TemplateError.runtime("'in' needs a list, string or dict, not a \(b.typeName)")
             }
@@ -272,13 +329,23 @@ enum Operators {
             }
         case "+":
             switch (a, b) {
-            case let (.string(x), .string(y)): return .string(x + y)
-            case let (.array(x), .array(y)): return .array(x + y)
+            case let (.string(x), .string(y)):
+                try checkSize(x.utf8.count.addingReportingOverflow(y.utf8.count))
+                return .string(x + y)
+            case let (.array(x), .array(y)):
+                try checkSize(x.count.addingReportingOverflow(y.count), list: true)
+                return .array(x + y)
             default: return try arithmetic(op, a, b)
             }
         case "*":
-            if case .string(let s) = a, case .int(let n) = b { return .string(String(repeating: s, count: max(n, 0))) }
-            if case .array(let s) = a, case .int(let n) = b { return .array(Array([[JinjaValue]](repeating: s, count: max(n, 0)).joined())) }
+            if case .string(let s) = a, case .int(let n) = b {
+                try checkSize(s.utf8.count.multipliedReportingOverflow(by: max(n, 0)))
+                return .string(String(repeating: s, count: max(n, 0)))
+            }
+            if case .array(let s) = a, case .int(let n) = b {
+                try checkSize(s.count.multipliedReportingOverflow(by: max(n, 0)), list: true)
+                return .array(Array([[JinjaValue]](repeating: s, count: max(n, 0)).joined()))
+            }
             return try arithmetic(op, a, b)
         default: return try arithmetic(op, a, b)
         }
@@ -293,20 +360,38 @@ enum Operators {
         }
     }
 
+    /// An integer result, or an error naming the operation that overflowed 64 bits.
+    static func checked(_ r: (partialValue: Int, overflow: Bool), _ x: Int, _ op: String, _ y: Int) throws -> Int {
+        guard !r.overflow else { throw TemplateError.runtime("integer overflow: \(x) \(op) \(y) does not fit in 64 bits") }
+        return r.partialValue
+    }
+
     static func arithmetic(_ op: String, _ a: JinjaValue, _ b: JinjaValue) throws -> JinjaValue {
         if case .int(let x) = a, case .int(let y) = b {
             switch op {
-            case "+": return .int(x &+ y)
-            case "-": return .int(x &- y)
-            case "*": return .int(x &* y)
+            case "+": return .int(try checked(x.addingReportingOverflow(y), x, op, y))
+            case "-": return .int(try checked(x.subtractingReportingOverflow(y), x, op, y))
+            case "*": return .int(try checked(x.multipliedReportingOverflow(by: y), x, op, y))
             case "//", "%":
-                guard y != 0 else { throw TemplateError.runtime("division by zero") }
-                let q = Int((Double(x) / Double(y)).rounded(.down))
-                return op == "//" ? .int(q) : .int(x - q * y)
+                // Python floors (the remainder takes the divisor's sign); only Int.min // -1 overflows.
+                guard y != 0 else { throw TemplateError.runtime("integer division or modulo by zero: \(x) \(op) 0") }
+                if y == -1 { return op == "//" ? .int(try checked((0).subtractingReportingOverflow(x), x, op, y)) : .int(0) }
+                var q = x / y, r = x % y
+                if r != 0 && (r < 0) != (y < 0) { q -= 1; r += y }
+                return op == "//" ? .int(q) : .int(r)
             case "/":
-                guard y != 0 else { throw TemplateError.runtime("division by zero") }
+                guard y != 0 else { throw TemplateError.runtime("division by zero: \(x) / 0") }
                 return .double(Double(x) / Double(y))
-            case "**": return .int(Int(pow(Double(x), Double(y))))
+            case "**":
+                if y < 0 { return .double(pow(Double(x), Double(y))) }
+                // Exponentiation by squaring: at most 63 squarings, each checked.
+                var result = 1, base = x, e = y
+                while e > 0 {
+                    if e & 1 == 1 { result = try checked(result.multipliedReportingOverflow(by: base), x, op, y) }
+                    e >>= 1
+                    if e > 0 { base = try checked(base.multipliedReportingOverflow(by: base), x, op, y) }
+                }
+                return .int(result)
             default: break
             }
         }
@@ -320,8 +405,9 @@ enum Operators {
         case "/":
             guard y != 0 else { throw TemplateError.runtime("division by zero") }
             return .double(x / y)
-        case "//": return .double((x / y).rounded(.down))
-        case "%": return .double(x - (x / y).rounded(.down) * y)
+        case "//", "%":
+            guard y != 0 else { throw TemplateError.runtime("float division or modulo by zero: \(x) \(op) 0") }
+            return op == "//" ? .double((x / y).rounded(.down)) : .double(x - (x / y).rounded(.down) * y)
         case "**": return .double(pow(x, y))
         default: throw TemplateError.runtime("unknown operator \(op)")
         }

@@ -79,6 +79,46 @@ public indirect enum JinjaValue {
         }
     }
 
+    /// `text`, refusing instead of building a string longer than `limit` bytes: a list repeated or
+    /// doubled in a loop holds references to far more text than fits in memory, so its repr is
+    /// written piece by piece and stopped at the limit (work O(limit), not O(repr)).
+    func text(limit: Int) throws -> String {
+        if case .string(let s) = self {
+            guard s.utf8.count <= limit else { throw TemplateError.limitExceeded(limit: "output size", value: limit) }
+            return s
+        }
+        var out = ""
+        try writeRepr(into: &out, limit: limit, depth: 0)
+        return out
+    }
+
+    /// Appends `repr` to `out`, throwing as soon as `out` passes `limit` bytes or the nesting passes 64.
+    func writeRepr(into out: inout String, limit: Int, depth: Int) throws {
+        guard depth < 64 else { throw TemplateError.limitExceeded(limit: "value nesting depth", value: 64) }
+        switch self {
+        case .array(let a):
+            out += "["
+            for (i, item) in a.enumerated() {
+                if i > 0 { out += ", " }
+                try item.writeRepr(into: &out, limit: limit, depth: depth + 1)
+            }
+            out += "]"
+        case .object(let keys, let values):
+            out += "{"
+            for (i, key) in keys.enumerated() {
+                if i > 0 { out += ", " }
+                out += JinjaValue.pythonStringRepr(key) + ": "
+                try (values[key] ?? .undefined(name: key)).writeRepr(into: &out, limit: limit, depth: depth + 1)
+            }
+            out += "}"
+        case .string(let s):
+            guard s.utf8.count <= limit else { throw TemplateError.limitExceeded(limit: "output size", value: limit) }
+            out += repr
+        default: out += repr
+        }
+        guard out.utf8.count <= limit else { throw TemplateError.limitExceeded(limit: "output size", value: limit) }
+    }
+
     static func formatDouble(_ d: Double) -> String {
         if d.isNaN { return "nan" }
         if d.isInfinite { return d > 0 ? "inf" : "-inf" }
@@ -87,6 +127,10 @@ public indirect enum JinjaValue {
     }
 
     static func pythonStringRepr(_ s: String) -> String {
+        // Most strings need no escapes: one byte scan, not a walk over the scalars.
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "\\") || $0 == UInt8(ascii: "'") || $0 == UInt8(ascii: "\"") }) {
+            return "'" + s + "'"
+        }
         let quote: Character = s.contains("'") && !s.contains("\"") ? "\"" : "'"
         var out = String(quote)
         for ch in s.unicodeScalars {

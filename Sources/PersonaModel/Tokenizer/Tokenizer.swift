@@ -53,11 +53,19 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
     let bpe: BPE
     /// Raw bytes of every token.
     let bytesOfToken: [[UInt8]]
+    /// The longest token in bytes: a text of n bytes has at least n / this many tokens, so a prompt
+    /// can be refused as too long before it is tokenized.
+    public let maximumTokenBytes: Int
     /// Special and added tokens matched in text, longest first: (bytes, id).
     let addedTokens: [([UInt8], Int)]
     let specialIDs: Set<Int>
+    /// Words already encoded. Bounded in bytes (text from `persona serve` is anyone's): words longer
+    /// than `cacheWordLimit` bytes are not kept, and the cache is emptied when it passes its budget.
     private var cache: [[UInt8]: [Int]] = [:]
+    private var cacheBytes = 0
     private let cacheLock = NSLock()
+    static let cacheWordLimit = 256
+    static let cacheByteBudget = 16 << 20
 
     public init(_ data: TokenizerData) throws {
         let n = data.tokens.count
@@ -111,6 +119,7 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
         }
         self.bpe = BPE(merges: merges, byteTokens: byteTokens)
         self.bytesOfToken = bytesOfToken
+        self.maximumTokenBytes = max(1, bytesOfToken.map(\.count).max() ?? 1)
         self.addedTokens = added.sorted { $0.0.count > $1.0.count }
         self.specialIDs = special
         self.vocabularySize = n
@@ -167,20 +176,28 @@ public final class BPETokenizer: Tokenizer, @unchecked Sendable {
         var out: [Int] = []
         for range in preTokenizer.split(scalars) {
             var word: [UInt8] = []
-            for s in scalars[range] { word += Array(String(s).utf8) }
+            word.reserveCapacity(range.count)
+            for s in scalars[range] { UTF8.encode(s) { word.append($0) } }
             cacheLock.lock()
             let cached = cache[word]
             cacheLock.unlock()
             if let cached { out += cached; continue }
             let ids = bpe.encode(word)
-            cacheLock.lock()
-            if cache.count > 100_000 { cache.removeAll() }
-            cache[word] = ids
-            cacheLock.unlock()
+            if word.count <= Self.cacheWordLimit {
+                // Keys, values and a rough per-entry overhead.
+                let cost = word.count + ids.count * MemoryLayout<Int>.stride + 64
+                cacheLock.lock()
+                if cacheBytes + cost > Self.cacheByteBudget { cache.removeAll(); cacheBytes = 0 }
+                if cache.updateValue(ids, forKey: word) == nil { cacheBytes += cost }
+                cacheLock.unlock()
+            }
             out += ids
         }
         return out
     }
+
+    /// Bytes the word cache holds (tests).
+    var cachedBytes: Int { cacheLock.lock(); defer { cacheLock.unlock() }; return cacheBytes }
 
     /// Text of `ids` (invalid UTF-8 replaced by U+FFFD).
     public func decode(_ ids: [Int], skipSpecialTokens: Bool = false) -> String {

@@ -1,0 +1,1 @@
+/* Nothing public: the library exports persona_plugin_entry only. */
