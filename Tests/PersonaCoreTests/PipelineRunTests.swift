@@ -52,7 +52,7 @@ final class PipelineRunTests: XCTestCase {
         XCTAssertEqual(computed(p1, "monitor"), 4, "positive and negative prompts; the baseline is coefficient 0")
         XCTAssertGreaterThan(summary[0].pairsKept, 0, "\(summary)")
         XCTAssertEqual(summary[0].pairsTotal, 10)
-        XCTAssertEqual(summary[0].traitByCoefficient.map(\.coefficient), [0, 2])
+        XCTAssertEqual(summary[0].points.map(\.coefficient), [0, 2])
 
         // The vector is the mean difference of the kept pairs' stored activations (checked by hand at layer 15).
         let outcome = try p1.filter(pack)
@@ -96,7 +96,7 @@ final class PipelineRunTests: XCTestCase {
         XCTAssertEqual(judge3.calls, 4)
         let evaluation = Set(pack.pack.questions.evaluation)
         XCTAssert(judge3.requests.allSatisfy { evaluation.contains($0.question) }, "only steered evaluation answers were judged")
-        XCTAssertEqual(summary3[0].traitByCoefficient.map(\.coefficient), [0, 1, 2])
+        XCTAssertEqual(summary3[0].points.map(\.coefficient), [0, 1, 2])
         // The store's own log says the same.
         let log = try p3.store.stageLog(invocation: p3.invocation)
         XCTAssertEqual(log.filter { $0.stage == "generate" || $0.stage == "judge" }.map(\.computed), [0, 0])
