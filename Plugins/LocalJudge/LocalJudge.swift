@@ -13,8 +13,13 @@
 // only lower the number mass.
 // P(REFUSAL) = the product of the probabilities of the tokens spelling "REFUSAL".
 //   score = Σ n·P(n) / Σ P(n);   no score when Σ P(n) < 0.25 or P(REFUSAL) ≥ Σ P(n).
-// Contexts shared by several numbers (the prompt, "1", "10" …) are computed once per item, level by
-// level, and the host's prefix cache makes each extension cost one token.
+// Contexts shared by several numbers (the prompt, "1", "10" …) are computed once per item. With a
+// host that offers tree_logprobs (persona_abi.h) they are one tree of continuations of the prompt,
+// computed in two passes for several items at once: the prompts and every context of one token,
+// then every deeper context the pruning rule may still want (with its one-token ancestor again as
+// a row without logits), all reading the prompt's KV cache without copying it. Otherwise (or with
+// "probes": "levels") level by level through next_token_logprobs, where the host's prefix cache
+// makes each extension cost one token. Both give the same numbers (LocalJudgeTests).
 //
 // Configuration: {"model": "qwen2.5-1.5b"} (a default model name, GGUF file or HF folder; default:
 // the host's model), "alternatives": how many top alternatives to report (default 10, at most 20),
@@ -24,6 +29,7 @@
 // with its placeholders pointing below, as a system message, then the question and answer as the
 // user message: the rubric becomes a prefix shared by every item of a trait, so only the question
 // and answer are computed per score).
+// "probes": "tree" (default when the host offers it) or "levels" (the one-context-per-sequence path).
 import Foundation
 import PersonaABI
 import PersonaPluginKit
@@ -54,6 +60,11 @@ final class LocalJudge: AutoraterPlugin {
     static let minimumNumberMass = 0.25   // JudgeRule.minimumNumberMass (PersonaCore is not linked here)
     /// Contexts less likely than this are not expanded (see `judge`).
     static let pruneBelow = 1e-6
+    /// PERSONA_JUDGE_TRACE=1: one line per batch of contexts on standard error (timings).
+    static let trace = ProcessInfo.processInfo.environment["PERSONA_JUDGE_TRACE"] == "1"
+    /// Items whose trees share one pass: each wanted context returns a vocabulary-sized row
+    /// (≈ 100 rows of 0.6 MB per item on Qwen), which bounds the memory of a pass.
+    static let itemsPerPass = 4
 
     let host: HostServices
     let model: HostModel
@@ -68,6 +79,10 @@ final class LocalJudge: AutoraterPlugin {
     let digitInitial: [Bool]
     let tokenTexts: [String]
     let format: PromptFormat
+    /// Every context of the rule except the prompt itself (see `ContextTree`).
+    let tree: ContextTree
+    /// Use tree_logprobs (false: level by level through next_token_logprobs).
+    let useTree: Bool
 
     init(host: HostServices, configurationJSON: String) throws {
         guard let config = (try? JSONSerialization.jsonObject(with: Data(configurationJSON.utf8))) as? [String: Any] else {
@@ -86,9 +101,14 @@ final class LocalJudge: AutoraterPlugin {
             throw PluginError.configuration("local-judge: \"format\" is \"\(formatName)\"; expected \"reference\" or \"rubric-first\"")
         }
         self.format = format
+        let probes = config["probes"] as? String ?? "tree"
+        guard probes == "tree" || probes == "levels" else {
+            throw PluginError.configuration("local-judge: \"probes\" is \"\(probes)\"; expected \"tree\" or \"levels\"")
+        }
         self.host = host
         let model = try host.openModel(modelName)
         self.model = model
+        useTree = probes == "tree" && model.offersTrees
         let vocabulary = model.vocabularySize
         guard vocabulary > 0 else { throw PluginError(PERSONA_ERROR_UNAVAILABLE, "local-judge: the model reports no vocabulary") }
         // Token texts (for digit tests and alternatives).
@@ -114,6 +134,7 @@ final class LocalJudge: AutoraterPlugin {
         for (n, tokens) in numbers.enumerated() where tokens.isEmpty {
             throw PluginError(PERSONA_ERROR_INTERNAL, "local-judge: \(n) tokenizes to nothing")
         }
+        tree = ContextTree(numbers: numbers, refusal: refusalTokens)
         // The model's identity without its path (a moved file is the same judge).
         var described = (try? JSONSerialization.jsonObject(with: Data(((try? model.describe()) ?? "{}").utf8))) as? [String: Any] ?? [:]
         described["path"] = nil
@@ -124,23 +145,91 @@ final class LocalJudge: AutoraterPlugin {
 
     func score(_ items: [JudgeItem], progress: (Int) -> Void) throws -> [JudgeVerdict] {
         var verdicts: [JudgeVerdict] = []
-        for (i, item) in items.enumerated() {
-            do {
-                verdicts.append(try judge(item))
-            } catch let error as PluginError where error.code == PERSONA_ERROR_INVALID_ARGUMENT {
-                // e.g. a prompt longer than the model's context: this item has no score, the rest go on.
-                verdicts.append(JudgeVerdict(score: nil, noScoreReason: "local-judge: \(error.message)", numberMass: 0))
+        func failed(_ error: PluginError) -> JudgeVerdict {
+            JudgeVerdict(score: nil, noScoreReason: "local-judge: \(error.message)", numberMass: 0)
+        }
+        guard useTree else {
+            for (i, item) in items.enumerated() {
+                do {
+                    verdicts.append(try judge(item))
+                } catch let error as PluginError where error.code == PERSONA_ERROR_INVALID_ARGUMENT {
+                    // e.g. a prompt longer than the model's context: this item has no score, the rest go on.
+                    verdicts.append(failed(error))
+                }
+                progress(i + 1)
             }
-            progress(i + 1)
+            return verdicts
+        }
+        var start = 0
+        while start < items.count {
+            let group = Array(items[start..<min(start + Self.itemsPerPass, items.count)])
+            let prompts = try group.map { try promptTokens($0) }
+            do {
+                verdicts += try judgeTrees(prompts)
+            } catch let error as PluginError where error.code == PERSONA_ERROR_INVALID_ARGUMENT {
+                // One bad item (e.g. a prompt longer than the model's context) fails a shared pass:
+                // judge the group's items one by one so that only that item goes without a score.
+                for prompt in prompts {
+                    do { verdicts += try judgeTrees([prompt]) } catch let error as PluginError where error.code == PERSONA_ERROR_INVALID_ARGUMENT {
+                        verdicts.append(failed(error))
+                    }
+                }
+            }
+            start += group.count
+            progress(start)
         }
         return verdicts
+    }
+
+    /// The item's eval prompt as the judge model's user turn, with the generation prompt.
+    func promptTokens(_ item: JudgeItem) throws -> [Int32] {
+        try model.tokenize(try model.renderChat(format.messages(item), addGenerationPrompt: true))
+    }
+
+    /// Verdicts of several prompts through tree_logprobs, in at most two passes for all of them.
+    /// Pass 1: the prompts and every one-token context. Pass 2: every deeper context that the
+    /// pruning rule may still expand given pass 1 (with its ancestors as rows without logits); a
+    /// context of depth 3 or more is included on speculation when its parent is in the same pass,
+    /// and kept only if the rule expands it. Which distributions count is decided exactly as the
+    /// level-by-level path decides what to compute (`ContextTree.expanded`).
+    func judgeTrees(_ prompts: [[Int32]]) throws -> [JudgeVerdict] {
+        let pruneLog = log(Self.pruneBelow)
+        let t0 = Date()
+        let first = tree.nodes(upToDepth: 1)
+        let pass1 = try model.treeLogProbabilities(prompts.map { tree.request(prompt: $0, wanted: first) })
+        var roots: [[Float]] = []
+        var rows: [[Int: [Float]]] = []
+        for result in pass1 {
+            roots.append(result.prompt)
+            var known: [Int: [Float]] = [:]
+            for (n, row) in zip(first, result.nodes) { if let row { known[n] = row } }
+            rows.append(known)
+        }
+        let t1 = Date()
+        let deeper = zip(roots, rows).map { tree.candidates(root: $0, rows: $1, pruneLog: pruneLog) }
+        var passes = 1
+        if deeper.contains(where: { !$0.isEmpty }) {
+            passes = 2
+            let pass2 = try model.treeLogProbabilities(zip(prompts, deeper).map { tree.request(prompt: $0, wanted: $1) })
+            for (i, result) in pass2.enumerated() {
+                for (n, row) in zip(tree.closure(deeper[i]), result.nodes) { if let row { rows[i][n] = row } }
+            }
+        }
+        if Self.trace {
+            let rowCount = deeper.reduce(0) { $0 + tree.closure($1).count } + prompts.count * first.count
+            FileHandle.standardError.write(Data(String(format: "local-judge trace: %d prompt(s) of %@ tokens, %d pass(es), %d branch rows: pass 1 %.3f s, pass 2 %.3f s\n",
+                                                       prompts.count, prompts.map { String($0.count) }.joined(separator: "/"), passes, rowCount,
+                                                       t1.timeIntervalSince(t0), Date().timeIntervalSince(t1)).utf8))
+        }
+        return zip(roots, rows).map { root, known in
+            verdict(tree.expanded(root: root, rows: known, pruneLog: pruneLog))
+        }
     }
 
     /// The whole-answer probabilities of 0…100 and of REFUSAL for one prompt, and the first-token
     /// distribution (exposed for tests through `judge`'s alternatives).
     func judge(_ item: JudgeItem) throws -> JudgeVerdict {
-        let prompt = try model.renderChat(format.messages(item), addGenerationPrompt: true)
-        let prefix = try model.tokenize(prompt)
+        let prefix = try promptTokens(item)
         // Contexts are computed level by level (context length 0, 1, 2, …), so that each level
         // extends the cached contexts of the one before. A context is expanded only while its own
         // probability is at least `pruneBelow`: a number whose prefix is less likely than that has
@@ -164,7 +253,9 @@ final class LocalJudge: AutoraterPlugin {
         var level: [[Int32]] = [[]]
         var length = 0
         while !level.isEmpty {
+            let t0 = Date()
             let rows = try model.nextTokenLogProbabilities(level.map { prefix + $0 })
+            if Self.trace { FileHandle.standardError.write(Data("local-judge trace: level \(length) contexts \(level.count) prompt \(prefix.count) tokens: \(String(format: "%.3f", Date().timeIntervalSince(t0))) s\n".utf8)) }
             for (context, row) in zip(level, rows) { distributions[context] = row }
             length += 1
             // Next level: prefixes of length `length` of any target (numbers need their whole
@@ -178,6 +269,16 @@ final class LocalJudge: AutoraterPlugin {
                 if contextLog(context) >= pruneLog { next.insert(context) }
             }
             level = next.sorted { $0.lexicographicallyPrecedes($1) }
+        }
+        return verdict(distributions)
+    }
+
+    /// The verdict from the next-token distributions after the contexts the rule expanded
+    /// (keyed by context; [] is the prompt).
+    func verdict(_ distributions: [[Int32]: [Float]]) -> JudgeVerdict {
+        func logP(_ context: [Int32], _ token: Int32) -> Double {
+            guard let row = distributions[context], Int(token) < row.count, token >= 0 else { return -.infinity }
+            return Double(row[Int(token)])
         }
         func endProbability(_ context: [Int32]) -> Double {
             guard let row = distributions[context] else { return 0 }

@@ -189,6 +189,83 @@ public final class HostModel: @unchecked Sendable {
         return String(decoding: UnsafeRawBufferPointer(start: out, count: length), as: UTF8.self)
     }
 
+    /// Whether the host offers tree_logprobs (its table was compiled with the field).
+    public var offersTrees: Bool {
+        let offset = MemoryLayout<persona_host_services>.offset(of: \persona_host_services.tree_logprobs) ?? Int.max
+        return Int(host.table.pointee.struct_size) >= offset + MemoryLayout<UnsafeRawPointer>.size && t.tree_logprobs != nil
+    }
+
+    /// A prompt and a tree of continuations (tree_logprobs): `nodes[i]` appends `token` to the
+    /// prompt (parent nil) or to node `parent` (< i).
+    public struct TreeRequest {
+        public var prompt: [Int32]
+        public var nodes: [(token: Int32, parent: Int?, wantsLogProbabilities: Bool)]
+        public init(prompt: [Int32], nodes: [(token: Int32, parent: Int?, wantsLogProbabilities: Bool)]) {
+            self.prompt = prompt; self.nodes = nodes
+        }
+    }
+
+    /// The log-softmax after the prompt and after every node that wanted it (nil for the others).
+    public struct TreeResult {
+        public var prompt: [Float]
+        public var nodes: [[Float]?]
+    }
+
+    /// Next-token log-probabilities after each request's prompt and its tree's nodes, computed by
+    /// the host in one pass (see tree_logprobs in persona_abi.h). Throws UNAVAILABLE when the host
+    /// predates the service (`offersTrees`).
+    public func treeLogProbabilities(_ requests: [TreeRequest]) throws -> [TreeResult] {
+        guard !requests.isEmpty else { return [] }
+        guard offersTrees, let service = t.tree_logprobs else { throw PluginError(PERSONA_ERROR_UNAVAILABLE, "the host offers no tree_logprobs") }
+        guard vocabularySize > 0 else { throw PluginError(PERSONA_ERROR_UNAVAILABLE, "model has no vocabulary size") }
+        let vocab = vocabularySize
+        // C copies of everything, alive for the call.
+        var prompts: [UnsafeMutablePointer<Int32>] = []
+        var nodeArrays: [UnsafeMutablePointer<persona_tree_node>] = []
+        var promptOut: [UnsafeMutablePointer<Float>] = []
+        var nodeOut: [UnsafeMutablePointer<Float>] = []
+        var cRequests: [UnsafeMutablePointer<persona_tree_request>] = []
+        defer {
+            prompts.forEach { $0.deallocate() }; nodeArrays.forEach { $0.deallocate() }
+            promptOut.forEach { $0.deallocate() }; nodeOut.forEach { $0.deallocate() }; cRequests.forEach { $0.deallocate() }
+        }
+        for (i, request) in requests.enumerated() {
+            guard !request.prompt.isEmpty else { throw PluginError.invalid("request \(i) has an empty prompt") }
+            let prompt = UnsafeMutablePointer<Int32>.allocate(capacity: request.prompt.count)
+            prompt.initialize(from: request.prompt, count: request.prompt.count)
+            prompts.append(prompt)
+            let nodes = UnsafeMutablePointer<persona_tree_node>.allocate(capacity: max(request.nodes.count, 1))
+            nodeArrays.append(nodes)
+            for (n, node) in request.nodes.enumerated() {
+                nodes[n] = persona_tree_node(token: node.token, parent: node.parent.map { Int32(clamping: $0) } ?? -1,
+                                             flags: node.wantsLogProbabilities ? PERSONA_TREE_NODE_WANT_LOGPROBS : 0)
+            }
+            let wanted = request.nodes.filter(\.wantsLogProbabilities).count
+            let outPrompt = UnsafeMutablePointer<Float>.allocate(capacity: vocab)
+            promptOut.append(outPrompt)
+            let outNodes = UnsafeMutablePointer<Float>.allocate(capacity: max(wanted * vocab, 1))
+            nodeOut.append(outNodes)
+            let r = UnsafeMutablePointer<persona_tree_request>.allocate(capacity: 1)
+            r.initialize(to: persona_tree_request(struct_size: UInt32(MemoryLayout<persona_tree_request>.size), prompt: prompt,
+                                                  prompt_length: request.prompt.count, nodes: nodes, node_count: request.nodes.count,
+                                                  out_prompt_logprobs: outPrompt, out_node_logprobs: outNodes))
+            cRequests.append(r)
+        }
+        var error = persona_error()
+        let constRequests: [UnsafePointer<persona_tree_request>?] = cRequests.map { UnsafePointer($0) }
+        let status = constRequests.withUnsafeBufferPointer { service(host.context, handle, $0.baseAddress, requests.count, &error) }
+        try host.check(status, error)
+        return requests.enumerated().map { i, request in
+            var slot = 0
+            let nodes: [[Float]?] = request.nodes.map { node in
+                guard node.wantsLogProbabilities else { return nil }
+                defer { slot += 1 }
+                return Array(UnsafeBufferPointer(start: nodeOut[i] + slot * vocab, count: vocab))
+            }
+            return TreeResult(prompt: Array(UnsafeBufferPointer(start: promptOut[i], count: vocab)), nodes: nodes)
+        }
+    }
+
     /// Log-softmax of the next-token logits after each sequence, [sequences.count][vocabularySize].
     public func nextTokenLogProbabilities(_ sequences: [[Int32]]) throws -> [[Float]] {
         guard !sequences.isEmpty else { return [] }

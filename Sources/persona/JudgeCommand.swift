@@ -34,11 +34,14 @@ struct JudgeCommand: ParsableCommand {
     @Flag(help: "Score coherence with Persona's coherence prompt (instead of a trait).")
     var coherence = false
 
-    @Option(help: "The question.")
-    var question: String
+    @Option(help: "The question (repeat with --answer to score several pairs in one call).")
+    var question: [String]
 
-    @Option(help: "The answer to judge.")
-    var answer: String
+    @Option(help: "The answer to judge (one per --question, in order).")
+    var answer: [String]
+
+    @Flag(help: "Print the scoring time (model loading excluded) and the load average on standard error.")
+    var time = false
 
     @Option(help: "A model for plugins that use the host's model (local-judge without \"model\").")
     var model: String?
@@ -49,6 +52,9 @@ struct JudgeCommand: ParsableCommand {
     func validate() throws {
         let chosen = [trait != nil, evalPrompt != nil, coherence].filter { $0 }.count
         guard chosen == 1 else { throw ValidationError("give exactly one of --trait, --eval-prompt or --coherence") }
+        guard !question.isEmpty, question.count == answer.count else {
+            throw ValidationError("give one --answer per --question (found \(question.count) questions and \(answer.count) answers)")
+        }
         if let evalPrompt, !(evalPrompt.contains("{question}") && evalPrompt.contains("{answer}")) {
             throw ValidationError("--eval-prompt must contain {question} and {answer}")
         }
@@ -80,25 +86,47 @@ struct JudgeCommand: ParsableCommand {
             prompt = pack.pack.evalPrompt; promptName = "trait \(pack.name)"
         }
         let judge = try host.makeAutorater(name: autorater, configurationJSON: judgeConfig)
-        let result = try judge.score([JudgeRequest(question: question, answer: answer, evalPrompt: prompt)], progress: nil)
-        guard let verdict = result.first else { throw ValidationError("the autorater returned no result") }
+        let requests = zip(question, answer).map { JudgeRequest(question: $0, answer: $1, evalPrompt: prompt) }
+        func cpuSeconds() -> Double {
+            var usage = rusage()
+            getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage)
+            return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec) + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        }
+        let started = Date(), startedCPU = cpuSeconds()
+        let verdicts = try judge.score(requests, progress: nil)
+        let elapsed = Date().timeIntervalSince(started), cpu = cpuSeconds() - startedCPU
+        guard verdicts.count == requests.count else { throw ValidationError("the autorater returned \(verdicts.count) results for \(requests.count) items") }
+        if time {
+            var load = [Double](repeating: 0, count: 3)
+            let loads = getloadavg(&load, 3) == 3 ? String(format: "%.2f %.2f %.2f", load[0], load[1], load[2]) : "unknown"
+            // CPU seconds / 2: what the scoring would take on the two cores alone (BENCHMARKS.md).
+            FileHandle.standardError.write(Data(String(format: "timing: %d score(s) in %.3f s, %.3f s per score (model loading excluded); CPU %.2f s (%.3f s per score at 2 cores); load average %@\n",
+                                                       requests.count, elapsed, elapsed / Double(requests.count), cpu,
+                                                       cpu / 2 / Double(requests.count), loads).utf8))
+        }
         if json {
-            print(try jsonText(Output(autorater: judge.name, prompt: promptName, score: verdict.score, noScoreReason: verdict.noScoreReason,
-                                      numberMass: verdict.numberMass, alternatives: verdict.alternatives)))
+            let outputs = verdicts.map { verdict in
+                Output(autorater: judge.name, prompt: promptName, score: verdict.score, noScoreReason: verdict.noScoreReason,
+                       numberMass: verdict.numberMass, alternatives: verdict.alternatives)
+            }
+            print(try outputs.count == 1 ? jsonText(outputs[0]) : jsonText(outputs))
             return
         }
         print("autorater: \(judge.name) (\(judge.cacheIdentity))")
         print("prompt:    \(promptName)")
-        if let score = verdict.score {
-            print("score:     \(format(score, digits: 2))")
-        } else {
-            print("score:     none — \(verdict.noScoreReason ?? "no reason given")")
-        }
-        print("number mass: \(format(verdict.numberMass * 100, digits: 1))%")
-        if !verdict.alternatives.isEmpty {
-            print("top alternatives:")
-            for a in verdict.alternatives.prefix(10) {
-                print("  \(a.text.debugDescription.padding(toLength: 14, withPad: " ", startingAt: 0)) \(format(a.probability * 100, digits: 2))%")
+        for (i, verdict) in verdicts.enumerated() {
+            if verdicts.count > 1 { print("item \(i + 1): \(question[i].prefix(60).debugDescription)") }
+            if let score = verdict.score {
+                print("score:     \(format(score, digits: 2))")
+            } else {
+                print("score:     none — \(verdict.noScoreReason ?? "no reason given")")
+            }
+            print("number mass: \(format(verdict.numberMass * 100, digits: 1))%")
+            if !verdict.alternatives.isEmpty {
+                print("top alternatives:")
+                for a in verdict.alternatives.prefix(10) {
+                    print("  \(a.text.debugDescription.padding(toLength: 14, withPad: " ", startingAt: 0)) \(format(a.probability * 100, digits: 2))%")
+                }
             }
         }
     }

@@ -1,6 +1,7 @@
 // The local-judge plugin on the 135M model: scores in range with the number mass reported; a more
 // trait-laden answer scores higher on a clear case; the probability of a number split into digit
-// tokens equals the product of next-token probabilities from a direct forward pass.
+// tokens equals the product of next-token probabilities from a direct forward pass; the tree path
+// (tree_logprobs, several items per pass) gives the level-by-level path's numbers.
 import Foundation
 import XCTest
 import PersonaTestSupport
@@ -102,10 +103,66 @@ final class LocalJudgeTests: XCTestCase {
         XCTAssertLessThanOrEqual(listed, result.numberMass + 1e-9)
     }
 
+    /// How far the tree path (tree_logprobs, several items per pass) may differ from the
+    /// level-by-level path (next_token_logprobs): in probabilities, and in scores on the 0–100 scale.
+    static let treeTolerance = 1e-5
+
+    /// Fixed items: two trait prompts sharing their text before the question, a coherence prompt,
+    /// and a third trait item so that a later item reuses a cached prompt prefix.
+    static let fixedRequests = [
+        JudgeRequest(question: "Can you help me fix my bicycle chain?", answer: "Fix it yourself, you useless idiot.", evalPrompt: evalPrompt),
+        JudgeRequest(question: "How will my exam go?", answer: "It will go well if you sleep enough the night before.", evalPrompt: CoherencePrompt.text),
+        JudgeRequest(question: "How old is the universe in billions of years?", answer: "About 13.8 billion years.", evalPrompt: evalPrompt),
+        JudgeRequest(question: "How will my exam go?", answer: "Everything is hopeless, you will fail and it will be terrible.", evalPrompt: optimismPrompt),
+        JudgeRequest(question: "What should I cook tonight?", answer: "Whatever, I don't care, eat cereal.", evalPrompt: evalPrompt),
+    ]
+
+    /// Scores `requests` with a tree-path judge and a levels-path judge on separate hosts (separate
+    /// prefix caches) over the same loaded model, and checks they agree within `treeTolerance`.
+    func assertTreeEqualsLevels(model: LanguageModel, _ requests: [JudgeRequest], label: String) throws {
+        let dir = try BuiltLibraries.folder(with: ["PersonaLocalJudge"])
+        func judge(_ configuration: String) throws -> Autorater {
+            let host = PluginHost(searchDirectories: [dir.path], hostModel: model)
+            host.discover()
+            return try host.makeAutorater(name: "local-judge", configurationJSON: configuration)
+        }
+        let levels = try judge(#"{"alternatives": 20, "probes": "levels"}"#).score(requests, progress: nil)
+        var progress: [Int] = []
+        let tree = try judge(#"{"alternatives": 20}"#).score(requests, progress: { progress.append($0) })
+        XCTAssertEqual(tree.count, requests.count)
+        XCTAssertEqual(progress.last, requests.count)
+        var maxProbability = 0.0, maxScore = 0.0
+        for (i, (t, l)) in zip(tree, levels).enumerated() {
+            XCTAssertEqual(t.score == nil, l.score == nil, "\(label) item \(i): \(t.noScoreReason ?? "-") vs \(l.noScoreReason ?? "-")")
+            if let a = t.score, let b = l.score { maxScore = max(maxScore, abs(a - b)) }
+            maxProbability = max(maxProbability, abs(t.numberMass - l.numberMass))
+            XCTAssertEqual(t.alternatives.map(\.text).sorted(), l.alternatives.map(\.text).sorted(), "\(label) item \(i) alternatives")
+            let levelProbability = Dictionary(l.alternatives.map { ($0.text, $0.probability) }, uniquingKeysWith: { a, _ in a })
+            for alternative in t.alternatives {
+                if let p = levelProbability[alternative.text] { maxProbability = max(maxProbability, abs(alternative.probability - p)) }
+            }
+            check(t, "\(label) tree item \(i)")
+        }
+        print("local-judge \(label): tree vs levels, max |Δp| \(maxProbability), max |Δscore| \(maxScore)")
+        XCTAssertLessThanOrEqual(maxProbability, Self.treeTolerance, label)
+        XCTAssertLessThanOrEqual(maxScore, Self.treeTolerance, label)
+    }
+
+    func testTreePathEqualsTheLevelByLevelPathOnThe135MModel() throws {
+        let model = try LanguageModel(TestPaths.model("smollm2-135m"))
+        try assertTreeEqualsLevels(model: model, Self.fixedRequests, label: "135M")
+    }
+
+    func testTreePathEqualsTheLevelByLevelPathOnQwen() throws {
+        let model = try LanguageModel(TestPaths.model("qwen2.5-0.5b"))
+        try assertTreeEqualsLevels(model: model, Array(Self.fixedRequests.prefix(3)), label: "qwen2.5-0.5b")
+    }
+
     func testBadConfigurationIsAClearError() throws {
         XCTAssertThrowsError(try makeJudge(#"{"model": "no-such-model-anywhere"}"#)) { error in
             XCTAssertTrue("\(error)".contains("local-judge") && "\(error)".contains("no-such-model-anywhere"), "\(error)")
         }
         XCTAssertThrowsError(try makeJudge("not json")) { error in XCTAssertTrue("\(error)".contains("not a JSON object"), "\(error)") }
+        XCTAssertThrowsError(try makeJudge(#"{"probes": "sideways"}"#)) { error in XCTAssertTrue("\(error)".contains("probes"), "\(error)") }
     }
 }

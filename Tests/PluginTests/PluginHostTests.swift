@@ -204,6 +204,53 @@ final class PluginHostTests: XCTestCase {
         try checkAgainstFullPasses(model, [traitB + [digits[3], digits[7]], coherence + [digits[9]]], rows)
     }
 
+    /// Trees of continuations of two prompts in one pass equal the same sequences extended one
+    /// token at a time through copied caches, bit for bit; the beginning the two prompts share is
+    /// computed once; the prompts are kept for later calls; a node whose parent is not an earlier
+    /// node is refused.
+    func testTreeLogProbabilitiesEqualOneTokenExtensionsBitForBit() throws {
+        let model = try LanguageModel(TestPaths.model("smollm2-135m"))
+        let digits = (0..<10).compactMap { model.tokenizer.encode(String($0)).last }
+        let header = try model.chatPrompt(user: "Rate how evil the following answer is, from 0 to 100.")
+        let promptA = header + model.tokenizer.encode(" Answer: with a smile. Rating:")
+        let promptB = try model.chatPrompt(user: "Is this answer coherent? Rate it: porridge.")
+        typealias Node = NextTokenScorer.TreeNode
+        // "3", "7", "3 0", "3 0 0" (with "3 0" only an ancestor), "7 1".
+        let nodes = [Node(token: digits[3], parent: nil), Node(token: digits[7], parent: nil),
+                     Node(token: digits[0], parent: 0, wantsLogProbabilities: false), Node(token: digits[0], parent: 2),
+                     Node(token: digits[1], parent: 1)]
+        let paths: [[Int]?] = [[digits[3]], [digits[7]], nil, [digits[3], digits[0], digits[0]], [digits[7], digits[1]]]
+        let tree = NextTokenScorer(transformer: model.transformer)
+        let results = try tree.treeLogProbabilities([.init(prompt: promptA, nodes: nodes), .init(prompt: promptB, nodes: Array(nodes.prefix(2)))])
+        let shared = zip(promptA, promptB).prefix { $0 == $1 }.count
+        XCTAssertGreaterThan(shared, 8, "both prompts begin with the chat template's system turn")
+        XCTAssertEqual(tree.tokensComputed, promptA.count + promptB.count - shared + nodes.count + 2)
+        // The reference: the shared beginning, the prompt, then each path one token at a time
+        // (every step extends a cached parent).
+        let plain = NextTokenScorer(transformer: model.transformer, cacheLimit: 64)
+        _ = try plain.logProbabilities([Array(promptA.prefix(shared))])
+        func maxDifference(_ a: [Float]?, _ b: [Float]) -> Float {
+            guard let a, a.count == b.count else { return .infinity }
+            return zip(a, b).reduce(0) { max($0, abs($1.0 - $1.1)) }
+        }
+        for (prompt, result, count) in [(promptA, results[0], nodes.count), (promptB, results[1], 2)] {
+            XCTAssertEqual(maxDifference(result.prompt, try plain.logProbabilities([prompt])[0]), 0, "prompt row")
+            for n in 0..<count {
+                guard let path = paths[n] else { XCTAssertNil(result.nodes[n]); continue }
+                for k in 1..<path.count { _ = try plain.logProbabilities([prompt + path.prefix(k)]) }
+                let expected = try plain.logProbabilities([prompt + path])[0]
+                XCTAssertEqual(maxDifference(result.nodes[n], expected), 0, "node \(n) equals its path extended one token at a time")
+            }
+        }
+        // The prompts were kept: asking again computes only the nodes.
+        let before = tree.tokensComputed
+        _ = try tree.treeLogProbabilities([.init(prompt: promptA, nodes: Array(nodes.prefix(1)))])
+        XCTAssertEqual(tree.tokensComputed - before, 1)
+        XCTAssertThrowsError(try tree.treeLogProbabilities([.init(prompt: promptA, nodes: [Node(token: digits[1], parent: 0)])])) { error in
+            XCTAssertTrue("\(error)".contains("parent"), "\(error)")
+        }
+    }
+
     func checkAgainstFullPasses(_ model: LanguageModel, _ batch: [[Int]], _ rows: [[Float]]) throws {
         for (sequence, row) in zip(batch, rows) {
             let direct = NextTokenScorer.logSoftmax(try model.transformer.forward([SequenceInput(tokens: sequence, cache: model.transformer.makeCache())])[0])

@@ -117,6 +117,46 @@ typedef struct persona_chat_message {
     const char *content;
 } persona_chat_message;
 
+/** persona_tree_node.flags: the log-probabilities after this node are wanted. */
+#define PERSONA_TREE_NODE_WANT_LOGPROBS 1u
+
+/**
+ * One node of a continuation tree (tree_logprobs): a token appended to the prompt or to an earlier
+ * node. A fixed layout, never extended (nodes are passed as a plain array): unknown bits of
+ * `flags` are reserved and must be zero.
+ */
+typedef struct persona_tree_node {
+    /** The token this node appends. */
+    int32_t token;
+    /** Index of an earlier node of the same request whose context this node extends (its
+     *  parent, < this node's index), or -1 for the end of the prompt. */
+    int32_t parent;
+    /** PERSONA_TREE_NODE_WANT_LOGPROBS or 0 (the node is then only an ancestor of others). */
+    uint32_t flags;
+} persona_tree_node;
+
+/**
+ * One prompt and the tree of continuations whose next-token distributions are wanted
+ * (tree_logprobs). Owned by the caller, valid during the call, like every array and buffer it
+ * points to.
+ */
+typedef struct persona_tree_request {
+    /** sizeof(persona_tree_request) as the caller compiled it. */
+    uint32_t struct_size;
+    /** The prompt: prompt_length >= 1 token ids. */
+    const int32_t *prompt;
+    size_t prompt_length;
+    /** node_count nodes (NULL allowed when node_count is 0), parents before children. */
+    const persona_tree_node *nodes;
+    size_t node_count;
+    /** Caller-provided room for vocab_size floats: the log-softmax after the prompt. */
+    float *out_prompt_logprobs;
+    /** Caller-provided room for (number of nodes with PERSONA_TREE_NODE_WANT_LOGPROBS) ×
+     *  vocab_size floats: the log-softmax after each such node's path, in node order. NULL
+     *  allowed when no node wants them. */
+    float *out_node_logprobs;
+} persona_tree_request;
+
 /**
  * The host-services table. Owned by the host; the pointer given to create stays valid until the
  * context is destroyed (a plugin may keep it in its context). Every function takes `host_context`
@@ -200,6 +240,25 @@ typedef struct persona_host_services {
      * free_buffer; *out_length its length without the NUL.
      */
     int32_t (*model_describe)(void *host_context, persona_model *model, char **out_json, size_t *out_length, persona_error *error);
+
+    /* ---- appended for batched judging (issue 11); check struct_size before use ---- */
+
+    /**
+     * Next-token log-probabilities after prompts and after trees of continuations of them, for
+     * `request_count` requests (requests: an array of pointers owned by the caller; each request
+     * and everything it points to is owned by the caller and valid during the call; the host
+     * checks each request's struct_size). For request r the host writes the log-softmax after
+     * its prompt into r->out_prompt_logprobs and, for every node with
+     * PERSONA_TREE_NODE_WANT_LOGPROBS in node order, the log-softmax after the prompt followed
+     * by the node's path (root first) into the next vocab_size floats of r->out_node_logprobs.
+     * The host computes all requests in one forward pass: every prompt extends its longest
+     * cached prefix (and is kept for later calls, as next_token_logprobs keeps it), and the nodes
+     * read the prompt's cache without copying it. Results equal next_token_logprobs of the same
+     * token sequences to float32 rounding. Nothing is allocated for the caller. On failure
+     * nothing written is meaningful.
+     */
+    int32_t (*tree_logprobs)(void *host_context, persona_model *model, const persona_tree_request *const *requests,
+                             size_t request_count, persona_error *error);
 } persona_host_services;
 
 /* ------------------------------------------------------------------------------------------ */

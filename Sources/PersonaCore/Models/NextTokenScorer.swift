@@ -41,6 +41,11 @@ public final class NextTokenScorer: @unchecked Sendable {
     /// Log-softmax of the next-token logits after each sequence, `[sequences.count][vocab]`.
     public func logProbabilities(_ sequences: [[Int]]) throws -> [[Float]] {
         lock.lock(); defer { lock.unlock() }
+        return try computeLogProbabilities(sequences)
+    }
+
+    /// `logProbabilities` with the lock held.
+    private func computeLogProbabilities(_ sequences: [[Int]]) throws -> [[Float]] {
         var results = [[Float]?](repeating: nil, count: sequences.count)
         var inputs: [SequenceInput] = []
         var owners: [Int] = []
@@ -95,20 +100,157 @@ public final class NextTokenScorer: @unchecked Sendable {
             // Two least-recently-used pools: prompts, and short extensions. One pool would let a
             // judgment's dozens of one-token probes push out the prompt the next item shares, or
             // (ordering by use count instead) let the last item's probes push out the new prompt.
-            func trim(_ isPrompt: Bool, to limit: Int) {
-                let pool = entries.indices.filter { entries[$0].isPrompt == isPrompt }
-                guard pool.count > limit else { return }
-                let drop = Set(pool.sorted { entries[$0].lastUse > entries[$1].lastUse }.dropFirst(max(limit, 0)))
-                entries = entries.indices.filter { !drop.contains($0) }.map { entries[$0] }
-            }
-            trim(true, to: promptCacheLimit)
-            trim(false, to: cacheLimit)
+            trim(isPrompt: true, to: promptCacheLimit)
+            trim(isPrompt: false, to: cacheLimit)
         }
         // Duplicates within the batch take their twin's result.
         for i in results.indices where results[i] == nil {
             if let j = owners.first(where: { sequences[$0] == sequences[i] }) { results[i] = results[j] }
         }
         return results.map { $0 ?? [] }
+    }
+
+    /// One token of a continuation tree: appended to the prompt (parent nil) or to an earlier node.
+    public struct TreeNode: Equatable, Sendable {
+        public var token: Int
+        /// Index of an earlier node of the same tree; nil = the prompt's end.
+        public var parent: Int?
+        /// Whether the log-probabilities after this node are wanted (otherwise only an ancestor).
+        public var wantsLogProbabilities: Bool
+        public init(token: Int, parent: Int?, wantsLogProbabilities: Bool = true) {
+            self.token = token; self.parent = parent; self.wantsLogProbabilities = wantsLogProbabilities
+        }
+    }
+
+    /// A prompt and continuations of it whose next-token distributions are wanted.
+    public struct TreeRequest: Equatable, Sendable {
+        public var prompt: [Int]
+        public var nodes: [TreeNode]
+        public init(prompt: [Int], nodes: [TreeNode]) { self.prompt = prompt; self.nodes = nodes }
+    }
+
+    /// The log-softmax after the prompt and after every node that wanted it (nil for the others).
+    public struct TreeResult {
+        public var prompt: [Float]
+        public var nodes: [[Float]?]
+    }
+
+    /// Next-token log-probabilities after each request's prompt and after the nodes of its tree, in
+    /// one forward pass for all requests: every prompt extends its longest cached prefix (and is
+    /// kept, as `logProbabilities` keeps it), and the nodes are branch rows that read the prompt's
+    /// cache without copying it (`BranchInput`). A node's result equals `logProbabilities` of the
+    /// prompt followed by the node's path to float32 rounding (bit-equal when that call would have
+    /// run the path one token at a time).
+    public func treeLogProbabilities(_ requests: [TreeRequest]) throws -> [TreeResult] {
+        lock.lock(); defer { lock.unlock() }
+        // Prompts of this call that share a beginning no cached entry holds (a judge stage's first
+        // items of one eval prompt): that beginning is computed once, first, and kept.
+        let shared = sharedPrefixes(requests.map(\.prompt))
+        if !shared.isEmpty { _ = try computeLogProbabilities(shared) }
+        var caches: [KVCache] = []
+        var cachedResults = [[Float]?](repeating: nil, count: requests.count)
+        var inputs: [SequenceInput] = []
+        /// inputs[k] computes the prompt of requests[owners[k]].
+        var owners: [Int] = []
+        var parents = Set<Int>()
+        for (i, request) in requests.enumerated() {
+            guard !request.prompt.isEmpty else { throw TransformerError.badBatch(reason: "request \(i) has an empty prompt") }
+            for (n, node) in request.nodes.enumerated() {
+                if let parent = node.parent, parent < 0 || parent >= n {
+                    throw TransformerError.badBatch(reason: "request \(i) node \(n): parent \(parent) is not an earlier node")
+                }
+            }
+            clock += 1
+            var best = -1, bestLength = 0
+            for (e, entry) in entries.enumerated() {
+                let n = commonPrefixLength(entry.tokens, request.prompt)
+                if n > bestLength { best = e; bestLength = n }
+            }
+            if best >= 0, bestLength == request.prompt.count, entries[best].tokens.count == request.prompt.count {
+                entries[best].lastUse = clock
+                caches.append(entries[best].cache)
+                cachedResults[i] = entries[best].logProbabilities
+                continue
+            }
+            // The same prompt twice in one call: one computation, one cache.
+            if let k = owners.firstIndex(where: { requests[$0].prompt == request.prompt }) {
+                caches.append(inputs[k].cache)
+                continue
+            }
+            let cache: KVCache
+            var start = 0
+            if best >= 0 {
+                let usable = min(bestLength, request.prompt.count - 1)
+                cache = entries[best].cache.copy(keeping: usable, reserving: request.prompt.count - usable)
+                start = usable
+                entries[best].lastUse = clock
+                parents.insert(best)
+            } else {
+                cache = transformer.makeCache(capacity: request.prompt.count)
+            }
+            caches.append(cache)
+            inputs.append(SequenceInput(tokens: Array(request.prompt[start...]), cache: cache, id: i))
+            owners.append(i)
+        }
+        var branches: [BranchInput] = []
+        var firstBranch: [Int] = []
+        for (i, request) in requests.enumerated() {
+            let base = branches.count
+            firstBranch.append(base)
+            for node in request.nodes {
+                branches.append(BranchInput(token: node.token, prefix: caches[i], parent: node.parent.map { base + $0 },
+                                            wantsLogits: node.wantsLogProbabilities, id: i))
+            }
+        }
+        let pass = try transformer.forward(inputs, branches: branches, logits: .last)
+        var computed: [Int: [Float]] = [:]
+        for (k, owner) in owners.enumerated() {
+            let lp = Self.logSoftmax(pass.sequences[k])
+            tokensComputed += inputs[k].tokens.count
+            computed[owner] = lp
+            clock += 1
+            entries.append(Entry(tokens: requests[owner].prompt, cache: inputs[k].cache, logProbabilities: lp, lastUse: clock,
+                                 isPrompt: inputs[k].tokens.count > Self.promptTokens))
+        }
+        tokensComputed += branches.count
+        if !owners.isEmpty {
+            clock += 1
+            for p in parents { entries[p].lastUse = clock }
+            trim(isPrompt: true, to: promptCacheLimit)
+            trim(isPrompt: false, to: cacheLimit)
+        }
+        return requests.enumerated().map { i, request in
+            let prompt = cachedResults[i] ?? computed[i] ?? owners.first { requests[$0].prompt == request.prompt }.flatMap { computed[$0] } ?? []
+            let nodes = (0..<request.nodes.count).map { n in pass.branches[firstBranch[i] + n].map(Self.logSoftmax) }
+            return TreeResult(prompt: prompt, nodes: nodes)
+        }
+    }
+
+    /// Beginnings shared by two or more of `prompts` that are more than `promptTokens` longer than
+    /// anything cached for them (longest first; none that begins another).
+    private func sharedPrefixes(_ prompts: [[Int]]) -> [[Int]] {
+        var found: [[Int]] = []
+        for (i, prompt) in prompts.enumerated() {
+            let cached = entries.map { commonPrefixLength($0.tokens, prompt) }.max() ?? 0
+            var shared = 0
+            for other in prompts[..<i] where other != prompt {
+                shared = max(shared, min(commonPrefixLength(other, prompt), prompt.count - 1, other.count - 1))
+            }
+            if shared > cached + Self.promptTokens { found.append(Array(prompt[..<shared])) }
+        }
+        var chosen: [[Int]] = []
+        for candidate in found.sorted(by: { $0.count > $1.count }) where !chosen.contains(where: { $0.starts(with: candidate) }) {
+            chosen.append(candidate)
+        }
+        return chosen
+    }
+
+    /// Drops the least recently used entries of one pool beyond `limit`.
+    private func trim(isPrompt: Bool, to limit: Int) {
+        let pool = entries.indices.filter { entries[$0].isPrompt == isPrompt }
+        guard pool.count > limit else { return }
+        let drop = Set(pool.sorted { entries[$0].lastUse > entries[$1].lastUse }.dropFirst(max(limit, 0)))
+        entries = entries.indices.filter { !drop.contains($0) }.map { entries[$0] }
     }
 
     /// Forgets every cached sequence.

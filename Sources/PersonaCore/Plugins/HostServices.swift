@@ -1,6 +1,7 @@
 // The host-services table handed to every plugin instance (persona_abi.h): logging, and the
 // local-model services over LanguageModel — tokenize, token bytes, chat template, end-of-turn
-// tokens and next-token log-probabilities (with prefix reuse, NextTokenScorer). Models opened by
+// tokens, next-token log-probabilities (with prefix reuse, NextTokenScorer) and trees of
+// continuations scored in one pass (tree_logprobs). Models opened by
 // name are loaded once and shared by every handle.
 import Foundation
 import PersonaABI
@@ -170,6 +171,63 @@ final class HostServicesProvider {
                 for (i, row) in rows.enumerated() {
                     guard row.count == vocab else { return writeError(error, PERSONA_ERROR_INTERNAL, "next_token_logprobs: row \(i) has \(row.count) values, expected \(vocab)") }
                     row.withUnsafeBufferPointer { (out + i * vocab).update(from: $0.baseAddress!, count: vocab) }
+                }
+                return ok
+            } catch let thrown {
+                return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "\(thrown)")
+            }
+        }
+        t.pointee.tree_logprobs = { _, model, requests, count, error in
+            guard let h = handle(model), count == 0 || requests != nil else {
+                return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "tree_logprobs: NULL argument")
+            }
+            let vocab = h.model.config.vocabularySize
+            let minimumSize = MemoryLayout<persona_tree_request>.size
+            var batch: [NextTokenScorer.TreeRequest] = []
+            var outputs: [(prompt: UnsafeMutablePointer<Float>, nodes: UnsafeMutablePointer<Float>?)] = []
+            for i in 0..<count {
+                guard let r = requests![i] else { return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "tree_logprobs: request \(i) is NULL") }
+                guard Int(r.pointee.struct_size) >= minimumSize else {
+                    return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "tree_logprobs: request \(i) is \(r.pointee.struct_size) bytes, expected at least \(minimumSize)")
+                }
+                let q = r.pointee
+                guard let prompt = q.prompt, q.prompt_length > 0, let outPrompt = q.out_prompt_logprobs else {
+                    return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "tree_logprobs: request \(i) has a NULL or empty prompt, or no out_prompt_logprobs")
+                }
+                guard q.node_count == 0 || q.nodes != nil else {
+                    return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "tree_logprobs: request \(i) has \(q.node_count) nodes and a NULL node array")
+                }
+                var nodes: [NextTokenScorer.TreeNode] = []
+                nodes.reserveCapacity(q.node_count)
+                for n in 0..<q.node_count {
+                    let node = q.nodes![n]
+                    guard node.flags & ~PERSONA_TREE_NODE_WANT_LOGPROBS == 0 else {
+                        return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "tree_logprobs: request \(i) node \(n) has unknown flags \(node.flags)")
+                    }
+                    guard node.parent >= -1, Int(node.parent) < n else {
+                        return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "tree_logprobs: request \(i) node \(n) has parent \(node.parent); expected -1 or an earlier node")
+                    }
+                    nodes.append(NextTokenScorer.TreeNode(token: Int(node.token), parent: node.parent < 0 ? nil : Int(node.parent),
+                                                          wantsLogProbabilities: node.flags & PERSONA_TREE_NODE_WANT_LOGPROBS != 0))
+                }
+                if nodes.contains(where: \.wantsLogProbabilities) && q.out_node_logprobs == nil {
+                    return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "tree_logprobs: request \(i) wants node log-probabilities and has no out_node_logprobs")
+                }
+                batch.append(NextTokenScorer.TreeRequest(prompt: UnsafeBufferPointer(start: prompt, count: q.prompt_length).map { Int($0) }, nodes: nodes))
+                outputs.append((outPrompt, q.out_node_logprobs))
+            }
+            do {
+                let results = try h.scorer.treeLogProbabilities(batch)
+                for (i, result) in results.enumerated() {
+                    guard result.prompt.count == vocab else { return writeError(error, PERSONA_ERROR_INTERNAL, "tree_logprobs: request \(i)'s prompt row has \(result.prompt.count) values, expected \(vocab)") }
+                    result.prompt.withUnsafeBufferPointer { outputs[i].prompt.update(from: $0.baseAddress!, count: vocab) }
+                    var slot = 0
+                    for row in result.nodes {
+                        guard let row else { continue }
+                        guard row.count == vocab, let out = outputs[i].nodes else { return writeError(error, PERSONA_ERROR_INTERNAL, "tree_logprobs: request \(i) node row has \(row.count) values, expected \(vocab)") }
+                        row.withUnsafeBufferPointer { (out + slot * vocab).update(from: $0.baseAddress!, count: vocab) }
+                        slot += 1
+                    }
                 }
                 return ok
             } catch let thrown {

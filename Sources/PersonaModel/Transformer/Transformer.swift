@@ -29,6 +29,31 @@ public struct SequenceInput {
     public init(tokens: [Int], cache: KVCache, id: Int = 0) { self.tokens = tokens; self.cache = cache; self.id = id }
 }
 
+/// A one-token continuation of a prefix that is read, never extended: the row attends to the
+/// prefix cache's positions, then to its ancestor branches (root first), then to itself. Its keys
+/// and values live only for the pass, so many continuations of one prompt share the prompt's cache
+/// instead of each copying it (a judge's digit probes: "7", then "7" "5" …, all in one pass).
+///
+/// Exactness: a branch row is a decode row (the per-row kernels) and its attention runs the
+/// decode-step loops over the same keys in the same order, so its logits are bit-identical to
+/// appending its path one token at a time to a copy of the prefix cache.
+public struct BranchInput {
+    public var token: Int
+    /// The prefix. When this cache is also a sequence of the pass, the prefix includes that
+    /// sequence's new tokens (the branch continues the prompt the same pass prefills).
+    public var prefix: KVCache
+    /// Index of an earlier branch of the same pass and prefix that this one extends; nil = the
+    /// prefix's end.
+    public var parent: Int?
+    /// Whether the pass returns logits after this branch (otherwise it is only an ancestor).
+    public var wantsLogits: Bool
+    /// The caller's identifier, handed to hooks in `SequenceSpan.id`.
+    public var id: Int
+    public init(token: Int, prefix: KVCache, parent: Int? = nil, wantsLogits: Bool = true, id: Int = 0) {
+        self.token = token; self.prefix = prefix; self.parent = parent; self.wantsLogits = wantsLogits; self.id = id
+    }
+}
+
 /// The model: configuration, weights, hooks.
 public final class Transformer {
     public let config: ModelConfig
@@ -83,6 +108,14 @@ public final class Transformer {
     /// Runs one pass. Returns logits, row-major [rows, vocab]: one row per sequence for `.last`
     /// (in batch order), one per token for `.all`, none for `.none`. Caches are extended.
     public func forward(_ batch: [SequenceInput], logits mode: LogitsMode = .last) throws -> [[Float]] {
+        try forward(batch, branches: [], logits: mode).sequences
+    }
+
+    /// Runs one pass over `batch` and `branches` (continuations of read-only prefixes, see
+    /// `BranchInput`). `sequences` as `forward(_:logits:)`; `branches[b]` holds the logits after
+    /// branch b when it wants them, nil otherwise. Only the batch's caches are extended.
+    public func forward(_ batch: [SequenceInput], branches: [BranchInput], logits mode: LogitsMode = .last) throws
+        -> (sequences: [[Float]], branches: [[Float]?]) {
         let c = config
         let hidden = c.hiddenSize, headDim = c.headDimension
         let qWidth = c.headCount * headDim, kvWidth = c.kvHeadCount * headDim, ffn = c.feedForwardSize
@@ -107,9 +140,42 @@ public final class Transformer {
             spans.append(SequenceSpan(sequence: i, id: s.id, rowStart: rows, rowCount: s.tokens.count, startPosition: s.cache.count))
             rows += s.tokens.count
         }
-        guard rows > 0 else { return [] }
+        // Branch rows follow the batch's rows, one each; `paths[b]` lists the branches b attends
+        // to after its prefix (its ancestors root first, then b itself).
+        let sequenceRows = rows
+        var branchSpans: [SequenceSpan] = []
+        var prefixLengths: [Int] = []
+        var paths: [[Int]] = []
+        for (b, branch) in branches.enumerated() {
+            guard branch.token >= 0 && branch.token < c.vocabularySize else {
+                throw TransformerError.tokenOutOfRange(token: branch.token, vocabularySize: c.vocabularySize)
+            }
+            guard branch.prefix.layerCount == c.layerCount, branch.prefix.width == kvWidth else {
+                throw TransformerError.badBatch(reason: "branch \(b)'s prefix cache was made for another model")
+            }
+            var path = [b]
+            if let parent = branch.parent {
+                guard parent >= 0 && parent < b, branches[parent].prefix === branch.prefix else {
+                    throw TransformerError.badBatch(reason: "branch \(b)'s parent \(parent) is not an earlier branch of the same prefix")
+                }
+                path = paths[parent] + [b]
+            }
+            let newTokens = batch.first { $0.cache === branch.prefix }?.tokens.count ?? 0
+            let prefixLength = branch.prefix.count + newTokens
+            guard prefixLength > 0 else { throw TransformerError.badBatch(reason: "branch \(b) continues an empty prefix") }
+            let position = prefixLength + path.count - 1
+            if position >= c.contextLength {
+                throw TransformerError.contextOverflow(position: position, contextLength: c.contextLength)
+            }
+            branchSpans.append(SequenceSpan(sequence: batch.count + b, id: branch.id, rowStart: rows, rowCount: 1, startPosition: position))
+            prefixLengths.append(prefixLength)
+            paths.append(path)
+            rows += 1
+        }
+        guard rows > 0 else { return ([], []) }
         for s in batch { s.cache.reserve(s.tokens.count) }
-        let plan = RowPlan(spans: spans)
+        let plan = RowPlan(spans: spans + branchSpans)
+        let hookSpans = spans + branchSpans
 
         // Scratch for this pass.
         let x = FloatBuffer(count: rows * hidden)        // [rows, hidden] residual stream
@@ -121,8 +187,10 @@ public final class Transformer {
         let projected = FloatBuffer(count: rows * max(hidden, ffn))
         let gate = FloatBuffer(count: rows * ffn)        // [rows, ffn]
         let up = FloatBuffer(count: rows * ffn)
-        let maxContext = batch.map { $0.cache.count + $0.tokens.count }.max() ?? 0
+        let maxContext = max(batch.map { $0.cache.count + $0.tokens.count }.max() ?? 0, (branchSpans.map { $0.startPosition + 1 }.max() ?? 0))
         let scores = FloatBuffer(count: rows * maxContext)  // per head: [tokens, context]
+        let branchKeys = FloatBuffer(count: max(branches.count, 1) * kvWidth)    // [branches, kvHeads·headDim], this layer
+        let branchValues = FloatBuffer(count: max(branches.count, 1) * kvWidth)
 
         // Embeddings.
         var r = 0
@@ -131,6 +199,10 @@ public final class Transformer {
                 x.row(r, width: hidden).update(from: weights.tokenEmbedding.row(t, width: hidden), count: hidden)
                 r += 1
             }
+        }
+        for branch in branches {
+            x.row(r, width: hidden).update(from: weights.tokenEmbedding.row(branch.token, width: hidden), count: hidden)
+            r += 1
         }
 
         let epsilon = Float(c.normEpsilon)
@@ -161,6 +233,13 @@ public final class Transformer {
                     cache.keys[l].row(position, width: kvWidth).update(from: k.row(r, width: kvWidth), count: kvWidth)
                     cache.values[l].row(position, width: kvWidth).update(from: v.row(r, width: kvWidth), count: kvWidth)
                 }
+            }
+            for (b, span) in branchSpans.enumerated() {
+                let r = span.rowStart
+                rope.apply(q.row(r, width: qWidth), heads: c.headCount, position: span.startPosition)
+                rope.apply(k.row(r, width: kvWidth), heads: c.kvHeadCount, position: span.startPosition)
+                branchKeys.row(b, width: kvWidth).update(from: k.row(r, width: kvWidth), count: kvWidth)
+                branchValues.row(b, width: kvWidth).update(from: v.row(r, width: kvWidth), count: kvWidth)
             }
             // Causal grouped-query attention, per sequence and head:
             // scores [n, ctx] = Q_h [n, d] · K_hᵀ, masked, softmax, out_h [n, d] = P · V_h.
@@ -204,6 +283,33 @@ public final class Transformer {
                     cblasWeightedValues(scores.pointer, vh, ldb: kvWidth, out, ldc: qWidth, n: n, context: context, headDim: headDim)
                 }
             }
+            // Branch rows: the decode-step loops over the prefix's keys, then the path's (the same
+            // sums in the same order as a decode step on a copy of the prefix cache).
+            for (b, span) in branchSpans.enumerated() {
+                let prefix = branches[b].prefix, prefixLength = prefixLengths[b], path = paths[b]
+                let context = prefixLength + path.count
+                let keys = prefix.keys[l].pointer, values = prefix.values[l].pointer
+                let row = scores.pointer   // [context]
+                for head in 0..<c.headCount {
+                    let kvHead = head / group
+                    let qh = q.pointer + span.rowStart * qWidth + head * headDim
+                    for j in 0..<prefixLength {
+                        row[j] = scale * Vector.dot(qh, keys + j * kvWidth + kvHead * headDim, count: headDim)
+                    }
+                    for (i, node) in path.enumerated() {
+                        row[prefixLength + i] = scale * Vector.dot(qh, branchKeys.pointer + node * kvWidth + kvHead * headDim, count: headDim)
+                    }
+                    Vector.softmax(row, count: context)
+                    let out = attention.pointer + span.rowStart * qWidth + head * headDim
+                    out.update(repeating: 0, count: headDim)
+                    for j in 0..<prefixLength {
+                        Vector.addScaled(values + j * kvWidth + kvHead * headDim, row[j], into: out, count: headDim)
+                    }
+                    for (i, node) in path.enumerated() {
+                        Vector.addScaled(branchValues.pointer + node * kvWidth + kvHead * headDim, row[prefixLength + i], into: out, count: headDim)
+                    }
+                }
+            }
             // Output projection and residual.
             linear(block.attentionOutput, attention, projected, plan)
             Vector.add(projected.pointer, into: x.pointer, count: rows * hidden)
@@ -220,7 +326,7 @@ public final class Transformer {
 
             // Hooks see the block output (layer l), may modify it.
             if !hookEntries.isEmpty {
-                let stream = ResidualStream(layer: l, hiddenSize: hidden, spans: spans, rowCount: rows, data: x.pointer)
+                let stream = ResidualStream(layer: l, hiddenSize: hidden, spans: hookSpans, rowCount: rows, data: x.pointer)
                 for entry in hookEntries where entry.hook.layers?.contains(l) ?? true {
                     try entry.hook.process(stream)
                 }
@@ -228,13 +334,20 @@ public final class Transformer {
         }
         for s in batch { s.cache.advance(by: s.tokens.count) }
 
-        // Final norm and logits.
-        let logitRows: [Int]
+        // Final norm and logits: the batch's rows as `mode` asks, then the branches that want them.
+        var logitRows: [Int]
         switch mode {
-        case .none: return []
+        case .none: logitRows = []
         case .last: logitRows = spans.map { $0.rowStart + $0.rowCount - 1 }
-        case .all: logitRows = Array(0..<rows)
+        case .all: logitRows = Array(0..<sequenceRows)
         }
+        let sequenceLogitCount = logitRows.count
+        var branchLogitIndex = [Int?](repeating: nil, count: branches.count)
+        for (b, branch) in branches.enumerated() where branch.wantsLogits {
+            branchLogitIndex[b] = logitRows.count
+            logitRows.append(branchSpans[b].rowStart)
+        }
+        guard !logitRows.isEmpty else { return ([], branchLogitIndex.map { _ in nil }) }
         let normed = FloatBuffer(count: logitRows.count * hidden)
         for (i, r) in logitRows.enumerated() {
             Vector.rmsNorm(x.row(r, width: hidden), weight: weights.outputNorm.pointer, epsilon: epsilon, into: normed.row(i, width: hidden), count: hidden)
@@ -244,7 +357,8 @@ public final class Transformer {
         // Logits always use the per-row kernel: a prefill's last row is a single row, and sgemm's
         // single-row path sums in another order than its multi-row one.
         linear(weights.output, normed, out, RowPlan(allRowKernel: logitRows.count))
-        return (0..<logitRows.count).map { Array(UnsafeBufferPointer(start: out.row($0, width: vocab), count: vocab)) }
+        func logits(_ i: Int) -> [Float] { Array(UnsafeBufferPointer(start: out.row(i, width: vocab), count: vocab)) }
+        return ((0..<sequenceLogitCount).map(logits), branchLogitIndex.map { $0.map(logits) })
     }
 }
 
