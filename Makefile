@@ -11,7 +11,7 @@ export PERSONA_TRAIT_PACKS := $(sort $(notdir $(wildcard TraitPacks/*)))
 .PHONY: demo test setup models models-large build release fuzz clean help
 
 help:
-	@echo "make demo          set up, fetch the models (qwen2.5-1.5b judge included), build (release), run the main job"
+	@echo "make demo          set up, fetch the default models, build (release), run the main job"
 	@echo "make test          set up, fetch the default models, build, run the whole test suite"
 	@echo "make models        fetch smollm2-135m and qwen2.5-0.5b into models/ (SHA-256 checked)"
 	@echo "make models-large  also fetch qwen2.5-1.5b"
@@ -43,8 +43,7 @@ test: models
 fuzz: setup
 	@scripts/fuzz.sh
 
-# The demo judges with qwen2.5-1.5b (a 0.5B judge cannot separate the traits: see README), so it fetches it.
-demo: models-large release
+demo: models release
 	@scripts/demo.sh
 
 clean:
