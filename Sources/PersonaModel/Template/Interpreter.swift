@@ -104,6 +104,7 @@ final class Interpreter {
             for (i, item) in items.enumerated() {
                 iterations += 1
                 if iterations > limits.maximumLoopIterations { throw TemplateError.limitExceeded(limit: "loop iterations", value: limits.maximumLoopIterations) }
+                try step()   // an empty body runs no statement: the iteration itself is the step
                 scopes.append([:])
                 defer { scopes.removeLast() }
                 bind(targets, item)
