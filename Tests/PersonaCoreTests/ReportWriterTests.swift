@@ -96,7 +96,7 @@ final class ReportWriterTests: XCTestCase {
         }
         // Files.
         let tables = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("tables").path).sorted()
-        XCTAssertEqual(tables, ["examples.csv", "geometry.csv", "layer_sweep.csv", "pairs.csv", "projections.csv", "steering.csv", "vector_norms.csv"])
+        XCTAssertEqual(tables, ["behavior.csv", "examples.csv", "geometry.csv", "judge_quality.csv", "layer_sweep.csv", "pairs.csv", "projections.csv", "steering.csv", "vector_norms.csv"])
         let back = try ReportData.load(path: dir.appendingPathComponent("report.json").path)
         XCTAssertEqual(back.traits[0], Self.sample().traits[0])
         XCTAssertEqual(back.geometry, Self.sample().geometry)
