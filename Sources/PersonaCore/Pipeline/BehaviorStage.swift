@@ -36,8 +36,7 @@ public struct BehaviorResult: Codable, Equatable, Sendable {
 extension Pipeline {
     /// σ(m(trait) − m(other)) from per-token log-probabilities of the two answers.
     public static func traitProbability(traitLogProbabilities t: [Double], otherLogProbabilities o: [Double]) -> Double {
-        guard !t.isEmpty, !o.isEmpty else { return 0.5 }
-        let d = t.reduce(0, +) / Double(t.count) - o.reduce(0, +) / Double(o.count)
+        let d = logRatio(t, o)   // 0 (→ 0.5) when either answer is empty
         return d >= 0 ? 1 / (1 + exp(-d)) : exp(d) / (1 + exp(d))
     }
 
@@ -83,24 +82,28 @@ extension Pipeline {
         guard problems.isEmpty else { throw PackError.invalid(source: pack.source, problems: problems) }
         let vector = try currentVector(pack)
         let layer = settings.steeringLayer(layerCount: layerCount)
-        var sequences: [TeacherForcedSequence] = []
-        for item in items {
-            guard let (traitAnswer, otherAnswer) = item.answers else { continue }
-            sequences.append(try teacherForcedSequence(question: item.question, answer: traitAnswer))
-            sequences.append(try teacherForcedSequence(question: item.question, answer: otherAnswer))
+        let keys = settings.coefficients.map {
+            Self.behaviorKey(fingerprint: fingerprint, pack: pack, vectorKey: vector.key, layer: layer, coefficient: $0, positions: settings.positions)
         }
+        let stored = try keys.map { try store.info("behavior." + $0, as: BehaviorResult.self) }
+        let missingCount = stored.filter { $0 == nil }.count
+        // The items are tokenized only when some coefficient still needs them.
+        var sequences: [TeacherForcedSequence] = []
+        if missingCount > 0 {
+            for item in items {
+                guard let (traitAnswer, otherAnswer) = item.answers else { continue }
+                sequences.append(try teacherForcedSequence(question: item.question, answer: traitAnswer))
+                sequences.append(try teacherForcedSequence(question: item.question, answer: otherAnswer))
+            }
+            progress.begin(stage: "behave", trait: pack.name, total: missingCount, tokenBudget: 0)
+        }
+        defer { if missingCount > 0 { progress.end() } }
         let pool = PrefixCachePool()
         var results: [BehaviorResult] = []
         var computed = 0, reused = 0
-        let missing = try settings.coefficients.filter { c in
-            try store.info("behavior." + Self.behaviorKey(fingerprint: fingerprint, pack: pack, vectorKey: vector.key, layer: layer,
-                                                          coefficient: c, positions: settings.positions), as: BehaviorResult.self) == nil
-        }
-        if !missing.isEmpty { progress.begin(stage: "behave", trait: pack.name, total: missing.count, tokenBudget: 0) }
-        defer { if !missing.isEmpty { progress.end() } }
-        for c in settings.coefficients {
-            let key = Self.behaviorKey(fingerprint: fingerprint, pack: pack, vectorKey: vector.key, layer: layer, coefficient: c, positions: settings.positions)
-            if let stored = try store.info("behavior." + key, as: BehaviorResult.self) {
+        for (i, c) in settings.coefficients.enumerated() {
+            let key = keys[i]
+            if let stored = stored[i] {
                 results.append(stored); reused += 1; continue
             }
             let spec = c == 0 ? nil : SteeringSpec(vector: vector.rows[layer], layer: layer, coefficient: Float(c), positions: settings.positions)

@@ -133,7 +133,7 @@ extension Pipeline {
             let outcome = try filter(pack)
             summary.pairsKept = outcome.kept
             summary.pairsTotal = outcome.decisions.count
-            summary.judgeQuality = try state(pack).judgeQuality
+            summary.judgeQuality = outcome.judgeQuality
             do {
                 let vectors = try extract(pack, filtered: outcome)
                 let layer = settings.steeringLayer(layerCount: layerCount)

@@ -84,9 +84,10 @@ public enum TeacherForcing {
         let prefixSteered = active.map { $0.positions != .response } ?? false
         var local: [[Int]: KVCache] = [:]
         var prefixes: [[Int]] = []
+        var seen = Set<[Int]>()
         for s in sequences {
             let prefix = Array(s.promptTokens.dropLast())
-            if prefixSteered ? local[prefix] == nil : pool.caches[prefix] == nil, !prefixes.contains(prefix) { prefixes.append(prefix) }
+            if prefixSteered || pool.caches[prefix] == nil, seen.insert(prefix).inserted { prefixes.append(prefix) }
         }
         var batch: [SequenceInput] = [], batchRows = 0
         var lengths: [Int: Int] = [:]
