@@ -153,6 +153,7 @@ final class TemplateTests: XCTestCase {
         ("{% macro f(n) %}{% if n < 60 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}{% endmacro %}{{ f(0) }}", "limit"),
         ("{% macro f(n) %}{% if n < 60 %}{{ f(n + 1) }}{{ f(n + 1) }}{% else %}x{% endif %}{% endmacro %}{{ f(0) }}", "limit"),
         ("{{ 9223372036854775808 }}", "too large"),
+        ("{% for i in [0] * 1000000 if i > 0 %}{% endfor %}", "steps"),
     ]
 
     func testHostileTemplatesEndWithClearErrorsQuickly() throws {
@@ -167,6 +168,14 @@ final class TemplateTests: XCTestCase {
             let seconds = Date().timeIntervalSince(start)
             XCTAssertLessThan(seconds, 1, source)
             print("hostile template \(source) -> \(String(format: "%.3f", seconds)) s")
+        }
+        // Repeating an empty operand is empty at once, whatever the count (found by the fuzzer: it
+        // looped or allocated the count before).
+        for source in ["{{ '' * 10 ** 12 }}", "{{ ([] * 10 ** 12) | length }}{{ [] * -3 }}{{ 'ab' * 0 }}"] {
+            let start = Date()
+            let text = try JinjaTemplate(source: source).render([:])
+            XCTAssertEqual(text, source.contains("length") ? "0[]" : "", source)
+            XCTAssertLessThan(Date().timeIntervalSince(start), 0.1, source)
         }
         // Without the time backstop, the counted limits end them by themselves.
         var exponential = try JinjaTemplate(source: "{% macro f(n) %}{% if n < 60 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}{% endmacro %}{{ f(0) }}")

@@ -95,6 +95,7 @@ final class Interpreter {
             var items = try iterate(try evaluate(iterable))
             if let condition {
                 items = try items.filter { item in
+                    try step()   // each test is work without output: counted like an iteration
                     scopes.append([:]); defer { scopes.removeLast() }
                     bind(targets, item)
                     return try evaluate(condition).truthy
@@ -339,11 +340,15 @@ enum Operators {
             default: return try arithmetic(op, a, b)
             }
         case "*":
+            // An empty operand or a count of 0 or less gives an empty result at once: building it
+            // would loop `n` times (`'' * 10 ** 12`) or allocate `n` empty slots (`[] * 10 ** 12`).
             if case .string(let s) = a, case .int(let n) = b {
+                if s.isEmpty || n <= 0 { return .string("") }
                 try checkSize(s.utf8.count.multipliedReportingOverflow(by: max(n, 0)))
                 return .string(String(repeating: s, count: max(n, 0)))
             }
             if case .array(let s) = a, case .int(let n) = b {
+                if s.isEmpty || n <= 0 { return .array([]) }
                 try checkSize(s.count.multipliedReportingOverflow(by: max(n, 0)), list: true)
                 return .array(Array([[JinjaValue]](repeating: s, count: max(n, 0)).joined()))
             }
