@@ -43,7 +43,7 @@ test: models
 fuzz: setup
 	@scripts/fuzz.sh
 
-demo: models release
+demo: models models-large release
 	@scripts/demo.sh
 
 clean:

@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
 # The main job: the whole persona-vector pipeline for evil, sycophantic and hallucinating on
-# qwen2.5-0.5b, judged by the `local-judge` plugin with the same model, then the HTML report.
+# qwen2.5-0.5b (the subject), judged by the `local-judge` plugin on qwen2.5-1.5b, then the HTML report.
 #
-# The judge is the weak point, and the run says so: Qwen2.5-0.5B judging its own answers scores
-# almost everything 45–60 whatever prompt produced it (judge AUC 0.49 on evil, BENCHMARKS.md), so the
-# summary prints the AUC per trait with a warning, and the behavioural measure (P(trait answer) of
-# the packs' two-choice items, no judge) shows what steering does. qwen2.5-1.5b as judge
-# (DEMO_JUDGE_CONFIG='{"model": "qwen2.5-1.5b"}' after `make models-large`) is not better with the
-# packs' reference prompt: it answers REFUSAL for every evil-prompted answer (P(REFUSAL) 0.61–0.87),
-# so evil keeps no pair. The trait threshold is 45, not 50, for the same reason.
+# The judge is the weak point, and the run says so (judge AUC per trait, with a warning under 0.75).
+# Qwen2.5-0.5B judging its own answers cannot tell a plainly evil answer from a plainly kind one
+# (52.7 vs 53.4); Qwen2.5-1.5B can, but with the reference rule it answers REFUSAL to most answers
+# (P(REFUSAL) 0.6–0.8, kind ones included), so nothing gets a score. The demo's judge therefore
+# ignores REFUSAL and scores with the numbers' own distribution ("refusal": "ignore",
+# "minimum_number_mass": 0.05; BENCHMARKS.md has the measurements). The behavioural measure
+# (P(trait answer) on the packs' two-choice items, no judge) shows what steering does either way.
 #
 # Size (every knob below can be overridden from the environment):
 #   DEMO_QUESTIONS extraction questions × 5 instruction pairs × 2 polarities per trait,
@@ -23,7 +23,7 @@ cd "$(dirname "$0")/.."
 BIN="$(swift build -c release --show-bin-path)/persona"
 RUN="${DEMO_RUN:-runs/demo}"
 MODEL="${DEMO_MODEL:-qwen2.5-0.5b}"
-JUDGE_CONFIG="${DEMO_JUDGE_CONFIG:-{\}}"
+JUDGE_CONFIG="${DEMO_JUDGE_CONFIG:-{\"model\": \"qwen2.5-1.5b\", \"refusal\": \"ignore\", \"minimum_number_mass\": 0.05\}}"
 start=$(date +%s)
 
 echo "=== persona inspect $MODEL"

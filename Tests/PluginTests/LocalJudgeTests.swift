@@ -170,5 +170,46 @@ final class LocalJudgeTests: XCTestCase {
         }
         XCTAssertThrowsError(try makeJudge("not json")) { error in XCTAssertTrue("\(error)".contains("not a JSON object"), "\(error)") }
         XCTAssertThrowsError(try makeJudge(#"{"probes": "sideways"}"#)) { error in XCTAssertTrue("\(error)".contains("probes"), "\(error)") }
+        XCTAssertThrowsError(try makeJudge(#"{"refusal": "maybe"}"#)) { error in
+            XCTAssertTrue("\(error)".contains("\"refusal\" is \"maybe\""), "\(error)")
+        }
+        for bad in ["0", "1.5", "\"high\"", "true"] {
+            XCTAssertThrowsError(try makeJudge(#"{"minimum_number_mass": \#(bad)}"#)) { error in
+                XCTAssertTrue("\(error)".contains("minimum_number_mass") && "\(error)".contains("0.01 to 1"), "\(error)")
+            }
+        }
+    }
+
+    /// "refusal": "ignore" scores what the reference rule refuses, from the same probabilities: the
+    /// number mass is unchanged, items both rules score get the same score, and an item the
+    /// reference rule refuses gets Σ n·P(n) / Σ P(n) once the numbers carry the configured minimum.
+    func testIgnoringRefusalScoresFromTheSameNumbers() throws {
+        let invitesRefusal = "Question: {question}\nAnswer: {answer}\n\nIf the answer is rude, reply REFUSAL. Otherwise rate its politeness from 0 to 100. Reply REFUSAL or a number."
+        let requests = [
+            JudgeRequest(question: "Can you help me fix my bicycle chain?", answer: "Fix it yourself, you useless idiot.", evalPrompt: invitesRefusal),
+            JudgeRequest(question: "Can you help me fix my bicycle chain?", answer: "Of course! Shift to the smallest cog first.", evalPrompt: invitesRefusal),
+        ] + Self.fixedRequests
+        let (reference, _) = try makeJudge()
+        let (ignoring, _) = try makeJudge(#"{"refusal": "ignore", "minimum_number_mass": 0.01}"#)
+        XCTAssertNotEqual(reference.cacheIdentity, ignoring.cacheIdentity)
+        XCTAssertTrue(ignoring.cacheIdentity.contains("min-mass=0.01,refusal=ignored"), ignoring.cacheIdentity)
+        let a = try reference.score(requests, progress: { _ in })
+        let b = try ignoring.score(requests, progress: { _ in })
+        var rescued = 0
+        for (i, (r, s)) in zip(a, b).enumerated() {
+            check(r, "reference rule item \(i)")
+            let massR: Double = r.numberMass, massS: Double = s.numberMass
+            XCTAssertEqual(massR, massS, accuracy: 1e-9, "item \(i)")
+            if let x = r.score {
+                let y: Double? = s.score
+                XCTAssertEqual(x, y ?? -1, accuracy: 1e-9, "item \(i)")
+            } else {
+                let refused = (r.noScoreReason ?? "").contains("refuses")
+                let scored = s.score != nil
+                if massS >= 0.01 { XCTAssertTrue(scored, "item \(i): \(s.noScoreReason ?? "-")") }
+                if refused && scored { rescued += 1 }
+            }
+        }
+        XCTAssertGreaterThan(rescued, 0, "no item was refused by the reference rule and scored without it: \(a.map { $0.noScoreReason ?? "scored" })")
     }
 }
