@@ -10,6 +10,13 @@
 # "minimum_number_mass": 0.05; BENCHMARKS.md has the measurements). The behavioural measure
 # (P(trait answer) on the packs' two-choice items, no judge) shows what steering does either way.
 #
+# The pair filter keeps every coherent pair (trait threshold 0, coherence ≥ 50; the packs' own
+# filters still apply). On this subject the trait prompts hardly change what it writes: its
+# evil-prompted answers are as kind as its helpful-prompted ones (judge AUC ≈ 0.5 with a judge that
+# does separate plain cases), so at the reference threshold (50) no pair is kept and no vector is
+# made. The run prints the AUC and the filter diagnosis either way; DEMO_TRAIT_THRESHOLD=50 restores
+# the reference filter.
+#
 # Size (every knob below can be overridden from the environment):
 #   DEMO_QUESTIONS extraction questions × 5 instruction pairs × 2 polarities per trait,
 #   DEMO_EVAL_QUESTIONS evaluation questions at each of DEMO_COEFFS (at the middle layer, 12),
@@ -35,7 +42,7 @@ echo "=== persona run --traits evil,sycophantic,hallucinating --model $MODEL --j
   --judge local-judge --judge-config "$JUDGE_CONFIG" \
   --questions "${DEMO_QUESTIONS:-1}" --eval-questions "${DEMO_EVAL_QUESTIONS:-2}" --samples 1 \
   --max-tokens "${DEMO_MAX_TOKENS:-48}" --steer-max-tokens "${DEMO_STEER_MAX_TOKENS:-40}" \
-  --coeffs "${DEMO_COEFFS:--4,0,4,8}" --trait-threshold "${DEMO_TRAIT_THRESHOLD:-45}" --seed 1
+  --coeffs "${DEMO_COEFFS:--4,0,4,8,12}" --trait-threshold "${DEMO_TRAIT_THRESHOLD:-0}" --seed 1
 echo
 
 echo "=== persona report $RUN"
