@@ -85,6 +85,7 @@ final class BehaviorTests: XCTestCase {
         XCTAssertNotNil(warning)
         XCTAssert(warning?.contains("the judge cannot tell evil answers from helpful ones") == true, warning ?? "")
         XCTAssert(warning?.contains("use a stronger judge") == true, warning ?? "")
+        XCTAssert(warning?.contains("or the trait prompts do not change what the model writes") == true, warning ?? "")
         XCTAssertNil(JudgeQuality(positive: [], negative: [1], coherence: []).auc)
     }
 
