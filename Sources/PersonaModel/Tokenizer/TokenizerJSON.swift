@@ -12,8 +12,12 @@ extension BPETokenizer {
     ]
 
     public convenience init(tokenizerJSON url: URL, bosToken: String? = nil, eosToken: String? = nil) throws {
-        let source = url.path
-        guard let data = try? Data(contentsOf: url) else { throw FileError.cannotOpen(path: source, reason: "unreadable") }
+        guard let data = try? Data(contentsOf: url) else { throw FileError.cannotOpen(path: url.path, reason: "unreadable") }
+        try self.init(tokenizerJSON: data, source: url.path, bosToken: bosToken, eosToken: eosToken)
+    }
+
+    /// Parses tokenizer.json text; `source` names the file in errors.
+    public convenience init(tokenizerJSON data: Data, source: String, bosToken: String? = nil, eosToken: String? = nil) throws {
         let root: [String: JSONValue]
         do {
             guard let r = try JSONValue.parse(data).object else { throw TokenizerError.badField(source: source, field: "(document)", reason: "not a JSON object") }
