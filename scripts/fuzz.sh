@@ -73,9 +73,9 @@ write("mixed.safetensors", {"a": {"dtype": "F16", "shape": [2, 2], "data_offsets
 PY
 fi
 if wants torch; then
-  module torch PersonaCore -I "$OUT/tensor" -- Sources/PersonaCore/Vectors/TorchVectorFile.swift Sources/PersonaCore/Vectors/Pickle.swift \
-    Sources/PersonaCore/Vectors/ZipArchive.swift Sources/PersonaCore/Vectors/Inflate.swift
-  binary torch Fuzz/TorchFuzz/main.swift torch tensor
+  module torch PersonaCore -I "$OUT/tensor" -I Sources/CZlib -- Sources/PersonaCore/Vectors/TorchVectorFile.swift \
+    Sources/PersonaCore/Vectors/Pickle.swift Sources/PersonaCore/Vectors/ZipArchive.swift
+  binary torch Fuzz/TorchFuzz/main.swift torch tensor -I Sources/CZlib -lz
   corpus torch
   cp Tests/PersonaCoreTests/Fixtures/vectors/*.pt Tests/PersonaCoreTests/Fixtures/vectors/*.zip "$OUT/corpus-torch/"
 fi

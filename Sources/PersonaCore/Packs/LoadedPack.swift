@@ -1,6 +1,7 @@
 // A trait pack as the engine uses it: the data, where it came from, its content hash (part of
 // every stage's cache key) and its custom pair filters. The plugin host makes these from pack
 // libraries, pack folders and the reference repo's trait JSON; the pipeline only reads them.
+import Crypto
 import Foundation
 
 /// One candidate pair of the filter stage: the positive and negative answers to the same
