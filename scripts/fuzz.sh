@@ -160,8 +160,9 @@ def reply(tops):
 PY
 fi
 if wants server; then
-  module server PersonaCore -I "$OUT/text" -- Sources/PersonaCore/Server/ChatCompletionRequest.swift Sources/PersonaCore/Steering/SteeringPositions.swift
-  binary server Fuzz/ServerRequestFuzz/main.swift server text
+  module servercore PersonaCore -- Sources/PersonaCore/Steering/SteeringPositions.swift
+  module server PersonaServer -I "$OUT/text" -I "$OUT/servercore" -- Sources/PersonaServer/ChatCompletionRequest.swift
+  binary server Fuzz/ServerRequestFuzz/main.swift server servercore text
   corpus server
   python3 - "$OUT/corpus-server" <<'PY'
 import json, sys, pathlib

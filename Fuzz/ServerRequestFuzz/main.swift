@@ -2,7 +2,7 @@
 // any byte string must decode into a validated request or throw an APIError (a 400 naming the
 // parameter), never crash or trap. Build and run with `make fuzz`.
 import Foundation
-import PersonaCore
+import PersonaServer
 
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzServerRequest(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
