@@ -15,7 +15,7 @@ help:
 	@echo "make test          set up, fetch the default models, build, run the whole test suite"
 	@echo "make models        fetch smollm2-135m and qwen2.5-0.5b into models/ (SHA-256 checked)"
 	@echo "make models-large  also fetch qwen2.5-1.5b"
-	@echo "make fuzz          run every fuzz target (GGUF reader, chat templates) for FUZZ_SECONDS each (default 60)"
+	@echo "make fuzz          run every fuzz target (every reader of outside data: scripts/fuzz.sh) for FUZZ_SECONDS each (default 60)"
 
 setup:
 	@scripts/setup-system.sh

@@ -74,11 +74,14 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
-        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),   // NIOCore, imported by the server (Hummingbird uses it)
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),   // NIOCore, imported by PersonaServer (Hummingbird uses it)
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),   // SHA-256 (content hashes, fingerprints)
     ],
     targets: [
         // Numeric core: OpenBLAS bridge, SIMD kernels, quantized block formats.
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
+        // zlib: inflate and CRC-32 for the ZIP container of `.pt` vector files.
+        .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
         .target(name: "PersonaTensor", dependencies: ["COpenBLAS", "COpenBLASCore", "PersonaKernels"]),
         // Start-up check of OpenBLAS's kernel choice (an unknown CPU gets its slowest kernels).
         .target(name: "COpenBLASCore", linkerSettings: [.linkedLibrary("openblas")]),
@@ -89,10 +92,15 @@ let package = Package(
         .target(name: "PersonaModel", dependencies: ["PersonaTensor"]),
         // The engine.
         .target(name: "PersonaCore", dependencies: [
-            "PersonaModel", "PersonaTensor", "PersonaABI", "CPersonaLoader",
+            "PersonaModel", "PersonaTensor", "PersonaABI", "CPersonaLoader", "CZlib",
+            .product(name: "GRDB", package: "GRDB.swift"),   // the run store (SQLite)
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // `persona serve`: the OpenAI-compatible HTTP server, kept apart so that the engine carries no HTTP stack.
+        .target(name: "PersonaServer", dependencies: [
+            "PersonaCore", "PersonaModel",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
-            .product(name: "GRDB", package: "GRDB.swift"),   // the run store (SQLite)
         ]),
         // The plugin ABI (C header only), the host's dlopen helper, and the Swift kit for plugin authors.
         .target(name: "PersonaABI"),
@@ -100,7 +108,7 @@ let package = Package(
         .target(name: "PersonaPluginKit", dependencies: ["PersonaABI"]),
         // The host command-line program.
         .executableTarget(name: "persona", dependencies: [
-            "PersonaCore", "PersonaModel",
+            "PersonaCore", "PersonaServer", "PersonaModel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Test helpers shared by the test targets: paths, references, GGUF builder, tiny model.
@@ -110,7 +118,7 @@ let package = Package(
         .testTarget(name: "PersonaCoreTests", dependencies: ["PersonaCore", "PersonaTestSupport", "PipelineTestSupport"]),
         // Pipeline tests: a deterministic text-derived autorater (tests only) and a host program that
         // runs the pipeline with it, for the kill -9 / resume test (run as a subprocess).
-        .target(name: "PipelineTestSupport", dependencies: ["PersonaCore"], path: "Tests/PipelineTestSupport"),
+        .target(name: "PipelineTestSupport", dependencies: ["PersonaCore", .product(name: "Crypto", package: "swift-crypto")], path: "Tests/PipelineTestSupport"),
         .executableTarget(name: "pipeline-testhost", dependencies: ["PersonaCore", "PipelineTestSupport"], path: "Tests/PipelineTestHost"),
         // Plugin tests dlopen the built libraries; they must not link plugin targets.
         .testTarget(name: "PluginTests", dependencies: ["PersonaCore", "PersonaABI", "PersonaTestSupport"]),
@@ -118,7 +126,7 @@ let package = Package(
         .target(name: "OpenAIJudgeCore", path: "Plugins/OpenAIAutorater/Core"),
         // persona serve, the openai autorater against it and against faulty loopback servers.
         .testTarget(name: "PersonaServeTests", dependencies: [
-            "PersonaCore", "OpenAIJudgeCore", "PersonaTestSupport",
+            "PersonaCore", "PersonaServer", "OpenAIJudgeCore", "PersonaTestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),
         ]),
     ] + pluginTargets,

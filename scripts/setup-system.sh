@@ -2,7 +2,8 @@
 # Install the Debian packages Persona needs, only those missing. Idempotent and fast when all are present.
 set -euo pipefail
 # chromium: the report test takes a headless screenshot of the HTML report to check it renders.
-PACKAGES=(libopenblas-dev libcurl4-openssl-dev libffi-dev libsqlite3-dev python3-pip chromium)
+# zlib1g-dev: ZIPFoundation inflates with zlib (the `.pt` reader).
+PACKAGES=(libopenblas-dev libcurl4-openssl-dev libffi-dev libsqlite3-dev zlib1g-dev python3-pip chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import PersonaCore
+import PersonaServer
 
 struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

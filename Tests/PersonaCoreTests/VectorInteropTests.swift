@@ -140,6 +140,38 @@ final class VectorInteropTests: XCTestCase {
         }
     }
 
+    /// A deflated entry whose stream is cut at the very end of the file (the directory stands before
+    /// it, the entry fills the end record's comment), or whose declared size passes what its stream
+    /// holds, ends in a badDeflate error naming the file and entry, at once.
+    func testDeflateStreamCutOrOversizedIsAnError() throws {
+        let fixture = Self.fixture.deletingLastPathComponent().appendingPathComponent("deflate-check.zip")
+        let source = try ZipArchive(path: fixture.path)
+        let entry = try XCTUnwrap(source.entry(named: "text.txt"))
+        let bytes = [UInt8](try Data(contentsOf: fixture))
+        let at = entry.localHeaderOffset
+        let start = at + 30 + (Int(bytes[at + 26]) | Int(bytes[at + 27]) << 8) + (Int(bytes[at + 28]) | Int(bytes[at + 29]) << 8)
+        let stream = Array(bytes[start..<(start + entry.compressedSize)])
+        func u16(_ v: Int) -> [UInt8] { [UInt8(v & 0xFF), UInt8(v >> 8 & 0xFF)] }
+        func u32(_ v: Int) -> [UInt8] { (0..<4).map { UInt8(v >> (8 * $0) & 0xFF) } }
+        func archive(_ compressed: [UInt8], size: Int) -> Data {
+            let name = Array("text.txt".utf8)
+            let fields = u16(20) + u16(0) + u16(8) + u16(0) + u16(0) + u32(Int(entry.crc32)) + u32(compressed.count) + u32(size) + u16(name.count) + u16(0)
+            let central = u32(0x0201_4b50) + u16(20) + fields + u16(0) + u16(0) + u16(0) + u32(0) + u32(46 + name.count + 22) + name
+            let local = u32(0x0403_4b50) + fields + name + compressed
+            return Data(central + u32(0x0605_4b50) + u16(0) + u16(0) + u16(1) + u16(1) + u32(central.count) + u32(0) + u16(local.count) + local)
+        }
+        XCTAssertEqual(try ZipArchive(data: archive(stream, size: entry.uncompressedSize), path: "whole.zip").data(named: "text.txt").count, 20_000)
+        for (name, compressed, size) in [("cut.zip", Array(stream.prefix(stream.count / 2)), entry.uncompressedSize),
+                                         ("short.zip", stream, entry.uncompressedSize + 1), ("long.zip", stream, entry.uncompressedSize - 1),
+                                         ("bomb.zip", stream, 1 << 30)] {
+            let started = Date()
+            XCTAssertThrowsError(try ZipArchive(data: archive(compressed, size: size), path: name).data(named: "text.txt"), name) { error in
+                guard case ZipError.badDeflate(path: name, entry: "text.txt", _) = error else { return XCTFail("\(name): \(error)") }
+            }
+            XCTAssertLessThan(Date().timeIntervalSince(started), 1, name)
+        }
+    }
+
     /// Every single-byte corruption and every truncation of both fixtures either reads or throws:
     /// never a crash, a hang or an out-of-bounds access.
     func testMutatedFixturesNeverCrash() throws {

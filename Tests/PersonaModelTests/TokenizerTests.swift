@@ -115,6 +115,20 @@ final class TokenizerTests: XCTestCase {
         XCTAssert(e.description.contains("mystery") && e.description.contains("qwen2"))
     }
 
+    /// Found by Fuzz/TokenizerFuzz: one vocabulary id near 2^22 made 4 million placeholder tokens
+    /// (seconds of work); an id past the entries the file lists is an error naming it.
+    func testTokenizerJSONIdOutOfRangeIsAnError() throws {
+        let json = #"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 4000000}, "merges": []}, "pre_tokenizer": {"type": "ByteLevel"}}"#
+        let start = Date()
+        XCTAssertThrowsError(try BPETokenizer(tokenizerJSON: Data(json.utf8), source: "t/tokenizer.json")) { error in
+            XCTAssertEqual(error as? TokenizerError, .badField(source: "t/tokenizer.json", field: "id of \"b\"",
+                                                               reason: "4000000 is out of range: the file lists 2 tokens (ids 0..<2)"))
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(start), 0.5)
+        let added = #"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": -1, "content": "<s>"}], "pre_tokenizer": {"type": "ByteLevel"}}"#
+        XCTAssertThrowsError(try BPETokenizer(tokenizerJSON: Data(added.utf8), source: "t/tokenizer.json")) { XCTAssert("\($0)".contains("-1 is out of range")) }
+    }
+
     func testEncodingSpeed() throws {
         let tokenizer = try LoadedTokenizers.tokenizer("qwen2.5-0.5b")
         let text = String(repeating: "The quick brown fox jumps over the lazy dog 12345. ", count: 2000)

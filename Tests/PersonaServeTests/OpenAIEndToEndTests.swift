@@ -6,6 +6,7 @@ import XCTest
 import PersonaModel
 import PersonaTestSupport
 @testable import PersonaCore
+@testable import PersonaServer
 
 final class OpenAIEndToEndTests: XCTestCase {
     /// The eval prompt that gets the most probability on numbers out of the 135M model (≈ 0.2–0.3;

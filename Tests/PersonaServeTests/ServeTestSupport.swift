@@ -7,6 +7,7 @@ import FoundationNetworking
 import XCTest
 import PersonaTestSupport
 @testable import PersonaCore
+@testable import PersonaServer
 
 /// A running server; `stop()` cancels it.
 final class RunningServer: @unchecked Sendable {

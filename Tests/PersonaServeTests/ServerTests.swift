@@ -7,6 +7,7 @@ import XCTest
 import PersonaModel
 import PersonaTestSupport
 @testable import PersonaCore
+@testable import PersonaServer
 
 final class ServerTests: XCTestCase {
     nonisolated(unsafe) static var running: RunningServer?

@@ -3,6 +3,7 @@
 // reuse and kill -9 tests compare stores exactly and fast. The real judges (`local-judge`,
 // `openai`) run the pipeline end to end in PipelineEndToEndTests and the PersonaServeTests. Never
 // used outside tests.
+import Crypto
 import Foundation
 import PersonaCore
 
@@ -25,7 +26,7 @@ public final class TextDerivedAutorater: Autorater {
         guard !r.answer.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             return JudgeResult(score: nil, noScoreReason: "empty answer", numberMass: 0)
         }
-        let digest = SHA256.digest(Data((salt + "\u{1}" + r.question + "\u{1}" + r.answer + "\u{1}" + r.evalPrompt).utf8))
+        let digest = Array(SHA256.hash(data: Data((salt + "\u{1}" + r.question + "\u{1}" + r.answer + "\u{1}" + r.evalPrompt).utf8)))
         let h = Int(digest[0]) << 8 | Int(digest[1])
         let coherence = r.evalPrompt == CoherencePrompt.text
         let value = coherence ? Double(40 + h % 61) : Double(h % 101)

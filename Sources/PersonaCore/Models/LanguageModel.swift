@@ -1,5 +1,6 @@
 // A loaded chat model: weights (transformer), tokenizer, chat template and a fingerprint. The one
 // object the CLI, the pipeline and the server hold; everything else borrows from it.
+import Crypto
 import Foundation
 import PersonaModel
 

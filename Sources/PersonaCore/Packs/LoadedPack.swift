@@ -1,6 +1,7 @@
 // A trait pack as the engine uses it: the data, where it came from, its content hash (part of
 // every stage's cache key) and its custom pair filters. The plugin host makes these from pack
 // libraries, pack folders and the reference repo's trait JSON; the pipeline only reads them.
+import Crypto
 import Foundation
 
 /// One candidate pair of the filter stage: the positive and negative answers to the same
@@ -71,5 +72,19 @@ extension TraitPack {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         return SHA256.hex((try? encoder.encode(behaviorItems ?? [])) ?? Data())
+    }
+}
+
+extension PackFolder {
+    /// Loads a pack folder or a pack.json file.
+    public static func load(path: String) throws -> LoadedPack {
+        var isDirectory: ObjCBool = false
+        _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
+        let file = isDirectory.boolValue ? URL(fileURLWithPath: path).appendingPathComponent("pack.json").path : path
+        let data: Data
+        do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
+            throw PackFolderError.unreadable(path: file, reason: (error as NSError).localizedDescription)
+        }
+        return LoadedPack(pack: try decode(data, path: file), source: path)
     }
 }

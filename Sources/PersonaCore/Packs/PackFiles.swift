@@ -14,6 +14,12 @@ public enum PackFiles {
         if isDirectory.boolValue { return try read(path + "/pack.json", name: name) }
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch { throw PackError.unreadable(path: path, reason: "\(error.localizedDescription)") }
+        return try decode(data, path: path, name: name)
+    }
+
+    /// Decodes pack.json or reference trait JSON text read from `path` (named in errors; its file
+    /// name is the reference pack's default name). Not validated.
+    public static func decode(_ data: Data, path: String, name: String? = nil) throws -> TraitPack {
         guard data.count <= 16 << 20 else { throw PackError.unreadable(path: path, reason: "\(data.count) bytes: too large for a trait pack") }
         let object: Any
         do { object = try JSONSerialization.jsonObject(with: data) } catch {

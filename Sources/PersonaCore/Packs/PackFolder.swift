@@ -22,18 +22,6 @@ public enum PackFolderError: Error, CustomStringConvertible, Equatable {
 }
 
 public enum PackFolder {
-    /// Loads a pack folder or a pack.json file.
-    public static func load(path: String) throws -> LoadedPack {
-        var isDirectory: ObjCBool = false
-        _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
-        let file = isDirectory.boolValue ? URL(fileURLWithPath: path).appendingPathComponent("pack.json").path : path
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
-            throw PackFolderError.unreadable(path: file, reason: (error as NSError).localizedDescription)
-        }
-        return LoadedPack(pack: try decode(data, path: file), source: path)
-    }
-
     /// Decodes and checks pack.json text.
     public static func decode(_ data: Data, path: String) throws -> TraitPack {
         let object: Any

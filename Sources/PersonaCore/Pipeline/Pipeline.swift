@@ -6,6 +6,7 @@
 //
 // This file holds what the stages share: batched generation with activation capture, judging,
 // the run's record in the store. The stages are in the other files of this folder.
+import Crypto
 import Foundation
 import PersonaModel
 

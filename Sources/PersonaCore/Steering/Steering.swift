@@ -8,12 +8,7 @@
 import PersonaModel
 import PersonaTensor
 
-/// Where along the sequence an intervention applies.
-public enum SteeringPositions: String, CaseIterable, Sendable, Codable {
-    case all
-    case prompt
-    case response
-
+extension SteeringPositions {
     /// The rows of `span` this mode touches.
     public func rows(of span: SequenceSpan) -> Range<Int> {
         switch self {

@@ -9,6 +9,7 @@
 // record. A stage looks its items up by key and computes only the missing ones.
 //
 // Float vectors are stored as little-endian float32 blobs (`FloatBlob`).
+import Crypto
 import Foundation
 import GRDB
 
@@ -46,7 +47,7 @@ public enum CacheKey {
 
     /// A 64-bit seed derived from parts (first 8 bytes of their SHA-256).
     public static func seed(_ parts: [String]) -> UInt64 {
-        let digest = SHA256.digest(Data(make(parts).utf8))
+        let digest = SHA256.hash(data: Data(make(parts).utf8))
         return digest.prefix(8).reduce(0) { ($0 << 8) | UInt64($1) }
     }
 

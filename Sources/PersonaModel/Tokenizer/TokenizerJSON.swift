@@ -12,8 +12,12 @@ extension BPETokenizer {
     ]
 
     public convenience init(tokenizerJSON url: URL, bosToken: String? = nil, eosToken: String? = nil) throws {
-        let source = url.path
-        guard let data = try? Data(contentsOf: url) else { throw FileError.cannotOpen(path: source, reason: "unreadable") }
+        guard let data = try? Data(contentsOf: url) else { throw FileError.cannotOpen(path: url.path, reason: "unreadable") }
+        try self.init(tokenizerJSON: data, source: url.path, bosToken: bosToken, eosToken: eosToken)
+    }
+
+    /// Parses tokenizer.json text; `source` names the file in errors.
+    public convenience init(tokenizerJSON data: Data, source: String, bosToken: String? = nil, eosToken: String? = nil) throws {
         let root: [String: JSONValue]
         do {
             guard let r = try JSONValue.parse(data).object else { throw TokenizerError.badField(source: source, field: "(document)", reason: "not a JSON object") }
@@ -27,8 +31,14 @@ extension BPETokenizer {
         guard let vocab = model["vocab"]?.object else { throw TokenizerError.missingField(source: source, field: "model.vocab") }
         var tokens = [[UInt8]?](repeating: nil, count: vocab.count)
         var types = [Int](repeating: 1, count: vocab.count)
+        // Ids index a dense table: none may pass the number of entries the file lists (a single huge
+        // id would otherwise make millions of placeholder tokens).
+        let entryCount = vocab.count + (root["added_tokens"]?.array?.count ?? 0)
         func place(_ text: String, _ id: Int, type: Int) throws {
-            guard id >= 0, id < 1 << 22 else { throw TokenizerError.badField(source: source, field: "id of \"\(text)\"", reason: "\(id) is out of range") }
+            guard id >= 0, id < entryCount else {
+                throw TokenizerError.badField(source: source, field: "id of \"\(text.prefix(60))\"",
+                                              reason: "\(id) is out of range: the file lists \(entryCount) tokens (ids 0..<\(entryCount))")
+            }
             if id >= tokens.count { tokens += Array(repeating: nil, count: id + 1 - tokens.count); types += Array(repeating: 1, count: id + 1 - types.count) }
             tokens[id] = Array(text.utf8)
             types[id] = type

@@ -2,6 +2,7 @@
 // given at start (`persona serve --vector NAME=FILE`). A run-store lookup (vectors extracted by a
 // run, by trait name) plugs in as another `SteeringVectorSource`.
 import Foundation
+import PersonaCore
 import PersonaModel
 
 /// Resolves a vector name and layer to the values to add.

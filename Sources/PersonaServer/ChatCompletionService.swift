@@ -3,6 +3,7 @@
 // (`chat.completion`, `chat.completion.chunk`). `PersonaServer` binds it to Hummingbird; tests
 // can call it directly.
 import Foundation
+import PersonaCore
 import PersonaModel
 
 /// Server-wide settings.

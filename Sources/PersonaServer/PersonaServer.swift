@@ -3,6 +3,7 @@
 //   POST /v1/chat/completions    chat completions, streaming (server-sent events) or not
 // Every error is OpenAI-style JSON with a 4xx/5xx status; one log line per request.
 import Foundation
+import PersonaCore
 import Hummingbird
 import NIOCore
 

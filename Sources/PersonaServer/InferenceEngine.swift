@@ -7,6 +7,7 @@
 // A sequence's tokens are exactly those of `Generator` with the same settings: the same sampler,
 // the same stop rules in the same order, and the transformer's results do not depend on the batch.
 import Foundation
+import PersonaCore
 import PersonaModel
 
 /// One completion to run.

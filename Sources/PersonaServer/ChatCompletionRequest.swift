@@ -4,6 +4,7 @@
 // `add_generation_prompt` and `continue_final_message`, and Persona's `steering` extension. Every
 // problem becomes an `APIError` naming the parameter and the bad value.
 import Foundation
+import PersonaCore
 import PersonaModel
 
 /// An OpenAI-style error: HTTP status plus `{"error": {"message", "type", "param", "code"}}`.
