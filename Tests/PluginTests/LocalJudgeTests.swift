@@ -204,13 +204,11 @@ final class LocalJudgeTests: XCTestCase {
                 let y: Double? = s.score
                 XCTAssertEqual(x, y ?? -1, accuracy: 1e-9, "item \(i)")
             } else {
-                let refused = (r.noScoreReason ?? "").contains("refuses")
                 let scored = s.score != nil
                 if massS >= 0.01 { XCTAssertTrue(scored, "item \(i): \(s.noScoreReason ?? "-")") }
                 if scored { rescued += 1 }
                 // (The 135M model never makes REFUSAL likelier than the numbers here, so the refusal
                 // branch is exercised by the demo's 1.5B judge, not by this test.)
-                _ = refused
             }
         }
         XCTAssertGreaterThan(rescued, 0, "no item the reference rule left unscored was scored with the lower minimum: \(a.map { $0.noScoreReason ?? "scored" })")
