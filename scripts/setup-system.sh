@@ -2,7 +2,7 @@
 # Install the Debian packages Persona needs, only those missing. Idempotent and fast when all are present.
 set -euo pipefail
 # chromium: the report test takes a headless screenshot of the HTML report to check it renders.
-# zlib1g-dev: ZIPFoundation inflates with zlib (the `.pt` reader).
+# zlib1g-dev: the `.pt` reader inflates ZIP entries and checks their CRC-32 with zlib (Sources/CZlib).
 PACKAGES=(libopenblas-dev libcurl4-openssl-dev libffi-dev libsqlite3-dev zlib1g-dev python3-pip chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do
