@@ -102,13 +102,15 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
         ]),
+        // `--engine openai`: answers generated on an OpenAI-compatible server (the pipeline's AnswerEngine).
+        .target(name: "PersonaRemote", dependencies: ["PersonaCore", "OpenAIJudgeCore"]),
         // The plugin ABI (C header only), the host's dlopen helper, and the Swift kit for plugin authors.
         .target(name: "PersonaABI"),
         .target(name: "CPersonaLoader"),
         .target(name: "PersonaPluginKit", dependencies: ["PersonaABI"]),
         // The host command-line program.
         .executableTarget(name: "persona", dependencies: [
-            "PersonaCore", "PersonaServer", "PersonaModel",
+            "PersonaCore", "PersonaServer", "PersonaModel", "PersonaRemote",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Test helpers shared by the test targets: paths, references, GGUF builder, tiny model.
@@ -122,11 +124,12 @@ let package = Package(
         .executableTarget(name: "pipeline-testhost", dependencies: ["PersonaCore", "PipelineTestSupport"], path: "Tests/PipelineTestHost"),
         // Plugin tests dlopen the built libraries; they must not link plugin targets.
         .testTarget(name: "PluginTests", dependencies: ["PersonaCore", "PersonaABI", "PersonaTestSupport"]),
-        // The `openai` autorater's scoring core (plain Swift; the plugin library wraps it).
+        // The `openai` autorater's scoring core (plain Swift; the plugin library wraps it), and the
+        // retrying POST and bounded workers that remote generation shares with it.
         .target(name: "OpenAIJudgeCore", path: "Plugins/OpenAIAutorater/Core"),
         // persona serve, the openai autorater against it and against faulty loopback servers.
         .testTarget(name: "PersonaServeTests", dependencies: [
-            "PersonaCore", "PersonaServer", "OpenAIJudgeCore", "PersonaTestSupport",
+            "PersonaCore", "PersonaServer", "OpenAIJudgeCore", "PersonaRemote", "PersonaTestSupport", "PipelineTestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),
         ]),
     ] + pluginTargets,

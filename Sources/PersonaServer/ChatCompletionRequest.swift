@@ -43,7 +43,10 @@ public struct APIError: Error, CustomStringConvertible, Equatable, Sendable {
 
 /// One `steering` entry of a request.
 public struct SteeringRequest: Equatable, Sendable {
+    /// A vector the server knows by name; empty when `values` carries the vector itself.
     public var vector: String
+    /// The vector's values at `layer`, sent inline (how `persona run --engine openai` steers).
+    public var values: [Float]? = nil
     public var layer: Int
     public var coefficient: Float
     public var positions: SteeringPositions
@@ -73,6 +76,8 @@ public struct ChatCompletionRequest: Equatable, Sendable {
         public var maxMessages = 1024
         public var maxStopStrings = 16
         public var maxSteering = 16
+        /// Values of one inline steering vector (a hidden size; 65536 covers every model we meet).
+        public var maxInlineVector = 65536
         public init(maxTokens: Int) { self.maxTokens = maxTokens }
     }
 
@@ -193,7 +198,25 @@ public struct ChatCompletionRequest: Equatable, Sendable {
             for (i, e) in a.enumerated() {
                 let p = "steering[\(i)]"
                 guard let so = e.object else { throw APIError.invalid(p, "\(p) must be an object") }
-                guard let name = so["vector"]?.string else { throw APIError.invalid("\(p).vector", "\(p).vector must be a vector name") }
+                var name = "", values: [Float]? = nil
+                if let inline = so["vector"]?.array {
+                    guard inline.count <= limits.maxInlineVector else {
+                        throw APIError.invalid("\(p).vector", "\(p).vector has \(inline.count) values, at most \(limits.maxInlineVector) are accepted")
+                    }
+                    var v: [Float] = []
+                    v.reserveCapacity(inline.count)
+                    for (j, x) in inline.enumerated() {
+                        guard let d = x.double, d.isFinite, abs(d) <= 1e6 else {
+                            throw APIError.invalid("\(p).vector", "\(p).vector[\(j)] must be a finite number, got \(x.summary)")
+                        }
+                        v.append(Float(d))
+                    }
+                    values = v
+                } else if let n = so["vector"]?.string {
+                    name = n
+                } else {
+                    throw APIError.invalid("\(p).vector", "\(p).vector must be a vector name or an array of numbers")
+                }
                 guard let layer = so["layer"]?.int else { throw APIError.invalid("\(p).layer", "\(p).layer must be an integer block index") }
                 guard let coeff = (so["coeff"] ?? so["coefficient"])?.double, coeff.isFinite, abs(coeff) <= 1e6 else {
                     throw APIError.invalid("\(p).coeff", "\(p).coeff must be a finite number")
@@ -205,7 +228,7 @@ public struct ChatCompletionRequest: Equatable, Sendable {
                     }
                     positions = mode
                 }
-                steering.append(SteeringRequest(vector: name, layer: layer, coefficient: Float(coeff), positions: positions))
+                steering.append(SteeringRequest(vector: name, values: values, layer: layer, coefficient: Float(coeff), positions: positions))
             }
         }
 

@@ -91,6 +91,13 @@ public final class ChatCompletionService: @unchecked Sendable {
             guard (0..<model.config.layerCount).contains(s.layer) else {
                 throw APIError.invalid("\(param).layer", "\(param).layer \(s.layer) is out of range: the model has blocks 0…\(model.config.layerCount - 1)")
             }
+            if let inline = s.values {
+                guard inline.count == model.config.hiddenSize else {
+                    throw APIError.invalid("\(param).vector", "\(param).vector has \(inline.count) values; this model's hidden size is \(model.config.hiddenSize)")
+                }
+                specs.append(SteeringSpec(vector: inline, layer: s.layer, coefficient: s.coefficient, positions: s.positions))
+                continue
+            }
             let values: [Float]?
             do { values = try vectors.vector(named: s.vector, layer: s.layer) } catch {
                 throw APIError.invalid("\(param).vector", "\(param): \(error)")
@@ -201,7 +208,8 @@ public final class ChatCompletionService: @unchecked Sendable {
     /// The `GET /v1/models` body.
     public func modelsResponse(created: Int) -> ModelList {
         ModelList(object: "list", data: [.init(id: modelName, object: "model", created: created, owned_by: "persona",
-                                               max_model_len: model.config.contextLength, steering_vectors: vectors.vectorNames)])
+                                               max_model_len: model.config.contextLength, steering_vectors: vectors.vectorNames,
+                                               persona_fingerprint: model.fingerprint)])
     }
 }
 
@@ -280,5 +288,8 @@ public struct ModelList: Codable, Sendable {
         public var max_model_len: Int
         /// Persona: the vector names requests may use in `steering`.
         public var steering_vectors: [String]
+        /// Persona: the served weights' fingerprint (a client with the same weights may send its
+        /// own vectors inline in `steering`).
+        public var persona_fingerprint: String?
     }
 }

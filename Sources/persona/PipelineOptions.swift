@@ -6,6 +6,7 @@ import ArgumentParser
 import Foundation
 import PersonaCore
 import PersonaModel
+import PersonaRemote
 
 /// The run directory, model, traits and judge.
 struct RunOptions: ParsableArguments {
@@ -23,6 +24,55 @@ struct RunOptions: ParsableArguments {
 
     @Option(name: .customLong("judge-config"), help: "JSON configuration for the judge plugin.")
     var judgeConfig: String?
+
+    @Option(help: ArgumentHelp("Where answers are generated: local (this model, here) or openai (an OpenAI-compatible server: vLLM, llama-server, persona serve; default: the run's engine, else local).",
+                               discussion: "With openai, activations are still computed here, by one teacher-forced pass of each answer through --model, which must be the server's model. Steered answers are generated here unless the server is persona serve on the same weights."))
+    var engine: String?
+
+    @Option(name: .customLong("base-url"), help: "--engine openai: the server's API root, e.g. http://127.0.0.1:8000/v1.")
+    var baseURL: String?
+
+    @Option(name: .customLong("engine-model"), help: "--engine openai: the model's name on the server.")
+    var engineModel: String?
+
+    @Option(name: .customLong("api-key-env"), help: "--engine openai: the environment variable holding the API key (none: no key is sent).")
+    var apiKeyEnv: String?
+
+    @Option(name: .customLong("engine-concurrency"), help: "--engine openai: requests in flight at once (default 8).")
+    var engineConcurrency: Int?
+
+    /// The engine setting: given options over the stored run's over local.
+    func engineSetting(stored: RunInfo?) throws -> EngineSetting {
+        let previous = stored?.engine ?? .local
+        let kind = engine ?? previous.kind
+        switch kind {
+        case "local":
+            if engine == "local" || previous.kind == "local" {
+                if let extra = [baseURL.map { _ in "--base-url" }, engineModel.map { _ in "--engine-model" }, apiKeyEnv.map { _ in "--api-key-env" }].compactMap({ $0 }).first {
+                    throw ValidationError("\(extra) needs --engine openai")
+                }
+            }
+            return .local
+        case "openai":
+            let same = previous.kind == "openai"
+            guard let url = baseURL ?? (same ? previous.baseURL : nil) else { throw ValidationError("--engine openai needs --base-url (e.g. http://127.0.0.1:8000/v1)") }
+            guard let name = engineModel ?? (same ? previous.model : nil) else { throw ValidationError("--engine openai needs --engine-model (the model's name on the server)") }
+            return EngineSetting(kind: "openai", baseURL: url, model: name, apiKeyEnvironmentVariable: apiKeyEnv ?? (same ? previous.apiKeyEnvironmentVariable : nil),
+                                 concurrency: engineConcurrency ?? (same ? previous.concurrency : nil))
+        default:
+            throw ValidationError("--engine \(kind): expected local or openai")
+        }
+    }
+
+    /// The engine of a setting (nil for local), checked against the local model's weights for steering.
+    static func makeEngine(_ setting: EngineSetting, model: LanguageModel) throws -> AnswerEngine? {
+        guard setting.kind == "openai", let url = setting.baseURL, let name = setting.model else { return nil }
+        var c = OpenAIEngine.Configuration(baseURL: url, model: name, apiKeyEnvironmentVariable: setting.apiKeyEnvironmentVariable)
+        if let n = setting.concurrency { c.concurrency = n }
+        let engine = try OpenAIEngine(configuration: c)
+        engine.detectSteering(localFingerprint: model.fingerprint)
+        return engine
+    }
 
     /// The run directory to use (a new timestamped one under runs/ when none was given).
     func runDirectory() -> String {
@@ -154,12 +204,18 @@ struct PipelineContext {
         let settings = try options.settings(stored: stored?.settings)
         let packs = try PipelineEnvironment.loadPacks(names: try run.traitNames(stored: stored))
         let modelArgument = run.modelArgument(stored: stored)
+        let engineSetting = try run.engineSetting(stored: stored)
         let progress = ProgressDisplay()
         progress.log("run \(directory): model \(modelArgument), traits \(packs.map(\.name).joined(separator: ", "))")
         let model = try LanguageModel(modelArgument)
+        let engine = try RunOptions.makeEngine(engineSetting, model: model)
+        if let engine {
+            progress.log("answers from \(engine.identity); activations from \(modelArgument) here; steered answers \(engine.steers ? "from the server (persona serve, same weights)" : "generated here")")
+        }
         let judge = needsJudge ? try PipelineEnvironment.loadJudge(name: run.judge, config: run.judgeConfig, model: model) : nil
-        let pipeline = try Pipeline(model: model, runDirectory: directory, judge: judge, settings: settings, progress: progress)
+        let pipeline = try Pipeline(model: model, runDirectory: directory, judge: judge, settings: settings, progress: progress, engine: engine)
         pipeline.modelArgument = modelArgument
+        pipeline.engineSetting = engineSetting
         try pipeline.recordRun(packs: packs)
         return PipelineContext(pipeline: pipeline, packs: packs)
     }

@@ -36,27 +36,27 @@ public struct OpenAIVerdict: Sendable, Equatable {
 public final class OpenAIJudge: @unchecked Sendable {
     public static let version = "1.0.0"
     public let configuration: OpenAIJudgeConfiguration
-    private let apiKey: String?
-    private let transport: JudgeTransport
-    private let endpoint: URL
+    private let poster: RetryingPoster
     /// Sleeps between retries (replaceable in tests).
-    var sleep: (Double) -> Void = { Thread.sleep(forTimeInterval: $0) }
+    var sleep: (Double) -> Void {
+        get { poster.sleep }
+        set { poster.sleep = newValue }
+    }
 
     /// Reads the API key from the environment variable the configuration names (when it names one).
     public init(configuration: OpenAIJudgeConfiguration, environment: [String: String] = ProcessInfo.processInfo.environment,
                 transport: JudgeTransport? = nil) throws {
         self.configuration = configuration
+        var apiKey: String? = nil
         if let variable = configuration.apiKeyEnvironmentVariable {
             guard let key = environment[variable], !key.isEmpty else { throw OpenAIJudgeError.missingAPIKey(variable: variable) }
             apiKey = key
-        } else {
-            apiKey = nil
         }
         guard let url = URL(string: configuration.baseURL + "/chat/completions") else {
             throw OpenAIJudgeError.configuration("base_url \"\(configuration.baseURL)\" does not make a URL")
         }
-        endpoint = url
-        self.transport = transport ?? URLSessionTransport(maxConnections: configuration.concurrency)
+        poster = RetryingPoster(endpoint: url, apiKey: apiKey, policy: configuration.retryPolicy,
+                                transport: transport ?? URLSessionTransport(maxConnections: configuration.concurrency))
     }
 
     public var cacheIdentity: String { configuration.cacheIdentity }
@@ -68,73 +68,28 @@ public final class OpenAIJudge: @unchecked Sendable {
     /// whole batch (401/403, 404). `progress(done)` is called on the calling thread (workers never
     /// hold it, so it need not escape).
     public func score(_ prompts: [String], progress: (Int) -> Void = { _ in }) throws -> [OpenAIVerdict] {
-        let state = BatchState(count: prompts.count)
-        let workers = min(configuration.concurrency, prompts.count)
-        guard workers > 0 else { return [] }
-        // Own threads, not concurrentPerform: its width is the CPU count, and these workers mostly wait on the network.
-        let group = DispatchGroup()
-        for _ in 0..<workers {
-            group.enter()
-            let thread = Thread { [self] in
-                defer { group.leave() }
-                while let index = state.nextIndex() {
-                    do {
-                        state.finish(index, with: try scoreOne(prompts[index]))
-                    } catch {
-                        state.fail(error)
-                        return
-                    }
-                }
+        do {
+            return try BoundedWorkers.run(count: prompts.count, concurrency: configuration.concurrency, progress: progress) { [self] i in
+                try scoreOne(prompts[i])
             }
-            thread.stackSize = 1 << 20
-            thread.start()
+        } catch let failure as PostFailure {
+            throw Self.batchError(failure)
         }
-        var reported = 0
-        while let done = state.waitForProgress(after: reported) {
-            reported = done
-            progress(done)
-        }
-        group.wait()
-        if let fatal = state.fatal { throw fatal }
-        // Every slot is filled when no fatal error stopped the workers; a hole would be a bug, reported as such.
-        return state.results.map { $0 ?? OpenAIVerdict(score: nil, noScoreReason: "internal: the item was not scored", numberMass: 0, alternatives: [], requestCount: 0) }
     }
 
-    /// The shared state of one batch's workers.
-    private final class BatchState: @unchecked Sendable {
-        private let lock = NSCondition()
-        private(set) var results: [OpenAIVerdict?]
-        private(set) var fatal: Error?
-        private var next = 0
-        private var done = 0
-        init(count: Int) { results = [OpenAIVerdict?](repeating: nil, count: count) }
-
-        func nextIndex() -> Int? {
-            lock.lock(); defer { lock.unlock() }
-            guard fatal == nil, next < results.count else { return nil }
-            next += 1
-            return next - 1
-        }
-        func finish(_ index: Int, with verdict: OpenAIVerdict) {
-            lock.lock(); defer { lock.unlock() }
-            results[index] = verdict
-            done += 1
-            lock.broadcast()
-        }
-        func fail(_ error: Error) { lock.lock(); if fatal == nil { fatal = error }; lock.broadcast(); lock.unlock() }
-        /// Blocks until more than `reported` items are done (returns the count), or nil once every
-        /// item is done or the batch failed.
-        func waitForProgress(after reported: Int) -> Int? {
-            lock.lock(); defer { lock.unlock() }
-            while done == reported && fatal == nil && done < results.count { lock.wait() }
-            return done > reported && fatal == nil ? done : nil
+    /// A failure of the whole batch as the autorater reports it.
+    static func batchError(_ failure: PostFailure) -> Error {
+        switch failure {
+        case let .unauthorized(status, message): return OpenAIJudgeError.unauthorized(status: status, message: message)
+        case let .notFound(url, message): return OpenAIJudgeError.notFound(url: url, message: message)
+        case let .gaveUp(reason): return ItemFailure(reason: reason)
         }
     }
 
     // MARK: One item
 
     /// A failed request that ends the item (not the batch).
-    private struct ItemFailure: Error { let reason: String }
+    struct ItemFailure: Error { let reason: String }
 
     public func scoreOne(_ prompt: String) throws -> OpenAIVerdict {
         var requests = 0
@@ -281,73 +236,15 @@ public final class OpenAIJudge: @unchecked Sendable {
         return result
     }
 
-    /// POSTs with retries. Returns a 200 reply; throws `ItemFailure` (this item has no score) or
+    /// POSTs with retries. Returns a 2xx reply; throws `ItemFailure` (this item has no score) or
     /// `OpenAIJudgeError` (the batch fails).
     private func send(_ body: Data, requests: inout Int) throws -> HTTPReply {
-        var headers = ["Content-Type": "application/json", "Accept": "application/json"]
-        if let apiKey { headers["Authorization"] = "Bearer " + apiKey }
-        var attempt = 0
-        while true {
-            requests += 1
-            let outcome = transport.post(url: endpoint, headers: headers, body: body, timeout: configuration.timeoutSeconds)
-            var retryAfter: Double? = nil
-            let problem: String
-            switch outcome {
-            case .success(let reply):
-                switch reply.status {
-                case 200..<300:
-                    return reply
-                case 401, 403:
-                    throw OpenAIJudgeError.unauthorized(status: reply.status, message: redacted(Self.errorMessage(reply.body)))
-                case 404:
-                    throw OpenAIJudgeError.notFound(url: endpoint.absoluteString, message: redacted(Self.errorMessage(reply.body)))
-                case 408, 409, 429, 500...599:
-                    retryAfter = reply.headers["retry-after"].flatMap(Self.retryAfterSeconds)
-                    problem = "HTTP \(reply.status): \(redacted(Self.errorMessage(reply.body)))"
-                default:
-                    throw ItemFailure(reason: "HTTP \(reply.status): \(redacted(Self.errorMessage(reply.body)))")
-                }
-            case .failure(let failure):
-                problem = failure.description
-            }
-            guard attempt < configuration.maxRetries else {
-                throw ItemFailure(reason: "\(problem) (after \(attempt + 1) attempts)")
-            }
-            sleep(backoff(attempt: attempt, retryAfter: retryAfter))
-            attempt += 1
+        do { return try poster.post(body, requests: &requests) } catch let failure as PostFailure {
+            if case let .gaveUp(reason) = failure { throw ItemFailure(reason: reason) }
+            throw Self.batchError(failure)
         }
     }
 
-    /// Exponential backoff with full jitter; a server's Retry-After wins when it asks for longer.
-    func backoff(attempt: Int, retryAfter: Double?) -> Double {
-        let ceiling = min(configuration.maxBackoffSeconds, configuration.initialBackoffSeconds * pow(2, Double(min(attempt, 30))))
-        let jittered = ceiling / 2 + Double.random(in: 0...1) * ceiling / 2
-        guard let retryAfter else { return jittered }
-        return max(jittered, min(retryAfter, configuration.maxRetryAfterSeconds))
-    }
-
-    /// `Retry-After`: delta-seconds or an HTTP date.
-    static func retryAfterSeconds(_ value: String) -> Double? {
-        let v = value.trimmingCharacters(in: .whitespaces)
-        if let s = Double(v), s.isFinite, s >= 0 { return s }
-        let formatter = DateFormatter()
-        formatter.locale = Locale(identifier: "en_US_POSIX")
-        formatter.timeZone = TimeZone(identifier: "GMT")
-        formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
-        guard let date = formatter.date(from: v) else { return nil }
-        return max(0, date.timeIntervalSinceNow)
-    }
-
-    /// The `error.message` of an OpenAI-style error body, else the start of the body.
-    static func errorMessage(_ body: Data) -> String {
-        if let o = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
-           let e = o["error"] as? [String: Any], let m = e["message"] as? String { return String(m.prefix(300)) }
-        return String(String(decoding: body.prefix(300), as: UTF8.self))
-    }
-
-    /// Never let the key appear in a message (some servers echo it).
-    private func redacted(_ text: String) -> String {
-        guard let apiKey, apiKey.count >= 4 else { return text }
-        return text.replacingOccurrences(of: apiKey, with: "***")
-    }
+    func backoff(attempt: Int, retryAfter: Double?) -> Double { poster.backoff(attempt: attempt, retryAfter: retryAfter) }
+    static func retryAfterSeconds(_ value: String) -> Double? { RetryingPoster.retryAfterSeconds(value) }
 }

@@ -87,6 +87,12 @@ public struct OpenAIJudgeConfiguration: Equatable, Sendable {
         return c
     }
 
+    /// The retry and timeout settings as the shared poster takes them.
+    public var retryPolicy: RetryPolicy {
+        RetryPolicy(maxRetries: maxRetries, initialBackoffSeconds: initialBackoffSeconds, maxBackoffSeconds: maxBackoffSeconds,
+                    maxRetryAfterSeconds: maxRetryAfterSeconds, timeoutSeconds: timeoutSeconds)
+    }
+
     /// What identifies this judge for caching: everything that can change a score, no secrets
     /// (neither the key nor the name of its variable; timeouts and retries do not change scores).
     public var cacheIdentity: String {

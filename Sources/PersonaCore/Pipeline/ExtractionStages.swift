@@ -25,15 +25,16 @@ extension Pipeline {
                         let system = Pipeline.systemPrompt(assistantName: polarity == "pos" ? p.positiveAssistantName : "helpful",
                                                            instruction: polarity == "pos" ? pair.pos : pair.neg)
                         let seed = CacheKey.seed(["extraction-seed", String(settings.seed), p.name, "\(q)", "\(i)", polarity, "\(s)"])
+                        let remote = generatesRemotely(steeringStage: false)
                         let key = CacheKey.make(["answer-v1", fingerprint, pack.contentHash, "extraction", "\(q)", "\(i)", polarity, "\(s)",
                                                  "\(settings.maxTokens)", CacheKey.number(settings.temperature), CacheKey.number(settings.topP),
-                                                 String(settings.seed)])
+                                                 String(settings.seed)] + engineKeyParts(remote: remote))
                         let record = AnswerRecord(key: key, kind: .extraction, trait: p.name, questionIndex: q, question: p.questions.extraction[q],
                                                   instructionIndex: i, polarity: polarity, sampleIndex: s, systemPrompt: system, promptText: "",
                                                   answer: "", promptTokenCount: 0, responseTokenCount: 0, stopReason: "", seed: seed)
                         items.append(GenerationItem(record: record, user: p.questions.extraction[q], system: system, maxTokens: settings.maxTokens,
                                                     sampling: SamplingParameters(temperature: settings.temperature, topP: settings.topP, seed: seed),
-                                                    steering: nil))
+                                                    steering: nil, remote: remote))
                     }
                 }
             }

@@ -79,6 +79,7 @@ public enum PipelineError: Error, CustomStringConvertible, Equatable {
     case noVector(trait: String, method: String)
     case packTooSmall(trait: String, field: String, count: Int, needed: Int)
     case storeMismatch(path: String, field: String, stored: String, now: String)
+    case engineFailed(engine: String, reason: String)
 
     public var description: String {
         switch self {
@@ -95,6 +96,7 @@ public enum PipelineError: Error, CustomStringConvertible, Equatable {
         case let .packTooSmall(trait, field, count, needed): return "trait pack \(trait): \(field) has \(count) entries, the run needs \(needed)"
         case let .storeMismatch(path, field, stored, now):
             return "\(path): this run was made with \(field) \(stored), not \(now); use another --out directory"
+        case let .engineFailed(engine, reason): return "generation on \(engine) failed: \(reason)"
         }
     }
 }

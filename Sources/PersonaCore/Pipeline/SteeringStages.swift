@@ -28,16 +28,17 @@ extension Pipeline {
 
     /// The steered-answer items for one layer and coefficient.
     func steeredItems(_ pack: LoadedPack, vector: VectorRecord, layer: Int, coefficient: Double) throws -> [GenerationItem] {
-        try evaluationQuestions(pack).enumerated().map { q, question in
+        let remote = generatesRemotely(steeringStage: true)
+        return try evaluationQuestions(pack).enumerated().map { q, question in
             let sampling = steerSampling(pack, question: q)
             let key: String
             let spec: SteeringSpec?
             if coefficient == 0 {
-                key = CacheKey.make(["answer-v1", fingerprint, pack.contentHash, "baseline", "\(q)"] + steerSamplingKey)
+                key = CacheKey.make(["answer-v1", fingerprint, pack.contentHash, "baseline", "\(q)"] + steerSamplingKey + engineKeyParts(remote: remote))
                 spec = nil
             } else {
                 key = CacheKey.make(["answer-v1", fingerprint, pack.contentHash, "steered", "\(q)", vector.key, "\(layer)",
-                                     CacheKey.number(coefficient), settings.positions.rawValue] + steerSamplingKey)
+                                     CacheKey.number(coefficient), settings.positions.rawValue] + steerSamplingKey + engineKeyParts(remote: remote))
                 spec = SteeringSpec(vector: vector.rows[layer], layer: layer, coefficient: Float(coefficient), positions: settings.positions)
             }
             let record = AnswerRecord(key: key, kind: .steered, trait: pack.name, questionIndex: q, question: question, instructionIndex: -1,
@@ -45,7 +46,8 @@ extension Pipeline {
                                       responseTokenCount: 0, stopReason: "", seed: sampling.seed,
                                       steeringLayer: coefficient == 0 ? nil : layer, coefficient: coefficient,
                                       vectorKey: coefficient == 0 ? nil : vector.key)
-            return GenerationItem(record: record, user: question, system: nil, maxTokens: settings.steeringMaxTokens, sampling: sampling, steering: spec)
+            return GenerationItem(record: record, user: question, system: nil, maxTokens: settings.steeringMaxTokens, sampling: sampling, steering: spec,
+                                  remote: remote)
         }
     }
 
@@ -141,12 +143,14 @@ extension Pipeline {
                 let system = Pipeline.systemPrompt(assistantName: polarity == "pos" ? p.positiveAssistantName : "helpful",
                                                    instruction: polarity == "pos" ? p.instructions[i].pos : p.instructions[i].neg)
                 let sampling = steerSampling(pack, question: q)
-                let key = CacheKey.make(["answer-v1", fingerprint, pack.contentHash, "prompted", "\(q)", "\(i)", polarity] + steerSamplingKey)
+                let remote = generatesRemotely(steeringStage: false)
+                let key = CacheKey.make(["answer-v1", fingerprint, pack.contentHash, "prompted", "\(q)", "\(i)", polarity] + steerSamplingKey
+                                        + engineKeyParts(remote: remote))
                 let record = AnswerRecord(key: key, kind: .prompted, trait: p.name, questionIndex: q, question: question, instructionIndex: i,
                                           polarity: polarity, sampleIndex: 0, systemPrompt: system, promptText: "", answer: "", promptTokenCount: 0,
                                           responseTokenCount: 0, stopReason: "", seed: sampling.seed)
                 items.append(GenerationItem(record: record, user: question, system: system, maxTokens: settings.steeringMaxTokens,
-                                            sampling: sampling, steering: nil))
+                                            sampling: sampling, steering: nil, remote: remote))
             }
         }
         return items

@@ -109,6 +109,8 @@ public struct AnswerRecord: Equatable, Sendable {
     public var steeringLayer: Int?
     public var coefficient: Double?
     public var vectorKey: String?
+    /// Where the answer was generated: "local", or the engine's identity (`--engine openai`).
+    public var engine: String = "local"
 
     public init(key: String, kind: AnswerKind, trait: String, questionIndex: Int, question: String, instructionIndex: Int, polarity: String,
                 sampleIndex: Int, systemPrompt: String?, promptText: String, answer: String, promptTokenCount: Int, responseTokenCount: Int,
@@ -288,6 +290,10 @@ public final class RunStore: @unchecked Sendable {
                 computed INTEGER NOT NULL, reused INTEGER NOT NULL, at REAL NOT NULL);
             """)
         }
+        // Where each answer was generated (`--engine`); answers of older stores were local.
+        m.registerMigration("v2-answer-engine") { db in
+            try db.execute(sql: "ALTER TABLE answers ADD COLUMN engine TEXT NOT NULL DEFAULT 'local'")
+        }
         return m
     }
 
@@ -338,10 +344,10 @@ public final class RunStore: @unchecked Sendable {
                 try db.execute(sql: """
                 INSERT OR REPLACE INTO answers(key, kind, trait, question_index, question, instruction_index, polarity, sample_index,
                     system_prompt, prompt_text, answer, prompt_tokens, response_tokens, stop_reason, seed, steering_layer, coefficient,
-                    vector_key, created_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
+                    vector_key, created_at, engine) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)
                 """, arguments: [a.key, a.kind.rawValue, a.trait, a.questionIndex, a.question, a.instructionIndex, a.polarity, a.sampleIndex,
                                  a.systemPrompt, a.promptText, a.answer, a.promptTokenCount, a.responseTokenCount, a.stopReason,
-                                 String(a.seed), a.steeringLayer, a.coefficient, a.vectorKey, Self.now])
+                                 String(a.seed), a.steeringLayer, a.coefficient, a.vectorKey, Self.now, a.engine])
                 if let s {
                     let layers = s.promptMean.count, hidden = s.promptMean.first?.count ?? 0
                     try db.execute(sql: """
@@ -358,11 +364,13 @@ public final class RunStore: @unchecked Sendable {
         let key: String = row["key"]
         guard let kind = AnswerKind(rawValue: row["kind"]) else { throw RunStoreError.badValue(table: "answers", column: "kind", key: key, value: row["kind"]) }
         guard let seed = UInt64(row["seed"] as String) else { throw RunStoreError.badValue(table: "answers", column: "seed", key: key, value: row["seed"]) }
-        return AnswerRecord(key: key, kind: kind, trait: row["trait"], questionIndex: row["question_index"], question: row["question"],
-                            instructionIndex: row["instruction_index"], polarity: row["polarity"], sampleIndex: row["sample_index"],
-                            systemPrompt: row["system_prompt"], promptText: row["prompt_text"], answer: row["answer"],
-                            promptTokenCount: row["prompt_tokens"], responseTokenCount: row["response_tokens"], stopReason: row["stop_reason"],
-                            seed: seed, steeringLayer: row["steering_layer"], coefficient: row["coefficient"], vectorKey: row["vector_key"])
+        var a = AnswerRecord(key: key, kind: kind, trait: row["trait"], questionIndex: row["question_index"], question: row["question"],
+                             instructionIndex: row["instruction_index"], polarity: row["polarity"], sampleIndex: row["sample_index"],
+                             systemPrompt: row["system_prompt"], promptText: row["prompt_text"], answer: row["answer"],
+                             promptTokenCount: row["prompt_tokens"], responseTokenCount: row["response_tokens"], stopReason: row["stop_reason"],
+                             seed: seed, steeringLayer: row["steering_layer"], coefficient: row["coefficient"], vectorKey: row["vector_key"])
+        a.engine = row["engine"] ?? "local"
+        return a
     }
 
     /// The stored answers among `keys`, by key.
