@@ -9,7 +9,7 @@
 #   tokenizer    tokenizer.json               small byte-level BPE files written below
 #   jinja        chat templates               the test templates and TemplateTests' hostile cases
 #   pack         trait pack JSON              TraitPacks/*/pack.json, Tests/PackFixtures, a reference trait JSON
-#   judge        judge replies (top logprobs) replies written below
+#   judge        judge and generation replies replies written below
 #   server       `persona serve` requests     request bodies written below
 # FUZZ_TARGETS="torch pack" runs only those. Findings are written as .build/fuzz/crash-* (or
 # timeout-*, oom-*); the script fails when a target fails.
@@ -175,6 +175,7 @@ requests = {
              "add_generation_prompt": False, "max_completion_tokens": 8},
     "steering": {"messages": [{"role": "user", "content": "Hi"}], "steering": [{"vector": "evil", "layer": 12, "coeff": 4.0, "positions": "all"},
              {"vector": "optimistic", "layer": 3, "coefficient": -2, "positions": None}]},
+    "inline": {"messages": [{"role": "user", "content": "Hi"}], "steering": [{"vector": [0.5, -1.25, 3e2, 0], "layer": 2, "coeff": 6}]},
 }
 for name, body in requests.items(): (out / f"{name}.json").write_text(json.dumps(body))
 PY

@@ -2,7 +2,8 @@
 // `openai` autorater scores one prompt against a transport that answers every request with the
 // input (the first byte picks the HTTP status: 200, or an error status whose body is read for its
 // message). Any reply must end in a verdict, "no score" with a reason, or a thrown error, never a
-// crash or trap. Build and run with `make fuzz`.
+// crash or trap. The same bytes are also read as a chat-completions answer (remote generation,
+// `ChatCompletionReply`). Build and run with `make fuzz`.
 import Foundation
 import OpenAIJudgeCore
 
@@ -25,5 +26,7 @@ public func fuzzJudgeReply(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
     guard let judge = try? OpenAIJudge(configuration: configuration, environment: [:],
                                        transport: FuzzTransport(status: status, body: data.dropFirst())) else { return 0 }
     _ = try? judge.scoreOne("Score the answer 0–100.")
+    // The same bytes as a generation reply (`--engine openai`).
+    _ = ChatCompletionReply.parse(data.dropFirst())
     return 0
 }

@@ -146,24 +146,19 @@ public final class OpenAIEngine: AnswerEngine, @unchecked Sendable {
         }
     }
 
-    /// `choices[0].message.content` and `finish_reason` of a chat-completions reply.
+    /// The answer of a chat-completions reply, its `finish_reason` mapped to the store's stop reasons.
     static func parse(_ body: Data) -> EngineAnswer {
-        guard let any = try? JSONSerialization.jsonObject(with: body) else { return .failed("malformed reply: not JSON (\(body.count) bytes)") }
-        guard let o = any as? [String: Any], let choices = o["choices"] as? [Any], let choice = choices.first as? [String: Any] else {
-            return .failed("malformed reply: no choices")
+        switch ChatCompletionReply.parse(body) {
+        case .failure(.gaveUp(let reason)): return .failed(reason)
+        case .failure(let other): return .failed("\(other)")
+        case .success(let reply):
+            let stop: String
+            switch reply.finishReason {
+            case "length": stop = "max_tokens"
+            case "stop", "eos", nil: stop = "end_token"
+            case let other?: stop = other
+            }
+            return EngineAnswer(text: reply.content, stopReason: stop)
         }
-        guard let message = choice["message"] as? [String: Any] else { return .failed("malformed reply: choices[0] has no message") }
-        let content: String
-        if let c = message["content"] as? String { content = c }
-        else if message["content"] is NSNull || message["content"] == nil { content = "" }
-        else { return .failed("malformed reply: choices[0].message.content is not a string") }
-        let finish = choice["finish_reason"] as? String
-        let stop: String
-        switch finish {
-        case "length": stop = "max_tokens"
-        case "stop", "eos", nil: stop = "end_token"
-        default: stop = finish ?? "end_token"
-        }
-        return EngineAnswer(text: content, stopReason: stop)
     }
 }

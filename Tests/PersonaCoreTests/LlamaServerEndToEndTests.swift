@@ -4,8 +4,12 @@
 // llama-server cannot apply our vectors, so steered answers are generated here; activations of
 // every answer are computed here. The run must finish and store all of it with the engine named.
 import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
 import XCTest
 import PersonaTestSupport
+import PipelineTestSupport
 @testable import PersonaCore
 
 final class LlamaServerEndToEndTests: XCTestCase {
@@ -23,23 +27,6 @@ final class LlamaServerEndToEndTests: XCTestCase {
             throw TestEnvironment.skipOrFail("llama-server is not installed at \(binary.path): \(why)")
         }
         return binary
-    }
-
-    /// A free loopback port (bound to 0, read, released).
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw EnvironmentFailure(description: "socket() failed") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_port = 0
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) { p in
-            p.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
-        }
-        guard bound else { throw EnvironmentFailure(description: "could not bind a loopback port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 
     /// GET `url`'s status (0 when there is no reply).
@@ -60,7 +47,7 @@ final class LlamaServerEndToEndTests: XCTestCase {
     func testPersonaRunAgainstLlamaServer() throws {
         let binary = try llamaServer()
         let modelPath = try TestPaths.model("smollm2-135m")
-        let port = try Self.freePort()
+        let port = try freePort()
         let server = Process()
         server.executableURL = binary
         server.arguments = ["-m", modelPath, "--host", "127.0.0.1", "--port", String(port), "-c", "4096", "-np", "4", "-t", "2", "--no-webui"]
