@@ -48,6 +48,8 @@ public final class OpenAIEngine: AnswerEngine, @unchecked Sendable {
     }
 
     public let configuration: Configuration
+    /// Read once from the environment at start (nil: no Authorization header).
+    private let apiKey: String?
     private let poster: RetryingPoster
     public private(set) var steers = false
 
@@ -70,6 +72,7 @@ public final class OpenAIEngine: AnswerEngine, @unchecked Sendable {
             throw OpenAIEngineError.configuration("--base-url \"\(configuration.baseURL)\" does not make a URL")
         }
         self.configuration = configuration
+        self.apiKey = apiKey
         poster = RetryingPoster(endpoint: endpoint, apiKey: apiKey, policy: configuration.policy,
                                 transport: transport ?? URLSessionTransport(maxConnections: configuration.concurrency))
     }
@@ -87,9 +90,7 @@ public final class OpenAIEngine: AnswerEngine, @unchecked Sendable {
         guard let url = URL(string: configuration.baseURL + "/models") else { return }
         var request = URLRequest(url: url)
         request.timeoutInterval = timeout
-        if let variable = configuration.apiKeyEnvironmentVariable, let key = ProcessInfo.processInfo.environment[variable] {
-            request.setValue("Bearer " + key, forHTTPHeaderField: "Authorization")
-        }
+        if let apiKey { request.setValue("Bearer " + apiKey, forHTTPHeaderField: "Authorization") }
         let done = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var body: Data? = nil
         let task = URLSession.shared.dataTask(with: request) { data, response, _ in

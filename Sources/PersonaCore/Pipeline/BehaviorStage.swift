@@ -46,21 +46,10 @@ extension Pipeline {
         return t.reduce(0, +) / Double(t.count) - o.reduce(0, +) / Double(o.count)
     }
 
-    /// The prompt and answer tokens of one answer: the chat prompt with the generation prompt, and
-    /// the tokens the full conversation text adds after it (the answer alone when the tokenizer
-    /// merges across the boundary).
+    /// The prompt and answer tokens of one answer to a question asked alone
+    /// (`teacherForcedSequence(messages:answer:)`, which remote generation uses too).
     func teacherForcedSequence(question: String, answer: String) throws -> TeacherForcedSequence {
-        let promptText = try model.renderChat([ChatMessage(role: "user", content: question)])
-        let prompt = model.tokenizer.encode(promptText)
-        let full = model.tokenizer.encode(promptText + answer)
-        if full.count > prompt.count, full.starts(with: prompt) {
-            return TeacherForcedSequence(promptTokens: prompt, answerTokens: Array(full[prompt.count...]))
-        }
-        // What the tokenizer adds to every text (a BOS) is not part of the answer.
-        let empty = model.tokenizer.encode("")
-        var bare = model.tokenizer.encode(answer)
-        if bare.starts(with: empty) { bare.removeFirst(empty.count) }
-        return TeacherForcedSequence(promptTokens: prompt, answerTokens: bare)
+        try teacherForcedSequence(messages: [ChatMessage(role: "user", content: question)], answer: answer).sequence
     }
 
     static func behaviorKey(fingerprint: String, pack: LoadedPack, vectorKey: String, layer: Int, coefficient: Double, positions: SteeringPositions) -> String {
