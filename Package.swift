@@ -58,10 +58,16 @@ let pluginTargets: [Target] =
         .executableTarget(name: "PackEmbedder", path: "BuildTools/PackEmbedder"),
         .plugin(name: "EmbedPackData", capability: .buildTool(), dependencies: ["PackEmbedder"], path: "BuildTools/EmbedPackData"),
     ]
+// The fused kernels are compiled twice from the same source files (Sources/PersonaKernelsAVX512
+// holds symbolic links to Sources/PersonaKernels): for AVX2 (haswell: AVX2, FMA, F16C, BMI) and for
+// AVX-512 (skylake-avx512: F, CD, BW, DQ, VL, the level Intel Xeon since Skylake and AMD Zen 4 share).
+// PersonaTensor picks one at run time from the processor's flags; the arithmetic is the same.
 #if arch(x86_64)
 let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
+let kernelSettingsAVX512: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
 #else
 let kernelSettings: [SwiftSetting] = []
+let kernelSettingsAVX512: [SwiftSetting] = []
 #endif
 
 let package = Package(
@@ -82,12 +88,13 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         // zlib: inflate and CRC-32 for the ZIP container of `.pt` vector files.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
-        .target(name: "PersonaTensor", dependencies: ["COpenBLAS", "COpenBLASCore", "PersonaKernels"]),
+        .target(name: "PersonaTensor", dependencies: ["COpenBLAS", "COpenBLASCore", "PersonaKernels", "PersonaKernelsAVX512"]),
         // Start-up check of OpenBLAS's kernel choice (an unknown CPU gets its slowest kernels).
         .target(name: "COpenBLASCore", linkerSettings: [.linkedLibrary("openblas")]),
         // Fused quantized matrix kernels, compiled for a CPU level that PersonaTensor checks at run
         // time before calling them (haswell: AVX2, FMA, F16C, BMI).
         .target(name: "PersonaKernels", swiftSettings: kernelSettings),
+        .target(name: "PersonaKernelsAVX512", swiftSettings: kernelSettingsAVX512),
         // Model files, tokenizer, chat templates, transformer.
         .target(name: "PersonaModel", dependencies: ["PersonaTensor"]),
         // The engine.
@@ -115,7 +122,7 @@ let package = Package(
         ]),
         // Test helpers shared by the test targets: paths, references, GGUF builder, tiny model.
         .target(name: "PersonaTestSupport", dependencies: ["PersonaModel"], path: "Tests/PersonaTestSupport"),
-        .testTarget(name: "PersonaTensorTests", dependencies: ["PersonaTensor", "PersonaKernels"]),
+        .testTarget(name: "PersonaTensorTests", dependencies: ["PersonaTensor", "PersonaKernels", "PersonaKernelsAVX512"]),
         .testTarget(name: "PersonaModelTests", dependencies: ["PersonaModel", "PersonaTestSupport"]),
         .testTarget(name: "PersonaCoreTests", dependencies: ["PersonaCore", "PersonaTestSupport", "PipelineTestSupport"]),
         // Pipeline tests: a deterministic text-derived autorater (tests only) and a host program that

@@ -4,8 +4,11 @@
 // fused multiply-add; KernelTests compares them bit for bit). The block layouts follow ggml's
 // (ggml-common.h): Q8_0, Q4_0, Q4_1, Q5_0 are 32-element blocks, Q4_K and Q6_K 256-element ones.
 //
-// This module is compiled for a CPU level (Package.swift: haswell, i.e. AVX2 and FMA, on x86_64); PersonaTensor only
-// calls into it after checking at run time that the processor has those instructions.
+// These files are compiled twice on x86_64, as PersonaKernels (haswell: AVX2 and FMA) and as
+// PersonaKernelsAVX512 (skylake-avx512: AVX-512 F, CD, BW, DQ, VL; Sources/PersonaKernelsAVX512 holds
+// links to the files here). PersonaTensor calls a build only after checking at run time that the
+// processor has its instructions. SIMD arithmetic is lane-wise IEEE, never reassociated, so both
+// builds compute bit-identical results; only the instructions (ymm pairs or zmm) differ.
 
 /// A weight block format, 32 elements at a time.
 protocol GroupFormat {

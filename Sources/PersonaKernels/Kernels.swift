@@ -1,10 +1,12 @@
 // The entry point of the fused quantized kernels. PersonaTensor's QuantizedMatrix chooses them
-// when the processor supports this module's instruction level, splits the output rows across
+// (this build or the AVX-512 one of the same files) when the processor supports its instruction level, splits the output rows across
 // threads and supplies the scratch tile; the plain decode-and-dot path stays as the reference.
 
 /// The weight formats with a fused kernel.
-public enum FusedFormat: Sendable, CaseIterable {
-    case f32, q8_0, q4_0, q4_1, q5_0, q4_K, q6_K
+/// Raw values are ggml's type ids (GGMLType in PersonaTensor), so that either build of these
+/// kernels maps a weight type to its format the same way.
+public enum FusedFormat: UInt32, Sendable, CaseIterable {
+    case f32 = 0, q4_0 = 2, q4_1 = 3, q5_0 = 6, q8_0 = 8, q4_K = 12, q6_K = 14
 
     /// Elements per block (a row's `columns` must be a multiple).
     public var blockSize: Int {

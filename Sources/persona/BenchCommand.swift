@@ -35,7 +35,8 @@ struct BenchCommand: ParsableCommand {
         print("model \(result.model), \(result.threads) threads, load \(String(format: "%.1f", result.loadSeconds)) s"
               + (result.loadAverage.map { String(format: ", machine load average %.2f at start", $0) } ?? ""))
         print("cpu \(result.cpuModel ?? "unknown"), OpenBLAS kernels \(result.blasCore ?? "unknown")"
-              + (result.blasCoreChosenAtStartup == true ? " (chosen by persona: OpenBLAS did not know this CPU)" : ""))
+              + (result.blasCoreChosenAtStartup == true ? " (chosen by persona: OpenBLAS did not know this CPU)" : "")
+              + ", quantized kernels \(result.kernels ?? "unknown")")
         print(String(format: "prefill  %4d tokens  %8.1f tokens/s", result.prefillTokens, result.prefillTokensPerSecond))
         for d in result.decode {
             var line = String(format: "decode   batch %3d   %8.1f tokens/s  (%.1f per sequence)", d.batchSize, d.tokensPerSecond, d.perSequenceTokensPerSecond)

@@ -1,16 +1,18 @@
 // The fused quantized kernels (PersonaKernels) against the plain path: decoders bit-equal to the
 // reference dequantizer; products within `fusedTolerance` of plain decode + dot (they use fused
 // multiply-add, so they round differently); results independent of the row count and of the
-// thread split, bit for bit. Skipped on processors the fused kernels cannot run on.
+// thread split, bit for bit; the AVX-512 build bit-identical to the AVX2 build. Skipped on processors
+// the fused kernels cannot run on.
 import XCTest
 import PersonaKernels
+import PersonaKernelsAVX512
 @testable import PersonaTensor
 
 final class FusedKernelTests: XCTestCase {
     /// |fused − plain| ≤ fusedTolerance · Σ_i |x_i · w_i| for every output.
     static let fusedTolerance: Float = 1e-5
 
-    static let formats: [(GGMLType, FusedFormat)] = [(.f32, .f32), (.q8_0, .q8_0), (.q4_0, .q4_0), (.q4_1, .q4_1),
+    static let formats: [(GGMLType, PersonaKernels.FusedFormat)] = [(.f32, .f32), (.q8_0, .q8_0), (.q4_0, .q4_0), (.q4_1, .q4_1),
                                                      (.q5_0, .q5_0), (.q4_K, .q4_K), (.q6_K, .q6_K)]
 
     override func setUpWithError() throws {
@@ -53,7 +55,7 @@ final class FusedKernelTests: XCTestCase {
             let rowBytes = try XCTUnwrap(type.byteCount(elements: columns))
             bytes.withUnsafeBytes { raw in
                 fast.withUnsafeMutableBufferPointer {
-                    FusedKernels.decode(format: format, data: raw.baseAddress!, rowBytes: rowBytes, columns: columns,
+                    PersonaKernels.FusedKernels.decode(format: format, data: raw.baseAddress!, rowBytes: rowBytes, columns: columns,
                                         outputs: 0..<rows, into: $0.baseAddress!)
                 }
             }
@@ -118,6 +120,62 @@ final class FusedKernelTests: XCTestCase {
                     XCTAssertEqual(some.map(\.bitPattern), all[..<(prefix * rows)].map(\.bitPattern), "\(type.name) × \(columns): \(prefix) rows")
                 }
             }
+        }
+    }
+
+    /// The AVX-512 build of the kernels gives the AVX2 build's results bit for bit (decoders and
+    /// products, every row count and thread split): the level changes the speed, never a result.
+    func testAVX512KernelsMatchAVX2BitForBit() throws {
+        try XCTSkipUnless(FusedSupport.supported.contains(.avx512), "this processor has no AVX-512 (F, CD, BW, DQ, VL)")
+        for (type, format) in Self.formats {
+            for columns in [512, 1280] {
+                let rows = 70
+                let bytes = matrixBytes(type, rows: rows, columns: columns, seed: UInt64(type.rawValue) + 400)
+                let rowBytes = try XCTUnwrap(type.byteCount(elements: columns))
+                let wideFormat = try XCTUnwrap(PersonaKernelsAVX512.FusedFormat(rawValue: format.rawValue))
+                try bytes.withUnsafeBytes { raw in
+                    var narrowDecoded = [Float](repeating: 0, count: rows * columns), wideDecoded = narrowDecoded
+                    narrowDecoded.withUnsafeMutableBufferPointer {
+                        PersonaKernels.FusedKernels.decode(format: format, data: raw.baseAddress!, rowBytes: rowBytes, columns: columns,
+                                                           outputs: 0..<rows, into: $0.baseAddress!)
+                    }
+                    wideDecoded.withUnsafeMutableBufferPointer {
+                        PersonaKernelsAVX512.FusedKernels.decode(format: wideFormat, data: raw.baseAddress!, rowBytes: rowBytes,
+                                                                 columns: columns, outputs: 0..<rows, into: $0.baseAddress!)
+                    }
+                    XCTAssertEqual(wideDecoded.map(\.bitPattern), narrowDecoded.map(\.bitPattern), "\(type.name): decode")
+
+                    let narrow = try QuantizedMatrix(type: type, rows: rows, columns: columns, bytes: raw, owner: NSObjectBox(), kernels: .avx2)
+                    let wide = try QuantizedMatrix(type: type, rows: rows, columns: columns, bytes: raw, owner: NSObjectBox(), kernels: .avx512)
+                    XCTAssertEqual(narrow.kernelLevel, .avx2, type.name)
+                    XCTAssertEqual(wide.kernelLevel, .avx512, type.name)
+                    for count in [1, 2, 3, 5, 8, 11] {
+                        let x = randomRows(count, columns, seed: UInt64(count) + 40)
+                        for threads in [1, 2] {
+                            var a = [Float](repeating: 0, count: count * rows), b = a
+                            narrow.multiply(x, count: count, into: &a, threads: threads)
+                            wide.multiply(x, count: count, into: &b, threads: threads)
+                            XCTAssertEqual(b.map(\.bitPattern), a.map(\.bitPattern),
+                                           "\(type.name) × \(columns), \(count) rows, \(threads) threads")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// A level the processor lacks is never taken; `.plain` turns the fused kernels off.
+    func testKernelLevelIsLoweredToWhatTheProcessorRuns() throws {
+        let bytes = matrixBytes(.q8_0, rows: 4, columns: 64, seed: 9)
+        try bytes.withUnsafeBytes { raw in
+            for wanted in KernelLevel.allCases {
+                let m = try QuantizedMatrix(type: .q8_0, rows: 4, columns: 64, bytes: raw, owner: NSObjectBox(), kernels: wanted)
+                XCTAssertTrue(FusedSupport.supported.contains(m.kernelLevel), "\(wanted) became \(m.kernelLevel)")
+                XCTAssertLessThanOrEqual(m.kernelLevel, wanted)
+                XCTAssertEqual(m.usesFusedKernels, m.kernelLevel != .plain)
+            }
+            let plain = try QuantizedMatrix(type: .q8_0, rows: 4, columns: 64, bytes: raw, owner: NSObjectBox(), kernels: .plain)
+            XCTAssertEqual(plain.kernelLevel, .plain)
         }
     }
 }

@@ -39,6 +39,8 @@ public struct BenchmarkResult: Codable, Sendable {
     public var blasCoreChosenAtStartup: Bool? = nil
     /// The CPU model (/proc/cpuinfo "model name").
     public var cpuModel: String? = nil
+    /// The quantized-product kernels decode ran with ("avx512", "avx2", "neon" or "plain").
+    public var kernels: String? = nil
 }
 
 public enum Benchmark {
@@ -114,6 +116,7 @@ public enum Benchmark {
         result.blasCore = BLAS.coreName
         result.blasCoreChosenAtStartup = BLAS.coreChosenAtStartup
         result.cpuModel = cpuModel()
+        result.kernels = FusedSupport.level.rawValue
         return result
     }
 }

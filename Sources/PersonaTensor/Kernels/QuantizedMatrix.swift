@@ -7,12 +7,16 @@
 // dotted with activation row r in a fixed order. A sequence's result never depends on which other
 // sequences share the pass.
 //
-// Two paths: the fused kernels of PersonaKernels (decode in registers or into a cache-resident tile,
-// fused multiply-add; chosen when the processor supports them) and the plain one (decode a row to
+// Two paths: the fused kernels (decode in registers or into a cache-resident tile, fused
+// multiply-add; chosen when the processor supports them) and the plain one (decode a row to
 // memory with RowDecoders, then dot products), which stays as the reference and the fallback.
-// Both keep the per-output arithmetic independent of the row count.
+// Both keep the per-output arithmetic independent of the row count. The fused kernels exist twice,
+// compiled from the same source for two instruction levels (PersonaKernels: AVX2;
+// PersonaKernelsAVX512: AVX-512); both perform the same IEEE operations lane by lane, so their
+// results are bit-identical and only the speed depends on the level (FusedKernelTests).
 import Dispatch
 import PersonaKernels
+import PersonaKernelsAVX512
 
 /// A [rows, columns] weight matrix in a ggml block format (row-major, `columns` along a row).
 public final class QuantizedMatrix: @unchecked Sendable {
@@ -25,10 +29,17 @@ public final class QuantizedMatrix: @unchecked Sendable {
     let owner: AnyObject
     let decode: RowDecoders.Decode
     /// The fused kernel's format, when there is one and the processor can run it.
-    let fused: FusedFormat?
+    let fused: PersonaKernels.FusedFormat?
+    /// The same format in the AVX-512 build, when `kernelLevel` is `.avx512`.
+    let fusedWide: PersonaKernelsAVX512.FusedFormat?
+    /// The kernels `multiply` runs: `.plain` when `fused` is nil.
+    public let kernelLevel: KernelLevel
 
-    /// Wraps `bytes` ([rows, columns] of `type`); `owner` keeps them alive.
-    public init(type: GGMLType, rows: Int, columns: Int, bytes: UnsafeRawBufferPointer, owner: AnyObject) throws {
+    /// Wraps `bytes` ([rows, columns] of `type`); `owner` keeps them alive. `kernels` chooses the
+    /// kernel level (default: the best this processor runs); a level the processor cannot run is
+    /// lowered to the best one it can (`kernelLevel` says which was taken).
+    public init(type: GGMLType, rows: Int, columns: Int, bytes: UnsafeRawBufferPointer, owner: AnyObject,
+                kernels: KernelLevel = FusedSupport.level) throws {
         guard let decode = RowDecoders.decoder(for: type) else { throw TensorError.unsupportedType(type) }
         guard let rowBytes = type.byteCount(elements: columns) else { throw TensorError.notBlockAligned(type: type, elements: columns) }
         let (needed, overflow) = rowBytes.multipliedReportingOverflow(by: rows)
@@ -37,10 +48,13 @@ public final class QuantizedMatrix: @unchecked Sendable {
         }
         self.type = type; self.rows = rows; self.columns = columns; self.rowBytes = rowBytes
         self.data = base; self.owner = owner; self.decode = decode
-        if FusedSupport.isAvailable, let format = FusedSupport.format(for: type), columns % format.blockSize == 0 {
-            self.fused = format
+        let level = FusedSupport.runnable(kernels)
+        if level != .plain, let format = PersonaKernels.FusedFormat(rawValue: type.rawValue), columns % format.blockSize == 0 {
+            let wide = level == .avx512 ? PersonaKernelsAVX512.FusedFormat(rawValue: type.rawValue) : nil
+            self.fused = format; self.fusedWide = wide
+            self.kernelLevel = wide == nil && level == .avx512 ? .avx2 : level
         } else {
-            self.fused = nil
+            self.fused = nil; self.fusedWide = nil; self.kernelLevel = .plain
         }
     }
 
@@ -60,17 +74,23 @@ public final class QuantizedMatrix: @unchecked Sendable {
         // Split only when there is enough work to pay for waking another thread; then into a few
         // chunks per thread, so that a thread slowed down by other processes does not hold up
         // the call (the split never changes a result).
-        let work = rows * columns * min(count, FusedKernels.tileThreshold)
+        let work = rows * columns * min(count, PersonaKernels.FusedKernels.tileThreshold)
         let chunkCount = work >= 400_000 && threads > 1 ? max(1, min(4 * threads, rows / 64)) : 1
         let perChunk = ((rows + chunkCount - 1) / chunkCount + 1) & ~1
-        let tileFloats = count >= FusedKernels.tileThreshold ? FusedKernels.tileFloats(columns: columns) : 0
+        let tileFloats = count >= PersonaKernels.FusedKernels.tileThreshold ? PersonaKernels.FusedKernels.tileFloats(columns: columns) : 0
+        let wide = fusedWide
         let run = { (chunk: Int) in
             let start = chunk * perChunk, end = min(self.rows, start + perChunk)
             guard start < end else { return }
             let tile = UnsafeMutablePointer<Float>.allocate(capacity: max(tileFloats, 1))
             defer { tile.deallocate() }
-            FusedKernels.multiply(format: format, data: self.data, rowBytes: self.rowBytes, columns: self.columns,
-                                  x: x, count: count, outputs: start..<end, y: y, ldy: self.rows, tile: tile)
+            if let wide {
+                PersonaKernelsAVX512.FusedKernels.multiply(format: wide, data: self.data, rowBytes: self.rowBytes, columns: self.columns,
+                                                           x: x, count: count, outputs: start..<end, y: y, ldy: self.rows, tile: tile)
+            } else {
+                PersonaKernels.FusedKernels.multiply(format: format, data: self.data, rowBytes: self.rowBytes, columns: self.columns,
+                                                     x: x, count: count, outputs: start..<end, y: y, ldy: self.rows, tile: tile)
+            }
         }
         if chunkCount == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: chunkCount, execute: run) }
     }
@@ -107,31 +127,71 @@ public final class QuantizedMatrix: @unchecked Sendable {
     public static let threadCount = max(1, ProcessInfo_activeProcessorCount())
 }
 
-/// Whether this processor can run PersonaKernels (compiled for haswell (AVX2, FMA) on x86_64), checked
-/// before any of its code runs. `PERSONA_PLAIN_KERNELS=1` turns the fused kernels off.
+/// The kernels a quantized product can run, slowest first.
+public enum KernelLevel: String, Sendable, CaseIterable, Comparable {
+    /// Decode a row to memory, then dot products (any processor; the reference).
+    case plain
+    /// PersonaKernels compiled without a CPU target (arm64: NEON is the baseline).
+    case neon
+    /// PersonaKernels (x86_64: AVX2, FMA, F16C, BMI1/2, LZCNT, MOVBE).
+    case avx2
+    /// PersonaKernelsAVX512 (x86_64: the AVX2 set plus AVX-512 F, CD, BW, DQ, VL).
+    case avx512
+
+    var rank: Int {
+        switch self {
+        case .plain: return 0
+        case .neon: return 1
+        case .avx2: return 2
+        case .avx512: return 3
+        }
+    }
+
+    public static func < (a: KernelLevel, b: KernelLevel) -> Bool { a.rank < b.rank }
+}
+
+/// Which kernel levels this processor can run, checked before any fused code runs: the
+/// instruction sets come from /proc/cpuinfo's flags, so a build runs on every x86_64 machine and
+/// takes the widest kernels the machine has. `PERSONA_KERNELS=plain|avx2|avx512` caps the level
+/// (a level the processor lacks is never taken); `PERSONA_PLAIN_KERNELS=1` is `PERSONA_KERNELS=plain`.
 public enum FusedSupport {
-    public static let isAvailable: Bool = {
-        if let flag = getenv("PERSONA_PLAIN_KERNELS"), String(cString: flag) == "1" { return false }
+    /// The levels this processor can run, slowest first (always contains `.plain`).
+    public static let supported: [KernelLevel] = {
         #if arch(x86_64)
-        return x86Flags().isSuperset(of: ["avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "abm", "movbe"])
+        let flags = x86Flags()
+        let avx2: Set<Substring> = ["avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "abm", "movbe"]
+        guard flags.isSuperset(of: avx2) else { return [.plain] }
+        guard flags.isSuperset(of: ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"]) else { return [.plain, .avx2] }
+        return [.plain, .avx2, .avx512]
         #elseif arch(arm64)
-        return true
+        return [.plain, .neon]
         #else
-        return false
+        return [.plain]
         #endif
     }()
 
-    static func format(for type: GGMLType) -> FusedFormat? {
-        switch type {
-        case .f32: return .f32
-        case .q8_0: return .q8_0
-        case .q4_0: return .q4_0
-        case .q4_1: return .q4_1
-        case .q5_0: return .q5_0
-        case .q4_K: return .q4_K
-        case .q6_K: return .q6_K
-        default: return nil
+    /// The level products use by default: the best supported one, capped by `PERSONA_KERNELS`.
+    public static let level: KernelLevel = {
+        var cap = KernelLevel.avx512
+        if let flag = getenv("PERSONA_PLAIN_KERNELS"), String(cString: flag) == "1" { cap = .plain }
+        if let raw = getenv("PERSONA_KERNELS") {
+            let text = String(cString: raw)
+            if let named = KernelLevel(rawValue: text) {
+                cap = min(cap, named)
+            } else {
+                let names = KernelLevel.allCases.map(\.rawValue).joined(separator: ", ")
+                fputs("warning: PERSONA_KERNELS=\(text) is not one of \(names); using the best kernels this processor runs\n", stderr)
+            }
         }
+        return supported.last(where: { $0 <= cap }) ?? .plain
+    }()
+
+    /// Whether the fused kernels run by default.
+    public static var isAvailable: Bool { level != .plain }
+
+    /// `wanted` if this processor runs it, else the best level below it that it runs.
+    public static func runnable(_ wanted: KernelLevel) -> KernelLevel {
+        supported.last(where: { $0 <= wanted }) ?? .plain
     }
 
     /// The "flags" line of /proc/cpuinfo (empty when it cannot be read: no fused kernels).
@@ -151,6 +211,7 @@ public enum FusedSupport {
         return []
     }
 }
+
 
 @inline(__always) func ProcessInfo_activeProcessorCount() -> Int {
     #if canImport(Glibc)

@@ -1,0 +1,1 @@
+../PersonaKernels/Kernels.swift

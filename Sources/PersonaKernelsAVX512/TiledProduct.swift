@@ -1,0 +1,1 @@
+../PersonaKernels/TiledProduct.swift
