@@ -110,8 +110,12 @@ final class LocalJudgeTests: XCTestCase {
     }
 
     /// How far the tree path (tree_logprobs, several items per pass) may differ from the
-    /// level-by-level path (next_token_logprobs): in probabilities, and in scores on the 0–100 scale.
+    /// level-by-level path (next_token_logprobs) in probabilities (absolute), and in scores relative
+    /// to their 0–100 scale. A score is Σ p·value / mass over some hundred alternatives, so float32
+    /// rounding of the probabilities (≈ 2·10⁻⁷ here) reaches it multiplied by the values: measured
+    /// 1.35·10⁻⁵ points on qwen2.5-0.5b on an AMD EPYC Zen 5 (under 10⁻⁵ on the machines before).
     static let treeTolerance = 1e-5
+    static let treeScoreTolerance = 100 * treeTolerance
 
     /// Fixed items: two trait prompts sharing their text before the question, a coherence prompt,
     /// and a third trait item so that a later item reuses a cached prompt prefix.
@@ -151,7 +155,7 @@ final class LocalJudgeTests: XCTestCase {
         }
         print("local-judge \(label): tree vs levels, max |Δp| \(maxProbability), max |Δscore| \(maxScore)")
         XCTAssertLessThanOrEqual(maxProbability, Self.treeTolerance, label)
-        XCTAssertLessThanOrEqual(maxScore, Self.treeTolerance, label)
+        XCTAssertLessThanOrEqual(maxScore, Self.treeScoreTolerance, label)
     }
 
     func testTreePathEqualsTheLevelByLevelPathOnThe135MModel() throws {
