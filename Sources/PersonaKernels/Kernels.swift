@@ -1,6 +1,7 @@
 // The entry point of the fused quantized kernels. PersonaTensor's QuantizedMatrix chooses them
-// (this build or the AVX-512 one of the same files) when the processor supports its instruction level, splits the output rows across
-// threads and supplies the scratch tile; the plain decode-and-dot path stays as the reference.
+// (this build or the AVX-512 one of the same files) when the processor supports its instruction
+// level, splits the output rows across threads and supplies the scratch tile; the plain
+// decode-and-dot path stays as the reference.
 
 /// The weight formats with a fused kernel.
 /// Raw values are ggml's type ids (GGMLType in PersonaTensor), so that either build of these

@@ -13,7 +13,7 @@ final class FusedKernelTests: XCTestCase {
     static let fusedTolerance: Float = 1e-5
 
     static let formats: [(GGMLType, PersonaKernels.FusedFormat)] = [(.f32, .f32), (.q8_0, .q8_0), (.q4_0, .q4_0), (.q4_1, .q4_1),
-                                                     (.q5_0, .q5_0), (.q4_K, .q4_K), (.q6_K, .q6_K)]
+                                                                    (.q5_0, .q5_0), (.q4_K, .q4_K), (.q6_K, .q6_K)]
 
     override func setUpWithError() throws {
         try XCTSkipUnless(FusedSupport.isAvailable, "this processor cannot run the fused kernels")
@@ -56,7 +56,7 @@ final class FusedKernelTests: XCTestCase {
             bytes.withUnsafeBytes { raw in
                 fast.withUnsafeMutableBufferPointer {
                     PersonaKernels.FusedKernels.decode(format: format, data: raw.baseAddress!, rowBytes: rowBytes, columns: columns,
-                                        outputs: 0..<rows, into: $0.baseAddress!)
+                                                       outputs: 0..<rows, into: $0.baseAddress!)
                 }
             }
             XCTAssertEqual(fast.map(\.bitPattern), reference.map(\.bitPattern), type.name)

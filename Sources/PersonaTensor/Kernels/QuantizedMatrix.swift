@@ -78,13 +78,12 @@ public final class QuantizedMatrix: @unchecked Sendable {
         let chunkCount = work >= 400_000 && threads > 1 ? max(1, min(4 * threads, rows / 64)) : 1
         let perChunk = ((rows + chunkCount - 1) / chunkCount + 1) & ~1
         let tileFloats = count >= PersonaKernels.FusedKernels.tileThreshold ? PersonaKernels.FusedKernels.tileFloats(columns: columns) : 0
-        let wide = fusedWide
         let run = { (chunk: Int) in
             let start = chunk * perChunk, end = min(self.rows, start + perChunk)
             guard start < end else { return }
             let tile = UnsafeMutablePointer<Float>.allocate(capacity: max(tileFloats, 1))
             defer { tile.deallocate() }
-            if let wide {
+            if let wide = self.fusedWide {
                 PersonaKernelsAVX512.FusedKernels.multiply(format: wide, data: self.data, rowBytes: self.rowBytes, columns: self.columns,
                                                            x: x, count: count, outputs: start..<end, y: y, ldy: self.rows, tile: tile)
             } else {
@@ -183,7 +182,7 @@ public enum FusedSupport {
                 fputs("warning: PERSONA_KERNELS=\(text) is not one of \(names); using the best kernels this processor runs\n", stderr)
             }
         }
-        return supported.last(where: { $0 <= cap }) ?? .plain
+        return runnable(cap)
     }()
 
     /// Whether the fused kernels run by default.
@@ -211,7 +210,6 @@ public enum FusedSupport {
         return []
     }
 }
-
 
 @inline(__always) func ProcessInfo_activeProcessorCount() -> Int {
     #if canImport(Glibc)
