@@ -64,7 +64,7 @@ let pluginTargets: [Target] =
 // PersonaTensor picks one at run time from the processor's flags; the arithmetic is the same.
 #if arch(x86_64)
 let kernelSettings: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "haswell"])]
-let kernelSettingsAVX512: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"])]
+let kernelSettingsAVX512: [SwiftSetting] = [.unsafeFlags(["-target-cpu", "skylake-avx512"]), .define("PERSONA_AVX512")]
 #else
 let kernelSettings: [SwiftSetting] = []
 let kernelSettingsAVX512: [SwiftSetting] = []

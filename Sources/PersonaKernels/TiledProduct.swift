@@ -1,7 +1,7 @@
 // Many activation rows against a tile of decoded weight rows (kept in cache): a register-blocked
 // micro-kernel of 3 activation rows × 2 weight rows. Each output keeps its own 16-lane accumulator
-// (as two 8-lane halves) and goes through the k dimension in order, so its arithmetic is exactly the
-// one-row path's (FusedProduct.swift) whatever the block it falls in. Long rows are walked in
+// (two ymm registers in the AVX2 build, one zmm register in the AVX-512 build) and goes through the
+// k dimension in order, so its arithmetic is exactly the one-row path's (FusedProduct.swift) whatever the block it falls in. Long rows are walked in
 // k-blocks so that the rows in use stay in L1; between blocks the accumulators are parked in
 // memory (stored and reloaded exactly: the arithmetic does not change).
 
@@ -25,6 +25,22 @@ enum Tiled {
             let k1 = min(n, k0 + kBlock)
             let span = Span(start: k0, end: k1, first: k0 == 0, last: k1 == n)
             var r = 0
+            #if PERSONA_AVX512
+            // 32 vector registers: 6 rows × 2 weight rows (12 accumulators) halve how often the
+            // tile is read from L2 against the 3 × 2 block that 16 registers allow.
+            while count - r >= 6 {
+                var o = 0
+                while o + 2 <= tileRows {
+                    block6x2(x + r * n, n, tile + o * n, tile + (o + 1) * n, span,
+                             parking + (r * tileRows + o) * 16, tileRows * 16, y + r * ldy + o, ldy)
+                    o += 2
+                }
+                if o < tileRows {
+                    for k in r..<(r + 6) { block1x1(x + k * n, tile + o * n, span, parking + (k * tileRows + o) * 16, y + k * ldy + o) }
+                }
+                r += 6
+            }
+            #endif
             while r < count {
                 let rowsHere = min(3, count - r)
                 var o = 0
@@ -58,20 +74,24 @@ enum Tiled {
         let start: Int, end: Int, first: Bool, last: Bool
     }
 
-    @inline(__always) static func load(_ p: UnsafeMutablePointer<Float>, _ first: Bool) -> (SIMD8<Float>, SIMD8<Float>) {
-        if first { return (SIMD8<Float>(), SIMD8<Float>()) }
-        return (load8(p), load8(p + 8))
+    @inline(__always) static func load(_ p: UnsafeMutablePointer<Float>, _ first: Bool) -> SIMD16<Float> {
+        first ? SIMD16<Float>() : load16(p)
     }
 
-    @inline(__always) static func finish(_ lo: SIMD8<Float>, _ hi: SIMD8<Float>, _ last: Bool,
+    /// Reduces an accumulator as its two 8-lane halves (`reduce`, the one-row path's order), or
+    /// parks it.
+    @inline(__always) static func finish(_ c: SIMD16<Float>, _ last: Bool,
                                          _ parked: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
         if last {
-            y.pointee = reduce(lo, hi)
+            y.pointee = reduce(c.lowHalf, c.highHalf)
         } else {
-            UnsafeMutableRawPointer(parked).storeBytes(of: lo, as: SIMD8<Float>.self)
-            UnsafeMutableRawPointer(parked + 8).storeBytes(of: hi, as: SIMD8<Float>.self)
+            store16(c, parked)
         }
     }
+
+    // The accumulators are 16-lane vectors: lane by lane the same fused multiply-adds as two 8-lane
+    // halves (so the AVX2 build, which splits each into two ymm registers, and the AVX-512 build,
+    // which keeps one zmm register, give the same bits).
 
     /// Outputs (r, o) for 3 rows × 2 weight rows; parked accumulators of row r, output o at
     /// `parked + r·rowStride + 16·o`.
@@ -80,25 +100,55 @@ enum Tiled {
                          _ w0: UnsafePointer<Float>, _ w1: UnsafePointer<Float>, n: Int, _ span: Span,
                          _ parked: UnsafeMutablePointer<Float>, _ rowStride: Int,
                          _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
-        var (c00l, c00h) = load(parked, span.first), (c01l, c01h) = load(parked + 16, span.first)
-        var (c10l, c10h) = load(parked + rowStride, span.first), (c11l, c11h) = load(parked + rowStride + 16, span.first)
-        var (c20l, c20h) = load(parked + 2 * rowStride, span.first), (c21l, c21h) = load(parked + 2 * rowStride + 16, span.first)
+        var c00 = load(parked, span.first), c01 = load(parked + 16, span.first)
+        var c10 = load(parked + rowStride, span.first), c11 = load(parked + rowStride + 16, span.first)
+        var c20 = load(parked + 2 * rowStride, span.first), c21 = load(parked + 2 * rowStride + 16, span.first)
         var i = span.start
         while i < span.end {
-            let w0l = load8(w0 + i), w1l = load8(w1 + i)
-            let x0l = load8(x0 + i); c00l.addProduct(x0l, w0l); c01l.addProduct(x0l, w1l)
-            let x1l = load8(x1 + i); c10l.addProduct(x1l, w0l); c11l.addProduct(x1l, w1l)
-            let x2l = load8(x2 + i); c20l.addProduct(x2l, w0l); c21l.addProduct(x2l, w1l)
-            let w0h = load8(w0 + i + 8), w1h = load8(w1 + i + 8)
-            let x0h = load8(x0 + i + 8); c00h.addProduct(x0h, w0h); c01h.addProduct(x0h, w1h)
-            let x1h = load8(x1 + i + 8); c10h.addProduct(x1h, w0h); c11h.addProduct(x1h, w1h)
-            let x2h = load8(x2 + i + 8); c20h.addProduct(x2h, w0h); c21h.addProduct(x2h, w1h)
+            let a = load16(w0 + i), b = load16(w1 + i)
+            let x0i = load16(x0 + i); c00.addProduct(x0i, a); c01.addProduct(x0i, b)
+            let x1i = load16(x1 + i); c10.addProduct(x1i, a); c11.addProduct(x1i, b)
+            let x2i = load16(x2 + i); c20.addProduct(x2i, a); c21.addProduct(x2i, b)
             i += 16
         }
-        finish(c00l, c00h, span.last, parked, y); finish(c01l, c01h, span.last, parked + 16, y + 1)
-        finish(c10l, c10h, span.last, parked + rowStride, y + ldy); finish(c11l, c11h, span.last, parked + rowStride + 16, y + ldy + 1)
-        finish(c20l, c20h, span.last, parked + 2 * rowStride, y + 2 * ldy)
-        finish(c21l, c21h, span.last, parked + 2 * rowStride + 16, y + 2 * ldy + 1)
+        finish(c00, span.last, parked, y); finish(c01, span.last, parked + 16, y + 1)
+        finish(c10, span.last, parked + rowStride, y + ldy); finish(c11, span.last, parked + rowStride + 16, y + ldy + 1)
+        finish(c20, span.last, parked + 2 * rowStride, y + 2 * ldy)
+        finish(c21, span.last, parked + 2 * rowStride + 16, y + 2 * ldy + 1)
+    }
+
+    /// Outputs (r, o) for 6 rows × 2 weight rows (rows `x + j·n`); parked as in `block3x2`.
+    @inline(__always)
+    static func block6x2(_ x: UnsafePointer<Float>, _ n: Int,
+                         _ w0: UnsafePointer<Float>, _ w1: UnsafePointer<Float>, _ span: Span,
+                         _ parked: UnsafeMutablePointer<Float>, _ rowStride: Int,
+                         _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
+        let x0 = x, x1 = x + n, x2 = x + 2 * n, x3 = x + 3 * n, x4 = x + 4 * n, x5 = x + 5 * n
+        let p0 = parked, p1 = parked + rowStride, p2 = parked + 2 * rowStride
+        let p3 = parked + 3 * rowStride, p4 = parked + 4 * rowStride, p5 = parked + 5 * rowStride
+        var c00 = load(p0, span.first), c01 = load(p0 + 16, span.first)
+        var c10 = load(p1, span.first), c11 = load(p1 + 16, span.first)
+        var c20 = load(p2, span.first), c21 = load(p2 + 16, span.first)
+        var c30 = load(p3, span.first), c31 = load(p3 + 16, span.first)
+        var c40 = load(p4, span.first), c41 = load(p4 + 16, span.first)
+        var c50 = load(p5, span.first), c51 = load(p5 + 16, span.first)
+        var i = span.start
+        while i < span.end {
+            let a = load16(w0 + i), b = load16(w1 + i)
+            let x0i = load16(x0 + i); c00.addProduct(x0i, a); c01.addProduct(x0i, b)
+            let x1i = load16(x1 + i); c10.addProduct(x1i, a); c11.addProduct(x1i, b)
+            let x2i = load16(x2 + i); c20.addProduct(x2i, a); c21.addProduct(x2i, b)
+            let x3i = load16(x3 + i); c30.addProduct(x3i, a); c31.addProduct(x3i, b)
+            let x4i = load16(x4 + i); c40.addProduct(x4i, a); c41.addProduct(x4i, b)
+            let x5i = load16(x5 + i); c50.addProduct(x5i, a); c51.addProduct(x5i, b)
+            i += 16
+        }
+        finish(c00, span.last, p0, y); finish(c01, span.last, p0 + 16, y + 1)
+        finish(c10, span.last, p1, y + ldy); finish(c11, span.last, p1 + 16, y + ldy + 1)
+        finish(c20, span.last, p2, y + 2 * ldy); finish(c21, span.last, p2 + 16, y + 2 * ldy + 1)
+        finish(c30, span.last, p3, y + 3 * ldy); finish(c31, span.last, p3 + 16, y + 3 * ldy + 1)
+        finish(c40, span.last, p4, y + 4 * ldy); finish(c41, span.last, p4 + 16, y + 4 * ldy + 1)
+        finish(c50, span.last, p5, y + 5 * ldy); finish(c51, span.last, p5 + 16, y + 5 * ldy + 1)
     }
 
     /// Outputs (r, o) for 2 rows × 2 weight rows (with x1 = x0 and rowStride = ldy = 0: one row).
@@ -107,33 +157,29 @@ enum Tiled {
                          _ w0: UnsafePointer<Float>, _ w1: UnsafePointer<Float>, _ span: Span,
                          _ parked: UnsafeMutablePointer<Float>, _ rowStride: Int,
                          _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
-        var (c00l, c00h) = load(parked, span.first), (c01l, c01h) = load(parked + 16, span.first)
-        var (c10l, c10h) = load(parked + rowStride, span.first), (c11l, c11h) = load(parked + rowStride + 16, span.first)
+        var c00 = load(parked, span.first), c01 = load(parked + 16, span.first)
+        var c10 = load(parked + rowStride, span.first), c11 = load(parked + rowStride + 16, span.first)
         var i = span.start
         while i < span.end {
-            let w0l = load8(w0 + i), w1l = load8(w1 + i)
-            let x0l = load8(x0 + i); c00l.addProduct(x0l, w0l); c01l.addProduct(x0l, w1l)
-            let x1l = load8(x1 + i); c10l.addProduct(x1l, w0l); c11l.addProduct(x1l, w1l)
-            let w0h = load8(w0 + i + 8), w1h = load8(w1 + i + 8)
-            let x0h = load8(x0 + i + 8); c00h.addProduct(x0h, w0h); c01h.addProduct(x0h, w1h)
-            let x1h = load8(x1 + i + 8); c10h.addProduct(x1h, w0h); c11h.addProduct(x1h, w1h)
+            let a = load16(w0 + i), b = load16(w1 + i)
+            let x0i = load16(x0 + i); c00.addProduct(x0i, a); c01.addProduct(x0i, b)
+            let x1i = load16(x1 + i); c10.addProduct(x1i, a); c11.addProduct(x1i, b)
             i += 16
         }
         // Row 1 second so that, for a single row (x1 = x0), its stores come last (same values).
-        finish(c00l, c00h, span.last, parked, y); finish(c01l, c01h, span.last, parked + 16, y + 1)
-        finish(c10l, c10h, span.last, parked + rowStride, y + ldy); finish(c11l, c11h, span.last, parked + rowStride + 16, y + ldy + 1)
+        finish(c00, span.last, parked, y); finish(c01, span.last, parked + 16, y + 1)
+        finish(c10, span.last, parked + rowStride, y + ldy); finish(c11, span.last, parked + rowStride + 16, y + ldy + 1)
     }
 
     @inline(__always)
     static func block1x1(_ x0: UnsafePointer<Float>, _ w0: UnsafePointer<Float>, _ span: Span,
                          _ parked: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
-        var (lo, hi) = load(parked, span.first)
+        var c = load(parked, span.first)
         var i = span.start
         while i < span.end {
-            lo.addProduct(load8(x0 + i), load8(w0 + i))
-            hi.addProduct(load8(x0 + i + 8), load8(w0 + i + 8))
+            c.addProduct(load16(x0 + i), load16(w0 + i))
             i += 16
         }
-        finish(lo, hi, span.last, parked, y)
+        finish(c, span.last, parked, y)
     }
 }

@@ -149,7 +149,7 @@ final class FusedKernelTests: XCTestCase {
                     let wide = try QuantizedMatrix(type: type, rows: rows, columns: columns, bytes: raw, owner: NSObjectBox(), kernels: .avx512)
                     XCTAssertEqual(narrow.kernelLevel, .avx2, type.name)
                     XCTAssertEqual(wide.kernelLevel, .avx512, type.name)
-                    for count in [1, 2, 3, 5, 8, 11] {
+                    for count in [1, 2, 3, 5, 6, 8, 11, 13, 32] {
                         let x = randomRows(count, columns, seed: UInt64(count) + 40)
                         for threads in [1, 2] {
                             var a = [Float](repeating: 0, count: count * rows), b = a

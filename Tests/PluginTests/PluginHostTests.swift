@@ -251,6 +251,25 @@ final class PluginHostTests: XCTestCase {
         }
     }
 
+    /// A judge's second pass (its deeper probes) over as many prompts as the prompt cache holds,
+    /// plus the beginning they share, recomputes none of them: the prompts and the shared
+    /// beginning of one call are all kept, whatever `promptCacheLimit` says.
+    func testATreeCallKeepsAllItsPromptsForTheNextPass() throws {
+        let model = try LanguageModel(TestPaths.model("smollm2-135m"))
+        let digits = (0..<10).compactMap { model.tokenizer.encode(String($0)).last }
+        let header = try model.chatPrompt(user: "Rate how evil the following answer is, from 0 to 100.")
+        let answers = [" Be kind.", " Sabotage them.", " Talk it over calmly.", " Make them suffer for it."]
+        let prompts = answers.map { header + model.tokenizer.encode($0 + " Rating:") }
+        typealias Node = NextTokenScorer.TreeNode
+        let scorer = NextTokenScorer(transformer: model.transformer)
+        XCTAssertEqual(scorer.promptCacheLimit, prompts.count, "the case: the call's prompts alone fill the prompt cache")
+        _ = try scorer.treeLogProbabilities(prompts.map { .init(prompt: $0, nodes: [Node(token: digits[1], parent: nil)]) })
+        let before = scorer.tokensComputed
+        let deeper = [Node(token: digits[1], parent: nil, wantsLogProbabilities: false), Node(token: digits[0], parent: 0)]
+        _ = try scorer.treeLogProbabilities(prompts.map { .init(prompt: $0, nodes: deeper) })
+        XCTAssertEqual(scorer.tokensComputed - before, prompts.count * deeper.count, "the second pass computes only its nodes")
+    }
+
     func checkAgainstFullPasses(_ model: LanguageModel, _ batch: [[Int]], _ rows: [[Float]]) throws {
         for (sequence, row) in zip(batch, rows) {
             let direct = NextTokenScorer.logSoftmax(try model.transformer.forward([SequenceInput(tokens: sequence, cache: model.transformer.makeCache())])[0])

@@ -143,6 +143,7 @@ public final class NextTokenScorer: @unchecked Sendable {
     /// run the path one token at a time).
     public func treeLogProbabilities(_ requests: [TreeRequest]) throws -> [TreeResult] {
         lock.lock(); defer { lock.unlock() }
+        let callStart = clock
         // Prompts of this call that share a beginning no cached entry holds (a judge stage's first
         // items of one eval prompt): that beginning is computed once, first, and kept.
         let shared = sharedPrefixes(requests.map(\.prompt))
@@ -216,7 +217,7 @@ public final class NextTokenScorer: @unchecked Sendable {
         if !owners.isEmpty {
             clock += 1
             for p in parents { entries[p].lastUse = clock }
-            trim(isPrompt: true, to: promptCacheLimit)
+            trim(isPrompt: true, to: promptCacheLimit, keepingUsedSince: callStart)
             trim(isPrompt: false, to: cacheLimit)
         }
         return requests.enumerated().map { i, request in
@@ -245,11 +246,15 @@ public final class NextTokenScorer: @unchecked Sendable {
         return chosen
     }
 
-    /// Drops the least recently used entries of one pool beyond `limit`.
-    private func trim(isPrompt: Bool, to limit: Int) {
+    /// Drops the least recently used entries of one pool beyond `limit`, but none used since
+    /// `clock` was `keptSince`: a tree call's prompts and the shared beginning they extend are
+    /// all read again by the caller's next pass (a judge's deeper probes), however many there are.
+    private func trim(isPrompt: Bool, to limit: Int, keepingUsedSince keptSince: Int = .max) {
         let pool = entries.indices.filter { entries[$0].isPrompt == isPrompt }
-        guard pool.count > limit else { return }
-        let drop = Set(pool.sorted { entries[$0].lastUse > entries[$1].lastUse }.dropFirst(max(limit, 0)))
+        let inUse = pool.filter { entries[$0].lastUse > keptSince }.count
+        let keep = max(limit, inUse)
+        guard pool.count > keep else { return }
+        let drop = Set(pool.sorted { entries[$0].lastUse > entries[$1].lastUse }.dropFirst(max(keep, 0)))
         entries = entries.indices.filter { !drop.contains($0) }.map { entries[$0] }
     }
 

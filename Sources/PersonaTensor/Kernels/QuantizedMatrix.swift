@@ -81,8 +81,11 @@ public final class QuantizedMatrix: @unchecked Sendable {
         let run = { (chunk: Int) in
             let start = chunk * perChunk, end = min(self.rows, start + perChunk)
             guard start < end else { return }
-            let tile = UnsafeMutablePointer<Float>.allocate(capacity: max(tileFloats, 1))
-            defer { tile.deallocate() }
+            // Cache-line aligned: every 16-float load of a tile row is then one line, not two
+            // (the rows are multiples of 32 floats).
+            let tileBytes = UnsafeMutableRawPointer.allocate(byteCount: max(tileFloats, 1) * 4, alignment: 64)
+            defer { tileBytes.deallocate() }
+            let tile = tileBytes.bindMemory(to: Float.self, capacity: max(tileFloats, 1))
             if let wide = self.fusedWide {
                 PersonaKernelsAVX512.FusedKernels.multiply(format: wide, data: self.data, rowBytes: self.rowBytes, columns: self.columns,
                                                            x: x, count: count, outputs: start..<end, y: y, ldy: self.rows, tile: tile)
