@@ -189,6 +189,10 @@ public final class Transformer {
         let up = FloatBuffer(count: rows * ffn)
         let maxContext = max(batch.map { $0.cache.count + $0.tokens.count }.max() ?? 0, (branchSpans.map { $0.startPosition + 1 }.max() ?? 0))
         let scores = FloatBuffer(count: rows * maxContext)  // per head: [tokens, context]
+        let decodeSpans = spans.indices.filter { spans[$0].rowCount == 1 }
+        // Multiply-adds of the one-row attention loops per layer (what makes threads worth it).
+        let decodeWork = decodeSpans.reduce(0) { $0 + spans[$1].startPosition + 1 } * c.headCount * headDim * 2
+        let branchWork = branchSpans.reduce(0) { $0 + $1.startPosition + 1 } * c.headCount * headDim * 2
         let branchKeys = FloatBuffer(count: max(branches.count, 1) * kvWidth)    // [branches, kvHeads·headDim], this layer
         let branchValues = FloatBuffer(count: max(branches.count, 1) * kvWidth)
 
@@ -243,29 +247,32 @@ public final class Transformer {
             }
             // Causal grouped-query attention, per sequence and head:
             // scores [n, ctx] = Q_h [n, d] · K_hᵀ, masked, softmax, out_h [n, d] = P · V_h.
-            for span in spans {
+            // Decode steps: one query row each. Plain loops (a BLAS call per head costs more than
+            // its work at this size), rows shared out over the threads: each row depends only on
+            // its own sequence and uses its own row of `scores`, so the split changes no result.
+            parallelRows(decodeSpans.count, work: decodeWork) { d in
+                let span = spans[decodeSpans[d]]
+                let cache = batch[span.sequence].cache
+                let context = span.startPosition + 1
+                let keys = cache.keys[l].pointer, values = cache.values[l].pointer
+                let row = scores.pointer + span.rowStart * maxContext   // [context]
+                for head in 0..<c.headCount {
+                    let kvHead = head / group
+                    let qh = q.pointer + span.rowStart * qWidth + head * headDim
+                    for j in 0..<context {
+                        row[j] = scale * Vector.dot(qh, keys + j * kvWidth + kvHead * headDim, count: headDim)
+                    }
+                    Vector.softmax(row, count: context)
+                    let out = attention.pointer + span.rowStart * qWidth + head * headDim
+                    out.update(repeating: 0, count: headDim)
+                    for j in 0..<context {
+                        Vector.addScaled(values + j * kvWidth + kvHead * headDim, row[j], into: out, count: headDim)
+                    }
+                }
+            }
+            for span in spans where span.rowCount > 1 {
                 let cache = batch[span.sequence].cache
                 let n = span.rowCount, context = span.startPosition + n
-                if n == 1 {
-                    // Decode step: one query row. Plain loops; a BLAS call per head costs more
-                    // than its work at this size. Depends only on this sequence.
-                    let keys = cache.keys[l].pointer, values = cache.values[l].pointer
-                    let row = scores.pointer   // [context]
-                    for head in 0..<c.headCount {
-                        let kvHead = head / group
-                        let qh = q.pointer + span.rowStart * qWidth + head * headDim
-                        for j in 0..<context {
-                            row[j] = scale * Vector.dot(qh, keys + j * kvWidth + kvHead * headDim, count: headDim)
-                        }
-                        Vector.softmax(row, count: context)
-                        let out = attention.pointer + span.rowStart * qWidth + head * headDim
-                        out.update(repeating: 0, count: headDim)
-                        for j in 0..<context {
-                            Vector.addScaled(values + j * kvWidth + kvHead * headDim, row[j], into: out, count: headDim)
-                        }
-                    }
-                    continue
-                }
                 for head in 0..<c.headCount {
                     let kvHead = head / group
                     let qh = q.pointer + span.rowStart * qWidth + head * headDim
@@ -284,12 +291,14 @@ public final class Transformer {
                 }
             }
             // Branch rows: the decode-step loops over the prefix's keys, then the path's (the same
-            // sums in the same order as a decode step on a copy of the prefix cache).
-            for (b, span) in branchSpans.enumerated() {
+            // sums in the same order as a decode step on a copy of the prefix cache), shared out
+            // over the threads as the decode steps are.
+            parallelRows(branchSpans.count, work: branchWork) { b in
+                let span = branchSpans[b]
                 let prefix = branches[b].prefix, prefixLength = prefixLengths[b], path = paths[b]
                 let context = prefixLength + path.count
                 let keys = prefix.keys[l].pointer, values = prefix.values[l].pointer
-                let row = scores.pointer   // [context]
+                let row = scores.pointer + span.rowStart * maxContext   // [context]
                 for head in 0..<c.headCount {
                     let kvHead = head / group
                     let qh = q.pointer + span.rowStart * qWidth + head * headDim
@@ -429,4 +438,19 @@ private func cblasScores(_ q: UnsafePointer<Float>, lda: Int, _ k: UnsafePointer
 private func cblasWeightedValues(_ p: UnsafePointer<Float>, _ v: UnsafePointer<Float>, ldb: Int,
                                  _ out: UnsafeMutablePointer<Float>, ldc: Int, n: Int, context: Int, headDim: Int) {
     BLAS.gemm(transposeB: false, m: n, n: headDim, k: context, alpha: 1, a: p, lda: context, b: v, ldb: ldb, beta: 0, c: out, ldc: ldc)
+}
+
+/// body(i) for every i in 0..<count, over QuantizedMatrix.threadCount threads when `work`
+/// (multiply-adds) pays for them. The bodies must touch disjoint memory.
+private func parallelRows(_ count: Int, work: Int, _ body: (Int) -> Void) {
+    let threads = min(QuantizedMatrix.threadCount, count)
+    guard threads > 1, work >= 1 << 18 else {
+        for i in 0..<count { body(i) }
+        return
+    }
+    // A few chunks per thread, so that a thread slowed down by other work does not hold up the rest.
+    let chunks = min(count, 4 * threads), perChunk = (count + chunks - 1) / chunks
+    DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+        for i in min(count, chunk * perChunk)..<min(count, (chunk + 1) * perChunk) { body(i) }
+    }
 }
