@@ -93,8 +93,10 @@ let package = Package(
         .target(name: "COpenBLASCore", linkerSettings: [.linkedLibrary("openblas")]),
         // Fused quantized matrix kernels, compiled for a CPU level that PersonaTensor checks at run
         // time before calling them (haswell: AVX2, FMA, F16C, BMI).
-        .target(name: "PersonaKernels", swiftSettings: kernelSettings),
-        .target(name: "PersonaKernelsAVX512", swiftSettings: kernelSettingsAVX512),
+        .target(name: "PersonaKernels", dependencies: ["CPersonaPrefetch"], swiftSettings: kernelSettings),
+        .target(name: "PersonaKernelsAVX512", dependencies: ["CPersonaPrefetch"], swiftSettings: kernelSettingsAVX512),
+        // A software prefetch hint for the kernels (a header; Swift has none of its own).
+        .target(name: "CPersonaPrefetch"),
         // Model files, tokenizer, chat templates, transformer.
         .target(name: "PersonaModel", dependencies: ["PersonaTensor"]),
         // The engine.

@@ -8,6 +8,7 @@
 // decoded in registers; many rows against a decoded tile) performs exactly these operations for
 // each output, so a result never depends on how many rows share the call, nor on how output rows
 // are split across threads. Most decode time of the forward pass is spent here.
+import CPersonaPrefetch
 
 /// The fixed final reduction of a 16-lane accumulator given as its two halves.
 @inline(__always) func reduce(_ lo: SIMD8<Float>, _ hi: SIMD8<Float>) -> Float {
@@ -29,6 +30,9 @@
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: SIMD16<Float>.self)
 }
 
+/// How many weight rows ahead `rowProduct` prefetches.
+let prefetchRows = 8
+
 enum Fused<F: GroupFormat> {
     /// One activation row `x` against weight rows `start ..< end` (decoded in registers, never
     /// stored), results y[o] (stride 1 from `y`).
@@ -40,6 +44,13 @@ enum Fused<F: GroupFormat> {
         // Two weight rows at a time: independent accumulation chains to overlap.
         while o + 2 <= end {
             let r0 = data + o * rowBytes, r1 = r0 + rowBytes
+            // The pair after next is asked for now: one row at a time is too little work for the
+            // hardware prefetcher to run far enough ahead of a stream that is read only once.
+            if o + prefetchRows + 2 <= end {
+                let ahead = r0 + prefetchRows * rowBytes
+                var offset = 0
+                while offset < 2 * rowBytes { persona_prefetch(ahead + offset); offset += 64 }
+            }
             var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
             for g in 0..<groups {
                 let xa = load16(x + 32 &* g), xb = load16(x + (32 &* g &+ 16))
@@ -71,6 +82,10 @@ enum Fused<F: GroupFormat> {
         let groups = columns / 32
         for o in start..<end {
             let row = data + o * rowBytes, out = tile + (o - start) * columns
+            if o + prefetchRows < end {
+                var offset = 0
+                while offset < rowBytes { persona_prefetch(row + prefetchRows * rowBytes + offset); offset += 64 }
+            }
             for g in 0..<groups {
                 let (u, v) = F.group(row, g)
                 store16(u, out + 32 * g)
