@@ -396,7 +396,7 @@ struct RowPlan {
 }
 
 /// output[rows, out] = input[rows, in] · Wᵀ: decode rows through the quantized kernel, each prefill
-/// span through its own sgemm call.
+/// span through one call of it too (or, for weights without fused kernels, its own sgemm call).
 private func linear(_ w: LinearWeight, _ input: FloatBuffer, _ output: FloatBuffer, _ plan: RowPlan) {
     let n = w.outputs, k = w.inputs
     if !plan.decodeRows.isEmpty {
@@ -413,9 +413,31 @@ private func linear(_ w: LinearWeight, _ input: FloatBuffer, _ output: FloatBuff
         }
     }
     for span in plan.prefillSpans {
+        if let matrix = w.quantized, matrix.kernelLevel == .avx512, !prefillThroughSgemm {
+            // The AVX-512 build of the fused kernels decodes each tile of weight rows once for all
+            // the span's rows and runs its 6 × 2 block in zmm registers: faster than sgemm on the
+            // float32 copy (+25 % on a 256-token prefill, AMD Zen 5), while the AVX2 build is
+            // slower than OpenBLAS there (−30 %), so it keeps sgemm (BENCHMARKS.md, 2026-12-03).
+            // Each row's arithmetic is then a decode step's, bit for bit.
+            matrix.multiply(input.row(span.start, width: k), count: span.count, into: output.row(span.start, width: n))
+            continue
+        }
         BLAS.matmulTransposedB(input.row(span.start, width: k), w.dense.pointer, output.row(span.start, width: n), m: span.count, n: n, k: k)
     }
 }
+
+/// PERSONA_PREFILL=sgemm sends prefill spans of quantized weights through sgemm on their float32
+/// copies (the path before 2026-12-03) even where the AVX-512 kernels run ("fused", the default,
+/// uses them there).
+let prefillThroughSgemm: Bool = {
+    switch ProcessInfo.processInfo.environment["PERSONA_PREFILL"] {
+    case nil, "", "fused": return false
+    case "sgemm": return true
+    case let other?:
+        fputs("warning: PERSONA_PREFILL=\(other) is not \"fused\" or \"sgemm\"; using the fused kernels\n", stderr)
+        return false
+    }
+}()
 
 /// Decode rows without a quantized copy (Hugging Face folders): the same per-row dot products over
 /// the float32 weights.
