@@ -6,7 +6,7 @@ import PersonaCore
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
-        abstract: "Measure prefill tokens/s (256-token prompt), decode tokens/s at batch 1, 8 and 32 (128 new tokens), and peak memory.",
+        abstract: "Measure prefill tokens/s (256-token prompt, median of 3 passes), decode tokens/s at batch 1, 8 and 32 (128 new tokens), and peak memory.",
         discussion: "Build with `swift build -c release` first; debug builds are many times slower.")
 
     @Argument(help: "A GGUF file, a Hugging Face folder, or a default model name.")
