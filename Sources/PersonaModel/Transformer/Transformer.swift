@@ -247,28 +247,39 @@ public final class Transformer {
             }
             // Causal grouped-query attention, per sequence and head:
             // scores [n, ctx] = Q_h [n, d] · K_hᵀ, masked, softmax, out_h [n, d] = P · V_h.
-            // Decode steps: one query row each. Plain loops (a BLAS call per head costs more than
-            // its work at this size), rows shared out over the threads: each row depends only on
-            // its own sequence and uses its own row of `scores`, so the split changes no result.
+            // One query row (a decode step, or a branch) against `prefixLength` cached positions
+            // and then its path's branch rows: plain loops, as a BLAS call per head costs more
+            // than its work at this size. Uses the row's own row of `scores`.
+            func attendOneRow(_ rowStart: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+                              prefixLength: Int, path: [Int]) {
+                let row = scores.pointer + rowStart * maxContext   // [context]
+                for head in 0..<c.headCount {
+                    let kvHead = head / group
+                    let qh = q.pointer + rowStart * qWidth + head * headDim
+                    for j in 0..<prefixLength {
+                        row[j] = scale * Vector.dot(qh, keys + j * kvWidth + kvHead * headDim, count: headDim)
+                    }
+                    for (i, node) in path.enumerated() {
+                        row[prefixLength + i] = scale * Vector.dot(qh, branchKeys.pointer + node * kvWidth + kvHead * headDim, count: headDim)
+                    }
+                    Vector.softmax(row, count: prefixLength + path.count)
+                    let out = attention.pointer + rowStart * qWidth + head * headDim
+                    out.update(repeating: 0, count: headDim)
+                    for j in 0..<prefixLength {
+                        Vector.addScaled(values + j * kvWidth + kvHead * headDim, row[j], into: out, count: headDim)
+                    }
+                    for (i, node) in path.enumerated() {
+                        Vector.addScaled(branchValues.pointer + node * kvWidth + kvHead * headDim, row[prefixLength + i], into: out, count: headDim)
+                    }
+                }
+            }
+            // Decode steps, shared out over the threads: each row depends only on its own
+            // sequence, so the split changes no result.
             parallelRows(decodeSpans.count, work: decodeWork) { d in
                 let span = spans[decodeSpans[d]]
                 let cache = batch[span.sequence].cache
-                let context = span.startPosition + 1
-                let keys = cache.keys[l].pointer, values = cache.values[l].pointer
-                let row = scores.pointer + span.rowStart * maxContext   // [context]
-                for head in 0..<c.headCount {
-                    let kvHead = head / group
-                    let qh = q.pointer + span.rowStart * qWidth + head * headDim
-                    for j in 0..<context {
-                        row[j] = scale * Vector.dot(qh, keys + j * kvWidth + kvHead * headDim, count: headDim)
-                    }
-                    Vector.softmax(row, count: context)
-                    let out = attention.pointer + span.rowStart * qWidth + head * headDim
-                    out.update(repeating: 0, count: headDim)
-                    for j in 0..<context {
-                        Vector.addScaled(values + j * kvWidth + kvHead * headDim, row[j], into: out, count: headDim)
-                    }
-                }
+                attendOneRow(span.rowStart, keys: cache.keys[l].pointer, values: cache.values[l].pointer,
+                             prefixLength: span.startPosition + 1, path: [])
             }
             for span in spans where span.rowCount > 1 {
                 let cache = batch[span.sequence].cache
@@ -294,30 +305,9 @@ public final class Transformer {
             // sums in the same order as a decode step on a copy of the prefix cache), shared out
             // over the threads as the decode steps are.
             parallelRows(branchSpans.count, work: branchWork) { b in
-                let span = branchSpans[b]
-                let prefix = branches[b].prefix, prefixLength = prefixLengths[b], path = paths[b]
-                let context = prefixLength + path.count
-                let keys = prefix.keys[l].pointer, values = prefix.values[l].pointer
-                let row = scores.pointer + span.rowStart * maxContext   // [context]
-                for head in 0..<c.headCount {
-                    let kvHead = head / group
-                    let qh = q.pointer + span.rowStart * qWidth + head * headDim
-                    for j in 0..<prefixLength {
-                        row[j] = scale * Vector.dot(qh, keys + j * kvWidth + kvHead * headDim, count: headDim)
-                    }
-                    for (i, node) in path.enumerated() {
-                        row[prefixLength + i] = scale * Vector.dot(qh, branchKeys.pointer + node * kvWidth + kvHead * headDim, count: headDim)
-                    }
-                    Vector.softmax(row, count: context)
-                    let out = attention.pointer + span.rowStart * qWidth + head * headDim
-                    out.update(repeating: 0, count: headDim)
-                    for j in 0..<prefixLength {
-                        Vector.addScaled(values + j * kvWidth + kvHead * headDim, row[j], into: out, count: headDim)
-                    }
-                    for (i, node) in path.enumerated() {
-                        Vector.addScaled(branchValues.pointer + node * kvWidth + kvHead * headDim, row[prefixLength + i], into: out, count: headDim)
-                    }
-                }
+                let prefix = branches[b].prefix
+                attendOneRow(branchSpans[b].rowStart, keys: prefix.keys[l].pointer, values: prefix.values[l].pointer,
+                             prefixLength: prefixLengths[b], path: paths[b])
             }
             // Output projection and residual.
             linear(block.attentionOutput, attention, projected, plan)
