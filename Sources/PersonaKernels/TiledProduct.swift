@@ -1,9 +1,11 @@
 // Many activation rows against a tile of decoded weight rows (kept in cache): a register-blocked
-// micro-kernel of 3 activation rows × 2 weight rows. Each output keeps its own 16-lane accumulator
-// (two ymm registers in the AVX2 build, one zmm register in the AVX-512 build) and goes through the
-// k dimension in order, so its arithmetic is exactly the one-row path's (FusedProduct.swift) whatever the block it falls in. Long rows are walked in
-// k-blocks so that the rows in use stay in L1; between blocks the accumulators are parked in
-// memory (stored and reloaded exactly: the arithmetic does not change).
+// micro-kernel of 3 activation rows × 2 weight rows (6 × 2 in the AVX-512 build, which has 32
+// vector registers). Each output keeps its own 16-lane accumulator (two ymm registers in the AVX2
+// build, one zmm register in the AVX-512 build: lane by lane the same fused multiply-adds, so the
+// same bits) and goes through the k dimension in order, so its arithmetic is exactly the one-row
+// path's (FusedProduct.swift) whatever the block it falls in. Long rows are walked in k-blocks so
+// that the rows in use stay in L1; between blocks the accumulators are parked in memory (stored and
+// reloaded exactly: the arithmetic does not change).
 
 enum Tiled {
     /// Elements of k per block: 3 activation rows + 2 weight rows of 1024 floats = 20 KiB.
@@ -88,10 +90,6 @@ enum Tiled {
             store16(c, parked)
         }
     }
-
-    // The accumulators are 16-lane vectors: lane by lane the same fused multiply-adds as two 8-lane
-    // halves (so the AVX2 build, which splits each into two ymm registers, and the AVX-512 build,
-    // which keeps one zmm register, give the same bits).
 
     /// Outputs (r, o) for 3 rows × 2 weight rows; parked accumulators of row r, output o at
     /// `parked + r·rowStride + 16·o`.

@@ -2,7 +2,8 @@
 //
 // One forward pass takes a ragged batch: for every sequence, its new tokens (a whole prompt in
 // prefill, one token in a decode step) and its KV cache. The new tokens of all sequences are
-// stacked into one [rows, hidden] matrix so that every linear layer is a single sgemm; attention is
+// stacked into one [rows, hidden] matrix so that every linear layer is one pass over its weights
+// (`linear`: the fused quantized kernels, or sgemm on the float32 copy); attention is
 // per sequence against its own cache, so no sequence ever sees another's positions or padding.
 //
 // Per block: RMSNorm → Q/K/V (+bias for qwen2) → RoPE → append K/V to the cache → causal GQA
