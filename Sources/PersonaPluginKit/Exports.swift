@@ -155,10 +155,25 @@ enum Thunks {
                     return report(PluginError.invalid("not an autorater context"), to: error)
                 }
                 guard count == 0 || (items != nil && results != nil) else { return report(PluginError.invalid("NULL items or results"), to: error) }
+                // Every result is checked before anything is scored or written: a result smaller
+                // than version 1 fails the batch and nothing is written into it.
+                var resultSizes: [UInt32] = []
+                for i in 0..<count {
+                    guard let r = results![i] else { return report(PluginError.invalid("result \(i) is NULL"), to: error) }
+                    let size = persona_struct_read_u32(r, 0)
+                    guard persona_struct_size_accepted(size, PERSONA_JUDGE_RESULT_V1_SIZE) != 0 else {
+                        return report(PluginError.invalid("result \(i) struct_size is \(size) bytes, ABI version 1 needs at least \(PERSONA_JUDGE_RESULT_V1_SIZE)"), to: error)
+                    }
+                    resultSizes.append(size)
+                }
                 var swiftItems: [JudgeItem] = []
                 for i in 0..<count {
                     guard let p = items![i] else { return report(PluginError.invalid("item \(i) is NULL"), to: error) }
-                    let item = p.pointee
+                    let itemSize = persona_struct_read_u32(p, 0)
+                    guard persona_struct_size_accepted(itemSize, PERSONA_JUDGE_ITEM_V1_SIZE) != 0 else {
+                        return report(PluginError.invalid("item \(i) struct_size is \(itemSize) bytes, ABI version 1 needs at least \(PERSONA_JUDGE_ITEM_V1_SIZE)"), to: error)
+                    }
+                    let item = readDeclared(UnsafeRawPointer(p), declaredSize: itemSize, as: persona_judge_item.self)
                     func s(_ c: UnsafePointer<CChar>?) -> String { c.map { String(cString: $0) } ?? "" }
                     let evalPrompt = s(item.eval_prompt)
                     let rendered = item.rendered_prompt.map { String(cString: $0) }
@@ -172,13 +187,16 @@ enum Thunks {
                     }
                     for (i, v) in verdicts.enumerated() {
                         guard let r = results![i] else { continue }
-                        r.pointee.has_score = v.score == nil ? 0 : 1
-                        r.pointee.score = v.score ?? 0
-                        r.pointee.number_mass = v.numberMass
-                        copyCString(v.noScoreReason ?? "", into: &r.pointee.no_score_reason)
+                        // Filled in the plugin's own copy, then written within the host's declared size.
+                        var result = persona_judge_result()
+                        result.struct_size = resultSizes[i]
+                        result.has_score = v.score == nil ? 0 : 1
+                        result.score = v.score ?? 0
+                        result.number_mass = v.numberMass
+                        copyCString(v.noScoreReason ?? "", into: &result.no_score_reason)
                         let alternatives = v.alternatives.prefix(Int(PERSONA_MAX_ALTERNATIVES))
-                        r.pointee.alternative_count = UInt32(alternatives.count)
-                        withUnsafeMutableBytes(of: &r.pointee.alternatives) { raw in
+                        result.alternative_count = UInt32(alternatives.count)
+                        withUnsafeMutableBytes(of: &result.alternatives) { raw in
                             let slots = raw.bindMemory(to: persona_judge_alternative.self)
                             for (k, a) in alternatives.enumerated() {
                                 var alt = persona_judge_alternative()
@@ -187,6 +205,7 @@ enum Thunks {
                                 slots[k] = alt
                             }
                         }
+                        withUnsafeBytes(of: &result) { persona_struct_write(r, resultSizes[i], $0.baseAddress, $0.count) }
                     }
                     return ok
                 } catch let thrown {
@@ -215,14 +234,21 @@ enum Thunks {
                 guard let plugin = Instance.from(context)?.hook, let stream else {
                     return report(PluginError.invalid("not a hook context or NULL stream"), to: error)
                 }
-                let s = stream.pointee
+                let streamSize = persona_struct_read_u32(stream, 0)
+                guard persona_struct_size_accepted(streamSize, PERSONA_RESIDUAL_STREAM_V1_SIZE) != 0 else {
+                    return report(PluginError.invalid("residual stream struct_size is \(streamSize) bytes, ABI version 1 needs at least \(PERSONA_RESIDUAL_STREAM_V1_SIZE)"), to: error)
+                }
+                let s = readDeclared(UnsafeRawPointer(stream), declaredSize: streamSize, as: persona_residual_stream.self)
                 guard let data = s.data else { return report(PluginError.invalid("NULL stream data"), to: error) }
                 var spans: [HookSpan] = []
                 let stride = Int(s.span_struct_size)
                 if let base = s.spans, s.span_count > 0 {
+                    guard persona_struct_size_accepted(s.span_struct_size, PERSONA_SEQUENCE_SPAN_V1_SIZE) != 0 else {
+                        return report(PluginError.invalid("residual stream span_struct_size is \(s.span_struct_size) bytes, ABI version 1 needs at least \(PERSONA_SEQUENCE_SPAN_V1_SIZE)"), to: error)
+                    }
                     let raw = UnsafeRawPointer(base)
                     for i in 0..<Int(s.span_count) {
-                        let span = (raw + i * stride).load(as: persona_sequence_span.self)
+                        let span = readDeclared(raw + i * stride, declaredSize: s.span_struct_size, as: persona_sequence_span.self)
                         spans.append(HookSpan(sequenceID: span.sequence_id, firstRow: Int(span.first_row), rowCount: Int(span.row_count),
                                               startPosition: Int(span.start_position), isPrefill: span.pass_kind == Int32(PERSONA_PASS_PREFILL.rawValue)))
                     }
@@ -253,7 +279,11 @@ enum Thunks {
                 guard let filters = Instance.from(context)?.pack?.filters, Int(index) < filters.count, let pair, let outDrop else {
                     return report(PluginError.invalid("bad filter call (index \(index))"), to: error)
                 }
-                let p = pair.pointee
+                let pairSize = persona_struct_read_u32(pair, 0)
+                guard persona_struct_size_accepted(pairSize, PERSONA_CANDIDATE_PAIR_V1_SIZE) != 0 else {
+                    return report(PluginError.invalid("candidate pair struct_size is \(pairSize) bytes, ABI version 1 needs at least \(PERSONA_CANDIDATE_PAIR_V1_SIZE)"), to: error)
+                }
+                let p = readDeclared(UnsafeRawPointer(pair), declaredSize: pairSize, as: persona_candidate_pair.self)
                 func s(_ c: UnsafePointer<CChar>?) -> String { c.map { String(cString: $0) } ?? "" }
                 let view = PairView(question: s(p.question), instructionIndex: Int(p.instruction_index), sampleIndex: Int(p.sample_index),
                                     positiveAnswer: s(p.positive_answer), negativeAnswer: s(p.negative_answer),

@@ -52,34 +52,50 @@ public func report(_ error: Error, to out: UnsafeMutablePointer<persona_error>?)
     return Int32(pluginError.code.rawValue)
 }
 
+/// Reads a struct the host wrote with its own struct_size into a zeroed value of the plugin's
+/// compiled size (persona_struct_read): fields the host does not have read as zero (absent).
+func readDeclared<T>(_ pointer: UnsafeRawPointer, declaredSize: UInt32, as type: T.Type) -> T {
+    let size = MemoryLayout<T>.size
+    let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: MemoryLayout<T>.alignment)
+    defer { buffer.deallocate() }
+    persona_struct_read(buffer, size, pointer, declaredSize)
+    return buffer.load(as: T.self)
+}
+
 /// The host's services, as handed to create. Valid until the plugin instance is destroyed.
 public final class HostServices: @unchecked Sendable {
+    /// The host's table as the host declared it (only its first `struct_size` bytes exist).
     public let table: UnsafePointer<persona_host_services>
+    /// The plugin's own copy of the table: the host's declared bytes, and every function the host
+    /// does not have (appended after its version, or left NULL) as nil. Functions and
+    /// host_context never change during the table's life (persona_abi.h), so a copy is exact.
+    let functions: persona_host_services
 
     public init(_ table: UnsafePointer<persona_host_services>) throws {
-        guard table.pointee.abi_version == PERSONA_ABI_VERSION else {
-            throw PluginError(PERSONA_ERROR_UNAVAILABLE, "host ABI version \(table.pointee.abi_version), plugin expects \(PERSONA_ABI_VERSION)")
+        let version = persona_struct_read_u32(table, 0)
+        let size = persona_struct_read_u32(table, 4)
+        guard version == PERSONA_ABI_VERSION else {
+            throw PluginError(PERSONA_ERROR_UNAVAILABLE, "host ABI version \(version), plugin expects \(PERSONA_ABI_VERSION)")
         }
-        // The first version-1 table ends before model_describe (appended later, checked where used).
-        let minimum = MemoryLayout<persona_host_services>.offset(of: \persona_host_services.model_describe) ?? MemoryLayout<persona_host_services>.size
-        guard Int(table.pointee.struct_size) >= minimum else {
-            throw PluginError(PERSONA_ERROR_UNAVAILABLE, "host services table is \(table.pointee.struct_size) bytes, plugin needs at least \(minimum)")
+        guard persona_struct_size_accepted(size, PERSONA_HOST_SERVICES_V1_SIZE) != 0 else {
+            throw PluginError(PERSONA_ERROR_UNAVAILABLE, "host services table struct_size is \(size) bytes, ABI version 1 needs at least \(PERSONA_HOST_SERVICES_V1_SIZE)")
         }
         self.table = table
+        self.functions = readDeclared(UnsafeRawPointer(table), declaredSize: size, as: persona_host_services.self)
     }
 
-    var context: UnsafeMutableRawPointer? { table.pointee.host_context }
+    var context: UnsafeMutableRawPointer? { functions.host_context }
 
     public enum LogLevel: Int32 { case debug = 0, info = 1, warning = 2, error = 3 }
 
     public func log(_ level: LogLevel, _ message: String) {
-        table.pointee.log?(context, level.rawValue, message)
+        functions.log?(context, level.rawValue, message)
     }
 
     /// Opens a model: nil = the host's loaded model; otherwise a default name, a GGUF file or a
     /// Hugging Face folder.
     public func openModel(_ nameOrPath: String?) throws -> HostModel {
-        guard let open = table.pointee.model_open else { throw PluginError(PERSONA_ERROR_UNAVAILABLE, "the host offers no model services") }
+        guard let open = functions.model_open else { throw PluginError(PERSONA_ERROR_UNAVAILABLE, "the host offers no model services") }
         var handle: OpaquePointer?
         var error = persona_error()
         let status = nameOrPath.map { open(context, $0, &handle, &error) } ?? open(context, nil, &handle, &error)
@@ -106,14 +122,19 @@ public final class HostModel: @unchecked Sendable {
         self.host = host; self.handle = handle
         var size: UInt32 = 0
         var error = persona_error()
-        if host.table.pointee.model_vocab_size?(host.context, handle, &size, &error) == Int32(PERSONA_OK.rawValue) {
+        if host.functions.model_vocab_size?(host.context, handle, &size, &error) == Int32(PERSONA_OK.rawValue) {
             vocabularySize = Int(size)
         }
     }
 
-    deinit { host.table.pointee.model_release?(host.context, handle) }
+    deinit { host.functions.model_release?(host.context, handle) }
 
-    private var t: persona_host_services { host.table.pointee }
+    /// The host's functions; a NULL one is a service the host does not offer (UNAVAILABLE).
+    private var t: persona_host_services { host.functions }
+
+    private func unavailable(_ name: String) -> PluginError {
+        PluginError(PERSONA_ERROR_UNAVAILABLE, "the host offers no \(name) (its host-services table has it NULL or predates it)")
+    }
 
     /// Token ids of `text` (special tokens written in it become their ids).
     public func tokenize(_ text: String) throws -> [Int32] {
@@ -121,7 +142,7 @@ public final class HostModel: @unchecked Sendable {
         var count = 0
         var error = persona_error()
         let bytes = Array(text.utf8)
-        guard let tokenize = t.tokenize else { throw PluginError(PERSONA_ERROR_UNAVAILABLE, "the host offers no tokenize") }
+        guard let tokenize = t.tokenize else { throw unavailable("tokenize") }
         let status = (bytes + [0]).withUnsafeBufferPointer { b in   // never empty: a valid pointer even for ""
             UnsafeRawPointer(b.baseAddress!).withMemoryRebound(to: CChar.self, capacity: b.count) {
                 tokenize(host.context, handle, $0, bytes.count, &out, &count, &error)
@@ -138,7 +159,8 @@ public final class HostModel: @unchecked Sendable {
         var out: UnsafeMutablePointer<UInt8>?
         var count = 0
         var error = persona_error()
-        let status = t.token_bytes!(host.context, handle, id, &out, &count, &error)
+        guard let tokenBytes = t.token_bytes else { throw unavailable("token_bytes") }
+        let status = tokenBytes(host.context, handle, id, &out, &count, &error)
         defer { t.free_buffer?(host.context, out) }
         try host.check(status, error)
         guard let out else { return [] }
@@ -147,6 +169,7 @@ public final class HostModel: @unchecked Sendable {
 
     /// The model's chat template applied to (role, content) messages.
     public func renderChat(_ messages: [(role: String, content: String)], addGenerationPrompt: Bool) throws -> String {
+        guard let renderChat = t.render_chat else { throw unavailable("render_chat") }
         // Keep C copies of the strings alive for the call.
         let roles = messages.map { strdup($0.role) }
         let contents = messages.map { strdup($0.content) }
@@ -155,7 +178,7 @@ public final class HostModel: @unchecked Sendable {
         var out: UnsafeMutablePointer<CChar>?
         var length = 0
         var error = persona_error()
-        let status = t.render_chat!(host.context, handle, &cMessages, cMessages.count, addGenerationPrompt ? 1 : 0, &out, &length, &error)
+        let status = renderChat(host.context, handle, &cMessages, cMessages.count, addGenerationPrompt ? 1 : 0, &out, &length, &error)
         defer { t.free_buffer?(host.context, out) }
         try host.check(status, error)
         guard let out else { return "" }
@@ -167,7 +190,8 @@ public final class HostModel: @unchecked Sendable {
         var out: UnsafeMutablePointer<Int32>?
         var count = 0
         var error = persona_error()
-        let status = t.end_of_turn_tokens!(host.context, handle, &out, &count, &error)
+        guard let endOfTurnTokens = t.end_of_turn_tokens else { throw unavailable("end_of_turn_tokens") }
+        let status = endOfTurnTokens(host.context, handle, &out, &count, &error)
         defer { t.free_buffer?(host.context, out) }
         try host.check(status, error)
         guard let out else { return [] }
@@ -177,8 +201,8 @@ public final class HostModel: @unchecked Sendable {
     /// The model's identity as JSON (name, path, fingerprint, architecture, sizes); "{}" when the
     /// host's table predates model_describe.
     public func describe() throws -> String {
-        let offset = MemoryLayout<persona_host_services>.offset(of: \persona_host_services.model_describe) ?? Int.max
-        guard Int(host.table.pointee.struct_size) >= offset + MemoryLayout<UnsafeRawPointer>.size, let describe = t.model_describe else { return "{}" }
+        // Part of the version-1 table; a host may still leave it NULL.
+        guard let describe = t.model_describe else { return "{}" }
         var out: UnsafeMutablePointer<CChar>?
         var length = 0
         var error = persona_error()
@@ -189,11 +213,9 @@ public final class HostModel: @unchecked Sendable {
         return String(decoding: UnsafeRawBufferPointer(start: out, count: length), as: UTF8.self)
     }
 
-    /// Whether the host offers tree_logprobs (its table was compiled with the field).
-    public var offersTrees: Bool {
-        let offset = MemoryLayout<persona_host_services>.offset(of: \persona_host_services.tree_logprobs) ?? Int.max
-        return Int(host.table.pointee.struct_size) >= offset + MemoryLayout<UnsafeRawPointer>.size && t.tree_logprobs != nil
-    }
+    /// Whether the host offers tree_logprobs (appended after version 1: absent from an older
+    /// host's table, which the plugin's copy then holds as nil).
+    public var offersTrees: Bool { t.tree_logprobs != nil }
 
     /// A prompt and a tree of continuations (tree_logprobs): `nodes[i]` appends `token` to the
     /// prompt (parent nil) or to node `parent` (< i).
@@ -216,7 +238,7 @@ public final class HostModel: @unchecked Sendable {
     /// predates the service (`offersTrees`).
     public func treeLogProbabilities(_ requests: [TreeRequest]) throws -> [TreeResult] {
         guard !requests.isEmpty else { return [] }
-        guard offersTrees, let service = t.tree_logprobs else { throw PluginError(PERSONA_ERROR_UNAVAILABLE, "the host offers no tree_logprobs") }
+        guard let service = t.tree_logprobs else { throw unavailable("tree_logprobs") }
         guard vocabularySize > 0 else { throw PluginError(PERSONA_ERROR_UNAVAILABLE, "model has no vocabulary size") }
         let vocab = vocabularySize
         // C copies of everything, alive for the call.
@@ -270,6 +292,7 @@ public final class HostModel: @unchecked Sendable {
     public func nextTokenLogProbabilities(_ sequences: [[Int32]]) throws -> [[Float]] {
         guard !sequences.isEmpty else { return [] }
         guard vocabularySize > 0 else { throw PluginError(PERSONA_ERROR_UNAVAILABLE, "model has no vocabulary size") }
+        guard let nextTokenLogProbabilities = t.next_token_logprobs else { throw unavailable("next_token_logprobs") }
         for s in sequences where s.isEmpty { throw PluginError.invalid("an empty token sequence has no next token") }
         let pointers: [UnsafeMutablePointer<Int32>] = sequences.map { s in
             let p = UnsafeMutablePointer<Int32>.allocate(capacity: s.count)
@@ -284,7 +307,7 @@ public final class HostModel: @unchecked Sendable {
         let status = constPointers.withUnsafeBufferPointer { seqs in
             lengths.withUnsafeBufferPointer { lens in
                 flat.withUnsafeMutableBufferPointer { out in
-                    t.next_token_logprobs!(host.context, handle, seqs.baseAddress, lens.baseAddress, sequences.count, out.baseAddress, &error)
+                    nextTokenLogProbabilities(host.context, handle, seqs.baseAddress, lens.baseAddress, sequences.count, out.baseAddress, &error)
                 }
             }
         }

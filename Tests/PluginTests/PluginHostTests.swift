@@ -77,7 +77,7 @@ final class PluginHostTests: XCTestCase {
         host.discover()
         func reason(_ file: String) -> String? { host.refused.first { $0.path.hasSuffix("/" + file) }?.reason }
         XCTAssertEqual(reason("libPersonaTestFixtureBadVersion.so"), "ABI version 99, this host speaks version 1: rebuild the plugin against persona_abi.h")
-        XCTAssertEqual(reason("libPersonaTestFixtureSmallStruct.so"), "descriptor struct_size 16 is smaller than the \(ABIMinimumSize.descriptor) bytes of ABI version 1")
+        XCTAssertEqual(reason("libPersonaTestFixtureSmallStruct.so"), "descriptor struct_size 16 is smaller than the \(PERSONA_PLUGIN_DESCRIPTOR_V1_SIZE) bytes of ABI version 1")
         XCTAssertEqual(reason("libPersonaTestFixtureNoSymbol.so"), "not a Persona plugin: no persona_plugin_entry symbol")
         XCTAssertTrue(reason("libNotAPlugin.so")?.hasPrefix("not a loadable shared library: ") ?? false, "\(host.refused)")
         XCTAssertEqual(host.refused.count, 4, "\(host.refused)")
@@ -108,7 +108,7 @@ final class PluginHostTests: XCTestCase {
     /// the next version will look to this host), the host reads only the declared bytes and sees the
     /// new field as absent. A plugin declaring more than this host knows is accepted too.
     func testVersion1PluginLoadsAgainstAHeaderWithAnAppendedField() throws {
-        XCTAssertEqual([ABIMinimumSize.descriptor, ABIMinimumSize.autorater, ABIMinimumSize.hook, ABIMinimumSize.traitPack], [64, 24, 24, 40])
+        XCTAssertEqual([PERSONA_PLUGIN_DESCRIPTOR_V1_SIZE, PERSONA_AUTORATER_FUNCTIONS_V1_SIZE, PERSONA_HOOK_FUNCTIONS_V1_SIZE, PERSONA_TRAIT_PACK_FUNCTIONS_V1_SIZE], [64, 24, 24, 40])
         XCTAssertEqual(PERSONA_HOST_SERVICES_V1_SIZE, 104)
         let dir = try BuiltLibraries.folder(with: ["PersonaTestFixtureV1Size"])
         let host = PluginHost(searchDirectories: [dir.path])
@@ -122,7 +122,7 @@ final class PluginHostTests: XCTestCase {
         struct HookTableWithAppendedField { var v1: persona_hook_functions; var appended: UInt64 }
         let record = try XCTUnwrap(host.plugins.first { $0.name == "c-v1-hook" })
         XCTAssertEqual(record.descriptor.struct_size, PERSONA_PLUGIN_DESCRIPTOR_V1_SIZE)
-        let descriptor = ABIStruct.read(UnsafeRawPointer(record.descriptorPointer), declaredSize: Int(record.descriptor.struct_size),
+        let descriptor = ABIStruct.read(UnsafeRawPointer(record.descriptorPointer), declaredSize: record.descriptor.struct_size,
                                         as: DescriptorWithAppendedField.self)
         XCTAssertEqual(descriptor.appended, 0)
         XCTAssertEqual(descriptor.v1.name.map { String(cString: $0) }, "c-v1-hook")
@@ -131,7 +131,7 @@ final class PluginHostTests: XCTestCase {
         XCTAssertNotNil(table.v1.process)
         // The newer plugin's extra bytes (0xAB…) are not read into what this host knows.
         let newer = try XCTUnwrap(host.plugins.first { $0.name == "c-newer-hook" })
-        XCTAssertEqual(Int(newer.descriptor.struct_size), ABIMinimumSize.descriptor + 8)
+        XCTAssertEqual(newer.descriptor.struct_size, PERSONA_PLUGIN_DESCRIPTOR_V1_SIZE + 8)
     }
 
     func testTwoPluginsWithOneNameConflictUnlessChosenByPath() throws {

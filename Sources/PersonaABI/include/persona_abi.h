@@ -17,7 +17,13 @@
  *     kind's function table is non-NULL and its struct_size is at least its version-1 size; every
  *     required function pointer is non-NULL.
  *     A plugin failing any check is refused with a message; nothing of it is called again.
- *   - Plugins should likewise check host->abi_version and host->struct_size in create.
+ *   - Plugins should likewise check host->abi_version and host->struct_size in create, and the
+ *     struct_size of every struct the host passes in (items, results, streams, pairs) against its
+ *     PERSONA_*_V1_SIZE; the host checks the tree requests a plugin passes to tree_logprobs.
+ *   - Both sides read and write a struct of the other side only within the struct_size it declared
+ *     (persona_struct_read / persona_struct_write, end of this file): a function pointer appended
+ *     after the other side's version reads as NULL, and every function pointer of the host table
+ *     may be NULL (the plugin then reports PERSONA_ERROR_UNAVAILABLE for that service).
  *
  * Ownership (the general rule; each declaration repeats what applies)
  *   - Everything a plugin hands the host through its descriptor (descriptor, strings, function
@@ -45,6 +51,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -508,6 +515,14 @@ typedef const persona_plugin_descriptor *(*persona_plugin_entry_fn)(uint32_t hos
 #define PERSONA_AUTORATER_FUNCTIONS_V1_SIZE 24u
 #define PERSONA_HOOK_FUNCTIONS_V1_SIZE 24u
 #define PERSONA_TRAIT_PACK_FUNCTIONS_V1_SIZE 40u
+#define PERSONA_TREE_REQUEST_V1_SIZE 56u
+#define PERSONA_JUDGE_ITEM_V1_SIZE 40u
+#define PERSONA_JUDGE_RESULT_V1_SIZE 1728u
+#define PERSONA_RESIDUAL_STREAM_V1_SIZE 40u
+/** persona_sequence_span is read with the stride residual_stream.span_struct_size; the version-1
+ *  fields end at pass_kind (the size without its trailing padding). */
+#define PERSONA_SEQUENCE_SPAN_V1_SIZE 28u
+#define PERSONA_CANDIDATE_PAIR_V1_SIZE 104u
 
 #ifdef __cplusplus
 #define PERSONA_STATIC_ASSERT(condition, message) static_assert(condition, message)
@@ -527,12 +542,81 @@ PERSONA_STATIC_ASSERT(PERSONA_V1_END(persona_hook_functions, process) == PERSONA
                       "persona_hook_functions: a version-1 field moved or changed size");
 PERSONA_STATIC_ASSERT(PERSONA_V1_END(persona_trait_pack_functions, filter) == PERSONA_TRAIT_PACK_FUNCTIONS_V1_SIZE,
                       "persona_trait_pack_functions: a version-1 field moved or changed size");
+PERSONA_STATIC_ASSERT(PERSONA_V1_END(persona_tree_request, out_node_logprobs) == PERSONA_TREE_REQUEST_V1_SIZE,
+                      "persona_tree_request: a version-1 field moved or changed size");
+PERSONA_STATIC_ASSERT(PERSONA_V1_END(persona_judge_item, rendered_prompt) == PERSONA_JUDGE_ITEM_V1_SIZE,
+                      "persona_judge_item: a version-1 field moved or changed size");
+PERSONA_STATIC_ASSERT(PERSONA_V1_END(persona_judge_result, alternatives) == PERSONA_JUDGE_RESULT_V1_SIZE,
+                      "persona_judge_result: a version-1 field moved or changed size");
+PERSONA_STATIC_ASSERT(PERSONA_V1_END(persona_residual_stream, span_struct_size) == PERSONA_RESIDUAL_STREAM_V1_SIZE,
+                      "persona_residual_stream: a version-1 field moved or changed size");
+PERSONA_STATIC_ASSERT(PERSONA_V1_END(persona_sequence_span, pass_kind) == PERSONA_SEQUENCE_SPAN_V1_SIZE,
+                      "persona_sequence_span: a version-1 field moved or changed size");
+PERSONA_STATIC_ASSERT(PERSONA_V1_END(persona_candidate_pair, negative_coherence) == PERSONA_CANDIDATE_PAIR_V1_SIZE,
+                      "persona_candidate_pair: a version-1 field moved or changed size");
+PERSONA_STATIC_ASSERT(sizeof(persona_tree_request) >= PERSONA_TREE_REQUEST_V1_SIZE &&
+                      sizeof(persona_judge_item) >= PERSONA_JUDGE_ITEM_V1_SIZE &&
+                      sizeof(persona_judge_result) >= PERSONA_JUDGE_RESULT_V1_SIZE &&
+                      sizeof(persona_residual_stream) >= PERSONA_RESIDUAL_STREAM_V1_SIZE &&
+                      sizeof(persona_candidate_pair) >= PERSONA_CANDIDATE_PAIR_V1_SIZE,
+                      "a struct is smaller than its version-1 size");
 PERSONA_STATIC_ASSERT(sizeof(persona_plugin_descriptor) >= PERSONA_PLUGIN_DESCRIPTOR_V1_SIZE &&
                       sizeof(persona_host_services) >= PERSONA_HOST_SERVICES_V1_SIZE &&
                       sizeof(persona_autorater_functions) >= PERSONA_AUTORATER_FUNCTIONS_V1_SIZE &&
                       sizeof(persona_hook_functions) >= PERSONA_HOOK_FUNCTIONS_V1_SIZE &&
                       sizeof(persona_trait_pack_functions) >= PERSONA_TRAIT_PACK_FUNCTIONS_V1_SIZE,
                       "a struct is smaller than its version-1 size");
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reading and writing a struct the other side declared                                       */
+/* ------------------------------------------------------------------------------------------ */
+
+/*
+ * The one size rule, for the host and for plugins alike (static inline: each side compiles its
+ * own copy of these few lines from this header; no code of one side is linked into the other).
+ * A side never touches bytes of the other side's struct past the struct_size it declared, even
+ * to copy them: an older writer's struct may end at the end of a mapped page.
+ */
+
+/** Non-zero when a struct declaring `declared_size` bytes holds every version-1 field
+ *  (`v1_size`: one of the PERSONA_*_V1_SIZE constants above). Larger sizes (newer writers) are
+ *  accepted; their extra bytes are ignored. */
+static inline int persona_struct_size_accepted(uint32_t declared_size, uint32_t v1_size) {
+    return declared_size >= v1_size;
+}
+
+/** Non-zero when the field at `field_offset` of `field_size` bytes exists in a struct declaring
+ *  `declared_size` bytes (for fields appended after version 1). */
+static inline int persona_struct_has_field(uint32_t declared_size, size_t field_offset, size_t field_size) {
+    return field_offset <= declared_size && field_size <= (size_t)declared_size - field_offset;
+}
+
+/** Copies a struct the other side wrote (`source`, declaring `declared_size` bytes) into the
+ *  reader's own `destination` of `destination_size` bytes: only min(declared, destination) bytes
+ *  are read, and the fields past them are zeroed (absent). */
+static inline void persona_struct_read(void *destination, size_t destination_size, const void *source, uint32_t declared_size) {
+    size_t count = declared_size < destination_size ? (size_t)declared_size : destination_size;
+    memcpy(destination, source, count);
+    if (count < destination_size) memset((char *)destination + count, 0, destination_size - count);
+}
+
+/** Writes the writer's `source` (`source_size` bytes, its own compiled size) into a struct the
+ *  other side owns and declared as `declared_size` bytes: only min(declared, source) bytes are
+ *  written, so a field the owner does not know is never written into memory it does not have.
+ *  The destination's own struct_size (its first 4 bytes) is kept as the owner set it. */
+static inline void persona_struct_write(void *destination, uint32_t declared_size, const void *source, size_t source_size) {
+    size_t count = declared_size < source_size ? (size_t)declared_size : source_size;
+    if (count > sizeof(uint32_t)) memcpy((char *)destination + sizeof(uint32_t), (const char *)source + sizeof(uint32_t), count - sizeof(uint32_t));
+}
+
+/** A uint32_t field of a struct the other side wrote (its struct_size, or abi_version), read
+ *  without reading anything else of it. `offset`: 0 for struct_size in most structs; in
+ *  persona_plugin_descriptor and persona_host_services abi_version is at 0 and struct_size at 4. */
+static inline uint32_t persona_struct_read_u32(const void *source, size_t offset) {
+    uint32_t value;
+    memcpy(&value, (const char *)source + offset, sizeof value);
+    return value;
+}
 
 #ifdef __cplusplus
 }

@@ -182,15 +182,15 @@ final class HostServicesProvider {
                 return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "tree_logprobs: NULL argument")
             }
             let vocab = h.model.config.vocabularySize
-            let minimumSize = MemoryLayout<persona_tree_request>.size
             var batch: [NextTokenScorer.TreeRequest] = []
             var outputs: [(prompt: UnsafeMutablePointer<Float>, nodes: UnsafeMutablePointer<Float>?)] = []
             for i in 0..<count {
                 guard let r = requests![i] else { return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "tree_logprobs: request \(i) is NULL") }
-                guard Int(r.pointee.struct_size) >= minimumSize else {
-                    return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "tree_logprobs: request \(i) is \(r.pointee.struct_size) bytes, expected at least \(minimumSize)")
+                let declared = persona_struct_read_u32(r, 0)
+                guard ABIStruct.accepts(declared, version1Size: PERSONA_TREE_REQUEST_V1_SIZE) else {
+                    return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "tree_logprobs: request \(i) struct_size is \(declared) bytes, ABI version 1 needs at least \(PERSONA_TREE_REQUEST_V1_SIZE)")
                 }
-                let q = r.pointee
+                let q = ABIStruct.read(UnsafeRawPointer(r), declaredSize: declared, as: persona_tree_request.self)
                 guard let prompt = q.prompt, q.prompt_length > 0, let outPrompt = q.out_prompt_logprobs else {
                     return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "tree_logprobs: request \(i) has a NULL or empty prompt, or no out_prompt_logprobs")
                 }

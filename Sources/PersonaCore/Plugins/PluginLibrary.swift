@@ -39,11 +39,11 @@ public final class PluginRecord: @unchecked Sendable, CustomStringConvertible {
     let descriptor: persona_plugin_descriptor
     /// The kind's function table and the struct_size it declares.
     let functions: UnsafeRawPointer
-    let functionsSize: Int
+    let functionsSize: UInt32
 
     init(name: String, version: String, kind: PluginKind, summary: String, path: String, index: Int,
          descriptorPointer: UnsafePointer<persona_plugin_descriptor>, descriptor: persona_plugin_descriptor,
-         functions: UnsafeRawPointer, functionsSize: Int) {
+         functions: UnsafeRawPointer, functionsSize: UInt32) {
         self.name = name; self.version = version; self.kind = kind; self.summary = summary
         self.path = path; self.index = index; self.descriptorPointer = descriptorPointer; self.descriptor = descriptor
         self.functions = functions; self.functionsSize = functionsSize
@@ -62,26 +62,22 @@ public struct RefusedPlugin: Error, Sendable, Equatable, CustomStringConvertible
     public var description: String { "\(path): \(reason)" }
 }
 
-/// The version-1 sizes of the ABI structs (frozen in persona_abi.h): the minimum a plugin may
-/// declare. They stay as they are when fields are appended, so a plugin built against v1 still loads.
-enum ABIMinimumSize {
-    static let descriptor = Int(PERSONA_PLUGIN_DESCRIPTOR_V1_SIZE)
-    static let autorater = Int(PERSONA_AUTORATER_FUNCTIONS_V1_SIZE)
-    static let hook = Int(PERSONA_HOOK_FUNCTIONS_V1_SIZE)
-    static let traitPack = Int(PERSONA_TRAIT_PACK_FUNCTIONS_V1_SIZE)
-}
-
-/// Reads an ABI struct that a plugin wrote with its own struct_size: only the declared bytes are
-/// read (a plugin built against an older header has no memory past them, not even readable), and
-/// the fields beyond them read as zero, i.e. absent. A newer plugin's extra bytes are ignored.
+/// Reads an ABI struct that a plugin wrote with its own struct_size (persona_struct_read, the rule
+/// plugins apply to the host's structs): only the declared bytes are read (a plugin built against
+/// an older header has no memory past them, not even readable), and the fields beyond them read as
+/// zero, i.e. absent. A newer plugin's extra bytes are ignored.
 enum ABIStruct {
-    static func read<T>(_ pointer: UnsafeRawPointer, declaredSize: Int, as type: T.Type) -> T {
+    static func read<T>(_ pointer: UnsafeRawPointer, declaredSize: UInt32, as type: T.Type) -> T {
         let size = MemoryLayout<T>.size
         let buffer = UnsafeMutableRawPointer.allocate(byteCount: max(size, 1), alignment: MemoryLayout<T>.alignment)
         defer { buffer.deallocate() }
-        buffer.initializeMemory(as: UInt8.self, repeating: 0, count: max(size, 1))
-        buffer.copyMemory(from: pointer, byteCount: min(max(declaredSize, 0), size))
+        persona_struct_read(buffer, size, pointer, declaredSize)
         return buffer.load(as: T.self)
+    }
+
+    /// Whether a declared struct_size holds every version-1 field (persona_struct_size_accepted).
+    static func accepts(_ declaredSize: UInt32, version1Size: UInt32) -> Bool {
+        persona_struct_size_accepted(declaredSize, version1Size) != 0
     }
 }
 
@@ -124,15 +120,15 @@ enum PluginLibrary {
         }
         // The first two fields are read before anything else: they say whether the rest exists.
         let raw = UnsafeRawPointer(d)
-        let version = raw.load(as: UInt32.self)
-        let size = raw.load(fromByteOffset: 4, as: UInt32.self)
+        let version = persona_struct_read_u32(raw, 0)
+        let size = persona_struct_read_u32(raw, 4)
         guard version == PERSONA_ABI_VERSION else {
             return refuse("ABI version \(version), this host speaks version \(PERSONA_ABI_VERSION): rebuild the plugin against persona_abi.h")
         }
-        guard Int(size) >= ABIMinimumSize.descriptor else {
-            return refuse("descriptor struct_size \(size) is smaller than the \(ABIMinimumSize.descriptor) bytes of ABI version \(PERSONA_ABI_VERSION)")
+        guard ABIStruct.accepts(size, version1Size: PERSONA_PLUGIN_DESCRIPTOR_V1_SIZE) else {
+            return refuse("descriptor struct_size \(size) is smaller than the \(PERSONA_PLUGIN_DESCRIPTOR_V1_SIZE) bytes of ABI version \(PERSONA_ABI_VERSION)")
         }
-        let desc = ABIStruct.read(raw, declaredSize: Int(size), as: persona_plugin_descriptor.self)
+        let desc = ABIStruct.read(raw, declaredSize: size, as: persona_plugin_descriptor.self)
         guard let namePointer = desc.name else { return refuse("descriptor has no name") }
         let name = String(cString: namePointer)
         guard isValidName(name) else { return refuse("plugin name \"\(name)\" is not of the form [a-z0-9_-]+ (1–64 characters)") }
@@ -141,18 +137,18 @@ enum PluginLibrary {
         guard let kind = PluginKind(abi: desc.kind) else { return refuse("\(name): unknown plugin kind \(desc.kind)") }
         guard desc.create != nil, desc.destroy != nil else { return refuse("\(name): create or destroy is NULL") }
         guard let functions = desc.functions else { return refuse("\(name): no \(kind.rawValue) function table") }
-        let tableSize = Int(functions.load(as: UInt32.self))
+        let tableSize = persona_struct_read_u32(functions, 0)
         switch kind {
         case .autorater:
-            guard tableSize >= ABIMinimumSize.autorater else { return refuse("\(name): autorater table struct_size \(tableSize) < \(ABIMinimumSize.autorater)") }
+            guard ABIStruct.accepts(tableSize, version1Size: PERSONA_AUTORATER_FUNCTIONS_V1_SIZE) else { return refuse("\(name): autorater table struct_size \(tableSize) < \(PERSONA_AUTORATER_FUNCTIONS_V1_SIZE)") }
             let t = ABIStruct.read(functions, declaredSize: tableSize, as: persona_autorater_functions.self)
             guard t.score != nil, t.identity != nil else { return refuse("\(name): autorater table lacks score or identity") }
         case .hook:
-            guard tableSize >= ABIMinimumSize.hook else { return refuse("\(name): hook table struct_size \(tableSize) < \(ABIMinimumSize.hook)") }
+            guard ABIStruct.accepts(tableSize, version1Size: PERSONA_HOOK_FUNCTIONS_V1_SIZE) else { return refuse("\(name): hook table struct_size \(tableSize) < \(PERSONA_HOOK_FUNCTIONS_V1_SIZE)") }
             let t = ABIStruct.read(functions, declaredSize: tableSize, as: persona_hook_functions.self)
             guard t.layers != nil, t.process != nil else { return refuse("\(name): hook table lacks layers or process") }
         case .traitPack:
-            guard tableSize >= ABIMinimumSize.traitPack else { return refuse("\(name): trait-pack table struct_size \(tableSize) < \(ABIMinimumSize.traitPack)") }
+            guard ABIStruct.accepts(tableSize, version1Size: PERSONA_TRAIT_PACK_FUNCTIONS_V1_SIZE) else { return refuse("\(name): trait-pack table struct_size \(tableSize) < \(PERSONA_TRAIT_PACK_FUNCTIONS_V1_SIZE)") }
             let t = ABIStruct.read(functions, declaredSize: tableSize, as: persona_trait_pack_functions.self)
             guard t.pack_json != nil, t.filter_count != nil else { return refuse("\(name): trait-pack table lacks pack_json or filter_count") }
         }
