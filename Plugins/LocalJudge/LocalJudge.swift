@@ -64,7 +64,7 @@ enum PromptFormat: String {
 
 final class LocalJudge: AutoraterPlugin {
     static let version = "1.0.0"
-    static let minimumNumberMass = 0.25   // JudgeRule.minimumNumberMass (PersonaCore is not linked here)
+    static let minimumNumberMass = JudgeVerdictRule.minimumNumberMass
     /// Contexts less likely than this are not expanded (see `judge`).
     static let pruneBelow = 1e-6
     /// PERSONA_JUDGE_TRACE=1: one line per batch of contexts on standard error (timings).
@@ -333,15 +333,12 @@ final class LocalJudge: AutoraterPlugin {
         alternatives.sort { $0.probability > $1.probability }
         alternatives = Array(alternatives.prefix(alternativeCount))
 
-        if honoursRefusal && refusal >= mass && refusal > 0 {
-            return JudgeVerdict(score: nil, noScoreReason: String(format: "the judge refuses (P(REFUSAL) = %.3f ≥ number mass %.3f)", refusal, mass),
-                                numberMass: mass, alternatives: alternatives)
+        // The rule every autorater applies (Plugins/Shared/JudgeVerdictRule.swift).
+        if let reason = JudgeVerdictRule.noScoreReason(numberMass: mass, refusalProbability: refusal,
+                                                       minimumNumberMass: minimumNumberMass, honoursRefusal: honoursRefusal) {
+            return JudgeVerdict(score: nil, noScoreReason: reason, numberMass: mass, alternatives: alternatives)
         }
-        if mass < minimumNumberMass {
-            return JudgeVerdict(score: nil, noScoreReason: String(format: "numbers carry %.3f of the probability (< %.2f)", mass, minimumNumberMass),
-                                numberMass: mass, alternatives: alternatives)
-        }
-        let score = probabilities.enumerated().reduce(0.0) { $0 + Double($1.offset) * $1.element } / mass
+        let score = JudgeVerdictRule.expectedScore(probabilities.enumerated().map { ($0.offset, $0.element) })
         return JudgeVerdict(score: score, noScoreReason: nil, numberMass: mass, alternatives: alternatives)
     }
 }

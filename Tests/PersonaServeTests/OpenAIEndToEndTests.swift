@@ -1,6 +1,7 @@
 // End to end: `persona serve` (in-process, loopback, the 135M model) judged through the `openai`
 // autorater plugin, dlopen'd by the plugin host from the build folder, against the `local-judge`
-// plugin on the same model: the same inputs must give scores within 1 point.
+// plugin on the same model: the same inputs must give scores within 1 point, and an item scored by
+// one judge only fails the test (both apply one rule).
 import Foundation
 import XCTest
 import PersonaModel
@@ -33,6 +34,7 @@ final class OpenAIEndToEndTests: XCTestCase {
         let compared = try compareJudges(served: try ServeModels.servedModel(), judgeModel: try ServeModels.referenceModel(),
                                          modelName: "smollm2-135m", items: Self.items, coherence: 3)
         print("smollm2-135m: \(compared) items scored by both judges")
+        XCTAssertGreaterThan(compared, 0, "no item scored by both judges: nothing was compared")
     }
 
     /// Qwen2.5-0.5B answers with numbers (multi-digit, split into digits): scores come back and
@@ -75,17 +77,22 @@ final class OpenAIEndToEndTests: XCTestCase {
         XCTAssertEqual(remote.count, requests.count)
 
         var compared = 0
+        var oneSided: [Int] = []
         var worst = 0.0
         for (i, (r, l)) in zip(remote, exact).enumerated() {
             print("item \(i): openai \(r.score.map { String($0) } ?? "none (\(r.noScoreReason ?? ""))") mass \(r.numberMass) | local-judge \(l.score.map { String($0) } ?? "none (\(l.noScoreReason ?? ""))") mass \(l.numberMass)")
             XCTAssertTrue(r.score != nil || r.noScoreReason != nil, "item \(i) has neither a score nor a reason")
             XCTAssertEqual(r.numberMass, l.numberMass, accuracy: 0.05, "item \(i)")
+            // Both judges apply one rule (JudgeVerdictRule): a score from one and none from the
+            // other is a disagreement, not an item to skip.
+            if (r.score == nil) != (l.score == nil) { oneSided.append(i) }
             guard let rs = r.score, let ls = l.score else { continue }
             compared += 1
             worst = max(worst, abs(rs - ls))
             XCTAssertEqual(rs, ls, accuracy: 1.0, "item \(i)")
         }
-        print("\(modelName): compared \(compared) scores; max |openai − local-judge| = \(worst)")
+        print("\(modelName): compared \(compared) scores; max |openai − local-judge| = \(worst); one-sided items \(oneSided)")
+        XCTAssertEqual(oneSided, [], "items scored by one judge only")
         return compared
     }
 }

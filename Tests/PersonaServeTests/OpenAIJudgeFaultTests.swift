@@ -212,9 +212,24 @@ final class OpenAIJudgeFaultTests: XCTestCase {
                 : ScriptedServer.logprobs([("The", 0.8), ("50", 0.2)]))
         }
         let v = try judge(server).score(["refuse", "ramble"])
-        XCTAssertNil(v[0].score); XCTAssertEqual(v[0].noScoreReason, "the judge refused (REFUSAL)")
-        XCTAssertNil(v[1].score); XCTAssertTrue(v[1].noScoreReason?.contains("20.0%") ?? false, v[1].noScoreReason ?? "")
+        XCTAssertNil(v[0].score); XCTAssertEqual(v[0].noScoreReason, "the judge refuses (P(REFUSAL) = 0.900 ≥ number mass 0.100)")
+        XCTAssertNil(v[1].score); XCTAssertEqual(v[1].noScoreReason, "numbers carry 0.200 of the probability (< 0.25)")
         XCTAssertEqual(v[1].numberMass, 0.2, accuracy: 1e-9)
+    }
+
+    /// local-judge's rule (JudgeVerdictRule): REFUSAL at least as likely as the numbers means no
+    /// score even when the numbers carry more than the minimum mass; less likely, a score.
+    func testRefusalLikelierThanTheNumbersWithholdsTheScoreAsLocalJudgeDoes() throws {
+        let server = try ScriptedServer { _, request, _ in
+            let prompt = ((request["messages"] as? [[String: Any]])?.first?["content"] as? String) ?? ""
+            return .init(body: prompt == "refuse"
+                ? ScriptedServer.logprobs([("REF", 0.4), (" REFUSAL", 0.1), ("50", 0.3), ("The", 0.2)])
+                : ScriptedServer.logprobs([("REF", 0.29), ("50", 0.3), ("The", 0.41)]))
+        }
+        let v = try judge(server, #", "expand_digits": false"#).score(["refuse", "score"])
+        XCTAssertNil(v[0].score)
+        XCTAssertEqual(v[0].noScoreReason, "the judge refuses (P(REFUSAL) = 0.500 ≥ number mass 0.300)")
+        XCTAssertEqual(v[1].score ?? -1, 50, accuracy: 1e-9, v[1].noScoreReason ?? "")
     }
 
     /// Split digits: "7" then "5" or end, "1" then "0" then "0" or end.

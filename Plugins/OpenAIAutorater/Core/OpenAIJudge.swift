@@ -1,7 +1,8 @@
 // The `openai` autorater's scoring: asks any OpenAI-compatible `/chat/completions` endpoint for one
 // token at temperature 0 with `logprobs` and `top_logprobs: 20`, and applies the shared rule
 // (DESIGN.md, "Autoraters"): score = probability-weighted mean of the top tokens that are integers
-// 0–100; no score when they carry less than 0.25 of the probability or the judge refuses.
+// 0–100; no score when they carry less than 0.25 of the probability or the judge refuses
+// (JudgeVerdictRule, the one rule local-judge applies too).
 //
 // Multi-digit numbers. Tokenizers of small local models (Llama, Qwen, SmolLM) split "75" into "7",
 // "5", so the one-token rule reads "7". With `expand_digits` (default "auto": on when every numeric
@@ -155,21 +156,15 @@ public final class OpenAIJudge: @unchecked Sendable {
         alternatives += others.map { OpenAIVerdict.Alternative(text: $0.key, probability: $0.value) }
         alternatives.sort { $0.probability > $1.probability || ($0.probability == $1.probability && $0.text < $1.text) }
         alternatives = Array(alternatives.prefix(20))
-        guard mass >= 0.25 else {
-            let best = others.max { $0.value < $1.value }
-            let refused = best.map { b in
-                let t = b.key.trimmingCharacters(in: .whitespacesAndNewlines).uppercased()
-                return t.count >= 2 && "REFUSAL".hasPrefix(t) && b.value >= mass
-            } ?? false
-            let reason = refused ? "the judge refused (REFUSAL)"
-                : "only \(percent(mass)) of the probability is on the numbers 0–100 (needs 25%)"
+        // The rule every autorater applies (Plugins/Shared/JudgeVerdictRule.swift). Only first
+        // tokens are seen here, so P(REFUSAL) is the probability of first tokens that start it.
+        let refusal = others.filter { JudgeVerdictRule.startsRefusal($0.key) }.values.reduce(0, +)
+        if let reason = JudgeVerdictRule.noScoreReason(numberMass: mass, refusalProbability: refusal) {
             return OpenAIVerdict(score: nil, noScoreReason: reason, numberMass: mass, alternatives: alternatives, requestCount: requests)
         }
-        let weighted = numbers.reduce(0.0) { $0 + Double($1.key) * $1.value }
-        return OpenAIVerdict(score: weighted / mass, noScoreReason: nil, numberMass: mass, alternatives: alternatives, requestCount: requests)
+        return OpenAIVerdict(score: JudgeVerdictRule.expectedScore(numbers.map { ($0.key, $0.value) }), noScoreReason: nil,
+                             numberMass: mass, alternatives: alternatives, requestCount: requests)
     }
-
-    static func percent(_ x: Double) -> String { String(Int((x * 1000).rounded()) / 10) + "." + String(Int((x * 1000).rounded()) % 10) + "%" }
 
     /// The digits of a token that is a whole number, surrounding whitespace allowed (" 75").
     static func digits(_ token: String) -> String? {

@@ -66,6 +66,7 @@ public protocol Autorater: AnyObject {
 
 /// Constants of the scoring rule.
 public enum JudgeRule {
-    /// Below this much probability on the integers 0–100, a verdict has no score.
-    public static let minimumNumberMass = 0.25
+    /// Below this much probability on the integers 0–100, a verdict has no score (the rule both
+    /// autorater plugins compile: Plugins/Shared/JudgeVerdictRule.swift).
+    public static let minimumNumberMass = JudgeVerdictRule.minimumNumberMass
 }
