@@ -46,6 +46,7 @@ struct InspectCommand: ParsableCommand {
             ("chat template", inspection.hasChatTemplate ? "present" : "absent"),
             ("parameters", formatCount(inspection.parameterCount)),
             ("tensor bytes", formatBytes(inspection.tensorBytes)),
+            ("fingerprint", inspection.fingerprint),
         ]
         if let model = inspection.tokenizerModel {
             rows.append(("tokenizer", model + (inspection.tokenizerPre.map { " (pre: \($0))" } ?? "")))

@@ -55,6 +55,9 @@ final class CLITests: XCTestCase {
             XCTAssertEqual([c["layerCount"], c["hiddenSize"], c["headCount"], c["kvHeadCount"], c["headDimension"], c["feedForwardSize"], c["vocabularySize"]].compactMap { $0 as? Int },
                            [figures.0, figures.1, figures.2, figures.3, figures.4, figures.5, figures.6], name)
             XCTAssertEqual(json["hasChatTemplate"] as? Bool, true)
+            // The same fingerprint the engine keys its caches with.
+            let fingerprint = ModelFingerprint.of(try ModelLocator.open(name))
+            XCTAssertEqual(json["fingerprint"] as? String, fingerprint, name)
         }
         let qwen = try run(["inspect", "qwen2.5-0.5b"])
         for type in ["Q4_K", "Q5_0", "Q6_K", "Q8_0", "F32"] { XCTAssert(qwen.stdout.contains(type), type) }

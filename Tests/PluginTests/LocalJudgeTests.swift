@@ -50,7 +50,7 @@ final class LocalJudgeTests: XCTestCase {
     func testScoresOnThe135MModelAreInRange() throws {
         let (judge, _) = try makeJudge()
         XCTAssertTrue(judge.cacheIdentity.hasPrefix("local-judge 1.0.0 model={"), judge.cacheIdentity)
-        XCTAssertTrue(judge.cacheIdentity.contains("\"fingerprint\":\"gguf:"), judge.cacheIdentity)
+        XCTAssertTrue(judge.cacheIdentity.contains("\"fingerprint\":\"gguf-content:"), judge.cacheIdentity)
         let question = "How will my exam go?"
         let requests = [
             JudgeRequest(question: question, answer: "Everything is hopeless, you will fail and it will be terrible.", evalPrompt: Self.optimismPrompt),

@@ -75,18 +75,50 @@ public final class LanguageModel: @unchecked Sendable {
     }
 }
 
-/// A cheap, stable identity of a model file: the SHA-256 of its first MiB and its size (hashing a
-/// multi-gigabyte file on every start would be slow; the header holds every tensor's name, type,
-/// shape and offset, so two different models practically never share it).
+/// What identifies a model's weights by their content (cache keys, the judge's identity, the
+/// server's same-weights check): SHA-256 of the file's header and tensor table (GGUF; tensor
+/// names, types and shapes for a Hugging Face folder) and of every tensor's data sampled at fixed
+/// strides — its first and last `sampleBytes` and `sampleBytes` at every `sampleStride` — so two
+/// fine-tunes of one architecture differ even though their headers match byte for byte. A full
+/// hash would read every byte on every start (BENCHMARKS.md has both costs at 1.5B); a change to
+/// every weight, as any fine-tune makes, cannot escape the samples.
 public enum ModelFingerprint {
+    /// Bytes hashed at each sample point.
+    public static let sampleBytes = 4096
+    /// Distance between sample points inside one tensor's data.
+    public static let sampleStride = 256 * 1024
+
     public static func of(_ source: ModelSource) -> String {
+        var hasher = Crypto.SHA256()
         switch source {
         case .gguf(let f):
-            let head = (try? FileHandle(forReadingFrom: URL(fileURLWithPath: f.path)).read(upToCount: 1 << 20)) ?? Data()
-            return "gguf:\(f.fileSize):" + SHA256.hex(head ?? Data()).prefix(16)
+            hasher.update(bufferPointer: f.headerBytes)
+            for tensor in f.tensors { sample(f.data(of: tensor), into: &hasher) }
+            return "gguf-content:\(f.fileSize):" + hex(hasher.finalize()).prefix(32)
         case .huggingFace(let h):
             let names = h.tensors.map { "\($0.name):\($0.dtype):\($0.shape)" }.joined(separator: ";")
-            return "hf:" + SHA256.hex(Data(names.utf8)).prefix(16)
+            hasher.update(data: Data(names.utf8))
+            for tensor in h.tensors {
+                // A tensor that cannot be read is named in the hash instead (loading it fails later anyway).
+                if let bytes = try? h.data(of: tensor.name).bytes { sample(bytes, into: &hasher) } else { hasher.update(data: Data("unreadable:\(tensor.name)".utf8)) }
+            }
+            return "hf-content:" + hex(hasher.finalize()).prefix(32)
         }
     }
+
+    /// Hashes the sample points of one tensor's data, and its length.
+    static func sample(_ data: UnsafeRawBufferPointer, into hasher: inout Crypto.SHA256) {
+        var length = UInt64(data.count).littleEndian
+        withUnsafeBytes(of: &length) { hasher.update(bufferPointer: $0) }
+        var offset = 0
+        while offset < data.count {
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: data[offset..<min(offset + sampleBytes, data.count)]))
+            offset += sampleStride
+        }
+        if data.count > sampleBytes {
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: data[(data.count - sampleBytes)...]))
+        }
+    }
+
+    static func hex<D: Sequence>(_ digest: D) -> String where D.Element == UInt8 { digest.map { String(format: "%02x", $0) }.joined() }
 }

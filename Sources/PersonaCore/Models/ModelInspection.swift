@@ -16,6 +16,9 @@ public struct ModelInspection: Codable, Sendable {
     public let parameterCount: Int
     public let tensorBytes: Int
     public let hasChatTemplate: Bool
+    /// What identifies the weights by content (ModelFingerprint): the value cache keys, the
+    /// judge's identity and `persona serve`'s same-weights check use.
+    public let fingerprint: String
     /// GGUF only: file version and the tokenizer's pre-tokenizer name.
     public let ggufVersion: Int?
     public let tokenizerModel: String?
@@ -36,6 +39,7 @@ public struct ModelInspection: Codable, Sendable {
         self.parameterCount = summaries.reduce(0) { $0 + $1.elementCount }
         self.tensorBytes = summaries.reduce(0) { $0 + $1.byteCount }
         self.hasChatTemplate = source.chatTemplate != nil
+        self.fingerprint = ModelFingerprint.of(source)
         self.tensors = includeTensors ? summaries : nil
         switch source {
         case .gguf(let file):

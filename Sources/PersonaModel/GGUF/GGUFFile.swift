@@ -235,4 +235,8 @@ public final class GGUFFile: @unchecked Sendable {
 
     /// The total size of the file in bytes.
     public var fileSize: Int { storage.count }
+
+    /// Everything before the data section: header, metadata and tensor table (valid while this
+    /// file object lives).
+    public var headerBytes: UnsafeRawBufferPointer { UnsafeRawBufferPointer(rebasing: storage.bytes[0..<dataOffset]) }
 }
