@@ -1,5 +1,6 @@
 // Jinja interpreter: walks the tree with a scope stack. Templates come from model files (untrusted):
-// every limit below ends a hostile template with a `TemplateError.limitExceeded` well within a second,
+// every counted limit below ends a hostile template with a `TemplateError.limitExceeded` (the clock is
+// only a generous backstop),
 // integer arithmetic is overflow-checked (Python has big integers, we have 64 bits: an overflow is a
 // clear error, never a trap), and a string or list that would pass the output limit is refused before
 // it is built.
@@ -16,9 +17,12 @@ public struct TemplateLimits: Sendable {
     /// Statements executed plus macros called: bounds templates whose work grows without output
     /// (a macro calling itself twice per level is 2^64 calls within the call-depth limit).
     public var maximumSteps = 250_000
-    /// Wall-clock backstop, checked with the steps: the counted limits bound the number of operations,
-    /// this bounds their total cost (each may copy a string up to the output limit).
-    public var maximumSeconds = 0.5
+    /// Wall-clock backstop, checked with the steps. The counted limits above are what end hostile
+    /// templates, the same way on every machine; this only bounds a cost they do not count (each
+    /// counted operation may copy a string up to the output limit). It is generous so that a long
+    /// legitimate conversation never fails because the machine is loaded: a render that reaches it
+    /// is far outside anything a chat template does.
+    public var maximumSeconds = 30.0
     public init() {}
 }
 
