@@ -53,8 +53,10 @@ fi
 if wants gguf; then
   binary gguf Fuzz/GGUFFuzz/main.swift files tensor
   corpus gguf
-  # The first 64 KiB of each default model present (header + metadata + tensor infos).
-  for m in models/*.gguf; do [ -f "$m" ] && head -c 65536 "$m" > "$OUT/corpus-gguf/$(basename "$m").head" || true; done
+  # A small valid file, and each default model present with its long arrays (vocabulary, merges)
+  # dropped so that the seed holds its whole tensor table (a prefix of the file does not: the
+  # metadata alone is 1.7–6 MB). seeds.py checks the table is inside every seed.
+  python3 Fuzz/GGUFFuzz/seeds.py "$OUT/corpus-gguf" $(ls models/*.gguf 2>/dev/null)
 fi
 if wants safetensors; then
   binary safetensors Fuzz/SafetensorsFuzz/main.swift files tensor

