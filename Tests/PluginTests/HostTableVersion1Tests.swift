@@ -76,10 +76,10 @@ final class HostTableVersion1Tests: XCTestCase {
 
     /// Scores one item into `result` (the host's struct, `result` bytes declared).
     func score(_ judge: Version1Judge, into result: UnsafeMutableRawPointer) -> (Int32, String) {
-        let strings = ["What is 2 + 2?", "It is 4, you fool.",
+        let texts: [String] = ["What is 2 + 2?", "It is 4, you fool.",
                        "Question: {question}\nAnswer: {answer}\nHow rude is the answer, 0 to 100? Reply REFUSAL if you cannot say. Reply with the number only.",
                        "Question: What is 2 + 2?\nAnswer: It is 4, you fool.\nHow rude is the answer, 0 to 100? Reply REFUSAL if you cannot say. Reply with the number only."]
-            .map { strdup($0) }
+        let strings = texts.map { strdup($0) }
         defer { strings.forEach { free($0) } }
         var item = persona_judge_item(struct_size: PERSONA_JUDGE_ITEM_V1_SIZE, question: strings[0], answer: strings[1],
                                       eval_prompt: strings[2], rendered_prompt: strings[3])
