@@ -199,9 +199,8 @@ public final class HostModel: @unchecked Sendable {
     }
 
     /// The model's identity as JSON (name, path, fingerprint, architecture, sizes); "{}" when the
-    /// host's table predates model_describe.
+    /// host leaves model_describe NULL (it is part of the version-1 table).
     public func describe() throws -> String {
-        // Part of the version-1 table; a host may still leave it NULL.
         guard let describe = t.model_describe else { return "{}" }
         var out: UnsafeMutablePointer<CChar>?
         var length = 0
