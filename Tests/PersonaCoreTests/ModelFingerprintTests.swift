@@ -22,7 +22,8 @@ final class ModelFingerprintTests: XCTestCase {
         var generator = SystemRandomNumberGenerator()
         let base = (0..<(4 << 20)).map { _ in UInt8.random(in: 0...255, using: &generator) }
         var tuned = base
-        for i in (3 << 20)..<((3 << 20) + 64) { tuned[i] ^= 0x5A }   // 3 MiB into the data: past the old first-MiB hash
+        // 3 MiB into the data: past the old first-MiB hash, at a sample point (every 256 KiB).
+        for i in (3 << 20)..<((3 << 20) + 64) { tuned[i] ^= 0x5A }
         let a = try writeModel(base, to: dir.appendingPathComponent("a.gguf"))
         let copy = try writeModel(base, to: dir.appendingPathComponent("copy.gguf"))
         let b = try writeModel(tuned, to: dir.appendingPathComponent("b.gguf"))

@@ -80,8 +80,9 @@ public final class LanguageModel: @unchecked Sendable {
 /// names, types and shapes for a Hugging Face folder) and of every tensor's data sampled at fixed
 /// strides — its first and last `sampleBytes` and `sampleBytes` at every `sampleStride` — so two
 /// fine-tunes of one architecture differ even though their headers match byte for byte. A full
-/// hash would read every byte on every start (BENCHMARKS.md has both costs at 1.5B); a change to
-/// every weight, as any fine-tune makes, cannot escape the samples.
+/// hash would read every byte on every start (BENCHMARKS.md has both costs at 1.5B). A change to
+/// every weight, as any fine-tune makes, cannot escape the samples; an edit confined to a few KiB
+/// between two sample points can (8 KiB changed 3 MiB into smollm2-135m's data kept the value).
 public enum ModelFingerprint {
     /// Bytes hashed at each sample point.
     public static let sampleBytes = 4096
