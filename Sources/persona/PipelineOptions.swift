@@ -203,7 +203,7 @@ struct PipelineContext {
         let stored = try run.storedRun(directory)
         let settings = try options.settings(stored: stored?.settings)
         let progress = ProgressDisplay()
-        let packs = try PipelineEnvironment.loadPacks(names: try run.traitNames(stored: stored))
+        let packs = try PipelineEnvironment.loadPacks(names: try run.traitNames(stored: stored), warn: progress.warn)
         let modelArgument = run.modelArgument(stored: stored)
         let engineSetting = try run.engineSetting(stored: stored)
         progress.log("run \(directory): model \(modelArgument), traits \(packs.map(\.name).joined(separator: ", "))")

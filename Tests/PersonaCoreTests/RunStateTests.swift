@@ -140,4 +140,17 @@ final class RunStateUnitTests: XCTestCase {
         }
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), bytes)
     }
+
+    /// Defect 4: the pipeline reads packs with the one reader and validates them as
+    /// `persona packs validate` does.
+    func testPipelinePacksAreValidated() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        var object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(TestPack.json.utf8)) as? [String: Any])
+        object["questions"] = ["extraction": ["One?", "Two?", "Three?"], "evaluation": ["Four?", "Five?", "Six?"]]
+        let small = dir.appendingPathComponent("small.json").path
+        try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: small))
+        XCTAssertThrowsError(try PipelineEnvironment.loadPacks(names: [small])) {
+            XCTAssert("\($0)".hasPrefix(small) && "\($0)".contains("questions.extraction: 3 questions, expected 20"), "\($0)")
+        }
+    }
 }
