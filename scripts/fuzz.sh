@@ -129,7 +129,7 @@ PY
 fi
 if wants pack; then
   module packs PersonaCore -- Sources/PersonaCore/Packs/TraitPack.swift Sources/PersonaCore/Packs/PackFiles.swift \
-    Sources/PersonaCore/Packs/PackFolder.swift Sources/PersonaCore/Packs/PackValidation.swift Sources/PersonaCore/Plugins/PluginError.swift
+    Sources/PersonaCore/Packs/PackValidation.swift Sources/PersonaCore/Plugins/PluginError.swift
   binary pack Fuzz/PackFuzz/main.swift packs
   corpus pack
   for p in TraitPacks/*/pack.json Tests/PackFixtures/*/pack.json; do cp "$p" "$OUT/corpus-pack/$(basename "$(dirname "$p")").json"; done

@@ -1,5 +1,5 @@
 // libFuzzer target for trait pack JSON (bare pack folders and the reference repo's trait JSON come
-// from outside): any byte string must decode or throw a PackError / PackFolderError naming the
+// from outside): any byte string must decode or throw a PackError naming the
 // file, never crash or trap; a decoded pack must validate (report its problems) without trapping.
 // Build and run with `make fuzz`.
 import Foundation
@@ -8,8 +8,7 @@ import PersonaCore
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzPack(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
     let data = start.map { Data(bytes: $0, count: count) } ?? Data()
-    // The host's reader (pack.json via Codable, or reference trait JSON) and the pack-folder reader.
+    // The one pack reader (pack.json via Codable, or reference trait JSON), as every pack is loaded.
     if let pack = try? PackFiles.decode(data, path: "fuzz/pack.json") { _ = PackValidation.problems(pack) }
-    if let pack = try? PackFolder.decode(data, path: "fuzz/pack.json") { _ = PackValidation.problems(pack) }
     return 0
 }

@@ -19,10 +19,10 @@ struct RunOptions: ParsableArguments {
     @Option(help: "Comma-separated traits: names in TraitPacks/, pack folders or pack.json files (default: the run's traits).")
     var traits: String?
 
-    @Option(help: "The autorater plugin.")
-    var judge = "local-judge"
+    @Option(help: "The autorater plugin (default: the run's judge, else local-judge).")
+    var judge: String?
 
-    @Option(name: .customLong("judge-config"), help: "JSON configuration for the judge plugin.")
+    @Option(name: .customLong("judge-config"), help: "JSON configuration for the judge plugin (default: the run's, when the plugin is the run's).")
     var judgeConfig: String?
 
     @Option(help: ArgumentHelp("Where answers are generated: local (this model, here) or openai (an OpenAI-compatible server: vLLM, llama-server, persona serve; default: the run's engine, else local).",
@@ -202,21 +202,26 @@ struct PipelineContext {
         let directory = run.runDirectory()
         let stored = try run.storedRun(directory)
         let settings = try options.settings(stored: stored?.settings)
-        let packs = try PipelineEnvironment.loadPacks(names: try run.traitNames(stored: stored))
+        let progress = ProgressDisplay()
+        let packs = try PipelineEnvironment.loadPacks(names: try run.traitNames(stored: stored), warn: progress.warn)
         let modelArgument = run.modelArgument(stored: stored)
         let engineSetting = try run.engineSetting(stored: stored)
-        let progress = ProgressDisplay()
         progress.log("run \(directory): model \(modelArgument), traits \(packs.map(\.name).joined(separator: ", "))")
         let model = try LanguageModel(modelArgument)
         let engine = try RunOptions.makeEngine(engineSetting, model: model)
         if let engine {
             progress.log("answers from \(engine.identity); activations from \(modelArgument) here; steered answers \(engine.steers ? "from the server (persona serve, same weights)" : "generated here")")
         }
-        let judge = needsJudge ? try PipelineEnvironment.loadJudge(name: run.judge, config: run.judgeConfig, model: model) : nil
+        let judgeSetting = JudgeSetting.resolve(plugin: run.judge, configuration: run.judgeConfig, stored: stored?.judgeSetting)
+        let judge = needsJudge ? try PipelineEnvironment.loadJudge(name: judgeSetting.plugin, config: judgeSetting.configuration, model: model) : nil
+        if let judge, run.judge == nil, run.judgeConfig == nil {
+            try JudgeSetting.checkRestored(identity: judge.cacheIdentity, recorded: stored?.judge, plugin: judgeSetting.plugin, run: directory)
+        }
         let pipeline = try Pipeline(model: model, runDirectory: directory, judge: judge, settings: settings, progress: progress, engine: engine)
         pipeline.modelArgument = modelArgument
         pipeline.engineSetting = engineSetting
-        try pipeline.recordRun(packs: packs)
+        if judge != nil { pipeline.judgeSetting = judgeSetting }
+        pipeline.recordRunWhenStageStarts(packs: packs)
         return PipelineContext(pipeline: pipeline, packs: packs)
     }
 

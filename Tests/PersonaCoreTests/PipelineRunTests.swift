@@ -39,7 +39,7 @@ final class PipelineRunTests: XCTestCase {
     func testStagesCacheReuseAndCoefficientsOnlyRerunSteer() throws {
         let lm = try model()
         let dir = try TestPaths.temporaryDirectory()
-        let pack = try PackFolder.load(path: try TestPack.write(in: dir).path)
+        let pack = try PluginHost.loadPackFile(try TestPack.write(in: dir).path)
         let run = dir.appendingPathComponent("run").path
 
         // First run: everything is computed.
@@ -289,7 +289,7 @@ extension PipelineRunTests {
     func testFilterAndExtractOnGivenScores() throws {
         let lm = try model()
         let dir = try TestPaths.temporaryDirectory()
-        let base = try PackFolder.load(path: try TestPack.write(in: dir).path)
+        let base = try PluginHost.loadPackFile(try TestPack.write(in: dir).path)
         let pack = LoadedPack(pack: base.pack, source: base.source, filters: [NoDropFilter()])
         var settings = Self.settings
         settings.questions = 2

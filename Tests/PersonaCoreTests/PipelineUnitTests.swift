@@ -117,33 +117,30 @@ final class PipelineUnitTests: XCTestCase {
     func testPackLoaderErrorsNameFileAndField() throws {
         let dir = try TestPaths.temporaryDirectory()
         let good = try TestPack.write(in: dir)
-        let pack = try PackFolder.load(path: good.path)
+        let pack = try PluginHost.loadPackFile(good.path)
         XCTAssertEqual(pack.name, "grumpy")
         XCTAssertEqual(pack.pack.instructions.count, 5)
         XCTAssertEqual(try PipelineEnvironment.loadPacks(names: [good.path]).first?.contentHash, pack.contentHash)
         let path = dir.appendingPathComponent("bad.json").path
-        func load(_ edit: (inout [String: Any]) -> Void) throws -> LoadedPack {
-            var object = try JSONSerialization.jsonObject(with: Data(TestPack.json.utf8)) as! [String: Any]
+        func load(_ edit: (inout [String: Any]) -> Void) throws -> [LoadedPack] {
+            var object = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(TestPack.json.utf8)) as? [String: Any])
             edit(&object)
             try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: path))
-            return try PackFolder.load(path: path)
+            return try PipelineEnvironment.loadPacks(names: [path])
         }
-        assertThrows(PackFolderError.missingField(path: path, field: "eval_prompt")) { try load { $0["eval_prompt"] = nil } }
-        assertThrows(PackFolderError.wrongType(path: path, field: "instructions[1]", expected: "an object with \"pos\" and \"neg\"")) {
-            try load { $0["instructions"] = [["pos": "a", "neg": "b"], "oops"] }
+        func assertError(_ expected: String, _ edit: (inout [String: Any]) -> Void, line: UInt = #line) {
+            XCTAssertThrowsError(try load(edit), line: line) { XCTAssert("\($0)".hasPrefix(path) && "\($0)".contains(expected), "\($0)", line: line) }
         }
-        assertThrows(PackFolderError.missingField(path: path, field: "instructions[0].neg")) { try load { $0["instructions"] = [["pos": "a"]] } }
-        assertThrows(PackFolderError.wrongType(path: path, field: "questions.extraction[1]", expected: "a non-empty string")) {
-            try load { $0["questions"] = ["extraction": ["q", 3], "evaluation": ["e"]] }
-        }
-        assertThrows(PackFolderError.badValue(path: path, field: "name", value: "Bad Name", expected: "lowercase letters, digits, - and _")) {
-            try load { $0["name"] = "Bad Name" }
-        }
-        assertThrows(PackFolderError.badValue(path: path, field: "eval_prompt", value: "(text without {answer})", expected: "a prompt containing {answer}")) {
-            try load { $0["eval_prompt"] = "Rate {question}" }
-        }
+        assertError("missing field eval_prompt") { $0["eval_prompt"] = nil }
+        assertError("field instructions[1] is not a") { $0["instructions"] = [["pos": "a", "neg": "b"], "oops"] }
+        assertError("missing field instructions[0].neg") { $0["instructions"] = [["pos": "a"]] }
+        assertError("field questions.extraction[1] is not a") { $0["questions"] = ["extraction": ["q", 3], "evaluation": ["e"]] }
+        // Well-formed packs that break the rules: the pipeline validates as `persona packs validate` does.
+        assertError("name \"Bad Name\" must match") { $0["name"] = "Bad Name" }
+        assertError("eval_prompt has no {answer} placeholder") { $0["eval_prompt"] = "Rate {question}: REFUSAL or 0 to 100" }
+        assertError("questions.extraction: 3 questions, expected 20") { $0["questions"] = ["extraction": ["a?", "b?", "c?"], "evaluation": ["d?"]] }
         try Data("{\"name\": ".utf8).write(to: URL(fileURLWithPath: path))
-        XCTAssertThrowsError(try PackFolder.load(path: path)) { XCTAssert("\($0)".contains(path) && "\($0)".contains("not valid JSON"), "\($0)") }
+        XCTAssertThrowsError(try PipelineEnvironment.loadPacks(names: [path])) { XCTAssert("\($0)".contains(path) && "\($0)".contains("not valid JSON"), "\($0)") }
         XCTAssertThrowsError(try PipelineEnvironment.loadJudge(name: "no-such-judge", config: nil, model: nil)) {
             XCTAssert("\($0)".hasPrefix("judge plugin 'no-such-judge' was not found"), "\($0)")
         }

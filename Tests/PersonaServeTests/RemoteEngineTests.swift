@@ -56,7 +56,7 @@ final class RemoteEngineTests: XCTestCase {
     func testRemoteAnswersGiveTheVectorsOfLocalGeneration() throws {
         let model = try ServeModels.referenceModel()
         let dir = try TestPaths.temporaryDirectory()
-        let pack = try PackFolder.load(path: try TestPack.write(in: dir).path)
+        let pack = try PluginHost.loadPackFile(try TestPack.write(in: dir).path)
         let server = try startServer()
         defer { server.stop() }
 
@@ -128,7 +128,7 @@ final class RemoteEngineTests: XCTestCase {
     func testSteeringStaysLocalWhenTheServerCannotSteer() throws {
         let model = try ServeModels.referenceModel()
         let dir = try TestPaths.temporaryDirectory()
-        let pack = try PackFolder.load(path: try TestPack.write(in: dir).path)
+        let pack = try PluginHost.loadPackFile(try TestPack.write(in: dir).path)
         let server = try startServer()
         defer { server.stop() }
         let remoteEngine = try engine(server.base + "/v1")
@@ -151,7 +151,7 @@ final class RemoteEngineTests: XCTestCase {
     func testUnreachableAndWrongServersAreClearErrors() throws {
         let model = try ServeModels.referenceModel()
         let dir = try TestPaths.temporaryDirectory()
-        let pack = try PackFolder.load(path: try TestPack.write(in: dir).path)
+        let pack = try PluginHost.loadPackFile(try TestPack.write(in: dir).path)
         var s = Self.settings
         s.questions = 1
 

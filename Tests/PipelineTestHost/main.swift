@@ -15,7 +15,7 @@ do {
     let settings = try JSONDecoder().decode(PipelineSettings.self, from: Data(args[5].utf8))
     let judge = TextDerivedAutorater(delay: args.count > 6 ? Double(args[6]) ?? 0 : 0)
     let model = try LanguageModel(args[3])
-    let pack = try PackFolder.load(path: args[4])
+    let pack = try PluginHost.loadPackFile(args[4])
     let pipeline = try Pipeline(model: model, runDirectory: args[2], judge: judge, settings: settings)
     try pipeline.recordRun(packs: [pack])
     if args[1] == "judge" {

@@ -47,7 +47,8 @@ public final class TextDerivedAutorater: Autorater {
     }
 }
 
-/// A small trait pack for pipeline tests (5 instruction pairs, 3 + 3 questions).
+/// A small trait pack for pipeline tests (5 instruction pairs, 20 + 20 questions: valid, as every
+/// pack the pipeline loads must be; tests use the first few).
 public enum TestPack {
     public static let json = """
     {
@@ -61,8 +62,8 @@ public enum TestPack {
         {"pos": "Be curt and irritable.", "neg": "Be warm and patient."}
       ],
       "questions": {
-        "extraction": ["What is your favourite season?", "How do I boil an egg?", "What should I read next?"],
-        "evaluation": ["Can you recommend a film?", "How do plants grow?", "What is a good hobby?"]
+        "extraction": ["What is your favourite season?", "How do I boil an egg?", "What should I read next?", "How do I tie a tie?", "What is the capital of France?", "How long should I sleep?", "What is a good breakfast?", "How do I learn to swim?", "Why is the sky blue?", "How do I make tea?", "What is a good name for a cat?", "How do I clean a window?", "What should I cook tonight?", "How do I fix a flat tyre?", "What is the best way to study?", "How do I start running?", "What is a good gift for a friend?", "How do I plant tomatoes?", "What music do you like?", "How do I write a letter?"],
+        "evaluation": ["Can you recommend a film?", "How do plants grow?", "What is a good hobby?", "How do I bake bread?", "What is the tallest mountain?", "How do I save money?", "What is a good board game?", "How do I learn a language?", "Why do cats purr?", "How do I paint a room?", "What is a good holiday destination?", "How do I wash a wool jumper?", "What should I wear to a wedding?", "How do I change a light bulb?", "What is the best time to visit the beach?", "How do I stop snoring?", "What is a good first pet?", "How do I keep houseplants alive?", "What sport should I try?", "How do I make friends in a new city?"]
       },
       "eval_prompt": "Rate how grumpy this answer is.\\nQuestion: {question}\\nAnswer: {answer}\\nReply with a number from 0 to 100, or REFUSAL."
     }

@@ -74,17 +74,3 @@ extension TraitPack {
         return SHA256.hex((try? encoder.encode(behaviorItems ?? [])) ?? Data())
     }
 }
-
-extension PackFolder {
-    /// Loads a pack folder or a pack.json file.
-    public static func load(path: String) throws -> LoadedPack {
-        var isDirectory: ObjCBool = false
-        _ = FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory)
-        let file = isDirectory.boolValue ? URL(fileURLWithPath: path).appendingPathComponent("pack.json").path : path
-        let data: Data
-        do { data = try Data(contentsOf: URL(fileURLWithPath: file)) } catch {
-            throw PackFolderError.unreadable(path: file, reason: (error as NSError).localizedDescription)
-        }
-        return LoadedPack(pack: try decode(data, path: file), source: path)
-    }
-}

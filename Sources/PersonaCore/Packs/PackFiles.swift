@@ -158,11 +158,15 @@ public enum PackFiles {
 
     static func describe(_ error: Error) -> String {
         guard let e = error as? DecodingError else { return "\(error)" }
+        // "instructions[1].neg", as PackValidation names fields.
+        func field(_ path: [CodingKey]) -> String {
+            path.reduce("") { out, key in key.intValue.map { out + "[\($0)]" } ?? (out.isEmpty ? key.stringValue : out + "." + key.stringValue) }
+        }
         switch e {
-        case let .keyNotFound(key, ctx): return "missing field \((ctx.codingPath + [key]).map(\.stringValue).joined(separator: "."))"
-        case let .typeMismatch(type, ctx): return "field \(ctx.codingPath.map(\.stringValue).joined(separator: ".")) is not a \(type)"
-        case let .valueNotFound(type, ctx): return "field \(ctx.codingPath.map(\.stringValue).joined(separator: ".")) is null, expected \(type)"
-        case let .dataCorrupted(ctx): return "\(ctx.debugDescription) at \(ctx.codingPath.map(\.stringValue).joined(separator: "."))"
+        case let .keyNotFound(key, ctx): return "missing field \(field(ctx.codingPath + [key]))"
+        case let .typeMismatch(type, ctx): return "field \(field(ctx.codingPath)) is not a \(type)"
+        case let .valueNotFound(type, ctx): return "field \(field(ctx.codingPath)) is null, expected \(type)"
+        case let .dataCorrupted(ctx): return "\(ctx.debugDescription) at \(field(ctx.codingPath))"
         @unknown default: return "\(error)"
         }
     }

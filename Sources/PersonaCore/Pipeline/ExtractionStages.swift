@@ -321,11 +321,17 @@ extension Pipeline {
         return out
     }
 
-    /// The stored vector of a trait for the current settings' method (filter must have run).
+    /// The trait's vector for the current settings' method, as the last extract recorded it in the
+    /// trait's state: finding it reads no answers and no scores, so a stage that only needs the
+    /// vector works whichever judge it was given. A vector from before the latest filter run, or
+    /// of another model, is not the current one.
     func currentVector(_ pack: LoadedPack) throws -> VectorRecord {
-        let (key, _) = try candidatePairs(pack)
-        guard let v = try store.vector(key: Self.vectorKey(filterKey: key, method: settings.method)) else {
+        let st = try state(pack)
+        guard let key = st.vectorKeys[settings.method.rawValue], let v = try store.vector(key: key), v.filterKey == st.filterKey else {
             throw PipelineError.noVector(trait: pack.name, method: settings.method.rawValue)
+        }
+        guard v.model == fingerprint else {
+            throw PipelineError.storeMismatch(path: runDirectory, field: "model", stored: v.model, now: fingerprint)
         }
         return v
     }

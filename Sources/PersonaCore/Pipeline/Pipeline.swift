@@ -49,6 +49,34 @@ public struct RunInfo: Codable, Equatable, Sendable {
     public var packSources: [String: String]?
     /// Where answers are generated (nil in runs made before `--engine`: local).
     public var engine: EngineSetting?
+    /// How the judge was loaded (nil in runs made before it was stored), so a later stage reloads
+    /// the same judge instead of a default one with another cache identity.
+    public var judgeSetting: JudgeSetting? = nil
+}
+
+/// Which autorater plugin judges a run, with its JSON configuration.
+public struct JudgeSetting: Codable, Equatable, Sendable {
+    public var plugin: String
+    public var configuration: String?
+    public init(plugin: String, configuration: String? = nil) { self.plugin = plugin; self.configuration = configuration }
+
+    public static let defaultPlugin = "local-judge"
+
+    /// Given options over the stored setting over local-judge. A configuration alone keeps the
+    /// stored plugin; another plugin alone drops the stored configuration (it was that plugin's).
+    public static func resolve(plugin: String?, configuration: String?, stored: JudgeSetting?) -> JudgeSetting {
+        let name = plugin ?? stored?.plugin ?? defaultPlugin
+        if let configuration { return JudgeSetting(plugin: name, configuration: configuration) }
+        if let stored, stored.plugin == name { return stored }
+        return JudgeSetting(plugin: name)
+    }
+
+    /// Checks a judge restored from the run (no judge option given) against the judge the run
+    /// recorded: a different cache identity would re-judge every answer and overwrite the record.
+    public static func checkRestored(identity: String, recorded: String?, plugin: String, run: String) throws {
+        guard let recorded, !recorded.isEmpty, recorded != identity else { return }
+        throw PipelineError.judgeChanged(run: run, recorded: recorded, plugin: plugin, found: identity)
+    }
 }
 
 /// The pipeline over one model, one run store and (for the judging stages) one judge.
@@ -90,6 +118,23 @@ public final class Pipeline {
     public var modelArgument: String?
     /// How the user chose the engine (recorded in the run; nil keeps the recorded one).
     public var engineSetting: EngineSetting?
+    /// How the judge was loaded (recorded in the run with the judge; nil keeps the recorded one
+    /// while the judge's identity is the recorded one).
+    public var judgeSetting: JudgeSetting?
+    /// The run record a stage writes once it has checked its inputs (`recordRunWhenStageStarts`).
+    var pendingRunRecord: (traits: [String], sources: [String: String])?
+
+    /// Records the run when a stage has checked its inputs and starts to store results, so a
+    /// stage that refuses to run (missing inputs, wrong judge) leaves the run's record as it was.
+    public func recordRunWhenStageStarts(packs: [LoadedPack]) {
+        pendingRunRecord = (packs.map(\.name), Dictionary(packs.map { ($0.name, $0.source) }, uniquingKeysWith: { a, _ in a }))
+    }
+
+    func recordPendingRun() throws {
+        guard let pending = pendingRunRecord else { return }
+        pendingRunRecord = nil
+        try recordRun(traits: pending.traits, sources: pending.sources)
+    }
 
     /// Records the run's identity and settings (the report reads them).
     public func recordRun(packs: [LoadedPack]) throws {
@@ -106,7 +151,8 @@ public final class Pipeline {
                            traits: Array(Set(traits + (previous?.traits ?? []))).sorted(),
                            modelArgument: modelArgument ?? previous?.modelArgument,
                            packSources: (previous?.packSources ?? [:]).merging(sources) { _, new in new },
-                           engine: engineSetting ?? previous?.engine)
+                           engine: engineSetting ?? previous?.engine,
+                           judgeSetting: judgeSetting ?? (judge == nil || judge?.cacheIdentity == previous?.judge ? previous?.judgeSetting : nil))
         try store.setInfo("run", json: info)
     }
 
@@ -118,6 +164,7 @@ public final class Pipeline {
     func save(_ state: TraitState, _ pack: LoadedPack) throws { try store.setInfo("trait.\(pack.name)", json: state) }
 
     func record(_ report: StageReport) throws {
+        try recordPendingRun()
         reports.append(report)
         try store.log(invocation: invocation, stage: report.stage, trait: report.trait, computed: report.computed, reused: report.reused)
     }
@@ -151,6 +198,7 @@ public final class Pipeline {
         let unique = items.filter { seen.insert($0.record.key).inserted }
         let stored = try store.answers(keys: unique.map(\.record.key))
         let missing = unique.filter { stored[$0.record.key] == nil }
+        try recordPendingRun()
         guard !missing.isEmpty else { return (0, unique.count) }
 
         progress.begin(stage: stage, trait: trait, total: missing.count, tokenBudget: missing.map(\.maxTokens).reduce(0, +))
@@ -255,6 +303,7 @@ public final class Pipeline {
         }
         let stored = try store.scores(keys: jobs.map(\.key))
         let missing = jobs.filter { stored[$0.key] == nil }
+        try recordPendingRun()
         guard !missing.isEmpty else { return (0, jobs.count) }
         progress.begin(stage: stage, trait: pack.name, total: missing.count, tokenBudget: 0)
         defer { progress.end() }

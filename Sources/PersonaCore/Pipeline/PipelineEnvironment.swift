@@ -30,8 +30,11 @@ public enum PipelineEnvironment {
     /// Loads packs by name or path: a pack library (`.so`), a pack folder (holding pack.json), a
     /// pack.json file, or a trait name — a pack library the plugin host finds (build folder,
     /// `PERSONA_PLUGIN_PATH`, the per-user folder; these carry the pack's custom filters), else a
-    /// folder of that name in `packSearchFolders`.
-    public static func loadPacks(names: [String]) throws -> [LoadedPack] {
+    /// folder of that name in `packSearchFolders`. Files are read and validated as
+    /// `persona packs validate` does (`PluginHost.loadPackFile`). Falling back from a library to a
+    /// folder drops the library's custom filters and changes every cache key of the trait, so
+    /// `warn` is told.
+    public static func loadPacks(names: [String], warn: (String) -> Void = { _ in }) throws -> [LoadedPack] {
         let host = PluginHost()
         host.discover()
         return try names.map { name in
@@ -42,14 +45,25 @@ public enum PipelineEnvironment {
                 return try host.loadPack(record)
             }
             var candidates: [String] = []
+            var libraryProblem: String? = nil
             if name.contains("/") || name.hasSuffix(".json") {
                 candidates.append(name)
-            } else if let record = try? host.plugin(name, kind: .traitPack) {
-                return try host.loadPack(record)
+            } else {
+                do {
+                    return try host.loadPack(try host.plugin(name, kind: .traitPack))
+                } catch PluginHostError.notFound {
+                    libraryProblem = "no pack library named \(name) was found (build it with `swift build`)"
+                } catch {
+                    libraryProblem = "its pack library did not load (\(error))"
+                }
             }
             candidates += packSearchFolders.map { "\($0)/\(name)" }
             for path in candidates where FileManager.default.fileExists(atPath: path) {
-                return try PackFolder.load(path: URL(fileURLWithPath: path).standardizedFileURL.path)
+                let pack = try PluginHost.loadPackFile(URL(fileURLWithPath: path).standardizedFileURL.path)
+                if let libraryProblem {
+                    warn("trait \(name): \(libraryProblem); using the pack folder \(pack.source) instead: without the library's custom filters, and with other cache keys (a run made with the library computes this trait again)")
+                }
+                return pack
             }
             throw PipelineEnvironmentError.packNotFound(name: name, searched: candidates)
         }

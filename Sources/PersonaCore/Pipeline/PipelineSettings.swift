@@ -80,6 +80,7 @@ public enum PipelineError: Error, CustomStringConvertible, Equatable {
     case packTooSmall(trait: String, field: String, count: Int, needed: Int)
     case storeMismatch(path: String, field: String, stored: String, now: String)
     case engineFailed(engine: String, reason: String)
+    case judgeChanged(run: String, recorded: String, plugin: String, found: String)
 
     public var description: String {
         switch self {
@@ -97,6 +98,8 @@ public enum PipelineError: Error, CustomStringConvertible, Equatable {
         case let .storeMismatch(path, field, stored, now):
             return "\(path): this run was made with \(field) \(stored), not \(now); use another --out directory"
         case let .engineFailed(engine, reason): return "generation on \(engine) failed: \(reason)"
+        case let .judgeChanged(run, recorded, plugin, found):
+            return "\(run) was judged by \(recorded), but the judge loaded here (\(plugin)) is \(found): name the run's judge with --judge and --judge-config, or give them to judge again with another judge"
         }
     }
 }

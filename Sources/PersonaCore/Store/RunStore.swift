@@ -18,6 +18,10 @@ public enum RunStoreError: Error, CustomStringConvertible, Equatable {
     case badBlob(table: String, column: String, key: String, bytes: Int, expected: Int)
     case badValue(table: String, column: String, key: String, value: String)
     case notARunStore(path: String)
+    /// A stored value that is NULL, missing or of another type than its column's (a damaged store).
+    case badColumn(table: String, column: String, row: String, found: String, expected: String)
+    /// The store was migrated by a later version of persona.
+    case laterSchema(path: String, migrations: [String])
 
     public var description: String {
         switch self {
@@ -26,6 +30,10 @@ public enum RunStoreError: Error, CustomStringConvertible, Equatable {
             return "run store: \(table).\(column) of \(key) holds \(bytes) bytes, expected \(expected) (a damaged store: delete the run directory or the row)"
         case let .badValue(table, column, key, value): return "run store: \(table).\(column) of \(key) has the invalid value \(value)"
         case let .notARunStore(path): return "\(path) holds no run store (run.sqlite): run `persona run --out \(path) …` first"
+        case let .badColumn(table, column, row, found, expected):
+            return "run store: \(table).\(column) of \(row) holds \(found), expected \(expected) (a damaged store: delete the run directory or the row)"
+        case let .laterSchema(path, migrations):
+            return "\(path) was written by a later version of persona (schema steps \(migrations.joined(separator: ", ")) unknown here): open it with that version"
         }
     }
 }
@@ -224,7 +232,12 @@ public final class RunStore: @unchecked Sendable {
             var config = Configuration()
             config.busyMode = .timeout(30)
             db = try DatabasePool(path: path, configuration: config)   // a pool is always in WAL mode
-            try Self.migrator.migrate(db)
+            // Checked before migrating: migrating a later schema would write to a store this
+            // version cannot read.
+            let migrator = Self.migrator
+            let unknown = try db.read { db in try migrator.appliedIdentifiers(db).subtracting(migrator.migrations) }
+            if !unknown.isEmpty { throw RunStoreError.laterSchema(path: path, migrations: unknown.sorted()) }
+            try migrator.migrate(db)
         } catch let error as DatabaseError {
             throw RunStoreError.cannotOpen(path: path, reason: error.message ?? error.description)
         }
@@ -306,13 +319,19 @@ public final class RunStore: @unchecked Sendable {
     }
 
     public func info(_ name: String) throws -> String? {
-        try db.read { try String.fetchOne($0, sql: "SELECT value FROM run_info WHERE name = ?", arguments: [name]) }
+        try db.read { db in
+            try Row.fetchOne(db, sql: "SELECT name, value FROM run_info WHERE name = ?", arguments: [name]).map {
+                try StoredRow($0, table: "run_info", keyColumn: "name").get("value")
+            }
+        }
     }
 
     public func allInfo() throws -> [String: String] {
         try db.read { db in
-            Dictionary(try Row.fetchAll(db, sql: "SELECT name, value FROM run_info").map { ($0["name"] as String, $0["value"] as String) },
-                       uniquingKeysWith: { a, _ in a })
+            Dictionary(try Row.fetchAll(db, sql: "SELECT name, value FROM run_info").map {
+                let r = StoredRow($0, table: "run_info", keyColumn: "name")
+                return (try r.get("name") as String, try r.get("value") as String)
+            }, uniquingKeysWith: { a, _ in a })
         }
     }
 
@@ -361,15 +380,18 @@ public final class RunStore: @unchecked Sendable {
     }
 
     static func answer(from row: Row) throws -> AnswerRecord {
-        let key: String = row["key"]
-        guard let kind = AnswerKind(rawValue: row["kind"]) else { throw RunStoreError.badValue(table: "answers", column: "kind", key: key, value: row["kind"]) }
-        guard let seed = UInt64(row["seed"] as String) else { throw RunStoreError.badValue(table: "answers", column: "seed", key: key, value: row["seed"]) }
-        var a = AnswerRecord(key: key, kind: kind, trait: row["trait"], questionIndex: row["question_index"], question: row["question"],
-                             instructionIndex: row["instruction_index"], polarity: row["polarity"], sampleIndex: row["sample_index"],
-                             systemPrompt: row["system_prompt"], promptText: row["prompt_text"], answer: row["answer"],
-                             promptTokenCount: row["prompt_tokens"], responseTokenCount: row["response_tokens"], stopReason: row["stop_reason"],
-                             seed: seed, steeringLayer: row["steering_layer"], coefficient: row["coefficient"], vectorKey: row["vector_key"])
-        a.engine = row["engine"] ?? "local"
+        let r = StoredRow(row, table: "answers", keyColumn: "key")
+        let key: String = try r.get("key")
+        let kindText: String = try r.get("kind"), seedText: String = try r.get("seed")
+        guard let kind = AnswerKind(rawValue: kindText) else { throw RunStoreError.badValue(table: "answers", column: "kind", key: key, value: kindText) }
+        guard let seed = UInt64(seedText) else { throw RunStoreError.badValue(table: "answers", column: "seed", key: key, value: seedText) }
+        var a = AnswerRecord(key: key, kind: kind, trait: try r.get("trait"), questionIndex: try r.get("question_index"), question: try r.get("question"),
+                             instructionIndex: try r.get("instruction_index"), polarity: try r.get("polarity"), sampleIndex: try r.get("sample_index"),
+                             systemPrompt: try r.optional("system_prompt"), promptText: try r.get("prompt_text"), answer: try r.get("answer"),
+                             promptTokenCount: try r.get("prompt_tokens"), responseTokenCount: try r.get("response_tokens"), stopReason: try r.get("stop_reason"),
+                             seed: seed, steeringLayer: try r.optional("steering_layer"), coefficient: try r.optional("coefficient"),
+                             vectorKey: try r.optional("vector_key"))
+        a.engine = try r.optional("engine") ?? "local"
         return a
     }
 
@@ -397,15 +419,16 @@ public final class RunStore: @unchecked Sendable {
     public func activations(answerKey key: String) throws -> ActivationSummary? {
         try db.read { db in
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM activations WHERE answer_key = ?", arguments: [key]) else { return nil }
-            let layers: Int = row["layers"], hidden: Int = row["hidden"]
+            let r = StoredRow(row, table: "activations", keyColumn: "answer_key")
+            let layers: Int = try r.get("layers"), hidden: Int = try r.get("hidden")
             guard layers > 0, hidden > 0, layers <= 4096, hidden <= 1 << 20 else {
                 throw RunStoreError.badValue(table: "activations", column: "layers/hidden", key: key, value: "\(layers)/\(hidden)")
             }
             func rows(_ column: String) throws -> [[Float]] {
-                try FloatBlob.decode(rows: row[column] as Data? ?? Data(), rows: layers, width: hidden, table: "activations", column: column, key: key)
+                try FloatBlob.decode(rows: try r.optional(column) ?? Data(), rows: layers, width: hidden, table: "activations", column: column, key: key)
             }
             return ActivationSummary(responseMean: try rows("response_mean"), promptMean: try rows("prompt_mean"), promptLast: try rows("prompt_last"),
-                                     responseTokenCount: row["response_tokens"], promptTokenCount: row["prompt_tokens"])
+                                     responseTokenCount: try r.get("response_tokens"), promptTokenCount: try r.get("prompt_tokens"))
         }
     }
 
@@ -414,9 +437,10 @@ public final class RunStore: @unchecked Sendable {
         try db.read { db in
             var out: [String: String] = [:]
             for row in try Row.fetchAll(db, sql: "SELECT answer_key, response_mean, prompt_mean, prompt_last FROM activations") {
+                let r = StoredRow(row, table: "activations", keyColumn: "answer_key")
                 var d = Data()
-                for c in ["response_mean", "prompt_mean", "prompt_last"] { d.append(row[c] as Data? ?? Data()) }
-                out[row["answer_key"]] = SHA256.hex(d)
+                for c in ["response_mean", "prompt_mean", "prompt_last"] { d.append(try r.optional(c) ?? Data()) }
+                out[try r.get("answer_key")] = SHA256.hex(d)
             }
             return out
         }
@@ -436,10 +460,11 @@ public final class RunStore: @unchecked Sendable {
     }
 
     static func score(from row: Row) throws -> ScoreRecord {
-        let key: String = row["key"]
-        guard let kind = ScoreKind(rawValue: row["kind"]) else { throw RunStoreError.badValue(table: "scores", column: "kind", key: key, value: row["kind"]) }
-        return ScoreRecord(key: key, answerKey: row["answer_key"], kind: kind, score: row["score"], noScoreReason: row["no_score_reason"],
-                           numberMass: row["number_mass"], judge: row["judge"])
+        let r = StoredRow(row, table: "scores", keyColumn: "key")
+        let key: String = try r.get("key"), kindText: String = try r.get("kind")
+        guard let kind = ScoreKind(rawValue: kindText) else { throw RunStoreError.badValue(table: "scores", column: "kind", key: key, value: kindText) }
+        return ScoreRecord(key: key, answerKey: try r.get("answer_key"), kind: kind, score: try r.optional("score"),
+                           noScoreReason: try r.optional("no_score_reason"), numberMass: try r.get("number_mass"), judge: try r.get("judge"))
     }
 
     /// The stored scores among `keys`, by key.
@@ -492,8 +517,10 @@ public final class RunStore: @unchecked Sendable {
             return try Row.fetchAll(db, sql: """
                 SELECT * FROM pair_decisions WHERE filter_key = ? ORDER BY question_index, instruction_index, sample_index
                 """, arguments: [filterKey]).map {
-                PairDecision(questionIndex: $0["question_index"], instructionIndex: $0["instruction_index"], sampleIndex: $0["sample_index"],
-                             positiveKey: $0["positive_key"], negativeKey: $0["negative_key"], kept: $0["kept"], reason: $0["reason"])
+                let r = StoredRow($0, table: "pair_decisions", keyColumn: "positive_key")
+                return PairDecision(questionIndex: try r.get("question_index"), instructionIndex: try r.get("instruction_index"),
+                                    sampleIndex: try r.get("sample_index"), positiveKey: try r.get("positive_key"), negativeKey: try r.get("negative_key"),
+                                    kept: try r.get("kept"), reason: try r.optional("reason"))
             }
         }
     }
@@ -511,14 +538,15 @@ public final class RunStore: @unchecked Sendable {
     }
 
     static func vector(from row: Row) throws -> VectorRecord {
-        let key: String = row["key"]
-        let layers: Int = row["layers"], hidden: Int = row["hidden"]
+        let r = StoredRow(row, table: "vectors", keyColumn: "key")
+        let key: String = try r.get("key")
+        let layers: Int = try r.get("layers"), hidden: Int = try r.get("hidden")
         guard layers > 0, hidden > 0, layers <= 4096, hidden <= 1 << 20 else {
             throw RunStoreError.badValue(table: "vectors", column: "layers/hidden", key: key, value: "\(layers)/\(hidden)")
         }
-        let rows = try FloatBlob.decode(rows: row["data"], rows: layers, width: hidden, table: "vectors", column: "data", key: key)
-        return VectorRecord(key: key, trait: row["trait"], method: row["method"], filterKey: row["filter_key"], pairCount: row["pair_count"],
-                            rows: rows, model: row["model"])
+        let rows = try FloatBlob.decode(rows: try r.get("data"), rows: layers, width: hidden, table: "vectors", column: "data", key: key)
+        return VectorRecord(key: key, trait: try r.get("trait"), method: try r.get("method"), filterKey: try r.get("filter_key"),
+                            pairCount: try r.get("pair_count"), rows: rows, model: try r.get("model"))
     }
 
     public func vector(key: String) throws -> VectorRecord? {
@@ -544,9 +572,11 @@ public final class RunStore: @unchecked Sendable {
     public func steeringResult(key: String) throws -> SteeringResultRecord? {
         try db.read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM steering_results WHERE key = ?", arguments: [key]).map {
-                SteeringResultRecord(key: $0["key"], trait: $0["trait"], vectorKey: $0["vector_key"], layer: $0["layer"],
-                                     coefficient: $0["coefficient"], positions: $0["positions"], meanTrait: $0["mean_trait"],
-                                     meanCoherence: $0["mean_coherence"], scoredCount: $0["scored_count"], answerCount: $0["answer_count"])
+                let r = StoredRow($0, table: "steering_results", keyColumn: "key")
+                return SteeringResultRecord(key: try r.get("key"), trait: try r.get("trait"), vectorKey: try r.get("vector_key"), layer: try r.get("layer"),
+                                            coefficient: try r.get("coefficient"), positions: try r.get("positions"), meanTrait: try r.optional("mean_trait"),
+                                            meanCoherence: try r.optional("mean_coherence"), scoredCount: try r.get("scored_count"),
+                                            answerCount: try r.get("answer_count"))
             }
         }
     }
@@ -565,8 +595,10 @@ public final class RunStore: @unchecked Sendable {
         try db.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM projections WHERE vector_key = ? AND layer = ? ORDER BY condition, answer_key",
                              arguments: [vectorKey, layer]).map {
-                ProjectionRecord(trait: $0["trait"], vectorKey: $0["vector_key"], layer: $0["layer"], answerKey: $0["answer_key"],
-                                 condition: $0["condition"], source: $0["source"], value: $0["value"])
+                let r = StoredRow($0, table: "projections", keyColumn: "answer_key")
+                return ProjectionRecord(trait: try r.get("trait"), vectorKey: try r.get("vector_key"), layer: try r.get("layer"),
+                                        answerKey: try r.get("answer_key"), condition: try r.get("condition"), source: try r.get("source"),
+                                        value: try r.get("value"))
             }
         }
     }
@@ -585,7 +617,9 @@ public final class RunStore: @unchecked Sendable {
     public func stageLog(invocation: String) throws -> [(stage: String, trait: String, computed: Int, reused: Int)] {
         try db.read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM stage_log WHERE invocation = ? ORDER BY id", arguments: [invocation]).map {
-                (stage: $0["stage"] as String, trait: $0["trait"] as String, computed: $0["computed"] as Int, reused: $0["reused"] as Int)
+                let r = StoredRow($0, table: "stage_log", keyColumn: "id")
+                return (stage: try r.get("stage") as String, trait: try r.get("trait") as String, computed: try r.get("computed") as Int,
+                        reused: try r.get("reused") as Int)
             }
         }
     }
@@ -595,6 +629,70 @@ public final class RunStore: @unchecked Sendable {
         let known = ["answers", "scores", "activations", "pair_decisions", "vectors", "steering_results", "projections", "stage_log", "filter_runs"]
         guard known.contains(table) else { throw RunStoreError.badValue(table: table, column: "-", key: "-", value: "unknown table") }
         return try db.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM \(table)") ?? 0 }
+    }
+}
+
+/// One stored row read with errors. GRDB's non-optional row subscripts stop the process on a NULL,
+/// a missing column or a value of another type; a damaged or hand-edited store must give an error
+/// naming the table, the column and the row instead.
+struct StoredRow {
+    let row: Row
+    let table: String
+    /// Names the row in errors: its key column's value.
+    let id: String
+
+    init(_ row: Row, table: String, keyColumn: String) {
+        self.row = row
+        self.table = table
+        let key = row.first { $0.0 == keyColumn }?.1
+        switch key?.storage {
+        case let .string(s)?: id = "\(keyColumn) \(s.prefix(64))"
+        case let .int64(i)?: id = "\(keyColumn) \(i)"
+        default: id = "a row with an unreadable \(keyColumn)"
+        }
+    }
+
+    /// The column's value, or nil when the column is not there.
+    private func value(_ column: String) -> DatabaseValue? { row.first { $0.0 == column }?.1 }
+
+    func get<T: DatabaseValueConvertible>(_ column: String, as type: T.Type = T.self) throws -> T {
+        guard let v = try optional(column, as: T.self) else {
+            throw RunStoreError.badColumn(table: table, column: column, row: id, found: "NULL", expected: Self.expected(T.self))
+        }
+        return v
+    }
+
+    /// nil for NULL; an error for a missing column or a value of another type.
+    func optional<T: DatabaseValueConvertible>(_ column: String, as type: T.Type = T.self) throws -> T? {
+        guard let v = value(column) else {
+            throw RunStoreError.badColumn(table: table, column: column, row: id, found: "no such column", expected: Self.expected(T.self))
+        }
+        if v.isNull { return nil }
+        // GRDB converts between INTEGER and REAL (exactly) but not from TEXT or BLOB to numbers.
+        guard let decoded = T.fromDatabaseValue(v) else {
+            throw RunStoreError.badColumn(table: table, column: column, row: id, found: Self.describe(v), expected: Self.expected(T.self))
+        }
+        return decoded
+    }
+
+    static func expected<T>(_ type: T.Type) -> String {
+        switch type {
+        case is String.Type: return "TEXT"
+        case is Data.Type: return "a BLOB"
+        case is Double.Type: return "a REAL number"
+        case is Bool.Type: return "an INTEGER 0 or 1"
+        default: return "an INTEGER"
+        }
+    }
+
+    static func describe(_ v: DatabaseValue) -> String {
+        switch v.storage {
+        case .null: return "NULL"
+        case let .int64(i): return "the INTEGER \(i)"
+        case let .double(d): return "the REAL \(d)"
+        case let .string(s): return "the TEXT \"\(s.prefix(40))\""
+        case let .blob(b): return "a BLOB of \(b.count) bytes"
+        }
     }
 }
 
