@@ -15,7 +15,7 @@ struct ProjectionOptions: ParsableArguments {
     @Option(name: .customLong("cap-layers"), parsing: .upToNextOption, help: ArgumentHelp("Blocks to cap at (default: every block).", valueName: "layer"))
     var capLayers: [Int] = []
 
-    @Option(name: .customLong("ablate"), help: ArgumentHelp("Remove this vector file's direction from the residual stream (h ← h − (h·v̂)v̂).", valueName: "file"))
+    @Option(name: .customLong("ablate"), help: ArgumentHelp("Remove this vector file's direction from the residual stream (h ← h − (h·v̂)v̂); `refusal` = the model's refusal direction from `persona vectors refusal`, its chosen row at every block.", valueName: "file"))
     var ablateFile: String?
 
     @Option(name: .customLong("ablate-layers"), parsing: .upToNextOption, help: ArgumentHelp("Blocks to ablate at (default: every block).", valueName: "layer"))
@@ -33,10 +33,20 @@ struct ProjectionOptions: ParsableArguments {
         if capFile == nil, ablateFile == nil, directionLayer != nil { throw ValidationError("--direction-layer needs --cap or --ablate") }
     }
 
-    var specs: [ProjectionSpec] {
+    /// `modelName` resolves `--ablate refusal`.
+    func specs(modelName: String) throws -> [ProjectionSpec] {
         var specs: [ProjectionSpec] = []
         if let f = ablateFile {
-            specs.append(ProjectionSpec(path: f, intervention: .ablate, layers: ablateLayers.isEmpty ? nil : ablateLayers, directionLayer: directionLayer))
+            var path = f, row = directionLayer
+            if f == "refusal" {
+                path = RefusalDirection.defaultPath(modelName: modelName)
+                guard FileManager.default.fileExists(atPath: path) else {
+                    throw ValidationError("--ablate refusal: \(path) does not exist; run `persona vectors refusal \(modelName)` first")
+                }
+                // The row chosen when the direction was made, unless --direction-layer overrides it.
+                if row == nil, let chosen = try TraitVectors.read(path: path).metadata[RefusalDirection.directionLayerKey] { row = Int(chosen) }
+            }
+            specs.append(ProjectionSpec(path: path, intervention: .ablate, layers: ablateLayers.isEmpty ? nil : ablateLayers, directionLayer: row))
         }
         if let f = capFile, let t = threshold {
             specs.append(ProjectionSpec(path: f, intervention: .cap(threshold: t), layers: capLayers.isEmpty ? nil : capLayers, directionLayer: directionLayer))
@@ -46,6 +56,6 @@ struct ProjectionOptions: ParsableArguments {
 
     /// The hooks, checked against the model. Ablation comes first so that a cap sees the ablated stream.
     func makeHooks(model: LanguageModel) throws -> [LayerHook] {
-        try specs.flatMap { try $0.makeHooks(config: model.config) }
+        try specs(modelName: model.displayName).flatMap { try $0.makeHooks(config: model.config) }
     }
 }
