@@ -251,10 +251,17 @@ public enum ReportWriter {
 
     private static func steeringTable(_ t: TraitReport) -> String {
         guard !t.steering.isEmpty else { return "" }
-        var h = "<table><tr><th>coefficient</th><th>mean trait</th><th>mean coherence</th><th>scored / answers</th><th>P(trait answer)</th></tr>"
+        // Both units when the layer's mean residual norm is known (raw = norm × meanNorm_L / ‖v_L‖).
+        let units = t.meanResidualNorms != nil
+        let unit = t.coefficientUnit ?? "raw"
+        var h = "<table><tr><th>coefficient (\(unit))</th>" + (units ? "<th>raw</th><th>norm units</th>" : "")
+            + "<th>mean trait</th><th>mean coherence</th><th>scored / answers</th><th>P(trait answer)</th></tr>"
         for p in t.steering.sorted(by: { $0.coefficient < $1.coefficient }) {
             let b = t.behavior?.first { $0.coefficient == p.coefficient }?.meanTraitProbability
-            h += "<tr><td class=\"num\">\(HTMLText.tick(p.coefficient))</td><td class=\"num\">\(n(p.meanTrait))</td><td class=\"num\">\(n(p.meanCoherence))</td><td class=\"num\">\(p.scoredCount) / \(p.answerCount)</td><td class=\"num\">\(n(b, 3))</td></tr>"
+            let both = units ? t.bothUnits(p.coefficient, layer: p.layer) : nil
+            h += "<tr><td class=\"num\">\(HTMLText.tick(p.coefficient))</td>"
+                + (units ? "<td class=\"num\">\(n(both?.raw, 2))</td><td class=\"num\">\(n(both?.norm, 3))</td>" : "")
+                + "<td class=\"num\">\(n(p.meanTrait))</td><td class=\"num\">\(n(p.meanCoherence))</td><td class=\"num\">\(p.scoredCount) / \(p.answerCount)</td><td class=\"num\">\(n(b, 3))</td></tr>"
         }
         return h + "</table>\n"
     }
