@@ -29,6 +29,8 @@ public struct TraitSummary: Equatable, Sendable {
     public var failure: String?
     /// Mean residual norm at the steering layer on the extraction questions (converts coefficient units).
     public var meanResidualNorm: Double?
+    /// Steerability diagnostics of the vector at the steering layer.
+    public var diagnostics: SteerabilityDiagnostics?
 
     public init(trait: String, pairsKept: Int, pairsTotal: Int, vectorNorm: Double? = nil, judgeQuality: JudgeQuality? = nil,
                 points: [Point] = [], failure: String? = nil) {
@@ -106,6 +108,9 @@ extension TraitSummary {
             if let top = s.largestCoherentCoefficient, let rho = s.behaviorSpearman, let lo = s.points.map(\.coefficient).min() {
                 parts.append(String(format: "behavioural Spearman ρ = %.2f from %@ to %@", rho, coefficientLabel(lo), coefficientLabel(top)))
             }
+            if let d = s.diagnostics {
+                parts.append("diagnostics @\(d.layer): " + d.summaryText)
+            }
             if let (c, rise) = s.judgedRise {
                 parts.append(String(format: "judged trait %+.1f from c=0 to %@ (best coherent coefficient)", rise, coefficientLabel(c)))
             } else if s.points.contains(where: { $0.meanTrait != nil }) {
@@ -149,6 +154,7 @@ extension Pipeline {
                 if layer < norms.count { summary.meanResidualNorm = norms[layer] }
                 withVectors.append(pack)
                 let behavior = try behave(pack)
+                summary.diagnostics = try steerabilityDiagnostics(pack, filtered: outcome, behavior: behavior)
                 let steered = try steer(pack)
                 summary.points = steered.points.map { p in
                     TraitSummary.Point(coefficient: p.coefficient, meanTrait: p.meanTrait, meanCoherence: p.meanCoherence,
@@ -235,13 +241,14 @@ public enum RunReport {
             }
             let unit: String = (s.coefficientUnit ?? CoefficientUnit.raw).rawValue
             let residualNorms: [Double]? = try store.info(Pipeline.latestResidualNormsKey(trait: name), as: ResidualNormRecord.self)?.meanNorms
+            let diagnostics: SteerabilityDiagnostics? = try store.info(Pipeline.diagnosticsKey(trait: name), as: SteerabilityDiagnostics.self)
             traits.append(TraitReport(trait: name, pairsTotal: decisions.count, pairsKept: decisions.filter(\.kept).count,
                                       dropReasons: decisions.compactMap(\.reason).reduce(into: [:]) { $0[$1, default: 0] += 1 },
                                       vectorNorms: vector?.rows.map(norm) ?? [], steeringLayer: st.steeringLayer ?? layer,
                                       steering: points, layerSweep: sweep, bestLayer: st.bestLayer, projections: projections,
                                       promptLastCorrelation: st.promptLastCorrelation, examples: examples,
                                       judgeQuality: st.judgeQuality, behavior: behavior,
-                                      coefficientUnit: unit, meanResidualNorms: residualNorms))
+                                      coefficientUnit: unit, meanResidualNorms: residualNorms, diagnostics: diagnostics))
         }
         let geometry = try store.info("geometry", as: Geometry.self)
         return ReportData(runName: info.name, model: info.model, modelFingerprint: info.modelFingerprint, judge: info.judge,

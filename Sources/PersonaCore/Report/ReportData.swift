@@ -54,13 +54,15 @@ public struct TraitReport: Codable, Equatable, Sendable {
     public var coefficientUnit: String?
     /// Mean residual norm ‖h_L‖ per layer on the extraction questions (positions ≥ 1): converts between units.
     public var meanResidualNorms: [Double]?
+    /// Steerability diagnostics of the vector at the steering layer (Pipeline/Steerability.swift).
+    public var diagnostics: SteerabilityDiagnostics?
 
     public init(trait: String, pairsTotal: Int, pairsKept: Int, dropReasons: [String: Int], vectorNorms: [Double],
                 steeringLayer: Int, steering: [SteeringPoint], layerSweep: [SteeringPoint] = [], bestLayer: Int? = nil,
                 projections: [ProjectionGroup], promptLastCorrelation: Double?, examples: [ExampleAnswer],
                 judgeQuality: JudgeQuality? = nil, behavior: [BehaviorPoint]? = nil,
-                coefficientUnit: String? = nil, meanResidualNorms: [Double]? = nil) {
-        self.coefficientUnit = coefficientUnit; self.meanResidualNorms = meanResidualNorms
+                coefficientUnit: String? = nil, meanResidualNorms: [Double]? = nil, diagnostics: SteerabilityDiagnostics? = nil) {
+        self.coefficientUnit = coefficientUnit; self.meanResidualNorms = meanResidualNorms; self.diagnostics = diagnostics
         self.trait = trait; self.pairsTotal = pairsTotal; self.pairsKept = pairsKept; self.dropReasons = dropReasons
         self.vectorNorms = vectorNorms; self.steeringLayer = steeringLayer; self.steering = steering
         self.layerSweep = layerSweep; self.bestLayer = bestLayer; self.projections = projections

@@ -206,6 +206,9 @@ public enum ReportWriter {
             if bad { h += " The judge cannot tell these answers apart: its steering scores mean little; read the behavioural measure and the answers." }
             h += "</p>\n"
         }
+        if let d = t.diagnostics {
+            h += "<p>Steerability diagnostics at layer \(d.layer): \(e(d.summaryText)). (Anti-steerable: share of two-choice items whose log-ratio falls as the coefficient rises; consistency: mean pairwise cosine of the kept pairs' activation differences; d: Cohen's d of positive vs negative projections.)</p>\n"
+        }
         if !t.dropReasons.isEmpty {
             h += "<table><tr><th>drop reason</th><th>pairs</th></tr>"
             for (reason, count) in t.dropReasons.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
