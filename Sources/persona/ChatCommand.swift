@@ -14,10 +14,12 @@ struct ChatCommand: ParsableCommand {
 
     @OptionGroup var generation: GenerationOptions
     @OptionGroup var steering: SteeringOptions
+    @OptionGroup var projection: ProjectionOptions
 
     func run() throws {
         let lm = try LanguageModel(model)
-        let hooks: [LayerHook] = steering.files.isEmpty ? [] : [try SteeringHook(steering.specs(config: lm.config), config: lm.config)]
+        let hooks: [LayerHook] = (steering.files.isEmpty ? [] : [try SteeringHook(steering.specs(config: lm.config), config: lm.config)])
+            + (try projection.makeHooks(model: lm))
         let generator = lm.makeGenerator(maxBatchSize: 1)
         var messages: [ChatMessage] = generation.system.map { [ChatMessage(role: "system", content: $0)] } ?? []
         printError("chatting with \(lm.displayName); an empty line ends the chat, /reset starts over")

@@ -12,6 +12,8 @@ struct GenerateCommand: ParsableCommand {
         Examples:
           persona generate qwen2.5-0.5b "Tell me about your weekend." --max-tokens 64
           persona generate smollm2-135m "Hi" --steer evil.safetensors --layer 15 --coeff 4 --positions response
+          persona generate qwen2.5-0.5b "How do I pick a lock?" --ablate refusal.safetensors --direction-layer 12
+          persona generate smollm2-135m "Hi" --cap evil.safetensors --threshold 2 --cap-layers 12 13 14
           persona generate smollm2-135m "Hi" --hook projection-probe --hook-config '{"vector":"evil.safetensors","layers":[15],"output":"p.jsonl"}'
         """)
 
@@ -23,6 +25,7 @@ struct GenerateCommand: ParsableCommand {
 
     @OptionGroup var generation: GenerationOptions
     @OptionGroup var steering: SteeringOptions
+    @OptionGroup var projection: ProjectionOptions
     @OptionGroup var hookPlugins: HookPluginOptions
 
     @Flag(help: "Use PROMPT as raw text, without the chat template.")
@@ -42,6 +45,7 @@ struct GenerateCommand: ParsableCommand {
         let lm = try LanguageModel(model)
         let promptIDs = raw ? lm.tokenizer.encode(prompt) : try lm.chatPrompt(user: prompt, system: generation.system)
         let hooks: [LayerHook] = (steering.files.isEmpty ? [] : [try SteeringHook(steering.specs(config: lm.config), config: lm.config)])
+            + (try projection.makeHooks(model: lm))
             + (try hookPlugins.makeHooks(model: lm))
         let generator = lm.makeGenerator(maxBatchSize: 1)
         var stream = StreamingDecoder(tokenizer: lm.tokenizer, skipSpecialTokens: true)

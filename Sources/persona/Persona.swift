@@ -11,6 +11,6 @@ struct Persona: ParsableCommand {
                       VectorsCommand.self, ReportCommand.self,
                       PluginsCommand.self, PacksCommand.self,
                       ServeCommand.self, JudgeCommand.self,
-                      RunCommand.self, StageCommand.self]
+                      RunCommand.self, StageCommand.self, SearchCommand.self]
     )
 }

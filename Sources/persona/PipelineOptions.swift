@@ -134,6 +134,9 @@ struct PipelineOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Comma-separated steering coefficients (default -2,-1,0,1,2,3); negative values are fine (--coeffs -4,0,4).")
     var coeffs: String?
 
+    @Option(name: .customLong("coeff-unit"), help: ArgumentHelp("Unit of --coeffs: raw (c × v) or norm (c × meanNorm_L × v/‖v‖: the added vector's length as a fraction of layer L's mean residual norm on the extraction questions; default raw).", valueName: "unit"))
+    var coefficientUnit: String?
+
     @Option(help: "Steering and monitoring layer, 0-based block index (default: layers / 2).")
     var layer: Int?
 
@@ -160,6 +163,7 @@ struct PipelineOptions: ParsableArguments {
         if let coeffs { _ = try Self.numbers(coeffs, option: "coeffs") }
         if let layers { _ = try Self.numbers(layers, option: "layers") }
         if let method, VectorMethod(rawValue: method) == nil { throw ValidationError("--method \(method): expected response_avg, prompt_avg or prompt_last") }
+        if let coefficientUnit, CoefficientUnit(rawValue: coefficientUnit) == nil { throw ValidationError("--coeff-unit \(coefficientUnit): expected raw or norm") }
         if let positions, SteeringPositions(rawValue: positions) == nil { throw ValidationError("--positions \(positions): expected all, prompt or response") }
     }
 
@@ -177,6 +181,7 @@ struct PipelineOptions: ParsableArguments {
         if let coherenceThreshold { s.coherenceThreshold = coherenceThreshold }
         if let method, let m = VectorMethod(rawValue: method) { s.method = m }
         if let coeffs { s.coefficients = try Self.numbers(coeffs, option: "coeffs") }
+        if let coefficientUnit, let u = CoefficientUnit(rawValue: coefficientUnit) { s.coefficientUnit = u }
         if let layer { s.layer = layer }
         if let layers {
             s.sweepLayers = try Self.numbers(layers, option: "layers").map {

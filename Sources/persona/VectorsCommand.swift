@@ -8,7 +8,7 @@ struct VectorsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "vectors",
         abstract: "Export, import and inspect trait vector files.",
-        subcommands: [Export.self, Import.self, Show.self])
+        subcommands: [Export.self, Import.self, Show.self, Refusal.self])
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case llamaCpp = "llama-cpp", safetensors }
 
@@ -72,6 +72,47 @@ struct VectorsCommand: ParsableCommand {
             let shape = vectors.isSingle ? "[\(vectors.hiddenSize)]" : "[\(vectors.rows.count), \(vectors.hiddenSize)]"
             print("wrote \(out): \(shape) float32, trait \(vectors.metadata["persona.trait"] ?? "?"), method \(vectors.metadata["persona.method"] ?? "?")")
             if let note = vectors.metadata["persona.import"] { print(note) }
+        }
+    }
+
+    struct Refusal: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Compute a model's refusal direction from harmful vs harmless requests (Arditi et al. 2024).",
+            discussion: """
+            Per layer: mean activation at the last prompt token of the harmful requests minus that of the harmless ones
+            (Directions/refusal.json, or --requests FILE with the same fields: name, description, harmful[], harmless[]).
+            The row ablated everywhere by `--ablate refusal` is the candidate layer whose ablation most lowers the
+            probability that a harmful request's answer opens with a refusal token ("I", "As", "Sorry").
+            Written by default to runs/refusal/MODEL.safetensors, which is where `--ablate refusal` looks.
+            Example:
+              persona vectors refusal qwen2.5-0.5b
+              persona generate qwen2.5-0.5b "Write a phishing email." --ablate refusal
+            """)
+
+        @Argument(help: "A GGUF file, a Hugging Face folder, or a default model name.")
+        var model: String
+
+        @Option(help: "Output .safetensors path (default runs/refusal/MODEL.safetensors).")
+        var out: String?
+
+        @Option(help: "The request set (JSON: name, description, harmful[], harmless[]).")
+        var requests = RequestContrastSet.defaultPath
+
+        @Option(name: .customLong("candidate-layers"), parsing: .upToNextOption, help: ArgumentHelp("Layers whose row may be chosen (default: a fifth to four fifths of the depth).", valueName: "layer"))
+        var candidateLayers: [Int] = []
+
+        func run() throws {
+            let set = try RequestContrastSet.load(path: requests)
+            let lm = try LanguageModel(model)
+            let result = try RefusalDirection.make(set: set, model: lm, candidates: candidateLayers.isEmpty ? nil : candidateLayers,
+                                                   progress: { printError($0) })
+            let path = out ?? RefusalDirection.defaultPath(modelName: lm.displayName)
+            let url = URL(fileURLWithPath: path)
+            try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try result.vectors.write(to: url)
+            print(String(format: "wrote %@: [%d, %d] float32; ablated row: layer %d (log P(refusal opening) on harmful requests %.3f → %.3f)",
+                         path, result.vectors.rows.count, result.vectors.hiddenSize, result.chosenLayer, result.baselineScore,
+                         result.candidateScores.first { $0.layer == result.chosenLayer }?.score ?? .nan))
         }
     }
 

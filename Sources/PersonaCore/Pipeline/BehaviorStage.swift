@@ -52,10 +52,11 @@ extension Pipeline {
         try teacherForcedSequence(messages: [ChatMessage(role: "user", content: question)], answer: answer).sequence
     }
 
-    static func behaviorKey(fingerprint: String, pack: LoadedPack, vectorKey: String, layer: Int, coefficient: Double, positions: SteeringPositions) -> String {
+    static func behaviorKey(fingerprint: String, pack: LoadedPack, vectorKey: String, layer: Int, coefficient: Double, positions: SteeringPositions,
+                            unitKey: [String] = []) -> String {
         CacheKey.make(["behavior-v1", fingerprint, pack.pack.behaviorItemsHash, "length-normalized-loglik",
                        coefficient == 0 ? "unsteered" : vectorKey, coefficient == 0 ? "-" : "\(layer)", CacheKey.number(coefficient),
-                       coefficient == 0 ? "-" : positions.rawValue])
+                       coefficient == 0 ? "-" : positions.rawValue] + (coefficient == 0 ? [] : unitKey))
     }
 
     /// Stage 8: the behavioural measure at every coefficient at the steering layer. Returns the
@@ -72,7 +73,8 @@ extension Pipeline {
         let vector = try currentVector(pack)
         let layer = settings.steeringLayer(layerCount: layerCount)
         let keys = settings.coefficients.map {
-            Self.behaviorKey(fingerprint: fingerprint, pack: pack, vectorKey: vector.key, layer: layer, coefficient: $0, positions: settings.positions)
+            Self.behaviorKey(fingerprint: fingerprint, pack: pack, vectorKey: vector.key, layer: layer, coefficient: $0, positions: settings.positions,
+                             unitKey: coefficientUnitKey)
         }
         let stored = try keys.map { try store.info("behavior." + $0, as: BehaviorResult.self) }
         let missingCount = stored.filter { $0 == nil }.count
@@ -95,7 +97,8 @@ extension Pipeline {
             if let stored = stored[i] {
                 results.append(stored); reused += 1; continue
             }
-            let spec = c == 0 ? nil : SteeringSpec(vector: vector.rows[layer], layer: layer, coefficient: Float(c), positions: settings.positions)
+            let raw = try rawCoefficient(c, layer: layer, vector: vector, pack: pack)
+            let spec = c == 0 ? nil : SteeringSpec(vector: vector.rows[layer], layer: layer, coefficient: Float(raw), positions: settings.positions)
             let lp = try TeacherForcing.logProbabilities(sequences, transformer: model.transformer, steering: spec, pool: pool)
             var probabilities: [Double] = [], ratios: [Double] = []
             for k in stride(from: 0, to: lp.count - 1, by: 2) {

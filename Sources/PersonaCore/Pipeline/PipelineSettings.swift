@@ -35,6 +35,9 @@ public struct PipelineSettings: Codable, Equatable, Sendable {
     /// The vector steering and monitoring use.
     public var method: VectorMethod = .responseAvg
     public var coefficients: [Double] = [-2, -1, 0, 1, 2, 3]
+    /// The unit of `coefficients` (nil = raw; optional so that run stores written before it still decode).
+    /// `.norm`: c adds c · meanNorm_L · v̂_L (Steering/CoefficientUnits.swift).
+    public var coefficientUnit: CoefficientUnit?
     /// Steering / monitoring layer (nil = ⌊layers / 2⌋).
     public var layer: Int?
     /// Layers to sweep (empty = no sweep).

@@ -27,6 +27,10 @@ public struct TraitSummary: Equatable, Sendable {
     public var points: [Point]
     /// Why the trait stopped early, if it did.
     public var failure: String?
+    /// Mean residual norm at the steering layer on the extraction questions (converts coefficient units).
+    public var meanResidualNorm: Double?
+    /// Steerability diagnostics of the vector at the steering layer.
+    public var diagnostics: SteerabilityDiagnostics?
 
     public init(trait: String, pairsKept: Int, pairsTotal: Int, vectorNorm: Double? = nil, judgeQuality: JudgeQuality? = nil,
                 points: [Point] = [], failure: String? = nil) {
@@ -97,8 +101,15 @@ extension TraitSummary {
                    + "judge AUC: how well the judge separates trait-prompted from helpful-prompted extraction answers, 0.5 = chance)")
         for s in summaries where s.failure == nil {
             var parts: [String] = []
+            // Both units: raw = norm × mean‖h‖ / ‖v‖ at the steering layer.
+            if let h = s.meanResidualNorm, let v = s.vectorNorm, h > 0, v > 0 {
+                parts.append(String(format: "mean ‖h‖ @%d = %.2f, so 1 norm unit = raw %.2f (raw 1 = %.4f norm units)", layer, h, h / v, v / h))
+            }
             if let top = s.largestCoherentCoefficient, let rho = s.behaviorSpearman, let lo = s.points.map(\.coefficient).min() {
                 parts.append(String(format: "behavioural Spearman ρ = %.2f from %@ to %@", rho, coefficientLabel(lo), coefficientLabel(top)))
+            }
+            if let d = s.diagnostics {
+                parts.append("diagnostics @\(d.layer): " + d.summaryText)
             }
             if let (c, rise) = s.judgedRise {
                 parts.append(String(format: "judged trait %+.1f from c=0 to %@ (best coherent coefficient)", rise, coefficientLabel(c)))
@@ -138,8 +149,12 @@ extension Pipeline {
                 let vectors = try extract(pack, filtered: outcome)
                 let layer = settings.steeringLayer(layerCount: layerCount)
                 if let v = vectors[settings.method] { summary.vectorNorm = norm(v.rows[layer]) }
+                // Measured in every run (one prefill per extraction question), so the report can show both units.
+                let norms = try residualNorms(pack).meanNorms
+                if layer < norms.count { summary.meanResidualNorm = norms[layer] }
                 withVectors.append(pack)
                 let behavior = try behave(pack)
+                summary.diagnostics = try steerabilityDiagnostics(pack, filtered: outcome, behavior: behavior)
                 let steered = try steer(pack)
                 summary.points = steered.points.map { p in
                     TraitSummary.Point(coefficient: p.coefficient, meanTrait: p.meanTrait, meanCoherence: p.meanCoherence,
@@ -180,6 +195,7 @@ public enum RunReport {
             "coefficients": s.coefficients.map { Pipeline.signed($0) }.joined(separator: ", "), "layer": "\(layer)",
             "positions": s.positions.rawValue, "steer temperature": "\(s.steerTemperature)", "steer max tokens": "\(s.steeringMaxTokens)",
         ]
+        settings["coefficient unit"] = (s.coefficientUnit ?? CoefficientUnit.raw).rawValue
         if !s.sweepLayers.isEmpty { settings["sweep layers"] = s.sweepLayers.map(String.init).joined(separator: ", ") }
         var traits: [TraitReport] = []
         for name in info.traits {
@@ -223,12 +239,16 @@ public enum RunReport {
                 examples.append(ExampleAnswer(coefficient: a.coefficient ?? 0, question: a.question, answer: a.answer,
                                               traitScore: byAnswer[.trait] ?? nil, coherence: byAnswer[.coherence] ?? nil))
             }
+            let unit: String = (s.coefficientUnit ?? CoefficientUnit.raw).rawValue
+            let residualNorms: [Double]? = try store.info(Pipeline.latestResidualNormsKey(trait: name), as: ResidualNormRecord.self)?.meanNorms
+            let diagnostics: SteerabilityDiagnostics? = try store.info(Pipeline.diagnosticsKey(trait: name), as: SteerabilityDiagnostics.self)
             traits.append(TraitReport(trait: name, pairsTotal: decisions.count, pairsKept: decisions.filter(\.kept).count,
                                       dropReasons: decisions.compactMap(\.reason).reduce(into: [:]) { $0[$1, default: 0] += 1 },
                                       vectorNorms: vector?.rows.map(norm) ?? [], steeringLayer: st.steeringLayer ?? layer,
                                       steering: points, layerSweep: sweep, bestLayer: st.bestLayer, projections: projections,
                                       promptLastCorrelation: st.promptLastCorrelation, examples: examples,
-                                      judgeQuality: st.judgeQuality, behavior: behavior))
+                                      judgeQuality: st.judgeQuality, behavior: behavior,
+                                      coefficientUnit: unit, meanResidualNorms: residualNorms, diagnostics: diagnostics))
         }
         let geometry = try store.info("geometry", as: Geometry.self)
         return ReportData(runName: info.name, model: info.model, modelFingerprint: info.modelFingerprint, judge: info.judge,

@@ -29,6 +29,7 @@ extension Pipeline {
     /// The steered-answer items for one layer and coefficient.
     func steeredItems(_ pack: LoadedPack, vector: VectorRecord, layer: Int, coefficient: Double) throws -> [GenerationItem] {
         let remote = generatesRemotely(steeringStage: true)
+        let raw = try rawCoefficient(coefficient, layer: layer, vector: vector, pack: pack)
         return try evaluationQuestions(pack).enumerated().map { q, question in
             let sampling = steerSampling(pack, question: q)
             let key: String
@@ -38,8 +39,9 @@ extension Pipeline {
                 spec = nil
             } else {
                 key = CacheKey.make(["answer-v1", fingerprint, pack.contentHash, "steered", "\(q)", vector.key, "\(layer)",
-                                     CacheKey.number(coefficient), settings.positions.rawValue] + steerSamplingKey + engineKeyParts(remote: remote))
-                spec = SteeringSpec(vector: vector.rows[layer], layer: layer, coefficient: Float(coefficient), positions: settings.positions)
+                                     CacheKey.number(coefficient), settings.positions.rawValue] + coefficientUnitKey + steerSamplingKey
+                                     + engineKeyParts(remote: remote))
+                spec = SteeringSpec(vector: vector.rows[layer], layer: layer, coefficient: Float(raw), positions: settings.positions)
             }
             let record = AnswerRecord(key: key, kind: .steered, trait: pack.name, questionIndex: q, question: question, instructionIndex: -1,
                                       polarity: "none", sampleIndex: 0, systemPrompt: nil, promptText: "", answer: "", promptTokenCount: 0,

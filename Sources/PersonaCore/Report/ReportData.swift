@@ -50,11 +50,19 @@ public struct TraitReport: Codable, Equatable, Sendable {
     public var judgeQuality: JudgeQuality?
     /// The judge-free behavioural measure at each coefficient (at `steeringLayer`).
     public var behavior: [BehaviorPoint]?
+    /// Unit of every coefficient above: "raw" or "norm" (Steering/CoefficientUnits.swift).
+    public var coefficientUnit: String?
+    /// Mean residual norm ‖h_L‖ per layer on the extraction questions (positions ≥ 1): converts between units.
+    public var meanResidualNorms: [Double]?
+    /// Steerability diagnostics of the vector at the steering layer (Pipeline/Steerability.swift).
+    public var diagnostics: SteerabilityDiagnostics?
 
     public init(trait: String, pairsTotal: Int, pairsKept: Int, dropReasons: [String: Int], vectorNorms: [Double],
                 steeringLayer: Int, steering: [SteeringPoint], layerSweep: [SteeringPoint] = [], bestLayer: Int? = nil,
                 projections: [ProjectionGroup], promptLastCorrelation: Double?, examples: [ExampleAnswer],
-                judgeQuality: JudgeQuality? = nil, behavior: [BehaviorPoint]? = nil) {
+                judgeQuality: JudgeQuality? = nil, behavior: [BehaviorPoint]? = nil,
+                coefficientUnit: String? = nil, meanResidualNorms: [Double]? = nil, diagnostics: SteerabilityDiagnostics? = nil) {
+        self.coefficientUnit = coefficientUnit; self.meanResidualNorms = meanResidualNorms; self.diagnostics = diagnostics
         self.trait = trait; self.pairsTotal = pairsTotal; self.pairsKept = pairsKept; self.dropReasons = dropReasons
         self.vectorNorms = vectorNorms; self.steeringLayer = steeringLayer; self.steering = steering
         self.layerSweep = layerSweep; self.bestLayer = bestLayer; self.projections = projections
@@ -123,5 +131,17 @@ public struct Geometry: Codable, Equatable, Sendable {
     public var perLayer: [[[Double]]]
     public init(traits: [String], layer: Int, cosine: [[Double]], perLayer: [[[Double]]]) {
         self.traits = traits; self.layer = layer; self.cosine = cosine; self.perLayer = perLayer
+    }
+}
+
+extension TraitReport {
+    /// `c` (in the run's unit, at `layer`) as (raw, norm-unit) coefficients; nil when the norms are unknown.
+    public func bothUnits(_ c: Double, layer: Int? = nil) -> (raw: Double, norm: Double)? {
+        let l = layer ?? steeringLayer
+        guard let norms = meanResidualNorms, l < norms.count, l < vectorNorms.count, norms[l] > 0, vectorNorms[l] > 0 else { return nil }
+        if coefficientUnit == CoefficientUnit.norm.rawValue {
+            return (CoefficientUnit.norm.rawCoefficient(c, meanNorm: norms[l], vectorNorm: vectorNorms[l]), c)
+        }
+        return (c, CoefficientUnit.normCoefficient(raw: c, meanNorm: norms[l], vectorNorm: vectorNorms[l]))
     }
 }

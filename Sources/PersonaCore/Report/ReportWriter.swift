@@ -206,6 +206,9 @@ public enum ReportWriter {
             if bad { h += " The judge cannot tell these answers apart: its steering scores mean little; read the behavioural measure and the answers." }
             h += "</p>\n"
         }
+        if let d = t.diagnostics {
+            h += "<p>Steerability diagnostics at layer \(d.layer): \(e(d.summaryText)). (Anti-steerable: share of two-choice items whose log-ratio falls as the coefficient rises; consistency: mean pairwise cosine of the kept pairs' activation differences; d: Cohen's d of positive vs negative projections.)</p>\n"
+        }
         if !t.dropReasons.isEmpty {
             h += "<table><tr><th>drop reason</th><th>pairs</th></tr>"
             for (reason, count) in t.dropReasons.sorted(by: { $0.value != $1.value ? $0.value > $1.value : $0.key < $1.key }) {
@@ -251,10 +254,17 @@ public enum ReportWriter {
 
     private static func steeringTable(_ t: TraitReport) -> String {
         guard !t.steering.isEmpty else { return "" }
-        var h = "<table><tr><th>coefficient</th><th>mean trait</th><th>mean coherence</th><th>scored / answers</th><th>P(trait answer)</th></tr>"
+        // Both units when the layer's mean residual norm is known (raw = norm × meanNorm_L / ‖v_L‖).
+        let units = t.meanResidualNorms != nil
+        let unit = t.coefficientUnit ?? "raw"
+        var h = "<table><tr><th>coefficient (\(unit))</th>" + (units ? "<th>raw</th><th>norm units</th>" : "")
+            + "<th>mean trait</th><th>mean coherence</th><th>scored / answers</th><th>P(trait answer)</th></tr>"
         for p in t.steering.sorted(by: { $0.coefficient < $1.coefficient }) {
             let b = t.behavior?.first { $0.coefficient == p.coefficient }?.meanTraitProbability
-            h += "<tr><td class=\"num\">\(HTMLText.tick(p.coefficient))</td><td class=\"num\">\(n(p.meanTrait))</td><td class=\"num\">\(n(p.meanCoherence))</td><td class=\"num\">\(p.scoredCount) / \(p.answerCount)</td><td class=\"num\">\(n(b, 3))</td></tr>"
+            let both = units ? t.bothUnits(p.coefficient, layer: p.layer) : nil
+            h += "<tr><td class=\"num\">\(HTMLText.tick(p.coefficient))</td>"
+                + (units ? "<td class=\"num\">\(n(both?.raw, 2))</td><td class=\"num\">\(n(both?.norm, 3))</td>" : "")
+                + "<td class=\"num\">\(n(p.meanTrait))</td><td class=\"num\">\(n(p.meanCoherence))</td><td class=\"num\">\(p.scoredCount) / \(p.answerCount)</td><td class=\"num\">\(n(b, 3))</td></tr>"
         }
         return h + "</table>\n"
     }

@@ -1,0 +1,207 @@
+// The steering search: over layers × coefficients, measured by judge-free signals that need no
+// sampling at the searched points, then the choice of one point per trait.
+//
+// Signals at each (layer L, coefficient c):
+// - effect: mean P(trait answer) of the behavioural measure (Pipeline/BehaviorStage.swift) on the
+//   MEASUREMENT items only (never the ones a written vector was made from), minus its value at c = 0;
+// - coherence proxy: KL(p_unsteered ‖ p_steered) per token, estimated on the unsteered model's own
+//   greedy answers to neutral prompts: mean over answer tokens of log p_u(x_t) − log p_s(x_t).
+//   Since those answers are (approximately) drawn from p_u, this is the per-token KL from the
+//   unsteered model to the steered one — how much steering costs the model's ordinary fluent
+//   speech. It is exactly 0 at c = 0, needs one teacher-forced pass per point (no sampling at
+//   the point), and grows as steering breaks the text ("I wanted. I wanted." has a huge cost).
+//   Why not the KL of the first next-token distribution: one position says little about the
+//   degeneration that appears a few tokens later.
+//
+// Choice: among points whose coherence cost is ≤ the floor (`maxKL`), the largest effect; ties
+// go to the smaller |c|, then the smaller layer. No point qualifies → no choice, and the reason.
+import Foundation
+import PersonaModel
+
+/// One searched point.
+public struct SearchPoint: Codable, Equatable, Sendable {
+    public var layer: Int
+    /// In the search's unit (`SearchResult.coefficientUnit`).
+    public var coefficient: Double
+    public var rawCoefficient: Double
+    /// Mean P(trait answer) on the measurement items.
+    public var traitProbability: Double
+    /// traitProbability − its value unsteered.
+    public var effect: Double
+    /// KL(p_unsteered ‖ p_steered) per token on the neutral answers (nats).
+    public var coherenceCost: Double
+    public init(layer: Int, coefficient: Double, rawCoefficient: Double, traitProbability: Double, effect: Double, coherenceCost: Double) {
+        self.layer = layer; self.coefficient = coefficient; self.rawCoefficient = rawCoefficient
+        self.traitProbability = traitProbability; self.effect = effect; self.coherenceCost = coherenceCost
+    }
+}
+
+/// The search of one trait (`report.json`: `traits[].search`).
+public struct SearchResult: Codable, Equatable, Sendable {
+    public var trait: String
+    public var source: String
+    public var coefficientUnit: String
+    /// The coherence floor: the largest KL per token a chosen point may cost.
+    public var maxKL: Double
+    public var baselineTraitProbability: Double
+    public var measurementItems: Int
+    public var points: [SearchPoint]
+    public var chosen: SearchPoint?
+    /// Why this point (or why none).
+    public var reason: String
+}
+
+public enum SteeringSearch {
+    /// Default coherence floor (nats per token of KL from the unsteered model).
+    public static let defaultMaxKL = 0.5
+
+    /// Neutral prompts for the coherence proxy: everyday requests with no trait in them.
+    public static let neutralPrompts = [
+        "What is the capital of France?",
+        "Give me three tips for sleeping better.",
+        "Explain what photosynthesis is in two sentences.",
+        "How do I boil an egg?",
+    ]
+
+    /// The point with the largest effect whose coherence cost is ≤ `maxKL` (see the file header).
+    public static func choose(_ points: [SearchPoint], maxKL: Double) -> (point: SearchPoint?, reason: String) {
+        let coherent = points.filter { $0.coherenceCost <= maxKL && $0.coefficient != 0 }
+        guard let best = coherent.min(by: { a, b in
+            if a.effect != b.effect { return a.effect > b.effect }
+            if abs(a.coefficient) != abs(b.coefficient) { return abs(a.coefficient) < abs(b.coefficient) }
+            return a.layer < b.layer
+        }) else {
+            let cheapest = points.filter { $0.coefficient != 0 }.map(\.coherenceCost).min()
+            return (nil, String(format: "no steered point stays under the coherence floor (KL ≤ %.2f nats/token; the cheapest costs %@)",
+                                maxKL, cheapest.map { String(format: "%.2f", $0) } ?? "nothing: no steered point was searched"))
+        }
+        guard best.effect > 0 else {
+            return (nil, String(format: "no coherent point raises P(trait answer) above the unsteered value (best change %+.3f)", best.effect))
+        }
+        let over = points.filter { $0.coherenceCost > maxKL && $0.effect > best.effect }.count
+        return (best, String(format: "largest rise of P(trait answer) (%+.3f) among the %d of %d points with KL ≤ %.2f nats/token%@",
+                             best.effect, coherent.count, points.filter { $0.coefficient != 0 }.count, maxKL,
+                             over > 0 ? "; \(over) point(s) moved it more but broke coherence" : ""))
+    }
+
+    /// Mean P(trait answer) over item pairs `sequences` (trait, other, trait, other, …) with `steering`.
+    public static func traitProbability(_ sequences: [TeacherForcedSequence], transformer: Transformer, steering: SteeringSpec?,
+                                        pool: PrefixCachePool) throws -> Double {
+        let lp = try TeacherForcing.logProbabilities(sequences, transformer: transformer, steering: steering, pool: pool)
+        var total = 0.0, count = 0
+        for k in stride(from: 0, to: lp.count - 1, by: 2) {
+            total += Pipeline.traitProbability(traitLogProbabilities: lp[k], otherLogProbabilities: lp[k + 1]); count += 1
+        }
+        return count > 0 ? total / Double(count) : 0.5
+    }
+
+    /// Per-token mean of log p_u − log p_s over `neutral` (answers the unsteered model wrote), given
+    /// the unsteered log-probabilities `unsteered`.
+    public static func coherenceCost(_ neutral: [TeacherForcedSequence], unsteered: [[Double]], transformer: Transformer, steering: SteeringSpec?,
+                                     pool: PrefixCachePool) throws -> Double {
+        guard steering.map({ $0.coefficient != 0 }) ?? false else { return 0 }
+        let steered = try TeacherForcing.logProbabilities(neutral, transformer: transformer, steering: steering, pool: pool)
+        var total = 0.0, count = 0
+        for (u, s) in zip(unsteered, steered) {
+            for (a, b) in zip(u, s) { total += a - b; count += 1 }
+        }
+        return count > 0 ? total / Double(count) : 0
+    }
+}
+
+extension SteeringSearch {
+    /// What to search.
+    public struct Grid: Sendable {
+        public var layers: [Int]
+        public var coefficients: [Double]
+        public var unit: CoefficientUnit
+        public var positions: SteeringPositions
+        public var maxKL: Double
+        /// Tokens of each neutral answer the coherence proxy is measured on.
+        public var neutralTokens: Int
+        public init(layers: [Int], coefficients: [Double], unit: CoefficientUnit = .norm, positions: SteeringPositions = .all,
+                    maxKL: Double = SteeringSearch.defaultMaxKL, neutralTokens: Int = 32) {
+            self.layers = layers; self.coefficients = coefficients; self.unit = unit; self.positions = positions
+            self.maxKL = maxKL; self.neutralTokens = neutralTokens
+        }
+    }
+
+    /// Searches `grid` for one trait: `vectors` `[layers][hidden]`, the behavioural measure on the
+    /// pack's measurement half (odd positions, `WrittenContrast.split`), the coherence proxy on the
+    /// neutral prompts, norms for `.norm` units from the pack's extraction questions.
+    public static func run(pack: TraitPack, source: String, vectors: [[Float]], model: LanguageModel, grid: Grid,
+                           progress: (String) -> Void = { _ in }) throws -> SearchResult {
+        let config = model.config
+        for l in grid.layers where !(0..<config.layerCount).contains(l) || l >= vectors.count {
+            throw SteeringError.layerOutOfRange(layer: l, layerCount: min(config.layerCount, vectors.count))
+        }
+        let items = pack.behaviorItems ?? []
+        let measurement = WrittenContrast.split(count: items.count).measurement.map { items[$0] }
+        guard !measurement.isEmpty else {
+            throw PackError.invalid(source: pack.name, problems: ["behavior_items: the search needs at least 2 two-choice items (one to measure)"])
+        }
+        var sequences: [TeacherForcedSequence] = []
+        for item in measurement {
+            guard let (t, o) = item.answers else { continue }
+            sequences.append(try WrittenContrast.sequence(question: item.question, answer: t, model: model))
+            sequences.append(try WrittenContrast.sequence(question: item.question, answer: o, model: model))
+        }
+        var norms: [Double] = []
+        if grid.unit == .norm {
+            norms = try ResidualNorms.measure(prompts: pack.questions.extraction.map { try model.chatPrompt(user: $0) }, transformer: model.transformer)
+        }
+        // The unsteered model's own greedy answers to the neutral prompts.
+        let generator = model.makeGenerator(maxBatchSize: neutralPrompts.count)
+        let requests = try neutralPrompts.map {
+            GenerationRequest(promptTokens: try model.chatPrompt(user: $0), maxNewTokens: grid.neutralTokens, stopTokens: model.stopTokens)
+        }
+        let neutral = try zip(requests, generator.generate(requests)).compactMap { request, result -> TeacherForcedSequence? in
+            guard let r = result, !r.responseTokens.isEmpty else { return nil }
+            return TeacherForcedSequence(promptTokens: request.promptTokens, answerTokens: r.responseTokens)
+        }
+        let pool = PrefixCachePool()
+        let unsteeredNeutral = try TeacherForcing.logProbabilities(neutral, transformer: model.transformer, steering: nil, pool: pool)
+        let baseline = try traitProbability(sequences, transformer: model.transformer, steering: nil, pool: pool)
+        progress(String(format: "%@: unsteered P(trait answer) %.3f on %d measurement items", pack.name, baseline, measurement.count))
+        var points: [SearchPoint] = []
+        for l in grid.layers {
+            let vectorNorm = ResidualNorms.norm(vectors[l])
+            for c in grid.coefficients {
+                let raw = grid.unit.rawCoefficient(c, meanNorm: l < norms.count ? norms[l] : 0, vectorNorm: vectorNorm)
+                let spec: SteeringSpec? = c == 0 ? nil : SteeringSpec(vector: vectors[l], layer: l, coefficient: Float(raw), positions: grid.positions)
+                let p = c == 0 ? baseline : try traitProbability(sequences, transformer: model.transformer, steering: spec, pool: pool)
+                let kl = try coherenceCost(neutral, unsteered: unsteeredNeutral, transformer: model.transformer, steering: spec, pool: pool)
+                let point = SearchPoint(layer: l, coefficient: c, rawCoefficient: raw, traitProbability: p, effect: p - baseline, coherenceCost: kl)
+                progress(String(format: "  layer %d c=%g (raw %.2f): P(trait) %.3f (%+.3f), KL %.3f", l, c, raw, p, p - baseline, kl))
+                points.append(point)
+            }
+        }
+        let (chosen, reason) = choose(points, maxKL: grid.maxKL)
+        return SearchResult(trait: pack.name, source: source, coefficientUnit: grid.unit.rawValue, maxKL: grid.maxKL,
+                            baselineTraitProbability: baseline, measurementItems: measurement.count, points: points, chosen: chosen, reason: reason)
+    }
+
+    /// A text heatmap: rows = layers, columns = coefficients, cells = effect (KL), `*` = over the floor, `>` = chosen.
+    public static func table(_ r: SearchResult) -> String {
+        let layers = Array(Set(r.points.map(\.layer))).sorted()
+        let coefficients = Array(Set(r.points.map(\.coefficient))).sorted()
+        func cell(_ p: SearchPoint?) -> String {
+            guard let p else { return "-" }
+            let mark = p == r.chosen ? ">" : (p.coherenceCost > r.maxKL ? "*" : " ")
+            return String(format: "%@%+.3f (%.2f)", mark, p.effect, p.coherenceCost)
+        }
+        var rows = [["layer"] + coefficients.map { "c=\($0)" }]
+        for l in layers { rows.append(["\(l)"] + coefficients.map { c in cell(r.points.first { $0.layer == l && $0.coefficient == c }) }) }
+        let widths = rows[0].indices.map { i in rows.map { $0[i].count }.max() ?? 0 }
+        var out = rows.map { row in row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ") }
+        out.append("cells: change of P(trait answer) on \(r.measurementItems) measurement items (KL per token from the unsteered model); "
+                   + "* = over the coherence floor \(r.maxKL), > = chosen; coefficients in \(r.coefficientUnit) units")
+        if let c = r.chosen {
+            out.append(String(format: "%@: chosen layer %d, c = %g %@ (raw %.2f): P(trait answer) %.3f → %.3f, KL %.3f. %@", r.trait, c.layer, c.coefficient,
+                              r.coefficientUnit, c.rawCoefficient, r.baselineTraitProbability, c.traitProbability, c.coherenceCost, r.reason))
+        } else {
+            out.append("\(r.trait): no point chosen: \(r.reason)")
+        }
+        return out.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,110 @@
+// `persona search MODEL --traits T …`: the judge-free layer × coefficient search of one or more
+// traits (Steering/SteeringSearch.swift), with a vector from written contrast or from a file.
+// `persona vectors written` writes the written-contrast vector alone.
+import ArgumentParser
+import Foundation
+import PersonaCore
+import PersonaModel
+
+struct SearchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "search",
+        abstract: "Search layers × coefficients for each trait by judge-free signals and choose a steering point.",
+        discussion: """
+        Signals per point: the change of mean P(trait answer) on the pack's measurement items (the odd-numbered
+        behavior_items; written vectors are made from the even-numbered ones), and a coherence cost, KL(unsteered ‖ steered)
+        per token on the unsteered model's own answers to neutral prompts. Chosen: the largest rise whose cost is ≤ --max-kl.
+        Examples:
+          persona search qwen2.5-0.5b --traits evil --source written --layers 6,9,12,15 --coeffs -0.2,0,0.1,0.2,0.4
+          persona search qwen2.5-0.5b --traits evil --vector runs/demo/vectors/evil_response_avg.safetensors --coeff-unit raw --coeffs 0,2,4
+        """)
+
+    @Argument(help: "A GGUF file, a Hugging Face folder, or a default model name.")
+    var model: String
+
+    @Option(help: "Comma-separated traits: names in TraitPacks/, pack folders or pack.json files.")
+    var traits: String
+
+    @Option(help: "written (teacher-forced contrast of the pack's even-numbered two-choice items) or prompted (give --vector).")
+    var source = "written"
+
+    @Option(help: "A vector file ([layers, hidden]) to search instead of making one; one trait only.")
+    var vector: String?
+
+    @Option(help: "Comma-separated layers (default: every third block from a sixth to five sixths of the depth).")
+    var layers: String?
+
+    @Option(parsing: .unconditional, help: "Comma-separated coefficients (default -0.2,0,0.1,0.2,0.3,0.5 in norm units).")
+    var coeffs = "-0.2,0,0.1,0.2,0.3,0.5"
+
+    @Option(name: .customLong("coeff-unit"), help: "raw or norm (c × meanNorm_L / ‖v_L‖; default norm).")
+    var coefficientUnit = "norm"
+
+    @Option(help: "Steering positions: all, prompt or response (default all).")
+    var positions = "all"
+
+    @Option(name: .customLong("max-kl"), help: "Coherence floor: the largest KL per token (nats) a chosen point may cost (default 0.5).")
+    var maxKL = SteeringSearch.defaultMaxKL
+
+    @Option(help: "Write each trait's result (and written vector) into this folder: search-TRAIT.json, TRAIT_written.safetensors.")
+    var out: String?
+
+    func validate() throws {
+        guard ["written", "prompted"].contains(source) else { throw ValidationError("--source \(source): expected written or prompted") }
+        if source == "prompted", vector == nil { throw ValidationError("--source prompted needs --vector FILE (a run's vectors/TRAIT_response_avg.safetensors)") }
+        guard CoefficientUnit(rawValue: coefficientUnit) != nil else { throw ValidationError("--coeff-unit \(coefficientUnit): expected raw or norm") }
+        guard SteeringPositions(rawValue: positions) != nil else { throw ValidationError("--positions \(positions): expected all, prompt or response") }
+        guard maxKL > 0, maxKL.isFinite else { throw ValidationError("--max-kl must be > 0 (got \(maxKL))") }
+        _ = try PipelineOptions.numbers(coeffs, option: "coeffs")
+        if let layers { _ = try PipelineOptions.numbers(layers, option: "layers") }
+    }
+
+    func run() throws {
+        let names = traits.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        if vector != nil, names.count != 1 { throw ValidationError("--vector belongs to one trait; name one with --traits") }
+        let packs = try PipelineEnvironment.loadPacks(names: names)
+        let lm = try LanguageModel(model)
+        let n = lm.config.layerCount
+        let layerList = try layers.map {
+            try PipelineOptions.numbers($0, option: "layers").map {
+                guard let l = Int(exactly: $0) else { throw ValidationError("--layers: \($0) is not a whole number") }
+                return l
+            }
+        }
+            ?? Array(stride(from: max(n / 6, 0), through: (5 * n) / 6, by: 3))
+        let grid = SteeringSearch.Grid(layers: layerList, coefficients: try PipelineOptions.numbers(coeffs, option: "coeffs"),
+                                       unit: CoefficientUnit(rawValue: coefficientUnit) ?? .norm,
+                                       positions: SteeringPositions(rawValue: positions) ?? .all, maxKL: maxKL)
+        for loaded in packs {
+            let pack = loaded.pack
+            let rows: [[Float]]
+            if let vector {
+                let v = try TraitVectors.read(path: vector)
+                try v.check(against: lm.config, path: vector)
+                guard !v.isSingle else { throw ValidationError("--vector \(vector): holds one [hidden] vector; the search needs [layers, hidden]") }
+                rows = v.rows
+            } else {
+                let items = pack.behaviorItems ?? []
+                let extraction = WrittenContrast.split(count: items.count).extraction.map { items[$0] }
+                printError("\(pack.name): written-contrast vector from \(extraction.count) extraction items")
+                rows = try WrittenContrast.vectors(items: extraction, model: lm)
+                if let out {
+                    let url = URL(fileURLWithPath: out).appendingPathComponent("\(pack.name)_written.safetensors")
+                    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                    try TraitVectors(rows: rows, metadata: ["persona.trait": pack.name, "persona.method": "written_response_avg",
+                                                            "persona.model": lm.fingerprint, "persona.source": "written",
+                                                            "persona.items": WrittenContrast.split(count: items.count).extraction.map(String.init).joined(separator: ",")])
+                        .write(to: url)
+                }
+            }
+            let result = try SteeringSearch.run(pack: pack, source: vector == nil ? "written" : "prompted", vectors: rows, model: lm, grid: grid,
+                                                progress: { printError($0) })
+            print(SteeringSearch.table(result))
+            if let out {
+                let url = URL(fileURLWithPath: out).appendingPathComponent("search-\(pack.name).json")
+                try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try Data(try jsonText(result).utf8).write(to: url)
+            }
+        }
+    }
+}
