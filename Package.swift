@@ -88,7 +88,11 @@ let package = Package(
         .systemLibrary(name: "COpenBLAS", path: "Sources/COpenBLAS"),
         // zlib: inflate and CRC-32 for the ZIP container of `.pt` vector files.
         .systemLibrary(name: "CZlib", path: "Sources/CZlib"),
-        .target(name: "PersonaTensor", dependencies: ["COpenBLAS", "COpenBLASCore", "PersonaKernels", "PersonaKernelsAVX512"]),
+        .target(name: "PersonaTensor", dependencies: ["COpenBLAS", "COpenBLASCore", "PersonaKernels", "PersonaKernelsAVX512", "CPersonaIntegerKernels"]),
+        // Integer dot products of int8 activations with quantized weights (the fast arithmetic):
+        // plain C reference and AVX2 functions (per-function target attributes, called only after
+        // the flag check). No contraction into fused multiply-add: the float order is the contract.
+        .target(name: "CPersonaIntegerKernels", cSettings: [.unsafeFlags(["-ffp-contract=off", "-O2"])]),
         // Start-up check of OpenBLAS's kernel choice (an unknown CPU gets its slowest kernels).
         .target(name: "COpenBLASCore", linkerSettings: [.linkedLibrary("openblas")]),
         // Fused quantized matrix kernels, compiled for a CPU level that PersonaTensor checks at run
@@ -124,7 +128,7 @@ let package = Package(
         ]),
         // Test helpers shared by the test targets: paths, references, GGUF builder, tiny model.
         .target(name: "PersonaTestSupport", dependencies: ["PersonaModel"], path: "Tests/PersonaTestSupport"),
-        .testTarget(name: "PersonaTensorTests", dependencies: ["PersonaTensor", "PersonaKernels", "PersonaKernelsAVX512"]),
+        .testTarget(name: "PersonaTensorTests", dependencies: ["PersonaTensor", "PersonaKernels", "PersonaKernelsAVX512", "CPersonaIntegerKernels"]),
         .testTarget(name: "PersonaModelTests", dependencies: ["PersonaModel", "PersonaTestSupport"]),
         .testTarget(name: "PersonaCoreTests", dependencies: ["PersonaCore", "PersonaTestSupport", "PipelineTestSupport"]),
         // Pipeline tests: a deterministic text-derived autorater (tests only) and a host program that

@@ -1,6 +1,7 @@
 // `persona bench`: prefill tokens/s on a 256-token prompt (median of 3 passes), decode tokens/s at
-// several batch sizes (128 new tokens per sequence, greedy, end tokens ignored so every sequence
-// runs the full length), and peak memory. Meant for release builds.
+// several batch sizes (128 new tokens per sequence, end tokens ignored so every sequence runs the
+// full length) greedy, and — the pipeline's real workload — sampled at temperature 1 and sampled
+// with a steering vector added at the middle layer, and peak memory. Meant for release builds.
 import Foundation
 import PersonaModel
 import PersonaTensor
@@ -9,7 +10,18 @@ import Glibc
 #endif
 
 public struct BenchmarkResult: Codable, Sendable {
+    /// How decode picks and shapes tokens.
+    public enum DecodeMode: String, Codable, Sendable, CaseIterable {
+        /// argmax
+        case greedy
+        /// temperature 1, seeded per sequence (the pipeline's generation)
+        case sampled
+        /// temperature 1 with a steering vector (seeded, norm 1) × 4 at the middle layer, every step
+        case steered
+    }
+
     public struct Decode: Codable, Sendable {
+        public var mode: DecodeMode = .greedy
         public let batchSize: Int
         public let newTokens: Int
         public let seconds: Double
@@ -41,6 +53,8 @@ public struct BenchmarkResult: Codable, Sendable {
     public var cpuModel: String? = nil
     /// The quantized-product kernels decode ran with ("avx512", "avx2", "neon" or "plain").
     public var kernels: String? = nil
+    /// The arithmetic of the linear layers ("exact" or "fast").
+    public var arithmetic: String? = nil
 }
 
 public enum Benchmark {
@@ -78,7 +92,8 @@ public enum Benchmark {
     public static let prefillRepeats = 3
 
     public static func run(model: LanguageModel, loadSeconds: Double, promptTokens: Int = 256, newTokens: Int = 128,
-                           batchSizes: [Int] = [1, 8, 32], progress: (String) -> Void = { _ in }) throws -> BenchmarkResult {
+                           batchSizes: [Int] = [1, 8, 32], workloadBatchSizes: [Int] = [16, 32],
+                           progress: (String) -> Void = { _ in }) throws -> BenchmarkResult {
         // A deterministic prompt of exactly `promptTokens` tokens.
         let loadAverage = loadAverage()
         let threads = ProcessInfo.processInfo.activeProcessorCount
@@ -99,8 +114,22 @@ public enum Benchmark {
         let prefillSeconds = prefillTimes.sorted()[prefillRepeats / 2]
 
         var decodes: [BenchmarkResult.Decode] = []
-        for batch in batchSizes {
-            progress("decode batch \(batch) × \(newTokens) tokens")
+        // Greedy at every size, sampled and steered at the workload sizes (beside greedy there).
+        var runs: [(mode: BenchmarkResult.DecodeMode, batch: Int)] = batchSizes.map { (.greedy, $0) }
+        for batch in workloadBatchSizes {
+            if !batchSizes.contains(batch) { runs.append((.greedy, batch)) }
+            runs.append((.sampled, batch))
+            runs.append((.steered, batch))
+        }
+        // A fixed steering direction: seeded values, unit norm.
+        var random = SeededGenerator(seed: 21)
+        var direction = (0..<model.config.hiddenSize).map { _ in Float(random.nextUnit() - 0.5) }
+        let norm = direction.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        direction = direction.map { $0 / max(norm, 1e-12) }
+        let steering = try SteeringHook([SteeringSpec(vector: direction, layer: model.config.layerCount / 2, coefficient: 4, positions: .all)],
+                                        config: model.config)
+        for (mode, batch) in runs {
+            progress("decode \(mode.rawValue) batch \(batch) × \(newTokens) tokens")
             let generator = Generator(model: transformer, maxBatchSize: batch)
             // Short distinct prompts; prefill them first so that only decoding is timed.
             let prompts = (0..<batch).map { i in model.tokenizer.encode("Sequence \(i): tell me a long story about the sea.") }
@@ -109,12 +138,16 @@ public enum Benchmark {
                 _ = try transformer.forward([SequenceInput(tokens: Array(p.dropLast()), cache: c)], logits: .none)
                 return c
             }
-            let requests = zip(prompts, caches).map { p, c in GenerationRequest(promptTokens: p, maxNewTokens: newTokens, prefix: c) }
+            let requests = zip(prompts, caches).enumerated().map { i, pc in
+                GenerationRequest(promptTokens: pc.0, maxNewTokens: newTokens,
+                                  sampling: mode == .greedy ? .greedy : SamplingParameters(temperature: 1, seed: UInt64(i)), prefix: pc.1)
+            }
             let t0 = Date(), cpu0 = cpuSeconds()
-            let results = try generator.generate(requests)
+            let results = try mode == .steered ? transformer.withHooks([steering]) { try generator.generate(requests) }
+                                               : generator.generate(requests)
             let seconds = Date().timeIntervalSince(t0), cpu = cpuSeconds() - cpu0
             let produced = results.compactMap { $0?.tokens.count }.reduce(0, +)
-            decodes.append(.init(batchSize: batch, newTokens: newTokens, seconds: seconds, tokensPerSecond: Double(produced) / seconds,
+            decodes.append(.init(mode: mode, batchSize: batch, newTokens: newTokens, seconds: seconds, tokensPerSecond: Double(produced) / seconds,
                                  perSequenceTokensPerSecond: Double(produced) / seconds / Double(batch),
                                  cpuSeconds: cpu, cpuTimeTokensPerSecond: cpu > 0 ? Double(produced) / (cpu / Double(threads)) : nil))
         }
@@ -125,7 +158,8 @@ public enum Benchmark {
         result.blasCore = BLAS.coreName
         result.blasCoreChosenAtStartup = BLAS.coreChosenAtStartup
         result.cpuModel = cpuModel()
-        result.kernels = FusedSupport.level.rawValue
+        result.kernels = transformer.arithmetic == .fast ? "integer-\(IntegerKernelLevel.best)" : FusedSupport.level.rawValue
+        result.arithmetic = transformer.arithmetic.rawValue
         return result
     }
 }

@@ -60,6 +60,10 @@ public final class Transformer {
     public let config: ModelConfig
     public let weights: TransformerWeights
     let rope: RoPE
+    /// The arithmetic of the linear layers (DESIGN.md, "Arithmetic: exact and fast"): `.exact`
+    /// reproduces the reference; `.fast` quantizes activations to int8 per 32 values. Defaults to
+    /// `Arithmetic.default` (PERSONA_EXACT / PERSONA_ARITHMETIC).
+    public var arithmetic: Arithmetic = .default
     private var hookEntries: [(id: Int, hook: LayerHook)] = []
     private var nextHookID = 0
 
@@ -218,9 +222,9 @@ public final class Transformer {
             for r in 0..<rows {
                 Vector.rmsNorm(x.row(r, width: hidden), weight: block.attentionNorm.pointer, epsilon: epsilon, into: h.row(r, width: hidden), count: hidden)
             }
-            linear(block.query, h, q, plan)
-            linear(block.key, h, k, plan)
-            linear(block.value, h, v, plan)
+            linear(arithmetic, block.query, h, q, plan)
+            linear(arithmetic, block.key, h, k, plan)
+            linear(arithmetic, block.value, h, v, plan)
             if let qb = block.queryBias, let kb = block.keyBias, let vb = block.valueBias {
                 for r in 0..<rows {
                     Vector.add(qb.pointer, into: q.row(r, width: qWidth), count: qWidth)
@@ -311,17 +315,17 @@ public final class Transformer {
                              prefixLength: prefixLengths[b], path: paths[b])
             }
             // Output projection and residual.
-            linear(block.attentionOutput, attention, projected, plan)
+            linear(arithmetic, block.attentionOutput, attention, projected, plan)
             Vector.add(projected.pointer, into: x.pointer, count: rows * hidden)
 
             // MLP: norm → gate, up → SwiGLU → down → residual.
             for r in 0..<rows {
                 Vector.rmsNorm(x.row(r, width: hidden), weight: block.feedForwardNorm.pointer, epsilon: epsilon, into: h.row(r, width: hidden), count: hidden)
             }
-            linear(block.gate, h, gate, plan)
-            linear(block.up, h, up, plan)
+            linear(arithmetic, block.gate, h, gate, plan)
+            linear(arithmetic, block.up, h, up, plan)
             Vector.siluMultiply(gate.pointer, up.pointer, count: rows * ffn)
-            linear(block.down, gate, projected, plan)
+            linear(arithmetic, block.down, gate, projected, plan)
             Vector.add(projected.pointer, into: x.pointer, count: rows * hidden)
 
             // Hooks see the block output (layer l), may modify it.
@@ -356,7 +360,7 @@ public final class Transformer {
         let out = FloatBuffer(count: logitRows.count * vocab)
         // Logits always use the per-row kernel: a prefill's last row is a single row, and sgemm's
         // single-row path sums in another order than its multi-row one.
-        linear(weights.output, normed, out, RowPlan(allRowKernel: logitRows.count))
+        linear(arithmetic, weights.output, normed, out, RowPlan(allRowKernel: logitRows.count))
         func logits(_ i: Int) -> [Float] { Array(UnsafeBufferPointer(start: out.row(i, width: vocab), count: vocab)) }
         return ((0..<sequenceLogitCount).map(logits), branchLogitIndex.map { $0.map(logits) })
     }
@@ -388,8 +392,14 @@ struct RowPlan {
 
 /// output[rows, out] = input[rows, in] · Wᵀ: decode rows through the quantized kernel, each prefill
 /// span through one call of it too (or, for weights without fused kernels, its own sgemm call).
-private func linear(_ w: LinearWeight, _ input: FloatBuffer, _ output: FloatBuffer, _ plan: RowPlan) {
+private func linear(_ arithmetic: Arithmetic, _ w: LinearWeight, _ input: FloatBuffer, _ output: FloatBuffer, _ plan: RowPlan) {
     let n = w.outputs, k = w.inputs
+    if arithmetic == .fast, let matrix = w.quantized, matrix.supportsInteger {
+        // Every row alike (decode steps and prefill spans): each row is quantized on its own and
+        // each output's integer arithmetic is fixed, so a row's result never depends on the batch.
+        matrix.multiplyInteger(input.pointer, count: plan.count, into: output.pointer)
+        return
+    }
     if !plan.decodeRows.isEmpty {
         if plan.decodeRows.count == plan.count {
             if let matrix = w.quantized { matrix.multiply(input.pointer, count: plan.count, into: output.pointer) }

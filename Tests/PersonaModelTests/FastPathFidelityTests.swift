@@ -1,0 +1,65 @@
+// The fast path (int8 activations, integer products) against Hugging Face float32: every layer's
+// hidden state within cosine 0.999 at the first and last token of every reference prompt, the
+// top-1 next token equal on every prompt, and the greedy continuation equal for its first 16
+// tokens (issue 21, item 2). The exact path's golden tests are TransformerReferenceTests.
+import Foundation
+import XCTest
+import PersonaTestSupport
+@testable import PersonaModel
+import PersonaTensor
+
+final class FastPathFidelityTests: XCTestCase {
+    static let minimumCosine = 0.999
+
+    func testFastPathSmolLM2() throws { try checkFastPath("smollm2-135m") }
+    func testFastPathQwen() throws { try checkFastPath("qwen2.5-0.5b") }
+
+    func cosine(_ a: [Float], _ b: [Float]) -> Double {
+        var ab = 0.0, aa = 0.0, bb = 0.0
+        for (x, y) in zip(a, b) { ab += Double(x) * Double(y); aa += Double(x) * Double(x); bb += Double(y) * Double(y) }
+        return ab / max((aa * bb).squareRoot(), 1e-30)
+    }
+
+    func checkFastPath(_ name: String) throws {
+        let reference = try Reference.load(name)
+        let model = try LoadedModels.transformer(name)
+        model.arithmetic = .fast
+        defer { model.arithmetic = .exact }
+        let layers = model.config.layerCount
+        var worstCosine = 1.0
+        for prompt in try reference.json.dict("forward").cases("prompts", in: "\(name) forward") {
+            let ids = prompt.ints("input_ids")
+            let capture = CaptureHook()
+            let logits = try model.withHooks([capture]) {
+                try model.forward([SequenceInput(tokens: ids, cache: model.makeCache())], logits: .last)
+            }[0]
+            let label = "\(name)/\(prompt.string("name") ?? "?") fast"
+            for (which, key, rows) in [("first", "hidden_states_first_token", capture.first), ("last", "hidden_states_last_token", capture.last)] {
+                let expected = prompt.list(key).map { ($0 as? [Any] ?? []).compactMap { ($0 as? NSNumber)?.floatValue } }
+                for l in 0..<layers {
+                    guard let mine = rows[l] else { XCTFail("\(label): layer \(l) not captured"); continue }
+                    // The last block's raw output (hidden_states[N] is after the final norm).
+                    let target = l == layers - 1 ? prompt.floats("last_block_raw_output_\(which)_token") : expected[l + 1]
+                    let c = cosine(mine, target)
+                    worstCosine = min(worstCosine, c)
+                    XCTAssertGreaterThanOrEqual(c, Self.minimumCosine, "\(label) \(which) token layer \(l)")
+                }
+            }
+            let top1 = prompt.dict("last_logits_top20").ints("ids").first
+            XCTAssertEqual(Sampler.argmax(logits), top1, "\(label): top-1 next token")
+        }
+        // Greedy continuation: its first 16 tokens.
+        let greedy = reference.json.dict("greedy")
+        let expected = Array(greedy.dict("no_stop").ints("ids").prefix(16))
+        let cache = model.makeCache()
+        var logits = try model.forward([SequenceInput(tokens: greedy.ints("prompt_ids"), cache: cache)])[0]
+        var produced: [Int] = []
+        for _ in 0..<expected.count {
+            let token = Sampler.argmax(logits)
+            produced.append(token)
+            logits = try model.forward([SequenceInput(tokens: [token], cache: cache)])[0]
+        }
+        XCTAssertEqual(produced, expected, "\(name): fast greedy continuation, first 16 tokens")
+        print("\(name) fast path: worst layer cosine \(worstCosine); greedy first 16 equal: \(produced == expected)")
+    }
+}

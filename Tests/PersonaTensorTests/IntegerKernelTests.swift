@@ -1,0 +1,130 @@
+// The integer kernels (CPersonaIntegerKernels): the AVX2 functions bit-identical to the plain
+// reference for every format; the plain reference within a stated bound of float32 products of
+// the exactly dequantized weights; results independent of the row count and of the thread split.
+import XCTest
+import CPersonaIntegerKernels
+@testable import PersonaTensor
+
+final class IntegerKernelTests: XCTestCase {
+    static let types: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q4_K, .q6_K]
+
+    /// Random blocks of `type` with finite half scales, |d| < 1 (as FusedKernelTests).
+    func matrixBytes(_ type: GGMLType, rows: Int, columns: Int, seed: UInt64) -> [UInt8] {
+        let count = rows * columns / type.blockSize
+        var rng = SplitMix64(seed: seed)
+        var bytes = (0..<(type.typeSize * count)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let halfOffsets: [Int]
+        switch type {
+        case .q8_0, .q4_0, .q5_0: halfOffsets = [0]
+        case .q4_1, .q4_K: halfOffsets = [0, 2]
+        case .q6_K: halfOffsets = [208]
+        default: halfOffsets = []
+        }
+        for b in 0..<count { for o in halfOffsets { bytes[b * type.typeSize + o + 1] &= 0x3B } }
+        return bytes
+    }
+
+    /// Activations like a residual stream's: mostly small, a few large outliers.
+    func randomRows(_ count: Int, _ columns: Int, seed: UInt64) -> [Float] {
+        var rng = SplitMix64(seed: seed)
+        return (0..<(count * columns)).map { i in
+            let v = Float(rng.nextUnit() - 0.5)
+            return i % 97 == 0 ? v * 40 : v
+        }
+    }
+
+    func testAVX2IsBitIdenticalToPlain() throws {
+        try XCTSkipUnless(IntegerKernelLevel.best == .avx2, "this processor has no AVX2 integer kernels")
+        for type in Self.types {
+            for columns in [256, 768, 2048] {
+                let rows = 9
+                let bytes = matrixBytes(type, rows: rows, columns: columns, seed: UInt64(type.rawValue) * 7 + UInt64(columns))
+                try bytes.withUnsafeBytes { raw in
+                    let m = try QuantizedMatrix(type: type, rows: rows, columns: columns, bytes: raw, owner: NSObjectBox())
+                    XCTAssertTrue(m.supportsInteger, type.name)
+                    let count = 5
+                    let x = randomRows(count, columns, seed: UInt64(columns))
+                    var plain = [Float](repeating: 0, count: count * rows), wide = plain
+                    x.withUnsafeBufferPointer { xp in
+                        m.multiplyInteger(xp.baseAddress!, count: count, into: &plain, level: .plain)
+                        m.multiplyInteger(xp.baseAddress!, count: count, into: &wide, level: .avx2)
+                    }
+                    XCTAssertEqual(plain.map(\.bitPattern), wide.map(\.bitPattern), "\(type.name) columns \(columns)")
+                }
+            }
+        }
+    }
+
+    /// The stated bound of the integer path against float32: with x̂ = d·q the quantized activation
+    /// (|x − x̂| ≤ d/2 per element, d = max|x| / 127 of its block),
+    ///   |y_int − y_f32| ≤ Σ_i |w_i| · d_i / 2  +  1e-5 · Σ_i |w_i| · (|x_i| + d_i)
+    /// (the second term: float rounding of the scales and of both sums).
+    func testPlainReferenceWithinBoundOfFloat32() throws {
+        for type in Self.types {
+            let rows = 17, columns = 1024
+            let bytes = matrixBytes(type, rows: rows, columns: columns, seed: UInt64(type.rawValue) + 300)
+            let weights = try bytes.withUnsafeBytes { try Dequantize.toFloats(type: type, from: $0, elements: rows * columns) }
+            try bytes.withUnsafeBytes { raw in
+                let m = try QuantizedMatrix(type: type, rows: rows, columns: columns, bytes: raw, owner: NSObjectBox())
+                let count = 3
+                let x = randomRows(count, columns, seed: 5)
+                var y = [Float](repeating: 0, count: count * rows)
+                x.withUnsafeBufferPointer { m.multiplyInteger($0.baseAddress!, count: count, into: &y, level: .plain) }
+                var worst: Float = 0
+                for r in 0..<count {
+                    let xr = Array(x[r * columns..<(r + 1) * columns])
+                    let d = (0..<(columns / 32)).map { b in xr[32 * b..<32 * b + 32].map(abs).max()! / 127 }
+                    for o in 0..<rows {
+                        var exact = 0.0, quantization = 0.0, magnitude = 0.0
+                        for i in 0..<columns {
+                            let w = Double(weights[o * columns + i])
+                            exact += w * Double(xr[i])
+                            quantization += abs(w) * Double(d[i / 32]) / 2
+                            magnitude += abs(w) * (Double(abs(xr[i])) + Double(d[i / 32]))
+                        }
+                        let bound = quantization + 1e-5 * magnitude
+                        let error = abs(Double(y[r * rows + o]) - exact)
+                        XCTAssertLessThanOrEqual(error, bound, "\(type.name) row \(r) output \(o)")
+                        worst = max(worst, Float(error / max(bound, 1e-30)))
+                    }
+                }
+                print("integer \(type.name): worst error / bound = \(worst)")
+            }
+        }
+    }
+
+    func testIndependentOfRowCountAndThreads() throws {
+        for type in Self.types {
+            let rows = 300, columns = 512
+            let bytes = matrixBytes(type, rows: rows, columns: columns, seed: UInt64(type.rawValue) + 400)
+            try bytes.withUnsafeBytes { raw in
+                let m = try QuantizedMatrix(type: type, rows: rows, columns: columns, bytes: raw, owner: NSObjectBox())
+                let count = 33
+                let x = randomRows(count, columns, seed: 9)
+                var all = [Float](repeating: 0, count: count * rows), threaded = all
+                x.withUnsafeBufferPointer { xp in
+                    m.multiplyInteger(xp.baseAddress!, count: count, into: &all, threads: 1)
+                    m.multiplyInteger(xp.baseAddress!, count: count, into: &threaded, threads: 2)
+                    for r in [0, 17, 32] {
+                        var one = [Float](repeating: 0, count: rows)
+                        m.multiplyInteger(xp.baseAddress! + r * columns, count: 1, into: &one)
+                        XCTAssertEqual(one.map(\.bitPattern), all[r * rows..<(r + 1) * rows].map(\.bitPattern), "\(type.name) row \(r)")
+                    }
+                }
+                XCTAssertEqual(all.map(\.bitPattern), threaded.map(\.bitPattern), type.name)
+            }
+        }
+    }
+
+    func testNonFiniteActivationGivesNaNNotACrash() throws {
+        let type = GGMLType.q8_0, rows = 2, columns = 64
+        let bytes = matrixBytes(type, rows: rows, columns: columns, seed: 1)
+        try bytes.withUnsafeBytes { raw in
+            let m = try QuantizedMatrix(type: type, rows: rows, columns: columns, bytes: raw, owner: NSObjectBox())
+            var x = randomRows(1, columns, seed: 2); x[3] = .infinity
+            var y = [Float](repeating: 0, count: rows)
+            m.multiplyInteger(x, count: 1, into: &y)
+            XCTAssertTrue(y.allSatisfy(\.isNaN))
+        }
+    }
+}
