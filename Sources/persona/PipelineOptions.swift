@@ -86,7 +86,7 @@ struct RunOptions: ParsableArguments {
     /// What the store of `directory` remembers, if it exists.
     func storedRun(_ directory: String) throws -> RunInfo? {
         guard FileManager.default.fileExists(atPath: RunStore.databasePath(runDirectory: directory)) else { return nil }
-        return try RunStore.open(runDirectory: directory).info("run", as: RunInfo.self)
+        return try RunStore.open(runDirectory: directory, readOnly: true).info("run", as: RunInfo.self)
     }
 
     func traitNames(stored: RunInfo?) throws -> [String] {

@@ -141,6 +141,33 @@ final class RunStateUnitTests: XCTestCase {
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), bytes)
     }
 
+    /// A failed open never rewrites the file: a store without its schema record, or with a later
+    /// one, is refused by read-only checks before the WAL pool (which writes at open) touches it;
+    /// a read-only open (reports) never writes, even to a healthy store.
+    func testAFailedOrReadOnlyOpenLeavesTheFileUnchanged() throws {
+        let (path, answerKey, _) = try makeStore()
+        func digest() throws -> Data { try Data(contentsOf: URL(fileURLWithPath: path)) }
+        var before = try digest()
+        let readOnly = try RunStore(path: path, readOnly: true)
+        XCTAssertEqual(try readOnly.answers(keys: [answerKey]).count, 1)
+        XCTAssertThrowsError(try readOnly.setInfo("x", "y"))
+        XCTAssertEqual(try digest(), before)
+
+        try edit(path, "DROP TABLE grdb_migrations")
+        before = try digest()
+        XCTAssertThrowsError(try RunStore(path: path)) {
+            XCTAssert("\($0)".contains("is not a persona run store or its schema record is damaged"), "\($0)")
+        }
+        XCTAssertThrowsError(try RunStore(path: path, readOnly: true))
+        XCTAssertEqual(try digest(), before)
+
+        let notADatabase = path + ".text"
+        try Data("not a database at all, but long enough to have a header".utf8).write(to: URL(fileURLWithPath: notADatabase))
+        let textBefore = try Data(contentsOf: URL(fileURLWithPath: notADatabase))
+        XCTAssertThrowsError(try RunStore(path: notADatabase)) { XCTAssert("\($0)".contains("cannot open the run store"), "\($0)") }
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: notADatabase)), textBefore)
+    }
+
     /// Defect 4: the pipeline reads packs with the one reader and validates them as
     /// `persona packs validate` does.
     func testPipelinePacksAreValidated() throws {

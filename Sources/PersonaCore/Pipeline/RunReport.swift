@@ -180,7 +180,7 @@ func norm(_ v: [Float]) -> Double { v.reduce(0) { $0 + Double($1) * Double($1) }
 public enum RunReport {
     /// Everything `persona report` shows, from the store of `runDirectory`.
     public static func build(runDirectory: String) throws -> ReportData {
-        let store = try RunStore.open(runDirectory: runDirectory)
+        let store = try RunStore.open(runDirectory: runDirectory, readOnly: true)
         return try build(store: store)
     }
 

@@ -22,6 +22,10 @@ public enum RunStoreError: Error, CustomStringConvertible, Equatable {
     case badColumn(table: String, column: String, row: String, found: String, expected: String)
     /// The store was migrated by a later version of persona.
     case laterSchema(path: String, migrations: [String])
+    /// The file is an SQLite database with tables but without the schema record every run store has.
+    case unknownSchema(path: String, tables: [String])
+    /// Opened read-only, the store lacks schema steps this version would add (an earlier version wrote it).
+    case earlierSchema(path: String, missing: [String])
 
     public var description: String {
         switch self {
@@ -34,6 +38,10 @@ public enum RunStoreError: Error, CustomStringConvertible, Equatable {
             return "run store: \(table).\(column) of \(row) holds \(found), expected \(expected) (a damaged store: delete the run directory or the row)"
         case let .laterSchema(path, migrations):
             return "\(path) was written by a later version of persona (schema steps \(migrations.joined(separator: ", ")) unknown here): open it with that version"
+        case let .unknownSchema(path, tables):
+            return "\(path) is not a persona run store or its schema record is damaged (tables \(tables.joined(separator: ", ")) but no grdb_migrations): it was left unchanged"
+        case let .earlierSchema(path, missing):
+            return "\(path) was written by an earlier version of persona (schema steps \(missing.joined(separator: ", ")) not applied): run any `persona stage … --run` on it once to bring it up to date"
         }
     }
 }
@@ -217,37 +225,75 @@ public struct ProjectionRecord: Equatable, Sendable {
 /// The run store of one run directory.
 public final class RunStore: @unchecked Sendable {
     public let path: String
-    let db: DatabasePool
+    /// A WAL pool for a store that is written; a read-only queue for one that is only read.
+    let db: any DatabaseWriter
 
     /// The database file of a run directory.
     public static func databasePath(runDirectory: String) -> String {
         URL(fileURLWithPath: runDirectory).appendingPathComponent("run.sqlite").path
     }
 
-    /// Opens (creating if needed) the store at `path`.
-    public init(path: String) throws {
+    /// Opens (creating if needed) the store at `path`. `readOnly` opens an existing store without
+    /// ever writing to it (reports, peeking at a run's settings).
+    ///
+    /// An existing file is checked through a read-only connection first: it must be an SQLite
+    /// database whose schema record names only steps this version knows. Opening the WAL pool
+    /// writes to the file (journal mode, GRDB's open-time probe), so a file that fails these checks
+    /// is refused before that and keeps its bytes.
+    public init(path: String, readOnly: Bool = false) throws {
         self.path = path
         do {
+            let exists = FileManager.default.fileExists(atPath: path)
+            if exists { try Self.checkBeforeOpening(path: path, readOnly: readOnly) }
+            if readOnly {
+                guard exists else { throw RunStoreError.notARunStore(path: path) }
+                var config = Configuration()
+                config.readonly = true
+                config.busyMode = .timeout(30)
+                db = try DatabaseQueue(path: path, configuration: config)
+                return
+            }
             try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
             var config = Configuration()
             config.busyMode = .timeout(30)
             db = try DatabasePool(path: path, configuration: config)   // a pool is always in WAL mode
-            // Checked before migrating: migrating a later schema would write to a store this
-            // version cannot read.
-            let migrator = Self.migrator
-            let unknown = try db.read { db in try migrator.appliedIdentifiers(db).subtracting(migrator.migrations) }
-            if !unknown.isEmpty { throw RunStoreError.laterSchema(path: path, migrations: unknown.sorted()) }
-            try migrator.migrate(db)
+            try Self.migrator.migrate(db)
         } catch let error as DatabaseError {
             throw RunStoreError.cannotOpen(path: path, reason: error.message ?? error.description)
         }
     }
 
+    /// The read-only checks an existing file passes before anything may write to it.
+    static func checkBeforeOpening(path: String, readOnly: Bool) throws {
+        var config = Configuration()
+        config.readonly = true
+        config.busyMode = .timeout(30)
+        let queue = try DatabaseQueue(path: path, configuration: config)
+        let migrator = Self.migrator
+        try queue.read { db in
+            let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
+            if tables.isEmpty {
+                if readOnly { throw RunStoreError.notARunStore(path: path) }
+                return   // an empty database (a store created but never migrated): migrating is safe
+            }
+            guard tables.contains("grdb_migrations") else { throw RunStoreError.unknownSchema(path: path, tables: tables) }
+            let applied = try migrator.appliedIdentifiers(db)
+            // Checked before migrating: migrating a later schema would write to a store this
+            // version cannot read.
+            let unknown = applied.subtracting(migrator.migrations)
+            if !unknown.isEmpty { throw RunStoreError.laterSchema(path: path, migrations: unknown.sorted()) }
+            if readOnly {
+                let missing = migrator.migrations.filter { !applied.contains($0) }
+                if !missing.isEmpty { throw RunStoreError.earlierSchema(path: path, missing: missing) }
+            }
+        }
+    }
+
     /// Opens the store of an existing run directory (an error when there is none).
-    public static func open(runDirectory: String) throws -> RunStore {
+    public static func open(runDirectory: String, readOnly: Bool = false) throws -> RunStore {
         let path = databasePath(runDirectory: runDirectory)
         guard FileManager.default.fileExists(atPath: path) else { throw RunStoreError.notARunStore(path: runDirectory) }
-        return try RunStore(path: path)
+        return try RunStore(path: path, readOnly: readOnly)
     }
 
     /// Row count of `table` in the store at `path`, read-only, without creating or migrating
