@@ -15,8 +15,10 @@ struct ChatCommand: ParsableCommand {
     @OptionGroup var generation: GenerationOptions
     @OptionGroup var steering: SteeringOptions
     @OptionGroup var projection: ProjectionOptions
+    @OptionGroup var arithmetic: ArithmeticOptions
 
     func run() throws {
+        arithmetic.apply()
         let lm = try LanguageModel(model)
         let hooks: [LayerHook] = (steering.files.isEmpty ? [] : [try SteeringHook(steering.specs(config: lm.config), config: lm.config)])
             + (try projection.makeHooks(model: lm))

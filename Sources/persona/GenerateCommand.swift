@@ -27,6 +27,7 @@ struct GenerateCommand: ParsableCommand {
     @OptionGroup var steering: SteeringOptions
     @OptionGroup var projection: ProjectionOptions
     @OptionGroup var hookPlugins: HookPluginOptions
+    @OptionGroup var arithmetic: ArithmeticOptions
 
     @Flag(help: "Use PROMPT as raw text, without the chat template.")
     var raw = false
@@ -42,6 +43,7 @@ struct GenerateCommand: ParsableCommand {
     }
 
     func run() throws {
+        arithmetic.apply()
         let lm = try LanguageModel(model)
         let promptIDs = raw ? lm.tokenizer.encode(prompt) : try lm.chatPrompt(user: prompt, system: generation.system)
         let hooks: [LayerHook] = (steering.files.isEmpty ? [] : [try SteeringHook(steering.specs(config: lm.config), config: lm.config)])

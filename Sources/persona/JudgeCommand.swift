@@ -69,7 +69,10 @@ struct JudgeCommand: ParsableCommand {
         let alternatives: [JudgeResult.Alternative]
     }
 
+    @OptionGroup var arithmetic: ArithmeticOptions
+
     func run() throws {
+        arithmetic.apply()
         let host = PluginHost(hostModel: try model.map { try LanguageModel($0) })
         host.discover()
         let prompt: String

@@ -4,6 +4,26 @@ import Foundation
 import PersonaCore
 import PersonaModel
 
+/// The arithmetic of the linear layers (DESIGN.md, "Arithmetic: exact and fast").
+struct ArithmeticOptions: ParsableArguments {
+    @Flag(help: "float32 products of exactly dequantized weights: reproduces the Hugging Face reference (slower).")
+    var exact = false
+
+    @Flag(help: "int8 activations and integer products (llama.cpp's arithmetic): faster, every layer within cosine 0.999 of the reference.")
+    var fast = false
+
+    func validate() throws {
+        if exact && fast { throw ValidationError("--exact and --fast exclude each other") }
+    }
+
+    /// Sets the library's PERSONA_ARITHMETIC for this process, before any model is loaded (every
+    /// model, the judge's included, reads it once).
+    func apply() {
+        if exact { setenv("PERSONA_ARITHMETIC", "exact", 1); unsetenv("PERSONA_EXACT") }
+        if fast { setenv("PERSONA_ARITHMETIC", "fast", 1); unsetenv("PERSONA_EXACT") }
+    }
+}
+
 /// Sampling and length options.
 struct GenerationOptions: ParsableArguments {
     @Option(help: "A system message for the chat template.")

@@ -75,6 +75,8 @@ struct ServeCommand: ParsableCommand {
     }
 
     // The root command is synchronous: run the async server on a task and wait for it here.
+    @OptionGroup var arithmetic: ArithmeticOptions
+
     func run() throws {
         let outcome = OutcomeBox()
         let semaphore = DispatchSemaphore(value: 0)
@@ -89,6 +91,7 @@ struct ServeCommand: ParsableCommand {
     private final class OutcomeBox: @unchecked Sendable { var error: Error? }
 
     func serve() async throws {
+        arithmetic.apply()
         let lm = try LanguageModel(model)
         let source = try VectorFileSource(files: vectorFiles(), config: lm.config)
         var config = ServeConfiguration()
