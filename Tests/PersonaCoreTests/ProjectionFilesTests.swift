@@ -45,7 +45,7 @@ final class ProjectionFilesTests: XCTestCase {
 
     func testAblationFromFileRemovesTheProjectionAtEveryLayer() throws {
         let model = try TinyModel.make()
-        let rows = (0..<2).map { l in (0..<16).map { Float((($0 + 3 * l) * 7) % 5) - 2 } }
+        let rows: [[Float]] = (0..<2).map { (l: Int) -> [Float] in (0..<16).map { (i: Int) -> Float in Float(((i + 3 * l) * 7) % 5) - 2 } }
         let path = try writeVectors(rows)
         let hooks = try ProjectionSpec(path: path, intervention: .ablate).makeHooks(config: model.config)
         XCTAssertEqual(hooks.map(\.layer), [0, 1])
@@ -62,7 +62,7 @@ final class ProjectionFilesTests: XCTestCase {
 
     func testOneDirectionAtChosenLayers() throws {
         let model = try TinyModel.make()
-        let rows = (0..<2).map { l in (0..<16).map { Float(($0 + l) % 4) - 1.5 } }
+        let rows: [[Float]] = (0..<2).map { (l: Int) -> [Float] in (0..<16).map { (i: Int) -> Float in Float((i + l) % 4) - 1.5 } }
         let path = try writeVectors(rows)
         // Row 0 used at block 1 only.
         let hooks = try ProjectionSpec(path: path, intervention: .ablate, layers: [1], directionLayer: 0).makeHooks(config: model.config)

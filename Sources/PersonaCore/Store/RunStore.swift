@@ -714,7 +714,12 @@ struct StoredRow {
             throw RunStoreError.badColumn(table: table, column: column, row: id, found: "no such column", expected: Self.expected(T.self))
         }
         if v.isNull { return nil }
-        // GRDB converts between INTEGER and REAL (exactly) but not from TEXT or BLOB to numbers.
+        // GRDB converts REAL to an integer type by truncating (2.5 would read as 2): a REAL in an
+        // integer column must hold a whole number.
+        if case let .double(d) = v.storage, T.self is any BinaryInteger.Type, d.rounded(.towardZero) != d {
+            throw RunStoreError.badColumn(table: table, column: column, row: id, found: Self.describe(v), expected: Self.expected(T.self))
+        }
+        // GRDB converts between INTEGER and REAL but not from TEXT or BLOB to numbers.
         guard let decoded = T.fromDatabaseValue(v) else {
             throw RunStoreError.badColumn(table: table, column: column, row: id, found: Self.describe(v), expected: Self.expected(T.self))
         }
