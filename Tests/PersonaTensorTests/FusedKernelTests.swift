@@ -8,6 +8,29 @@ import PersonaKernels
 import PersonaKernelsAVX512
 @testable import PersonaTensor
 
+/// `rows` rows of `columns` random elements of `type` (finite scales; f32 values in ±1), for
+/// every kernel test of this target (fused and integer).
+func matrixBytes(_ type: GGMLType, rows: Int, columns: Int, seed: UInt64) -> [UInt8] {
+    if type == .f32 {
+        var rng = SplitMix64(seed: seed)
+        let values = (0..<(rows * columns)).map { _ in Float(rng.nextUnit() * 2 - 1) }
+        return values.withUnsafeBytes { Array($0) }
+    }
+    // Random blocks with finite half scales: |d| < 1 (as KernelTests.blocks).
+    let count = rows * columns / type.blockSize
+    var rng = SplitMix64(seed: seed)
+    var bytes = (0..<(type.typeSize * count)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+    let halfOffsets: [Int]
+    switch type {
+    case .q8_0, .q4_0, .q5_0: halfOffsets = [0]
+    case .q4_1, .q4_K: halfOffsets = [0, 2]
+    case .q6_K: halfOffsets = [208]
+    default: halfOffsets = []
+    }
+    for b in 0..<count { for o in halfOffsets { bytes[b * type.typeSize + o + 1] &= 0x3B } }
+    return bytes
+}
+
 final class FusedKernelTests: XCTestCase {
     /// |fused − plain| ≤ fusedTolerance · Σ_i |x_i · w_i| for every output.
     static let fusedTolerance: Float = 1e-5
@@ -17,28 +40,6 @@ final class FusedKernelTests: XCTestCase {
 
     override func setUpWithError() throws {
         try XCTSkipUnless(FusedSupport.isAvailable, "this processor cannot run the fused kernels")
-    }
-
-    /// `rows` rows of `columns` random elements of `type` (finite scales; f32 values in ±1).
-    func matrixBytes(_ type: GGMLType, rows: Int, columns: Int, seed: UInt64) -> [UInt8] {
-        if type == .f32 {
-            var rng = SplitMix64(seed: seed)
-            let values = (0..<(rows * columns)).map { _ in Float(rng.nextUnit() * 2 - 1) }
-            return values.withUnsafeBytes { Array($0) }
-        }
-        // Random blocks with finite half scales: |d| < 1 (as KernelTests.blocks).
-        let count = rows * columns / type.blockSize
-        var rng = SplitMix64(seed: seed)
-        var bytes = (0..<(type.typeSize * count)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-        let halfOffsets: [Int]
-        switch type {
-        case .q8_0, .q4_0, .q5_0: halfOffsets = [0]
-        case .q4_1, .q4_K: halfOffsets = [0, 2]
-        case .q6_K: halfOffsets = [208]
-        default: halfOffsets = []
-        }
-        for b in 0..<count { for o in halfOffsets { bytes[b * type.typeSize + o + 1] &= 0x3B } }
-        return bytes
     }
 
     func randomRows(_ count: Int, _ columns: Int, seed: UInt64) -> [Float] {

@@ -8,22 +8,6 @@ import CPersonaIntegerKernels
 final class IntegerKernelTests: XCTestCase {
     static let types: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q4_K, .q6_K]
 
-    /// Random blocks of `type` with finite half scales, |d| < 1 (as FusedKernelTests).
-    func matrixBytes(_ type: GGMLType, rows: Int, columns: Int, seed: UInt64) -> [UInt8] {
-        let count = rows * columns / type.blockSize
-        var rng = SplitMix64(seed: seed)
-        var bytes = (0..<(type.typeSize * count)).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
-        let halfOffsets: [Int]
-        switch type {
-        case .q8_0, .q4_0, .q5_0: halfOffsets = [0]
-        case .q4_1, .q4_K: halfOffsets = [0, 2]
-        case .q6_K: halfOffsets = [208]
-        default: halfOffsets = []
-        }
-        for b in 0..<count { for o in halfOffsets { bytes[b * type.typeSize + o + 1] &= 0x3B } }
-        return bytes
-    }
-
     /// Activations like a residual stream's: mostly small, a few large outliers.
     func randomRows(_ count: Int, _ columns: Int, seed: UInt64) -> [Float] {
         var rng = SplitMix64(seed: seed)
