@@ -108,6 +108,11 @@ public struct ChatCompletionRequest: Equatable, Sendable {
             guard ["system", "developer", "user", "assistant"].contains(role) else {
                 throw APIError.invalid("\(p).role", "\(p).role \"\(role.prefix(40))\" is not supported (system, developer, user, assistant)")
             }
+            // As in the OpenAI API, only an assistant message may leave its content out or null it.
+            guard role == "assistant" || mo["content"].map({ !$0.isNull }) == true else {
+                throw APIError(status: 400, message: "\(p).content is required for a \(role) message", param: "\(p).content",
+                               code: "missing_required_parameter")
+            }
             messages.append(ChatMessage(role: role == "developer" ? "system" : role, content: try content(mo["content"], param: "\(p).content")))
         }
 
@@ -237,7 +242,7 @@ public struct ChatCompletionRequest: Equatable, Sendable {
                                      includeUsageInStream: includeUsage, continueFinalMessage: continueFinal, steering: steering)
     }
 
-    /// A message's content: a string, an array of `{type: "text", text}` parts, or null (empty).
+    /// A message's content: a string, an array of `{type: "text", text}` parts, or (assistant only) null or absent: empty.
     private static func content(_ v: JSONValue?, param: String) throws -> String {
         guard let v, !v.isNull else { return "" }
         if let s = v.string { return s }

@@ -221,6 +221,12 @@ final class ServerTests: XCTestCase {
         assertAPIError(try chat(["messages": []]), status: 400, param: "messages")
         assertAPIError(try chat(["max_tokens": 3]), status: 400, param: "messages")
         assertAPIError(try chat(["messages": [["role": "wizard", "content": "x"]]]), status: 400)
+        // A user or system message without content (absent or null) is refused; an assistant one may omit it.
+        assertAPIError(try chat(["messages": [["role": "user"]]]), status: 400, param: "messages[0].content")
+        assertAPIError(try chat(["messages": [["role": "system", "content": NSNull()], ["role": "user", "content": "Hi"]] as [[String: Any]]]), status: 400,
+                       param: "messages[0].content")
+        XCTAssertEqual(try chat(["messages": [["role": "user", "content": "Hi"], ["role": "assistant", "content": NSNull()],
+                                              ["role": "user", "content": "Hi"]] as [[String: Any]], "max_tokens": 1]).status, 200)
         assertAPIError(try chat(["messages": hi, "stop": [1, 2]]), status: 400, param: "stop")
         // Oversized body (the limit here is 64 KiB).
         assertAPIError(try chat(["messages": [["role": "user", "content": String(repeating: "x", count: 200_000)]]]), status: 413)
