@@ -8,7 +8,8 @@
 #
 # usage: scripts/damaged-stores.sh [RUN_DIR]
 #   RUN_DIR: a finished run to damage copies of (default: a small run made here with
-#   smollm2-135m, two traits, every stage). Needs `swift build -c release` first.
+#   smollm2-135m, two traits, every stage, thresholds low enough that pairs are kept and every
+#   table has rows: scripts/kill-soak.sh's reference run is such a run). Needs `swift build -c release` first.
 #   FLIPS: how many byte-flipped copies (default 6). WORK: scratch folder (default a new temp dir).
 set -u
 cd "$(dirname "$0")/.."
@@ -22,7 +23,8 @@ BASE=${1:-$WORK/base}
 if [ ! -f "$BASE/run.sqlite" ]; then
     echo "making the run to damage: $BASE" >&2
     "$BIN" run --model smollm2-135m --traits evil,sycophantic --questions 2 --eval-questions 2 --samples 1 \
-        --max-tokens 16 --steer-max-tokens 8 --coeffs 0,2 --batch-size 8 --seed 5 --out "$BASE" >"$WORK/base.log" 2>&1 \
+        --max-tokens 16 --steer-max-tokens 8 --coeffs 0,2 --batch-size 4 --seed 5 --trait-threshold 1 --coherence-threshold 0 \
+        --judge local-judge --judge-config '{"minimum_number_mass": 0.01}' --out "$BASE" >"$WORK/base.log" 2>&1 \
         || { echo "the base run failed: see $WORK/base.log" >&2; exit 1; }
 fi
 # One self-contained file (no -wal beside it) to damage.

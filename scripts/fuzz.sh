@@ -11,12 +11,15 @@
 #   pack         trait pack JSON              TraitPacks/*/pack.json, Tests/PackFixtures, a reference trait JSON
 #   judge        judge and generation replies replies written below
 #   server       `persona serve` requests     request bodies written below
-# FUZZ_TARGETS="torch pack" runs only those. Findings are written as .build/fuzz/crash-* (or
+# FUZZ_TARGETS="torch pack" runs only those; FUZZ_RUNS=N also stops a target after N executions (the
+# issue-22 soak: FUZZ_SECONDS=3600 FUZZ_RUNS=10000000, whichever comes first). Findings are written as .build/fuzz/crash-* (or
 # timeout-*, oom-*); the script fails when a target fails.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_TO_RUN="${FUZZ_SECONDS:-60}"
 TARGETS="${FUZZ_TARGETS:-gguf safetensors torch tokenizer jinja pack judge server}"
+RUNS=()
+[ -n "${FUZZ_RUNS:-}" ] && RUNS=(-runs="$FUZZ_RUNS")
 OUT=.build/fuzz
 FLAGS=(-sanitize=fuzzer,address -parse-as-library -O -g -module-cache-path "$OUT/cache")
 mkdir -p "$OUT"
@@ -185,7 +188,7 @@ fi
 
 run() {  # name max_len [flags]
   echo "fuzz: $1 for ${SECONDS_TO_RUN}s"
-  (cd "$OUT" && "./$1-fuzz" -max_total_time="$SECONDS_TO_RUN" -max_len="$2" -timeout=5 -rss_limit_mb=4096 -print_final_stats=1 "${@:3}" "corpus-$1" 2>&1 | tail -25
+  (cd "$OUT" && "./$1-fuzz" -max_total_time="$SECONDS_TO_RUN" -max_len="$2" -timeout=5 -rss_limit_mb=4096 -print_final_stats=1 "${RUNS[@]}" "${@:3}" "corpus-$1" 2>&1 | tail -25
    exit "${PIPESTATUS[0]}")
 }
 status=0
