@@ -152,6 +152,20 @@ struct PipelineOptions: ParsableArguments {
     @Option(name: .customLong("steer-max-tokens"), help: "Longest steered answer (default: --max-tokens).")
     var steerMaxTokens: Int?
 
+    @Option(help: ArgumentHelp("Steering search: comma-separated vector sources to search and compare, prompted and/or written, or none (default: the run's, else none).",
+                               discussion: "prompted: the extracted vector; written: teacher-forced contrast of the pack's written two-choice answers (extraction half). The search measures layers × coefficients without a judge and chooses the point the steer stage judges.",
+                               valueName: "sources"))
+    var search: String?
+
+    @Option(name: .customLong("search-layers"), help: "Comma-separated layers the search covers (default: every third block from a sixth to five sixths of the depth).")
+    var searchLayers: String?
+
+    @Option(name: .customLong("search-coeffs"), parsing: .unconditional, help: "Comma-separated search coefficients in norm units (default -0.2,0,0.1,0.2,0.3,0.5).")
+    var searchCoeffs: String?
+
+    @Option(name: .customLong("max-kl"), help: "The search's coherence floor: the largest KL per token (nats) a chosen point may cost (default 0.5).")
+    var maxKL: Double?
+
     static func numbers(_ text: String, option: String) throws -> [Double] {
         try text.split(separator: ",").map {
             guard let x = Double($0.trimmingCharacters(in: .whitespaces)), x.isFinite else { throw ValidationError("--\(option): \"\($0)\" is not a number") }
@@ -165,6 +179,25 @@ struct PipelineOptions: ParsableArguments {
         if let method, VectorMethod(rawValue: method) == nil { throw ValidationError("--method \(method): expected response_avg, prompt_avg or prompt_last") }
         if let coefficientUnit, CoefficientUnit(rawValue: coefficientUnit) == nil { throw ValidationError("--coeff-unit \(coefficientUnit): expected raw or norm") }
         if let positions, SteeringPositions(rawValue: positions) == nil { throw ValidationError("--positions \(positions): expected all, prompt or response") }
+        _ = try searchSources()
+        if let searchLayers { _ = try Self.numbers(searchLayers, option: "search-layers") }
+        if let searchCoeffs { _ = try Self.numbers(searchCoeffs, option: "search-coeffs") }
+    }
+
+    /// `--search`: nil when not given, [] for none.
+    func searchSources() throws -> [String]? {
+        guard let search else { return nil }
+        let names = search.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
+        if names == ["none"] { return [] }
+        for n in names where !["prompted", "written"].contains(n) { throw ValidationError("--search \(search): \"\(n)\" is not a source (prompted, written or none)") }
+        return names
+    }
+
+    static func wholeNumbers(_ text: String, option: String) throws -> [Int] {
+        try numbers(text, option: option).map {
+            guard let l = Int(exactly: $0) else { throw ValidationError("--\(option): \($0) is not a whole number") }
+            return l
+        }
     }
 
     /// The settings: given options over the stored run's settings over the defaults.
@@ -192,6 +225,10 @@ struct PipelineOptions: ParsableArguments {
         if let positions, let p = SteeringPositions(rawValue: positions) { s.positions = p }
         if let steerTemperature { s.steerTemperature = steerTemperature }
         if let steerMaxTokens { s.steerMaxTokens = steerMaxTokens }
+        if let sources = try searchSources() { s.searchSources = sources.isEmpty ? nil : sources }
+        if let searchLayers { s.searchLayers = try Self.wholeNumbers(searchLayers, option: "search-layers") }
+        if let searchCoeffs { s.searchCoefficients = try Self.numbers(searchCoeffs, option: "search-coeffs") }
+        if let maxKL { s.searchMaxKL = maxKL }
         try s.validate()
         return s
     }

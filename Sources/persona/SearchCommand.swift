@@ -71,7 +71,7 @@ struct SearchCommand: ParsableCommand {
                 return l
             }
         }
-            ?? Array(stride(from: max(n / 6, 0), through: (5 * n) / 6, by: 3))
+            ?? Pipeline.defaultSearchLayers(layerCount: n)
         let grid = SteeringSearch.Grid(layers: layerList, coefficients: try PipelineOptions.numbers(coeffs, option: "coeffs"),
                                        unit: CoefficientUnit(rawValue: coefficientUnit) ?? .norm,
                                        positions: SteeringPositions(rawValue: positions) ?? .all, maxKL: maxKL)

@@ -8,5 +8,5 @@ struct StageCommand: ParsableCommand {
         commandName: "stage",
         abstract: "Run one pipeline stage on a run directory (the others' results come from its store).",
         subcommands: [GenerateStageCommand.self, JudgeStageCommand.self, FilterStageCommand.self, ExtractStageCommand.self,
-                      SteerStageCommand.self, BehaveStageCommand.self, MonitorStageCommand.self, GeometryStageCommand.self])
+                      SearchStageCommand.self, SteerStageCommand.self, BehaveStageCommand.self, MonitorStageCommand.self, GeometryStageCommand.self])
 }

@@ -128,6 +128,83 @@ final class PipelineRunTests: XCTestCase {
         XCTAssertEqual(report.geometry?.cosine.first?.first ?? 0, 1, accuracy: 1e-9)
     }
 
+    /// The search inside the pipeline: both sources searched and stored with their provenance, a
+    /// choice (or the reason for none), the steer stage judging the chosen point beside c = 0, a
+    /// resumed run reusing every search, and the report carrying it all.
+    func testSearchStageChoosesThePointSteerJudgesAndTheReportShows() throws {
+        let lm = try model()
+        let dir = try TestPaths.temporaryDirectory()
+        let pack = try PluginHost.loadPackFile(try TestPack.write(in: dir, behaviorItems: true).path)
+        let run = dir.appendingPathComponent("run").path
+        var s = Self.settings
+        s.searchSources = ["prompted", "written"]
+        s.searchLayers = [10, 15]
+        s.searchCoefficients = [-0.1, 0, 0.2]
+        s.searchMaxKL = 5
+        let p1 = try Pipeline(model: lm, runDirectory: run, judge: TextDerivedAutorater(), settings: s)
+        let summary = try XCTUnwrap(try p1.run([pack]).first)
+        let search = try XCTUnwrap(summary.search)
+        XCTAssertEqual(search.results.map(\.source).sorted(), ["prompted", "written"], "\(summary)")
+        for r in search.results {
+            XCTAssertEqual(r.points.count, 6, "2 layers × 3 coefficients")
+            XCTAssertEqual(r.measurementItems, 10, "the odd-numbered half of 20 items")
+            XCTAssertEqual(r.coefficientUnit, "norm")
+            XCTAssert(r.points.filter { $0.coefficient == 0 }.allSatisfy { $0.effect == 0 && $0.coherenceCost == 0 })
+        }
+        // The written vector is stored with its provenance and written beside the extracted ones.
+        let written = try TraitVectors.read(path: run + "/vectors/grumpy_written_response_avg.safetensors")
+        XCTAssertEqual(written.metadata["persona.source"], "written")
+        XCTAssertEqual(written.metadata["persona.items"], stride(from: 0, to: 20, by: 2).map(String.init).joined(separator: ","))
+        // The choice is the source with the larger coherent rise; the steer stage judged it.
+        let best = search.results.compactMap { r in r.chosen.map { (r.source, $0.effect) } }.max { $0.1 < $1.1 }
+        XCTAssertEqual(search.choice?.source, best?.0)
+        if let choice = search.choice {
+            let chosen = try XCTUnwrap(summary.chosen, "the steer stage judges the search's choice")
+            XCTAssertEqual(chosen.layer, choice.layer)
+            XCTAssertEqual(chosen.coefficient, choice.rawCoefficient)
+            XCTAssertEqual(chosen.answerCount, 2)
+            XCTAssertEqual(chosen.vectorKey, choice.vectorKey)
+        } else {
+            XCTAssertNotNil(search.reason)
+            XCTAssertNil(summary.chosen)
+        }
+
+        // Resumed: every search result is reused.
+        let p2 = try Pipeline(model: lm, runDirectory: run, judge: TextDerivedAutorater(), settings: s)
+        let again = try XCTUnwrap(try p2.run([pack]).first)
+        XCTAssertEqual(computed(p2, "search"), 0, "\(p2.reports)")
+        XCTAssertEqual(again.search, search)
+
+        // The report: the searches, the choice, the judged point, the prompting baseline.
+        let report = try XCTUnwrap(try RunReport.build(runDirectory: run).traits.first)
+        XCTAssertEqual(report.search, search.results)
+        XCTAssertEqual(report.searchChoice, search.choice)
+        XCTAssertEqual(report.promptingBaseline?.answerCount, 2)
+        if let choice = search.choice {
+            XCTAssertEqual(report.chosen?.coefficient, choice.rawCoefficient)
+            XCTAssert(report.examples.contains { $0.label?.hasPrefix("search choice") == true }, "\(report.examples)")
+        }
+        let html = try String(contentsOf: try ReportWriter.write(try RunReport.build(runDirectory: run), to: dir.appendingPathComponent("report")),
+                              encoding: .utf8)
+        XCTAssert(html.contains("Steering search"))
+        XCTAssertEqual(html.components(separatedBy: "class=\"heatmap\"").count - 1, 2, "one heatmap per source")
+    }
+
+    func testChoiceBetweenSourcesTakesTheLargerCoherentRise() {
+        func result(_ source: String, _ effect: Double?) -> SearchResult {
+            let chosen = effect.map { SearchPoint(layer: 3, coefficient: 0.2, rawCoefficient: 4, traitProbability: 0.5 + $0, effect: $0, coherenceCost: 0.1) }
+            return SearchResult(trait: "t", source: source, coefficientUnit: "norm", maxKL: 0.5, baselineTraitProbability: 0.5, measurementItems: 4,
+                                points: chosen.map { [$0] } ?? [], chosen: chosen, reason: effect == nil ? "nothing coherent" : "ok")
+        }
+        let (choice, _) = Pipeline.chooseSource([(result("prompted", 0.05), "kp"), (result("written", 0.2), "kw")], skipped: [])
+        XCTAssertEqual(choice?.source, "written")
+        XCTAssertEqual(choice?.vectorKey, "kw")
+        XCTAssert(choice?.reason.contains("prompted: layer 3") == true, choice?.reason ?? "")
+        let (none, why) = Pipeline.chooseSource([(result("prompted", nil), "kp")], skipped: ["written: too few items"])
+        XCTAssertNil(none)
+        XCTAssert(why.contains("nothing coherent") && why.contains("too few items"), why)
+    }
+
     // MARK: the CLI
 
     func testCLIStagesReuseAndExplainWhatIsMissing() throws {

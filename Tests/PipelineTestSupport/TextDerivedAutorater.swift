@@ -69,11 +69,28 @@ public enum TestPack {
     }
     """
 
-    /// Writes the pack to `folder/grumpy/pack.json` and returns the folder of the pack.
-    public static func write(in folder: URL) throws -> URL {
+    /// Twenty written two-choice items (the fewest a pack may have: ten to make a written vector
+    /// from, ten to measure on), the grumpy answer alternately `a` and `b`.
+    public static var behaviorItems: String {
+        let chores = ["move a sofa", "read my essay", "fix my bike", "plan a party", "carry the shopping", "choose a film", "water the plants",
+                      "learn the guitar", "paint the fence", "find my keys", "write a poem", "cook dinner", "wrap a present", "clean the car",
+                      "set up a printer", "walk the dog", "bake a cake", "hang a picture", "sort my photos", "tune the piano"]
+        let items = chores.enumerated().map { i, chore -> String in
+            let grumpy = "Ugh, \(chore)? Fine, if I must. Why is it always me?"
+            let kind = "Of course! I would be glad to help you \(chore)."
+            let (a, b) = i % 2 == 0 ? (grumpy, kind) : (kind, grumpy)
+            return "    {\"question\": \"Could you help me \(chore)?\", \"a\": \"\(a)\", \"b\": \"\(b)\", \"trait\": \"\(i % 2 == 0 ? "a" : "b")\"}"
+        }
+        return "  \"behavior_items\": [\n" + items.joined(separator: ",\n") + "\n  ],\n"
+    }
+
+    /// Writes the pack to `folder/grumpy/pack.json` and returns the folder of the pack; with
+    /// `behaviorItems`, the pack also has `behaviorItems` (for the behavioural measure and the search).
+    public static func write(in folder: URL, behaviorItems withItems: Bool = false) throws -> URL {
         let dir = folder.appendingPathComponent("grumpy")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        try Data(json.utf8).write(to: dir.appendingPathComponent("pack.json"))
+        let text = withItems ? json.replacingOccurrences(of: "  \"eval_prompt\"", with: behaviorItems + "  \"eval_prompt\"") : json
+        try Data(text.utf8).write(to: dir.appendingPathComponent("pack.json"))
         return dir
     }
 }

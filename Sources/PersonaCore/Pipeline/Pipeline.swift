@@ -30,7 +30,25 @@ public struct TraitState: Codable, Equatable, Sendable {
     public var behaviorResultKeys: [String]?
     /// How well the judge separates positive- from negative-prompted extraction answers.
     public var judgeQuality: JudgeQuality?
+    /// The steering search's results (run_info `search.KEY`), one per source, and its choice.
+    public var searchResultKeys: [String]?
+    public var searchChoice: SearchChoice?
+    /// The judged steered answers at the search's choice (a steering result whose coefficient is raw).
+    public var chosenResultKey: String?
+    /// Mean judged trait and coherence of the positive-prompted answers to the evaluation questions.
+    public var promptingBaseline: PromptingBaseline?
     public init(packHash: String) { self.packHash = packHash }
+}
+
+/// Steering against prompting (as AxBench reports it): the judged scores of the answers to the
+/// evaluation questions under the positive system prompt.
+public struct PromptingBaseline: Codable, Equatable, Sendable {
+    public var meanTrait: Double?
+    public var meanCoherence: Double?
+    public var answerCount: Int
+    public init(meanTrait: Double?, meanCoherence: Double?, answerCount: Int) {
+        self.meanTrait = meanTrait; self.meanCoherence = meanCoherence; self.answerCount = answerCount
+    }
 }
 
 /// What the store remembers about the run itself.

@@ -47,6 +47,15 @@ public struct PipelineSettings: Codable, Equatable, Sendable {
     public var steerTemperature = 0.0
     /// Steered and monitoring answers' length (nil = `maxTokens`).
     public var steerMaxTokens: Int?
+    /// Vector sources the steering search compares (`prompted`, `written`; nil or empty = no search).
+    /// The search's fields are optional so that run stores written before it still decode.
+    public var searchSources: [String]?
+    /// Layers the search covers (nil = every third block from a sixth to five sixths of the depth).
+    public var searchLayers: [Int]?
+    /// Coefficients the search covers, in norm units (nil = -0.2, 0, 0.1, 0.2, 0.3, 0.5).
+    public var searchCoefficients: [Double]?
+    /// The search's coherence floor: the largest KL per token a chosen point may cost (nil = 0.5 nats).
+    public var searchMaxKL: Double?
 
     public init() {}
 
@@ -65,6 +74,9 @@ public struct PipelineSettings: Codable, Equatable, Sendable {
         guard !coefficients.isEmpty, coefficients.allSatisfy(\.isFinite) else { throw bad("coeffs", coefficients, "finite numbers, at least one") }
         guard steerTemperature >= 0, steerTemperature.isFinite else { throw bad("steer-temperature", steerTemperature, "≥ 0") }
         if let m = steerMaxTokens, m < 1 { throw bad("steer-max-tokens", m, "≥ 1") }
+        for source in searchSources ?? [] where !["prompted", "written"].contains(source) { throw bad("search", source, "prompted or written") }
+        if let c = searchCoefficients, c.isEmpty || !c.allSatisfy(\.isFinite) { throw bad("search-coeffs", c, "finite numbers, at least one") }
+        if let k = searchMaxKL, !(k > 0 && k.isFinite) { throw bad("max-kl", k, "> 0") }
     }
 
     /// The steering layer for a model.

@@ -31,6 +31,11 @@ public struct TraitSummary: Equatable, Sendable {
     public var meanResidualNorm: Double?
     /// Steerability diagnostics of the vector at the steering layer.
     public var diagnostics: SteerabilityDiagnostics?
+    /// The steering search's outcome (when the run searched) and the judged answers at its choice.
+    public var search: Pipeline.SearchOutcome?
+    public var chosen: SteeringResultRecord?
+    /// Mean judged trait score of the unsteered answers (c = 0), beside `chosen`.
+    public var baselineMeanTrait: Double?
 
     public init(trait: String, pairsKept: Int, pairsTotal: Int, vectorNorm: Double? = nil, judgeQuality: JudgeQuality? = nil,
                 points: [Point] = [], failure: String? = nil) {
@@ -116,6 +121,24 @@ extension TraitSummary {
             } else if s.points.contains(where: { $0.meanTrait != nil }) {
                 parts.append("no coherent positive coefficient to compare with c=0")
             }
+            if let search = s.search {
+                if let c = search.choice {
+                    let curve = search.results.first { $0.source == c.source }.map { r in
+                        r.points.filter { $0.layer == c.layer && $0.coefficient <= c.coefficient }.map { ($0.coefficient, $0.traitProbability) }
+                    } ?? []
+                    var text = String(format: "search chose %@ at layer %d, c = %g %@ (raw %.2f): P(trait answer) %.3f → %.3f, KL %.2f",
+                                      c.source, c.layer, c.coefficient, c.coefficientUnit, c.rawCoefficient, c.baselineTraitProbability,
+                                      c.traitProbability, c.coherenceCost)
+                    if let rho = Pipeline.spearman(curve) { text += String(format: ", Spearman ρ = %.2f up to it", rho) }
+                    if let j = s.chosen, let t = j.meanTrait {
+                        text += String(format: "; judged there: trait %.1f (c=0: %@), coherence %@", t, s.baselineMeanTrait.map { String(format: "%.1f", $0) } ?? "-",
+                                       j.meanCoherence.map { String(format: "%.1f", $0) } ?? "-")
+                    }
+                    parts.append(text)
+                } else if let reason = search.reason {
+                    parts.append("search: " + reason)
+                }
+            }
             if let q = s.judgeQuality, let auc = q.auc, auc < JudgeQuality.warningAUC {
                 parts.append(String(format: "judge AUC %.2f < %.2f: judged scores mean little", auc, JudgeQuality.warningAUC))
             }
@@ -155,7 +178,10 @@ extension Pipeline {
                 withVectors.append(pack)
                 let behavior = try behave(pack)
                 summary.diagnostics = try steerabilityDiagnostics(pack, filtered: outcome, behavior: behavior)
+                if !(settings.searchSources ?? []).isEmpty { summary.search = try search(pack) }
                 let steered = try steer(pack)
+                summary.chosen = steered.chosen
+                summary.baselineMeanTrait = steered.points.first { $0.coefficient == 0 }?.meanTrait
                 summary.points = steered.points.map { p in
                     TraitSummary.Point(coefficient: p.coefficient, meanTrait: p.meanTrait, meanCoherence: p.meanCoherence,
                                        traitProbability: behavior.first { $0.coefficient == p.coefficient }?.meanTraitProbability)
@@ -165,6 +191,10 @@ extension Pipeline {
                 if case .noPairsKept = error {
                     summary.failure = error.description
                     progress.warn(error.description)
+                    // A written-contrast vector needs no kept pairs: its search still tells what steering could do.
+                    if (settings.searchSources ?? []).contains("written") {
+                        do { summary.search = try search(pack) } catch { progress.warn("search \(pack.name): \(error)") }
+                    }
                 } else { throw error }
             }
             summaries.append(summary)
@@ -233,12 +263,20 @@ public enum RunReport {
             let exampleAnswers = try store.answers(keys: st.exampleAnswerKeys)
             let judge = info.judge
             var examples: [ExampleAnswer] = []
+            let choice = st.searchChoice
             for key in st.exampleAnswerKeys {
                 guard let a = exampleAnswers[key] else { continue }
                 let byAnswer = try store.allScoresFor(answerKey: key, judge: judge)
+                var label: String? = nil
+                if let c = choice, a.vectorKey == c.vectorKey, a.steeringLayer == c.layer, a.coefficient == c.rawCoefficient {
+                    label = String(format: "search choice: %@ vector, layer %d, c = %g %@ (raw %.2f)", c.source, c.layer, c.coefficient,
+                                   c.coefficientUnit, c.rawCoefficient)
+                }
                 examples.append(ExampleAnswer(coefficient: a.coefficient ?? 0, question: a.question, answer: a.answer,
-                                              traitScore: byAnswer[.trait] ?? nil, coherence: byAnswer[.coherence] ?? nil))
+                                              traitScore: byAnswer[.trait] ?? nil, coherence: byAnswer[.coherence] ?? nil, label: label))
             }
+            let search = try st.searchResultKeys.map { keys in try keys.compactMap { try store.info("search." + $0, as: SearchResult.self) } }
+            let chosen = try st.chosenResultKey.flatMap { try store.steeringResult(key: $0) }.map(point)
             let unit: String = (s.coefficientUnit ?? CoefficientUnit.raw).rawValue
             let residualNorms: [Double]? = try store.info(Pipeline.latestResidualNormsKey(trait: name), as: ResidualNormRecord.self)?.meanNorms
             let diagnostics: SteerabilityDiagnostics? = try store.info(Pipeline.diagnosticsKey(trait: name), as: SteerabilityDiagnostics.self)
@@ -249,6 +287,10 @@ public enum RunReport {
                                       promptLastCorrelation: st.promptLastCorrelation, examples: examples,
                                       judgeQuality: st.judgeQuality, behavior: behavior,
                                       coefficientUnit: unit, meanResidualNorms: residualNorms, diagnostics: diagnostics))
+            traits[traits.count - 1].search = search
+            traits[traits.count - 1].searchChoice = choice
+            traits[traits.count - 1].chosen = chosen
+            traits[traits.count - 1].promptingBaseline = st.promptingBaseline
         }
         let geometry = try store.info("geometry", as: Geometry.self)
         return ReportData(runName: info.name, model: info.model, modelFingerprint: info.modelFingerprint, judge: info.judge,

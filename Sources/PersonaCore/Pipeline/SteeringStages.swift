@@ -28,8 +28,15 @@ extension Pipeline {
 
     /// The steered-answer items for one layer and coefficient.
     func steeredItems(_ pack: LoadedPack, vector: VectorRecord, layer: Int, coefficient: Double) throws -> [GenerationItem] {
-        let remote = generatesRemotely(steeringStage: true)
         let raw = try rawCoefficient(coefficient, layer: layer, vector: vector, pack: pack)
+        return try steeredItems(pack, vector: vector, layer: layer, coefficient: coefficient, unitKey: coefficientUnitKey, raw: raw)
+    }
+
+    /// The steered-answer items for one layer and `coefficient` as keyed and recorded (in the unit
+    /// `unitKey` names; [] = raw), steering with `raw`. The search's choice is steered in raw units,
+    /// so its answers share their keys with a raw-unit run's at the same point.
+    func steeredItems(_ pack: LoadedPack, vector: VectorRecord, layer: Int, coefficient: Double, unitKey: [String], raw: Double) throws -> [GenerationItem] {
+        let remote = generatesRemotely(steeringStage: true)
         return try evaluationQuestions(pack).enumerated().map { q, question in
             let sampling = steerSampling(pack, question: q)
             let key: String
@@ -39,7 +46,7 @@ extension Pipeline {
                 spec = nil
             } else {
                 key = CacheKey.make(["answer-v1", fingerprint, pack.contentHash, "steered", "\(q)", vector.key, "\(layer)",
-                                     CacheKey.number(coefficient), settings.positions.rawValue] + coefficientUnitKey + steerSamplingKey
+                                     CacheKey.number(coefficient), settings.positions.rawValue] + unitKey + steerSamplingKey
                                      + engineKeyParts(remote: remote))
                 spec = SteeringSpec(vector: vector.rows[layer], layer: layer, coefficient: Float(raw), positions: settings.positions)
             }
@@ -61,6 +68,8 @@ extension Pipeline {
         public var sweep: [SteeringResultRecord]
         /// The swept layer whose steering moved the trait most while mean coherence stayed ≥ 50.
         public var bestLayer: Int?
+        /// The judged answers at the search's choice (coefficient raw), when the search chose a point.
+        public var chosen: SteeringResultRecord? = nil
     }
 
     /// Stage 5: steered answers at every coefficient on the evaluation questions, judged; with
@@ -74,6 +83,19 @@ extension Pipeline {
         for l in settings.sweepLayers where !layers.contains(l) { layers.append(l) }
         var allItems: [GenerationItem] = []
         for l in layers { for c in settings.coefficients { allItems += try steeredItems(pack, vector: vector, layer: l, coefficient: c) } }
+        // The search's choice, judged beside the sweep with the unsteered baseline.
+        let choice = try state(pack).searchChoice
+        let baselineItems = try steeredItems(pack, vector: vector, layer: mainLayer, coefficient: 0)
+        var chosenItems: [GenerationItem] = []
+        var chosenVector: VectorRecord? = nil
+        if let choice {
+            guard let v = try store.vector(key: choice.vectorKey), choice.layer < v.rows.count else {
+                throw PipelineError.missing(stage: "search", trait: pack.name, what: "searched vectors", count: 1, run: runDirectory)
+            }
+            chosenVector = v
+            chosenItems = try steeredItems(pack, vector: v, layer: choice.layer, coefficient: choice.rawCoefficient, unitKey: [], raw: choice.rawCoefficient)
+            allItems += baselineItems + chosenItems
+        }
         let (computed, reused) = try generateMissing(allItems, stage: "steer", trait: pack.name)
         try record(StageReport(stage: "steer", trait: pack.name, computed: computed, reused: reused))
         let answers = try store.answers(keys: allItems.map(\.record.key))
@@ -99,8 +121,25 @@ extension Pipeline {
                 results[l, default: []].append(r)
             }
         }
+        func judgedResult(_ items: [GenerationItem], vectorKey: String, layer: Int, coefficient: Double, tag: [String]) throws -> SteeringResultRecord {
+            let recs = items.compactMap { answers[$0.record.key] }
+            let found = try self.scores(of: recs, pack: pack, judgeIdentity: identity)
+            let key = CacheKey.make(["steering-result-v1", vectorKey, "\(layer)", CacheKey.number(coefficient), settings.positions.rawValue, identity]
+                                    + tag + recs.map(\.key))
+            return SteeringResultRecord(key: key, trait: pack.name, vectorKey: vectorKey, layer: layer, coefficient: coefficient,
+                                        positions: settings.positions.rawValue, meanTrait: mean(recs.compactMap { found[$0.key]?.trait?.score }),
+                                        meanCoherence: mean(recs.compactMap { found[$0.key]?.coherence?.score }),
+                                        scoredCount: recs.compactMap { found[$0.key]?.trait?.score }.count, answerCount: recs.count)
+        }
+        var chosenResult: SteeringResultRecord? = nil
+        if let choice, let chosenVector {
+            let r = try judgedResult(chosenItems, vectorKey: chosenVector.key, layer: choice.layer, coefficient: choice.rawCoefficient, tag: ["search-choice", "raw"])
+            try store.insert(steeringResult: r)
+            chosenResult = r
+        }
         let best = layers.count > 1 ? Self.bestLayer(results) : nil
         var st = try state(pack)
+        st.chosenResultKey = chosenResult?.key
         st.steeringLayer = mainLayer
         st.steeringResultKeys = (results[mainLayer] ?? []).map(\.key)
         st.sweepResultKeys = layers.count > 1 ? layers.flatMap { (results[$0] ?? []).map(\.key) } : []
@@ -112,9 +151,16 @@ extension Pipeline {
         st.exampleAnswerKeys = try exampleCoefficients.flatMap { c in
             try steeredItems(pack, vector: vector, layer: mainLayer, coefficient: c).prefix(2).map(\.record.key)
         }
+        // With a search choice: the first three questions unsteered and at the chosen point.
+        if choice != nil {
+            for key in (baselineItems.prefix(3) + chosenItems.prefix(3)).map(\.record.key) where !st.exampleAnswerKeys.contains(key) {
+                st.exampleAnswerKeys.append(key)
+            }
+        }
         try save(st, pack)
         if let best { progress.log("steer \(pack.name): layer \(best) moves the trait most with coherence ≥ 50") }
-        return SteerOutcome(points: results[mainLayer] ?? [], sweep: layers.count > 1 ? layers.flatMap { results[$0] ?? [] } : [], bestLayer: best)
+        return SteerOutcome(points: results[mainLayer] ?? [], sweep: layers.count > 1 ? layers.flatMap { results[$0] ?? [] } : [], bestLayer: best,
+                            chosen: chosenResult)
     }
 
     /// The layer with the largest rise of mean trait score over coefficient 0 (or over the lowest
@@ -228,6 +274,10 @@ extension Pipeline {
         try store.insert(projections: rows)
         let correlation = Self.pearson(lastPairs)
         var st = try state(pack)
+        let positive = prompted.filter { $0.record.polarity == "pos" }.compactMap { own[$0.record.key] }
+        st.promptingBaseline = PromptingBaseline(meanTrait: mean(positive.compactMap { ownScores[$0.key]?.trait?.score }),
+                                                 meanCoherence: mean(positive.compactMap { ownScores[$0.key]?.coherence?.score }),
+                                                 answerCount: positive.count)
         st.monitorVectorKey = vector.key
         st.monitorLayer = layer
         st.promptLastCorrelation = correlation

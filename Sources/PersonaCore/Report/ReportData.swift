@@ -56,6 +56,15 @@ public struct TraitReport: Codable, Equatable, Sendable {
     public var meanResidualNorms: [Double]?
     /// Steerability diagnostics of the vector at the steering layer (Pipeline/Steerability.swift).
     public var diagnostics: SteerabilityDiagnostics?
+    /// The steering search per vector source (Steering/SteeringSearch.swift), when the run searched.
+    public var search: [SearchResult]?
+    /// The point the run steers with: the search's choice (`searchChoice.layer`, `.coefficient` in
+    /// `.coefficientUnit`, `.rawCoefficient`, `.source`), and the judged answers there (`chosen`,
+    /// its coefficient raw) beside the unsteered baseline (`steering` at c = 0).
+    public var searchChoice: SearchChoice?
+    public var chosen: SteeringPoint?
+    /// Judged scores of the positive-system-prompted answers: steering against prompting.
+    public var promptingBaseline: PromptingBaseline?
 
     public init(trait: String, pairsTotal: Int, pairsKept: Int, dropReasons: [String: Int], vectorNorms: [Double],
                 steeringLayer: Int, steering: [SteeringPoint], layerSweep: [SteeringPoint] = [], bestLayer: Int? = nil,
@@ -114,9 +123,11 @@ public struct ExampleAnswer: Codable, Equatable, Sendable {
     public var answer: String
     public var traitScore: Double?
     public var coherence: Double?
-    public init(coefficient: Double, question: String, answer: String, traitScore: Double?, coherence: Double?) {
+    /// What the coefficient is when it is not the run's sweep ("search choice: layer 9, c = 0.3 norm").
+    public var label: String?
+    public init(coefficient: Double, question: String, answer: String, traitScore: Double?, coherence: Double?, label: String? = nil) {
         self.coefficient = coefficient; self.question = question; self.answer = answer
-        self.traitScore = traitScore; self.coherence = coherence
+        self.traitScore = traitScore; self.coherence = coherence; self.label = label
     }
 }
 

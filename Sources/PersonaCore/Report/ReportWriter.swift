@@ -248,6 +248,7 @@ public enum ReportWriter {
         if !t.layerSweep.isEmpty { h += "<div>" + layerSweep(t) + "</div>" }
         h += "</div>\n"
         h += steeringTable(t)
+        h += searchSection(t)
         h += examples(t)
         return h + "</section>\n"
     }
@@ -299,6 +300,61 @@ public enum ReportWriter {
                              legend: ["coherence ≥ 50", "coherence < 50", "best layer"])
     }
 
+    /// The search: the choice and the judged answers there beside c = 0 and prompting, then one
+    /// heatmap per source (rows layers, columns coefficients; colour: change of P(trait answer);
+    /// hatched grey: over the coherence floor; outlined: chosen).
+    private static func searchSection(_ t: TraitReport) -> String {
+        guard let results = t.search, !results.isEmpty else { return "" }
+        var h = "<h3>Steering search</h3>\n"
+        let base = t.steering.first { $0.coefficient == 0 }
+        if let c = t.searchChoice {
+            h += "<p>Chosen: <b>\(e(c.source))</b> vector at layer <b>\(c.layer)</b>, c = <b>\(e(HTMLText.tick(c.coefficient)))</b> \(e(c.coefficientUnit)) units "
+                + "(raw \(n(c.rawCoefficient, 2))): P(trait answer) \(n(c.baselineTraitProbability, 3)) → <b>\(n(c.traitProbability, 3))</b>, "
+                + "KL \(n(c.coherenceCost, 3)) nats/token. \(e(c.reason))</p>\n"
+            h += "<table><tr><th>condition</th><th>mean trait</th><th>mean coherence</th><th>answers</th></tr>"
+            h += "<tr><td>unsteered (c = 0)</td><td class=\"num\">\(n(base?.meanTrait))</td><td class=\"num\">\(n(base?.meanCoherence))</td><td class=\"num\">\(base?.answerCount ?? 0)</td></tr>"
+            if let p = t.chosen {
+                h += "<tr><td>steered at the search's choice</td><td class=\"num\"><b>\(n(p.meanTrait))</b></td><td class=\"num\">\(n(p.meanCoherence))</td><td class=\"num\">\(p.answerCount)</td></tr>"
+            }
+            if let b = t.promptingBaseline {
+                h += "<tr><td>prompted (positive system prompt)</td><td class=\"num\">\(n(b.meanTrait))</td><td class=\"num\">\(n(b.meanCoherence))</td><td class=\"num\">\(b.answerCount)</td></tr>"
+            }
+            h += "</table>\n"
+        } else if let b = t.promptingBaseline {
+            h += "<p>Prompting baseline (positive system prompt): mean trait \(n(b.meanTrait)), coherence \(n(b.meanCoherence)) over \(b.answerCount) answers.</p>\n"
+        }
+        for r in results {
+            h += heatmap(r)
+        }
+        return h
+    }
+
+    static func heatmap(_ r: SearchResult) -> String {
+        let layers = Array(Set(r.points.map(\.layer))).sorted()
+        let coefficients = Array(Set(r.points.map(\.coefficient))).sorted()
+        let scale = max(r.points.map { abs($0.effect) }.max() ?? 0, 1e-9)
+        var h = "<table class=\"heatmap\"><caption>\(e(r.trait)), \(e(r.source)) vector: change of P(trait answer) on \(r.measurementItems) measurement items "
+            + "(unsteered \(n(r.baselineTraitProbability, 3))) and KL per token; coefficients in \(e(r.coefficientUnit)) units; "
+            + "grey: KL over the floor \(n(r.maxKL, 2)); outlined: chosen</caption><tr><th>layer</th>"
+        for c in coefficients { h += "<th>c = \(e(HTMLText.tick(c)))</th>" }
+        h += "</tr>"
+        for l in layers {
+            h += "<tr><th>\(l)</th>"
+            for c in coefficients {
+                guard let p = r.points.first(where: { $0.layer == l && $0.coefficient == c }) else { h += "<td>-</td>"; continue }
+                let over = p.coherenceCost > r.maxKL
+                let a = min(abs(p.effect) / scale, 1)
+                let colour = over ? "background:#ddd;color:#777" : (p.effect >= 0 ? String(format: "background:rgba(214,39,40,%.2f)", a * 0.8)
+                                                                   : String(format: "background:rgba(31,119,180,%.2f)", a * 0.8))
+                let chosen = p == r.chosen ? ";outline:3px solid #000" : ""
+                h += "<td class=\"num\" style=\"\(colour)\(chosen)\">\(String(format: "%+.3f", p.effect))<br><small>KL \(n(p.coherenceCost, 2))</small></td>"
+            }
+            h += "</tr>"
+        }
+        h += "</table>\n<p>\(e(r.source)): \(e(r.reason))</p>\n"
+        return h
+    }
+
     private static func examples(_ t: TraitReport) -> String {
         guard !t.examples.isEmpty else { return "<p class=\"empty\">no example answers</p>\n" }
         let coefficients = Array(Set(t.examples.map(\.coefficient))).sorted()
@@ -311,7 +367,8 @@ public enum ReportWriter {
                 var answer = ex.answer
                 var cut = ""
                 if answer.count > 2_000 { answer = String(answer.prefix(2_000)); cut = " <span class=\"empty\">[… cut; full text in tables/examples.csv]</span>" }
-                h += "<div class=\"example \(kind)\"><div class=\"c\">coefficient \(e(HTMLText.tick(coefficient)))</div><div class=\"q\">\(e(ex.question))</div><div class=\"a\">\(e(answer))\(cut)</div>"
+                let title = ex.label ?? "coefficient \(HTMLText.tick(coefficient))"
+                h += "<div class=\"example \(kind)\"><div class=\"c\">\(e(title))</div><div class=\"q\">\(e(ex.question))</div><div class=\"a\">\(e(answer))\(cut)</div>"
                 h += "<div class=\"s\">trait \(n(ex.traitScore)) · coherence \(n(ex.coherence))</div></div>"
             }
             if group.count > 4 { more.append("\(group.count - 4) more at coefficient \(HTMLText.tick(coefficient))") }

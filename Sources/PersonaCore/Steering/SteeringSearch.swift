@@ -129,7 +129,8 @@ extension SteeringSearch {
     /// Searches `grid` for one trait: `vectors` `[layers][hidden]`, the behavioural measure on the
     /// pack's measurement half (odd positions, `WrittenContrast.split`), the coherence proxy on the
     /// neutral prompts, norms for `.norm` units from the pack's extraction questions.
-    public static func run(pack: TraitPack, source: String, vectors: [[Float]], model: LanguageModel, grid: Grid,
+    /// `norms`: mean residual norm per layer for `.norm` units (nil: measured here on all the pack's extraction questions).
+    public static func run(pack: TraitPack, source: String, vectors: [[Float]], model: LanguageModel, grid: Grid, norms given: [Double]? = nil,
                            progress: (String) -> Void = { _ in }) throws -> SearchResult {
         let config = model.config
         for l in grid.layers where !(0..<config.layerCount).contains(l) || l >= vectors.count {
@@ -146,8 +147,8 @@ extension SteeringSearch {
             sequences.append(try WrittenContrast.sequence(question: item.question, answer: t, model: model))
             sequences.append(try WrittenContrast.sequence(question: item.question, answer: o, model: model))
         }
-        var norms: [Double] = []
-        if grid.unit == .norm {
+        var norms: [Double] = given ?? []
+        if grid.unit == .norm, given == nil {
             norms = try ResidualNorms.measure(prompts: pack.questions.extraction.map { try model.chatPrompt(user: $0) }, transformer: model.transformer)
         }
         // The unsteered model's own greedy answers to the neutral prompts.
