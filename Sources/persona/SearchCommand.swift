@@ -17,6 +17,7 @@ struct SearchCommand: ParsableCommand {
         Examples:
           persona search qwen2.5-0.5b --traits evil --source written --layers 6,9,12,15 --coeffs -0.2,0,0.1,0.2,0.4
           persona search qwen2.5-0.5b --traits evil --vector runs/demo/vectors/evil_response_avg.safetensors --coeff-unit raw --coeffs 0,2,4
+          persona search qwen2.5-0.5b --traits evil --ablate refusal     (refusal ablated at every block, baseline included)
         """)
 
     @Argument(help: "A GGUF file, a Hugging Face folder, or a default model name.")
@@ -48,6 +49,8 @@ struct SearchCommand: ParsableCommand {
 
     @Option(help: "Write each trait's result (and written vector) into this folder: search-TRAIT.json, TRAIT_written.safetensors.")
     var out: String?
+
+    @OptionGroup var projection: ProjectionOptions
 
     func validate() throws {
         guard ["written", "prompted"].contains(source) else { throw ValidationError("--source \(source): expected written or prompted") }
@@ -97,8 +100,15 @@ struct SearchCommand: ParsableCommand {
                         .write(to: url)
                 }
             }
-            let result = try SteeringSearch.run(pack: pack, source: vector == nil ? "written" : "prompted", vectors: rows, model: lm, grid: grid,
-                                                progress: { printError($0) })
+            // Projection interventions (--ablate refusal, --cap) hold at every searched point and in the
+            // unsteered baseline: the search measures steering on top of them. The vector is made without them.
+            let hooks = try projection.makeHooks(model: lm)
+            var result = try lm.transformer.withHooks(hooks) {
+                try SteeringSearch.run(pack: pack, source: vector == nil ? "written" : "prompted", vectors: rows, model: lm, grid: grid,
+                                       progress: { printError($0) })
+            }
+            result.interventions = try projection.specs(modelName: lm.displayName).map(\.description)
+            if let list = result.interventions, !list.isEmpty { printError("\(pack.name): searched with \(list.joined(separator: "; "))") }
             print(SteeringSearch.table(result))
             if let out {
                 let url = URL(fileURLWithPath: out).appendingPathComponent("search-\(pack.name).json")

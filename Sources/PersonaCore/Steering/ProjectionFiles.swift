@@ -25,6 +25,19 @@ public struct ProjectionSpec: Equatable, Sendable {
         self.directionLayer = directionLayer; self.positions = positions
     }
 
+    /// "ablate FILE (row 14) at every block", "cap τ=3 FILE at blocks 10, 12" (for records and logs).
+    public var description: String {
+        let what: String
+        switch intervention {
+        case .ablate: what = "ablate"
+        case let .cap(threshold): what = "cap τ=\(threshold)"
+        case let .floor(threshold): what = "floor τ=\(threshold)"
+        }
+        let row = directionLayer.map { " (row \($0))" } ?? ""
+        let at = layers.map { "blocks " + $0.map(String.init).joined(separator: ", ") } ?? "every block"
+        return "\(what) \(path)\(row) at \(at)"
+    }
+
     /// One hook per chosen layer, each checked against the model (width, layer range, finite, non-zero).
     public func makeHooks(config: ModelConfig) throws -> [ProjectionHook] {
         try makeHooks(vectors: TraitVectors.read(path: path), config: config)

@@ -49,6 +49,8 @@ public struct SearchResult: Codable, Equatable, Sendable {
     public var chosen: SearchPoint?
     /// Why this point (or why none).
     public var reason: String
+    /// Projection interventions held at every point, the unsteered baseline included (`--ablate`, `--cap`); nil: none.
+    public var interventions: [String]? = nil
 }
 
 public enum SteeringSearch {
