@@ -225,7 +225,7 @@ public struct ProjectionRecord: Equatable, Sendable {
 /// The run store of one run directory.
 public final class RunStore: @unchecked Sendable {
     public let path: String
-    /// A WAL pool for a store that is written; a read-only queue for one that is only read.
+    /// One WAL-mode connection for a store that is written; a read-only one for a store that is only read.
     let db: any DatabaseWriter
 
     /// The database file of a run directory.
@@ -237,9 +237,9 @@ public final class RunStore: @unchecked Sendable {
     /// ever writing to it (reports, peeking at a run's settings).
     ///
     /// An existing file is checked through a read-only connection first: it must be an SQLite
-    /// database whose schema record names only steps this version knows. Opening the WAL pool
-    /// writes to the file (journal mode, GRDB's open-time probe), so a file that fails these checks
-    /// is refused before that and keeps its bytes.
+    /// database whose schema record names only steps this version knows. Migrating writes to the
+    /// file, so a file that fails these checks is refused before that and keeps its bytes; a store
+    /// that is up to date is not written by opening it.
     public init(path: String, readOnly: Bool = false) throws {
         self.path = path
         do {
@@ -256,7 +256,22 @@ public final class RunStore: @unchecked Sendable {
             try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
             var config = Configuration()
             config.busyMode = .timeout(30)
-            db = try DatabasePool(path: path, configuration: config)   // a pool is always in WAL mode
+            // Crash-safe in WAL mode and cheaper per commit, as GRDB's pools set it.
+            config.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
+            // One connection in WAL mode, not a GRDB pool: a pool opening a file without a non-empty
+            // -wal beside it creates and drops a table (its probe for GRDB issue 102), which rewrites
+            // the header of every store a stage opens, also of one whose damage a stage finds later.
+            // WAL is set once, on a new file (the mode persists in the file); other processes still
+            // read while this one writes.
+            let queue = try DatabaseQueue(path: path, configuration: config)
+            if try queue.read({ try String.fetchOne($0, sql: "PRAGMA journal_mode") }) != "wal" {
+                try queue.writeWithoutTransaction { db in
+                    guard try String.fetchOne(db, sql: "PRAGMA journal_mode = WAL") == "wal" else {
+                        throw RunStoreError.cannotOpen(path: path, reason: "could not switch the store to WAL mode")
+                    }
+                }
+            }
+            db = queue
             try Self.migrator.migrate(db)
         } catch let error as DatabaseError {
             throw RunStoreError.cannotOpen(path: path, reason: error.message ?? error.description)
