@@ -83,6 +83,21 @@ for part in answers scores activations decisions vectors steering projections ru
     if cmp -s "$a" "$b"; then echo "$part: $rows rows, equal"
     else echo "$part: DIFFERENT ($rows rows in the reference, $(wc -l <"$b") after the kills; $(diff "$a" "$b" | grep -c '^<') reference rows not matched)"; different=$((different + 1)); fi
 done
+# How far apart differing scores are (the judge's floats can depend on what it computed before).
+if ! cmp -s "$WORK/reference/run.scores" "$WORK/soak/run.scores"; then
+    python3 - "$WORK/reference/run.scores" "$WORK/soak/run.scores" <<'PY'
+import sys
+def load(p):
+    return {f[0]: (f[3], f[5]) for f in (line.rstrip("\n").split("|") for line in open(p))}
+a, b = load(sys.argv[1]), load(sys.argv[2])
+keys = set(a) | set(b)
+one_sided = [k for k in keys if (k in a) != (k in b) or bool(a.get(k, ("", ""))[0]) != bool(b.get(k, ("", ""))[0])]
+diffs = [abs(float(a[k][0]) - float(b[k][0])) for k in keys if k in a and k in b and a[k][0] and b[k][0]]
+mass = [abs(float(a[k][1]) - float(b[k][1])) for k in keys if k in a and k in b and a[k][1] and b[k][1]]
+print(f"scores: {sum(1 for k in keys if a.get(k) != b.get(k))} rows differ; largest |score difference| {max(diffs, default=0):.3g} points, "
+      f"largest |number-mass difference| {max(mass, default=0):.3g}; scored on one side only: {len(one_sided)}")
+PY
+fi
 for f in $(cd "$WORK/reference/run" && ls vectors/*.safetensors report/report.json report/tables/*.csv 2>/dev/null); do
     # report.json carries the run's creation time; compare it without that field.
     if [ "$f" = report/report.json ]; then
