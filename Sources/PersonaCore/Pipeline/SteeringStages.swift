@@ -104,23 +104,7 @@ extension Pipeline {
         try record(StageReport(stage: "steer-judge", trait: pack.name, computed: judged, reused: judgedReused))
 
         let identity = try judgeIdentity()
-        var results: [Int: [SteeringResultRecord]] = [:]
-        for l in layers {
-            for c in settings.coefficients {
-                let items = try steeredItems(pack, vector: vector, layer: l, coefficient: c)
-                let recs = items.compactMap { answers[$0.record.key] }
-                let scores = try scores(of: recs, pack: pack, judgeIdentity: identity)
-                let traits = recs.compactMap { scores[$0.key]?.trait?.score }
-                let coherences = recs.compactMap { scores[$0.key]?.coherence?.score }
-                let key = CacheKey.make(["steering-result-v1", vector.key, "\(l)", CacheKey.number(c), settings.positions.rawValue, identity]
-                                        + recs.map(\.key))
-                let r = SteeringResultRecord(key: key, trait: pack.name, vectorKey: vector.key, layer: l, coefficient: c,
-                                             positions: settings.positions.rawValue, meanTrait: mean(traits), meanCoherence: mean(coherences),
-                                             scoredCount: traits.count, answerCount: recs.count)
-                try store.insert(steeringResult: r)
-                results[l, default: []].append(r)
-            }
-        }
+        /// Mean judged scores of `items`' stored answers at one point (the sweep's points: no `tag`).
         func judgedResult(_ items: [GenerationItem], vectorKey: String, layer: Int, coefficient: Double, tag: [String]) throws -> SteeringResultRecord {
             let recs = items.compactMap { answers[$0.record.key] }
             let found = try self.scores(of: recs, pack: pack, judgeIdentity: identity)
@@ -130,6 +114,15 @@ extension Pipeline {
                                         positions: settings.positions.rawValue, meanTrait: mean(recs.compactMap { found[$0.key]?.trait?.score }),
                                         meanCoherence: mean(recs.compactMap { found[$0.key]?.coherence?.score }),
                                         scoredCount: recs.compactMap { found[$0.key]?.trait?.score }.count, answerCount: recs.count)
+        }
+        var results: [Int: [SteeringResultRecord]] = [:]
+        for l in layers {
+            for c in settings.coefficients {
+                let r = try judgedResult(try steeredItems(pack, vector: vector, layer: l, coefficient: c), vectorKey: vector.key, layer: l,
+                                         coefficient: c, tag: [])
+                try store.insert(steeringResult: r)
+                results[l, default: []].append(r)
+            }
         }
         var chosenResult: SteeringResultRecord? = nil
         if let choice, let chosenVector {
