@@ -3,6 +3,11 @@
 
 SHELL := /bin/bash
 SWIFT ?= swift
+# The manifest writes the stub folders of pack.json-only packs under .build/ when it is evaluated.
+# SwiftPM's shared manifest cache (~/.cache) outlives a clean clone: a hit skips the evaluation and
+# leaves a fresh .build without stubs ("invalid custom path .build/persona-pack-stubs/NAME"). A
+# cache kept inside .build goes with it, so a clean tree always evaluates the manifest.
+SWIFTPM_FLAGS := --manifest-cache local
 FUZZ_SECONDS ?= 60
 # SwiftPM caches the evaluated manifest by its text and environment, not by the folder listing:
 # exporting the pack list makes a newly added TraitPacks/ folder visible without editing Package.swift.
@@ -33,18 +38,18 @@ llama-server: setup
 	@scripts/setup-llama-server.sh || echo "warning: llama-server could not be installed; its end-to-end test will say why" >&2
 
 build: setup
-	$(SWIFT) build
+	$(SWIFT) build $(SWIFTPM_FLAGS)
 
 release: setup
-	$(SWIFT) build -c release
+	$(SWIFT) build $(SWIFTPM_FLAGS) -c release
 
 # Tests run optimized: the model tests need the kernels at speed, and optimized code is what users run
 # (scripts/check-tail-calls.sh guards against a miscompile that only shows there). `swift test` builds
 # every product (persona, the plugins and packs the tests dlopen) itself, with testing enabled: a
 # separate `swift build -c release` first would compile everything a second time.
 test: models llama-server
-	$(SWIFT) test -c release
-	@scripts/check-tail-calls.sh $$($(SWIFT) build -c release --show-bin-path)/persona $$($(SWIFT) build -c release --show-bin-path)/PersonaPackageTests.xctest
+	$(SWIFT) test $(SWIFTPM_FLAGS) -c release
+	@scripts/check-tail-calls.sh $$($(SWIFT) build $(SWIFTPM_FLAGS) -c release --show-bin-path)/persona $$($(SWIFT) build $(SWIFTPM_FLAGS) -c release --show-bin-path)/PersonaPackageTests.xctest
 
 fuzz: setup
 	@scripts/fuzz.sh

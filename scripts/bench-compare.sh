@@ -17,8 +17,8 @@ GGUF="$MODEL"; [ -f "$GGUF" ] || GGUF="$MODELS_DIR/$MODEL.gguf"
 [ -f "$GGUF" ] || { echo "error: no model file $GGUF (make models)" >&2; exit 1; }
 scripts/setup-llama-server.sh
 BENCH="${PERSONA_TOOLS_DIR:-.tools}/llama.cpp/bin/llama-batched-bench"
-swift build -c release --product persona >/dev/null
-PERSONA="$(swift build -c release --show-bin-path)/persona"
+swift build --manifest-cache local -c release --product persona >/dev/null
+PERSONA="$(swift build --manifest-cache local -c release --show-bin-path)/persona"
 THREADS=$(nproc)
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT

@@ -27,7 +27,7 @@
 # is made: interrupt it and `make demo` again resumes; a finished run is only re-reported.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN="$(swift build -c release --show-bin-path)/persona"
+BIN="$(swift build --manifest-cache local -c release --show-bin-path)/persona"
 RUN="${DEMO_RUN:-runs/demo}"
 MODEL="${DEMO_MODEL:-qwen2.5-0.5b}"
 JUDGE_CONFIG="${DEMO_JUDGE_CONFIG:-{\"model\": \"qwen2.5-1.5b\", \"refusal\": \"ignore\", \"minimum_number_mass\": 0.05\}}"
