@@ -68,6 +68,38 @@ final class LocalJudgeTests: XCTestCase {
         XCTAssertTrue(results.contains { $0.score != nil }, "at least one item gets a score: \(results.map(\.numberMass))")
     }
 
+    /// A batch's verdicts do not depend on what was judged before it (the kill -9 soak's judge
+    /// scores): the host forgets its prefix caches before every batch, since a prompt computed as
+    /// an extension of a cached beginning rounds differently from one computed whole (sgemm's row
+    /// blocking). The pipeline's pattern: batches of trait and coherence items judged one after
+    /// another, and the last batch judged again as a resumed run would, with nothing cached.
+    func testABatchScoresTheSameAloneAndAfterOtherBatches() throws {
+        let questions = ["How will my exam go?", "What should I cook tonight?"]
+        let answers = ["It will be fine.", "Everything is hopeless, you will fail and it will be terrible, as it always is for people like you.",
+                       "Everything is hopeless."]
+        let batches = questions.map { q in
+            answers.flatMap { a in [JudgeRequest(question: q, answer: a, evalPrompt: Self.optimismPrompt),
+                                    JudgeRequest(question: q, answer: a, evalPrompt: CoherencePrompt.text)] }
+        }
+        let (judge, _) = try makeJudge(#"{"minimum_number_mass": 0.01}"#)
+        var inSequence: [[JudgeResult]] = []
+        for batch in batches { inSequence.append(try judge.score(batch, progress: nil)) }
+        var differing: [String] = []
+        for b in batches.indices.reversed() {
+            let alone = try judge.score(batches[b], progress: nil)
+            for (i, (x, y)) in zip(inSequence[b], alone).enumerated() {
+                let scoreX: Double = x.score ?? -1, scoreY: Double = y.score ?? -1
+                let massX: Double = x.numberMass, massY: Double = y.numberMass
+                if scoreX.bitPattern != scoreY.bitPattern || massX.bitPattern != massY.bitPattern
+                    || x.alternatives.map(\.probability.bitPattern) != y.alternatives.map(\.probability.bitPattern) {
+                    differing.append("batch \(b) item \(i): score \(scoreX) vs \(scoreY), mass \(massX) vs \(massY)")
+                }
+            }
+        }
+        XCTAssertEqual(differing, [], "\(differing.count) verdicts differ")
+        XCTAssertTrue(inSequence.joined().contains { $0.score != nil }, "scores to compare")
+    }
+
     func testATraitLadenAnswerScoresHigherWithAJudgeModelOtherThanTheHostModel() throws {
         let qwen = try TestPaths.model("qwen2.5-0.5b")
         let (judge, _) = try makeJudge(#"{"model": "\#(qwen)"}"#)   // host model: 135M; judge: qwen2.5-0.5b

@@ -46,6 +46,15 @@ public final class ModelServices: @unchecked Sendable {
         scorers[ObjectIdentifier(model)] = s
         return s
     }
+
+    /// Forgets every scorer's cached sequences. A scorer's floats depend on how a sequence's rows
+    /// were grouped into passes (sgemm's row blocking), so on what earlier calls left cached; a
+    /// judge call made after this depends only on its own items (`PluginAutorater` calls it before
+    /// every batch: a resumed run then scores a batch exactly as an uninterrupted one did).
+    public func forgetCachedSequences() {
+        lock.lock(); let all = Array(scorers.values); lock.unlock()
+        for s in all { s.clear() }
+    }
 }
 
 /// Where plugin log lines go.

@@ -76,6 +76,11 @@ public final class PluginAutorater: Autorater {
     private final class ProgressBox { let f: (Int) -> Void; init(_ f: @escaping (Int) -> Void) { self.f = f } }
 
     private func scoreChunk(_ requests: [JudgeRequest], progress: @escaping (Int) -> Void) throws -> [JudgeResult] {
+        // Scores that depend only on this chunk's items, never on what earlier chunks left in the
+        // host's prefix caches (float32 rounding differs with how a prompt was split into passes):
+        // a run resumed after a kill scores every chunk as the uninterrupted run did, bit for bit.
+        // Costs the shared beginning of the judge's prompts once per chunk.
+        instance.services.models.forgetCachedSequences()
         // C copies of every string, alive for the call.
         var strings: [UnsafeMutablePointer<CChar>?] = []
         defer { strings.forEach { free($0) } }
