@@ -166,6 +166,11 @@ struct PipelineOptions: ParsableArguments {
     @Option(name: .customLong("max-kl"), help: "The search's coherence floor: the largest KL per token (nats) a chosen point may cost (default 0.5).")
     var maxKL: Double?
 
+    @Option(help: ArgumentHelp("Ablate a direction while steering: refusal, or none (default: the run's, else none).",
+                               discussion: "refusal: the model's refusal direction, made once per run from Directions/refusal.json (stored as vectors/refusal_prompt_last.safetensors), removed from the residual stream at every block for the steered answers and their unsteered baseline, the search and the behavioural measure. Extraction, judging and prompted answers are not ablated.",
+                               valueName: "direction"))
+    var ablate: String?
+
     static func numbers(_ text: String, option: String) throws -> [Double] {
         try text.split(separator: ",").map {
             guard let x = Double($0.trimmingCharacters(in: .whitespaces)), x.isFinite else { throw ValidationError("--\(option): \"\($0)\" is not a number") }
@@ -180,6 +185,7 @@ struct PipelineOptions: ParsableArguments {
         if let coefficientUnit, CoefficientUnit(rawValue: coefficientUnit) == nil { throw ValidationError("--coeff-unit \(coefficientUnit): expected raw or norm") }
         if let positions, SteeringPositions(rawValue: positions) == nil { throw ValidationError("--positions \(positions): expected all, prompt or response") }
         _ = try searchSources()
+        if let ablate, ablate != "refusal", ablate != "none" { throw ValidationError("--ablate \(ablate): expected refusal or none") }
         if let searchLayers { _ = try Self.numbers(searchLayers, option: "search-layers") }
         if let searchCoeffs { _ = try Self.numbers(searchCoeffs, option: "search-coeffs") }
     }
@@ -229,6 +235,7 @@ struct PipelineOptions: ParsableArguments {
         if let searchLayers { s.searchLayers = try Self.wholeNumbers(searchLayers, option: "search-layers") }
         if let searchCoeffs { s.searchCoefficients = try Self.numbers(searchCoeffs, option: "search-coeffs") }
         if let maxKL { s.searchMaxKL = maxKL }
+        if let ablate { s.ablate = ablate == "none" ? nil : ablate }
         try s.validate()
         return s
     }

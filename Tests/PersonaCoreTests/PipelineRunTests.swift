@@ -190,6 +190,58 @@ final class PipelineRunTests: XCTestCase {
         XCTAssertEqual(html.components(separatedBy: "class=\"heatmap\"").count - 1, 2, "one heatmap per source")
     }
 
+    /// `--ablate refusal`: the run makes the refusal direction once, stores it and its file, and
+    /// holds its ablation while it steers: the steered and baseline answers' activations have no
+    /// component along it at any block but the steered one (where the steering vector is added
+    /// after the ablation), their keys differ from an unablated run's, and the report says so.
+    func testRefusalAblationHoldsWhileSteering() throws {
+        let lm = try model()
+        let dir = try TestPaths.temporaryDirectory()
+        let pack = try PluginHost.loadPackFile(try TestPack.write(in: dir, behaviorItems: true).path)
+        let run = dir.appendingPathComponent("run").path
+        var s = Self.settings
+        s.ablate = "refusal"
+        let p = try Pipeline(model: lm, runDirectory: run, judge: TextDerivedAutorater(), settings: s)
+        p.refusalRequestSetPath = TestPaths.root.appendingPathComponent(RequestContrastSet.defaultPath).path
+        _ = try p.run([pack])
+        let file = try TraitVectors.read(path: run + "/vectors/refusal_prompt_last.safetensors")
+        let row = try XCTUnwrap(file.metadata[RefusalDirection.directionLayerKey].flatMap { Int($0) })
+        let direction = file.rows[row].map(Double.init)
+        let norm = direction.reduce(0) { $0 + $1 * $1 }.squareRoot()
+        func relativeProjection(_ h: [Float]) -> Double {
+            let hn = h.reduce(0.0) { $0 + Double($1) * Double($1) }.squareRoot()
+            return abs(zip(h, direction).reduce(0.0) { $0 + Double($1.0) * $1.1 }) / (norm * max(hn, 1e-12))
+        }
+        let vector = try p.currentVector(pack)
+        var checked = 0
+        for c in s.coefficients {
+            for item in try p.steeredItems(pack, vector: vector, layer: 15, coefficient: c) {
+                XCTAssertTrue(item.ablated)
+                let a = try XCTUnwrap(try p.store.activations(answerKey: item.record.key), "answer \(item.record.key) at c=\(c)")
+                for (l, h) in a.responseMean.enumerated() where !(c != 0 && l == 15) {
+                    XCTAssertLessThan(relativeProjection(h), 1e-4, "c=\(c) block \(l): the ablated stream keeps a refusal component")
+                    checked += 1
+                }
+            }
+        }
+        XCTAssertGreaterThan(checked, 0)
+        // The extraction answers are not ablated: some block carries a refusal component.
+        let extraction = try p.store.allAnswers().filter { $0.kind == .extraction }
+        let unablated = try extraction.prefix(4).compactMap { try p.store.activations(answerKey: $0.key) }
+        XCTAssertGreaterThan(unablated.flatMap { $0.responseMean.map(relativeProjection) }.max() ?? 0, 1e-3)
+        // An unablated run steers into other keys.
+        var plain = Self.settings
+        plain.ablate = nil
+        let other = try Pipeline(model: lm, runDirectory: dir.appendingPathComponent("plain").path, judge: TextDerivedAutorater(), settings: plain)
+        for c in s.coefficients {
+            let a = try p.steeredItems(pack, vector: vector, layer: 15, coefficient: c).map(\.record.key)
+            let b = try other.steeredItems(pack, vector: vector, layer: 15, coefficient: c).map(\.record.key)
+            XCTAssertTrue(Set(a).isDisjoint(with: b), "c=\(c)")
+        }
+        let report = try RunReport.build(runDirectory: run)
+        XCTAssertNotNil(report.settings["ablated while steering"], "\(report.settings)")
+    }
+
     func testChoiceBetweenSourcesTakesTheLargerCoherentRise() {
         func result(_ source: String, _ effect: Double?) -> SearchResult {
             let chosen = effect.map { SearchPoint(layer: 3, coefficient: 0.2, rawCoefficient: 4, traitProbability: 0.5 + $0, effect: $0, coherenceCost: 0.1) }

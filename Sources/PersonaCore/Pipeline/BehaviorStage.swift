@@ -53,10 +53,10 @@ extension Pipeline {
     }
 
     static func behaviorKey(fingerprint: String, pack: LoadedPack, vectorKey: String, layer: Int, coefficient: Double, positions: SteeringPositions,
-                            unitKey: [String] = []) -> String {
+                            unitKey: [String] = [], ablationKey: [String] = []) -> String {
         CacheKey.make(["behavior-v1", fingerprint, pack.pack.behaviorItemsHash, "length-normalized-loglik",
                        coefficient == 0 ? "unsteered" : vectorKey, coefficient == 0 ? "-" : "\(layer)", CacheKey.number(coefficient),
-                       coefficient == 0 ? "-" : positions.rawValue] + (coefficient == 0 ? [] : unitKey))
+                       coefficient == 0 ? "-" : positions.rawValue] + (coefficient == 0 ? [] : unitKey) + ablationKey)
     }
 
     /// Stage 8: the behavioural measure at every coefficient at the steering layer. Returns the
@@ -72,9 +72,10 @@ extension Pipeline {
         guard problems.isEmpty else { throw PackError.invalid(source: pack.source, problems: problems) }
         let vector = try currentVector(pack)
         let layer = settings.steeringLayer(layerCount: layerCount)
+        let ablationKey = try steeringAblation()?.key ?? []
         let keys = settings.coefficients.map {
             Self.behaviorKey(fingerprint: fingerprint, pack: pack, vectorKey: vector.key, layer: layer, coefficient: $0, positions: settings.positions,
-                             unitKey: coefficientUnitKey)
+                             unitKey: coefficientUnitKey, ablationKey: ablationKey)
         }
         let stored = try keys.map { try store.info("behavior." + $0, as: BehaviorResult.self) }
         let missingCount = stored.filter { $0 == nil }.count
@@ -99,7 +100,7 @@ extension Pipeline {
             }
             let raw = try rawCoefficient(c, layer: layer, vector: vector, pack: pack)
             let spec = c == 0 ? nil : SteeringSpec(vector: vector.rows[layer], layer: layer, coefficient: Float(raw), positions: settings.positions)
-            let lp = try TeacherForcing.logProbabilities(sequences, transformer: model.transformer, steering: spec, pool: pool)
+            let lp = try withSteeringAblation { try TeacherForcing.logProbabilities(sequences, transformer: model.transformer, steering: spec, pool: pool) }
             var probabilities: [Double] = [], ratios: [Double] = []
             for k in stride(from: 0, to: lp.count - 1, by: 2) {
                 probabilities.append(Self.traitProbability(traitLogProbabilities: lp[k], otherLogProbabilities: lp[k + 1]))

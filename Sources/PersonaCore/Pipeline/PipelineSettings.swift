@@ -56,6 +56,10 @@ public struct PipelineSettings: Codable, Equatable, Sendable {
     public var searchCoefficients: [Double]?
     /// The search's coherence floor: the largest KL per token a chosen point may cost (nil = 0.5 nats).
     public var searchMaxKL: Double?
+    /// A projection ablation held while the run steers (steered answers and their baseline, the
+    /// search, the behavioural measure): `refusal` = the run's refusal direction at every block
+    /// (Pipeline/AblationStage.swift); nil = none.
+    public var ablate: String?
 
     public init() {}
 
@@ -77,6 +81,7 @@ public struct PipelineSettings: Codable, Equatable, Sendable {
         for source in searchSources ?? [] where !["prompted", "written"].contains(source) { throw bad("search", source, "prompted or written") }
         if let c = searchCoefficients, c.isEmpty || !c.allSatisfy(\.isFinite) { throw bad("search-coeffs", c, "finite numbers, at least one") }
         if let k = searchMaxKL, !(k > 0 && k.isFinite) { throw bad("max-kl", k, "> 0") }
+        if let a = ablate, a != "refusal" { throw bad("ablate", a, "refusal") }
     }
 
     /// The steering layer for a model.

@@ -227,6 +227,10 @@ public enum RunReport {
         ]
         settings["coefficient unit"] = (s.coefficientUnit ?? CoefficientUnit.raw).rawValue
         if !s.sweepLayers.isEmpty { settings["sweep layers"] = s.sweepLayers.map(String.init).joined(separator: ", ") }
+        if let sources = s.searchSources, !sources.isEmpty { settings["search sources"] = sources.joined(separator: ", ") }
+        if s.ablate == "refusal" {
+            settings["ablated while steering"] = "the refusal direction at every block (vectors/\(Pipeline.refusalMethod).safetensors)"
+        }
         var traits: [TraitReport] = []
         for name in info.traits {
             guard let st = try store.info("trait.\(name)", as: TraitState.self) else { continue }

@@ -98,6 +98,7 @@ extension Pipeline {
         let grid = searchGrid()
         for l in grid.layers where !(0..<layerCount).contains(l) { throw PipelineError.layerOutOfRange(layer: l, layerCount: layerCount) }
         let norms = try residualNorms(pack)
+        let ablation = try steeringAblation()
         var results: [(SearchResult, VectorRecord, String)] = []
         var skipped: [String] = []
         var computed = 0, reused = 0
@@ -117,15 +118,18 @@ extension Pipeline {
             }
             let key = CacheKey.make(["search-v1", vector.key, grid.layers.map(String.init).joined(separator: ","),
                                      grid.coefficients.map(CacheKey.number).joined(separator: ","), grid.unit.rawValue, grid.positions.rawValue,
-                                     CacheKey.number(grid.maxKL), "\(grid.neutralTokens)", norms.key, pack.pack.behaviorItemsHash])
+                                     CacheKey.number(grid.maxKL), "\(grid.neutralTokens)", norms.key, pack.pack.behaviorItemsHash] + (ablation?.key ?? []))
             if let stored = try store.info("search." + key, as: SearchResult.self) {
                 results.append((stored, vector, key)); reused += 1
                 continue
             }
             try recordPendingRun()
             progress.log("search \(pack.name) (\(source)): \(grid.layers.count) layers × \(grid.coefficients.count) coefficients")
-            let result = try SteeringSearch.run(pack: pack.pack, source: source, vectors: vector.rows, model: model, grid: grid,
-                                                norms: norms.meanNorms, progress: { self.progress.log($0) })
+            var result = try model.transformer.withHooks(ablation?.hooks ?? []) {
+                try SteeringSearch.run(pack: pack.pack, source: source, vectors: vector.rows, model: model, grid: grid,
+                                       norms: norms.meanNorms, progress: { self.progress.log($0) })
+            }
+            if let ablation { result.interventions = [ablation.description] }
             try store.setInfo("search." + key, json: result)
             results.append((result, vector, key)); computed += 1
         }

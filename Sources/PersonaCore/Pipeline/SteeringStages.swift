@@ -37,17 +37,21 @@ extension Pipeline {
     /// so its answers share their keys with a raw-unit run's at the same point.
     func steeredItems(_ pack: LoadedPack, vector: VectorRecord, layer: Int, coefficient: Double, unitKey: [String], raw: Double) throws -> [GenerationItem] {
         let remote = generatesRemotely(steeringStage: true)
+        let ablation = try steeringAblation()
+        if ablation != nil, remote { throw PipelineError.badSetting(field: "ablate", value: settings.ablate ?? "", expected: "local generation (an --engine cannot ablate)") }
+        let ablationKey = ablation?.key ?? []
         return try evaluationQuestions(pack).enumerated().map { q, question in
             let sampling = steerSampling(pack, question: q)
             let key: String
             let spec: SteeringSpec?
             if coefficient == 0 {
-                key = CacheKey.make(["answer-v1", fingerprint, pack.contentHash, "baseline", "\(q)"] + steerSamplingKey + engineKeyParts(remote: remote))
+                key = CacheKey.make(["answer-v1", fingerprint, pack.contentHash, "baseline", "\(q)"] + steerSamplingKey + engineKeyParts(remote: remote)
+                                    + ablationKey)
                 spec = nil
             } else {
                 key = CacheKey.make(["answer-v1", fingerprint, pack.contentHash, "steered", "\(q)", vector.key, "\(layer)",
                                      CacheKey.number(coefficient), settings.positions.rawValue] + unitKey + steerSamplingKey
-                                     + engineKeyParts(remote: remote))
+                                     + engineKeyParts(remote: remote) + ablationKey)
                 spec = SteeringSpec(vector: vector.rows[layer], layer: layer, coefficient: Float(raw), positions: settings.positions)
             }
             let record = AnswerRecord(key: key, kind: .steered, trait: pack.name, questionIndex: q, question: question, instructionIndex: -1,
@@ -56,7 +60,7 @@ extension Pipeline {
                                       steeringLayer: coefficient == 0 ? nil : layer, coefficient: coefficient,
                                       vectorKey: coefficient == 0 ? nil : vector.key)
             return GenerationItem(record: record, user: question, system: nil, maxTokens: settings.steeringMaxTokens, sampling: sampling, steering: spec,
-                                  remote: remote)
+                                  remote: remote, ablated: ablation != nil)
         }
     }
 
