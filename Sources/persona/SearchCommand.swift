@@ -102,11 +102,8 @@ struct SearchCommand: ParsableCommand {
             }
             // Projection interventions (--ablate refusal, --cap) hold at every searched point and in the
             // unsteered baseline: the search measures steering on top of them. The vector is made without them.
-            let hooks = try projection.makeHooks(model: lm)
-            var result = try lm.transformer.withHooks(hooks) {
-                try SteeringSearch.run(pack: pack, source: vector == nil ? "written" : "prompted", vectors: rows, model: lm, grid: grid,
-                                       progress: { printError($0) })
-            }
+            var result = try SteeringSearch.run(pack: pack, source: vector == nil ? "written" : "prompted", vectors: rows, model: lm, grid: grid,
+                                                interventions: try projection.makeHooks(model: lm), progress: { printError($0) })
             result.interventions = try projection.specs(modelName: lm.displayName).map(\.description)
             if let list = result.interventions, !list.isEmpty { printError("\(pack.name): searched with \(list.joined(separator: "; "))") }
             print(SteeringSearch.table(result))

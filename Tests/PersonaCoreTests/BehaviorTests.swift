@@ -10,8 +10,8 @@ import PersonaModel
 final class BehaviorTests: XCTestCase {
     /// What generation would compute: prefill the prompt, then feed the answer one token per pass,
     /// with a `SteeringHook` (the generation-time semantics of each position mode).
-    func stepwise(_ model: Transformer, prompt: [Int], answer: [Int], spec: SteeringSpec?) throws -> [Double] {
-        let hooks: [LayerHook] = try spec.map { [try SteeringHook([$0], config: model.config)] } ?? []
+    func stepwise(_ model: Transformer, prompt: [Int], answer: [Int], spec: SteeringSpec?, after: [LayerHook] = []) throws -> [Double] {
+        let hooks: [LayerHook] = (try spec.map { [try SteeringHook([$0], config: model.config)] } ?? []) + after
         return try model.withHooks(hooks) {
             let cache = model.makeCache()
             var logits = try model.forward([SequenceInput(tokens: prompt, cache: cache)])[0]
@@ -52,6 +52,32 @@ final class BehaviorTests: XCTestCase {
         // Coefficient 0 is bit-identical to no steering.
         let zero = try TeacherForcing.logProbabilities(sequences, transformer: model, steering: SteeringSpec(vector: v, layer: 0, coefficient: 0))
         XCTAssertEqual(zero, plain)
+    }
+
+    /// Projection interventions (`--ablate` in the search and the behavioural measure) run after the
+    /// steering hook in every pass, the pool's unsteered prefixes included: the same numbers as
+    /// generation with [steering, ablation] hooks, and different from steering alone.
+    func testTeacherForcingWithAnAblationEqualsSteppedDecoding() throws {
+        let model = try TinyModel.make()
+        let v = (0..<16).map { Float(($0 * 7) % 5) - 2 }
+        let direction = (0..<16).map { Float(($0 * 3) % 7) - 3 }
+        let ablation = try ProjectionSpec(path: "test direction", intervention: .ablate, directionLayer: 0)
+            .makeHooks(vectors: TraitVectors(rows: [direction], metadata: [:]), config: model.config)
+        let sequences = [TeacherForcedSequence(promptTokens: [3, 9, 14, 2, 7], answerTokens: [5, 6, 11]),
+                         TeacherForcedSequence(promptTokens: [1, 4], answerTokens: [4, 4, 30, 2])]
+        let pool = PrefixCachePool()
+        for c: Float in [0, 1.5] {
+            let spec = SteeringSpec(vector: v, layer: 0, coefficient: c, positions: .all)
+            let forced = try TeacherForcing.logProbabilities(sequences, transformer: model, steering: spec, pool: pool, interventions: ablation)
+            let steeredOnly = try TeacherForcing.logProbabilities(sequences, transformer: model, steering: spec)
+            for (i, s) in sequences.enumerated() {
+                let reference = try stepwise(model, prompt: s.promptTokens, answer: s.answerTokens, spec: c == 0 ? nil : spec, after: ablation)
+                let diff = zip(forced[i], reference).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThan(diff, 1e-4, "coefficient \(c) sequence \(i): max |Δ log p| = \(diff)")
+                let moved = zip(forced[i], steeredOnly[i]).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertGreaterThan(moved, 1e-4, "coefficient \(c) sequence \(i): the ablation changes nothing")
+            }
+        }
     }
 
     func testTeacherForcingRejectsEmptyParts() throws {

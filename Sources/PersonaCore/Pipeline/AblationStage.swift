@@ -5,10 +5,9 @@
 // while the run steers: the steered answers and their unsteered baseline, the search and the
 // behavioural measure. Extraction, judging and the prompted answers stay unablated.
 //
-// Order at a block: the ablation hook runs before a steering hook at the same block (both are
-// attached for the whole pass, ablation first, as `persona search --ablate` does), so the
-// steering vector's own refusal component enters the stream at its block and is removed at the
-// next block's output.
+// Order at a block: the steering hook first, then the ablation (as in `persona generate` and
+// `persona search`), so the stream leaving every block, the steered one included, has no
+// component along the direction: the steering vector's own refusal part never reaches a block.
 //
 // Cache keys: every key of an ablated result carries `ablationKey` (the direction's vector key and
 // its row), so a run with and one without ablation never share steered answers, search results or
@@ -70,11 +69,5 @@ extension Pipeline {
                                     description: "refusal direction (row \(row)) ablated at every block")
         ablationCache = made
         return made
-    }
-
-    /// `body` with the run's ablation hooks attached (none without `--ablate`).
-    func withSteeringAblation<T>(_ body: () throws -> T) throws -> T {
-        guard let ablation = try steeringAblation() else { return try body() }
-        return try model.transformer.withHooks(ablation.hooks, body)
     }
 }

@@ -100,7 +100,8 @@ extension Pipeline {
             }
             let raw = try rawCoefficient(c, layer: layer, vector: vector, pack: pack)
             let spec = c == 0 ? nil : SteeringSpec(vector: vector.rows[layer], layer: layer, coefficient: Float(raw), positions: settings.positions)
-            let lp = try withSteeringAblation { try TeacherForcing.logProbabilities(sequences, transformer: model.transformer, steering: spec, pool: pool) }
+            let lp = try TeacherForcing.logProbabilities(sequences, transformer: model.transformer, steering: spec, pool: pool,
+                                                         interventions: try steeringAblation()?.hooks ?? [])
             var probabilities: [Double] = [], ratios: [Double] = []
             for k in stride(from: 0, to: lp.count - 1, by: 2) {
                 probabilities.append(Self.traitProbability(traitLogProbabilities: lp[k], otherLogProbabilities: lp[k + 1]))

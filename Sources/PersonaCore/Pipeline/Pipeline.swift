@@ -266,8 +266,10 @@ public final class Pipeline {
                     promptTexts.append(text)
                     requests.append(GenerationRequest(promptTokens: ids, maxNewTokens: item.maxTokens, sampling: item.sampling, stopTokens: model.stopTokens))
                 }
-                var hooks: [LayerHook] = batch[0].ablated ? ablationHooks : []
+                // Steering, then the ablation at the same block, then the capture (it sees the ablated stream).
+                var hooks: [LayerHook] = []
                 if let spec = batch[0].steering, spec.coefficient != 0 { hooks.append(try SteeringHook([spec], config: model.config)) }
+                if batch[0].ablated { hooks += ablationHooks }
                 hooks.append(capture)
                 let results = try model.transformer.withHooks(hooks) {
                     try generator.generate(requests) { _, _ in

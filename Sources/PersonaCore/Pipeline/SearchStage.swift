@@ -125,10 +125,8 @@ extension Pipeline {
             }
             try recordPendingRun()
             progress.log("search \(pack.name) (\(source)): \(grid.layers.count) layers × \(grid.coefficients.count) coefficients")
-            var result = try model.transformer.withHooks(ablation?.hooks ?? []) {
-                try SteeringSearch.run(pack: pack.pack, source: source, vectors: vector.rows, model: model, grid: grid,
-                                       norms: norms.meanNorms, progress: { self.progress.log($0) })
-            }
+            var result = try SteeringSearch.run(pack: pack.pack, source: source, vectors: vector.rows, model: model, grid: grid,
+                                                norms: norms.meanNorms, interventions: ablation?.hooks ?? [], progress: { self.progress.log($0) })
             if let ablation { result.interventions = [ablation.description] }
             try store.setInfo("search." + key, json: result)
             results.append((result, vector, key)); computed += 1

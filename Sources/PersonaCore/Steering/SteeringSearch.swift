@@ -88,8 +88,8 @@ public enum SteeringSearch {
 
     /// Mean P(trait answer) over item pairs `sequences` (trait, other, trait, other, …) with `steering`.
     public static func traitProbability(_ sequences: [TeacherForcedSequence], transformer: Transformer, steering: SteeringSpec?,
-                                        pool: PrefixCachePool) throws -> Double {
-        let lp = try TeacherForcing.logProbabilities(sequences, transformer: transformer, steering: steering, pool: pool)
+                                        pool: PrefixCachePool, interventions: [LayerHook] = []) throws -> Double {
+        let lp = try TeacherForcing.logProbabilities(sequences, transformer: transformer, steering: steering, pool: pool, interventions: interventions)
         var total = 0.0, count = 0
         for k in stride(from: 0, to: lp.count - 1, by: 2) {
             total += Pipeline.traitProbability(traitLogProbabilities: lp[k], otherLogProbabilities: lp[k + 1]); count += 1
@@ -100,9 +100,9 @@ public enum SteeringSearch {
     /// Per-token mean of log p_u − log p_s over `neutral` (answers the unsteered model wrote), given
     /// the unsteered log-probabilities `unsteered`.
     public static func coherenceCost(_ neutral: [TeacherForcedSequence], unsteered: [[Double]], transformer: Transformer, steering: SteeringSpec?,
-                                     pool: PrefixCachePool) throws -> Double {
+                                     pool: PrefixCachePool, interventions: [LayerHook] = []) throws -> Double {
         guard steering.map({ $0.coefficient != 0 }) ?? false else { return 0 }
-        let steered = try TeacherForcing.logProbabilities(neutral, transformer: transformer, steering: steering, pool: pool)
+        let steered = try TeacherForcing.logProbabilities(neutral, transformer: transformer, steering: steering, pool: pool, interventions: interventions)
         var total = 0.0, count = 0
         for (u, s) in zip(unsteered, steered) {
             for (a, b) in zip(u, s) { total += a - b; count += 1 }
@@ -132,8 +132,10 @@ extension SteeringSearch {
     /// pack's measurement half (odd positions, `WrittenContrast.split`), the coherence proxy on the
     /// neutral prompts, norms for `.norm` units from the pack's extraction questions.
     /// `norms`: mean residual norm per layer for `.norm` units (nil: measured here on all the pack's extraction questions).
+    /// `interventions` (projection hooks: `--ablate`, `--cap`) hold at every point, the unsteered
+    /// baseline and the neutral answers included, after the steering hook at its block.
     public static func run(pack: TraitPack, source: String, vectors: [[Float]], model: LanguageModel, grid: Grid, norms given: [Double]? = nil,
-                           progress: (String) -> Void = { _ in }) throws -> SearchResult {
+                           interventions: [LayerHook] = [], progress: (String) -> Void = { _ in }) throws -> SearchResult {
         let config = model.config
         for l in grid.layers where !(0..<config.layerCount).contains(l) || l >= vectors.count {
             throw SteeringError.layerOutOfRange(layer: l, layerCount: min(config.layerCount, vectors.count))
@@ -158,13 +160,13 @@ extension SteeringSearch {
         let requests = try neutralPrompts.map {
             GenerationRequest(promptTokens: try model.chatPrompt(user: $0), maxNewTokens: grid.neutralTokens, stopTokens: model.stopTokens)
         }
-        let neutral = try zip(requests, generator.generate(requests)).compactMap { request, result -> TeacherForcedSequence? in
+        let neutral = try zip(requests, model.transformer.withHooks(interventions) { try generator.generate(requests) }).compactMap { request, result -> TeacherForcedSequence? in
             guard let r = result, !r.responseTokens.isEmpty else { return nil }
             return TeacherForcedSequence(promptTokens: request.promptTokens, answerTokens: r.responseTokens)
         }
         let pool = PrefixCachePool()
-        let unsteeredNeutral = try TeacherForcing.logProbabilities(neutral, transformer: model.transformer, steering: nil, pool: pool)
-        let baseline = try traitProbability(sequences, transformer: model.transformer, steering: nil, pool: pool)
+        let unsteeredNeutral = try TeacherForcing.logProbabilities(neutral, transformer: model.transformer, steering: nil, pool: pool, interventions: interventions)
+        let baseline = try traitProbability(sequences, transformer: model.transformer, steering: nil, pool: pool, interventions: interventions)
         progress(String(format: "%@: unsteered P(trait answer) %.3f on %d measurement items", pack.name, baseline, measurement.count))
         var points: [SearchPoint] = []
         for l in grid.layers {
@@ -172,8 +174,9 @@ extension SteeringSearch {
             for c in grid.coefficients {
                 let raw = grid.unit.rawCoefficient(c, meanNorm: l < norms.count ? norms[l] : 0, vectorNorm: vectorNorm)
                 let spec: SteeringSpec? = c == 0 ? nil : SteeringSpec(vector: vectors[l], layer: l, coefficient: Float(raw), positions: grid.positions)
-                let p = c == 0 ? baseline : try traitProbability(sequences, transformer: model.transformer, steering: spec, pool: pool)
-                let kl = try coherenceCost(neutral, unsteered: unsteeredNeutral, transformer: model.transformer, steering: spec, pool: pool)
+                let p = c == 0 ? baseline : try traitProbability(sequences, transformer: model.transformer, steering: spec, pool: pool, interventions: interventions)
+                let kl = try coherenceCost(neutral, unsteered: unsteeredNeutral, transformer: model.transformer, steering: spec, pool: pool,
+                                           interventions: interventions)
                 let point = SearchPoint(layer: l, coefficient: c, rawCoefficient: raw, traitProbability: p, effect: p - baseline, coherenceCost: kl)
                 progress(String(format: "  layer %d c=%g (raw %.2f): P(trait) %.3f (%+.3f), KL %.3f", l, c, raw, p, p - baseline, kl))
                 points.append(point)

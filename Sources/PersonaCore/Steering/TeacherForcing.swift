@@ -73,8 +73,10 @@ public enum TeacherForcing {
 
     /// Log-probability of every answer token, `[sequences.count][answerTokens.count]`, in double
     /// precision. `steering` nil (or coefficient 0) is the unsteered model, bit-identical to no hook.
+    /// `interventions` (projection hooks: `--ablate`, `--cap`) run after the steering hook at every
+    /// pass, the pool's unsteered prefixes included: a pool must see the same interventions in every call.
     public static func logProbabilities(_ sequences: [TeacherForcedSequence], transformer: Transformer, steering: SteeringSpec?,
-                                        pool: PrefixCachePool = PrefixCachePool()) throws -> [[Double]] {
+                                        pool: PrefixCachePool = PrefixCachePool(), interventions: [LayerHook] = []) throws -> [[Double]] {
         let active = steering.flatMap { $0.coefficient == 0 ? nil : $0 }
         for (i, s) in sequences.enumerated() {
             guard !s.promptTokens.isEmpty else { throw TransformerError.badBatch(reason: "teacher-forced sequence \(i) has an empty prompt") }
@@ -95,9 +97,9 @@ public enum TeacherForcing {
             guard !batch.isEmpty else { return }
             if prefixSteered, let spec = active {
                 let hook = try PositionSteeringHook(spec, promptLengths: lengths, config: transformer.config)
-                _ = try transformer.withHooks([hook]) { try transformer.forward(batch, logits: .none) }
+                _ = try transformer.withHooks([hook] + interventions) { try transformer.forward(batch, logits: .none) }
             } else {
-                _ = try transformer.forward(batch, logits: .none)
+                _ = try transformer.withHooks(interventions) { try transformer.forward(batch, logits: .none) }
             }
             batch = []; batchRows = 0; lengths = [:]
         }
@@ -120,9 +122,9 @@ public enum TeacherForcing {
             let logits: [[Float]]
             if let spec = active {
                 let hook = try PositionSteeringHook(spec, promptLengths: lengths, config: transformer.config)
-                logits = try transformer.withHooks([hook]) { try transformer.forward(batch, logits: .all) }
+                logits = try transformer.withHooks([hook] + interventions) { try transformer.forward(batch, logits: .all) }
             } else {
-                logits = try transformer.forward(batch, logits: .all)
+                logits = try transformer.withHooks(interventions) { try transformer.forward(batch, logits: .all) }
             }
             var row = 0
             for (k, owner) in owners.enumerated() {
