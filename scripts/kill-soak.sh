@@ -83,7 +83,8 @@ for part in answers scores activations decisions vectors steering projections ru
     if cmp -s "$a" "$b"; then echo "$part: $rows rows, equal"
     else echo "$part: DIFFERENT ($rows rows in the reference, $(wc -l <"$b") after the kills; $(diff "$a" "$b" | grep -c '^<') reference rows not matched)"; different=$((different + 1)); fi
 done
-# How far apart differing scores are (the judge's floats can depend on what it computed before).
+# How far apart differing scores are, should they differ (a judge call depends only on its own items:
+# the host forgets its prefix caches before each, PluginAutorater.scoreChunk).
 if ! cmp -s "$WORK/reference/run.scores" "$WORK/soak/run.scores"; then
     python3 - "$WORK/reference/run.scores" "$WORK/soak/run.scores" <<'PY'
 import sys
