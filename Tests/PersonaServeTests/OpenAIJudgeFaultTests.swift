@@ -263,6 +263,31 @@ final class OpenAIJudgeFaultTests: XCTestCase {
         XCTAssertEqual(try XCTUnwrap(off.score), (7 * 0.6 + 1 * 0.3) / 0.9, accuracy: 1e-9)
     }
 
+    /// A broken or hostile server's top_logprobs: the same text twice is one alternative (mass added,
+    /// one continuation request), and probabilities that sum past 1 are a malformed reply, not a
+    /// fan-out of continuation requests (the judge-reply fuzzer's timeout: 26 entries, twelve of
+    /// them "8", took a second per reply).
+    func testDuplicateAndOverfullTopLogprobs() throws {
+        let server = try ScriptedServer { _, request, _ in
+            let messages = request["messages"] as? [[String: Any]] ?? []
+            let prefix = messages.count > 1 ? (messages[1]["content"] as? String ?? "") : nil
+            switch prefix {
+            case nil: return .init(body: ScriptedServer.logprobs([("7", 0.3), ("7", 0.3), ("Sorry", 0.1)]))
+            case "7": return .init(body: ScriptedServer.logprobs([("<|im_end|>", 1.0)]))
+            default: return .init(status: 400, body: #"{"error":{"message":"unexpected prefix"}}"#)
+            }
+        }
+        let v = try judge(server).score(["p"])[0]
+        XCTAssertEqual(v.requestCount, 2, "one continuation request for both 7s")
+        XCTAssertEqual(v.numberMass, 0.6, accuracy: 1e-9)
+        XCTAssertEqual(try XCTUnwrap(v.score), 7, accuracy: 1e-9)
+        let overfull = try ScriptedServer { _, _, _ in .init(body: ScriptedServer.logprobs(Array(repeating: ("8", 0.3), count: 12))) }
+        let w = try judge(overfull).score(["p"])[0]
+        XCTAssertNil(w.score)
+        XCTAssertTrue(w.noScoreReason?.contains("sum to 3.600, more than 1") ?? false, w.noScoreReason ?? "")
+        XCTAssertEqual(w.requestCount, 1)
+    }
+
     func testConfigurationErrors() {
         XCTAssertThrowsError(try OpenAIJudgeConfiguration.parse("{}"))
         XCTAssertThrowsError(try OpenAIJudgeConfiguration.parse(#"{"base_url": "ftp://x", "model": "m"}"#))

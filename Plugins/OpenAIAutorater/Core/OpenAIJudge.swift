@@ -221,12 +221,26 @@ public final class OpenAIJudge: @unchecked Sendable {
         guard let first = content.first as? [String: Any], let top = first["top_logprobs"] as? [Any], !top.isEmpty else {
             throw ItemFailure(reason: "the reply carries no top_logprobs")
         }
+        // Entries with the same text are one alternative (two token ids can print alike, e.g. byte
+        // tokens), their mass added, so that a continuation is asked about once. The probabilities of
+        // distinct tokens cannot sum past 1: a reply where they do is malformed (a broken or hostile server
+        // would otherwise multiply the digit expansion's requests: the judge-reply fuzzer's timeout).
         var result: [Top] = []
+        var index: [String: Int] = [:]
+        var total = 0.0
         for case let entry as [String: Any] in top {
             guard let token = entry["token"] as? String, let lp = (entry["logprob"] as? NSNumber)?.doubleValue, lp.isFinite else {
                 throw ItemFailure(reason: "malformed reply: a top_logprobs entry without token or logprob")
             }
-            result.append(Top(text: token, probability: exp(min(lp, 0))))
+            let p = exp(min(lp, 0))
+            total += p
+            if let i = index[token] { result[i] = Top(text: token, probability: result[i].probability + p) } else {
+                index[token] = result.count
+                result.append(Top(text: token, probability: p))
+            }
+        }
+        guard total <= 1.01 else {
+            throw ItemFailure(reason: String(format: "malformed reply: the top_logprobs probabilities sum to %.3f, more than 1", total))
         }
         return result
     }
