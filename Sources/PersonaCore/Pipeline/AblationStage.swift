@@ -59,9 +59,9 @@ extension Pipeline {
     /// The run's projection ablation while steering (nil without `--ablate`), made or read once per
     /// invocation.
     func steeringAblation() throws -> SteeringAblation? {
-        guard let ablate = settings.ablate else { return nil }
+        // `settings.validate()` (run by `Pipeline.init`) admits only "refusal".
+        guard settings.ablate != nil else { return nil }
         if let made = ablationCache { return made }
-        guard ablate == "refusal" else { throw PipelineError.badSetting(field: "ablate", value: ablate, expected: "refusal") }
         let (vector, row) = try refusalDirection()
         let spec = ProjectionSpec(path: "the run's refusal direction", intervention: .ablate, directionLayer: row)
         let hooks = try spec.makeHooks(vectors: TraitVectors(rows: vector.rows, metadata: [:]), config: model.config)

@@ -72,10 +72,10 @@ extension Pipeline {
         guard problems.isEmpty else { throw PackError.invalid(source: pack.source, problems: problems) }
         let vector = try currentVector(pack)
         let layer = settings.steeringLayer(layerCount: layerCount)
-        let ablationKey = try steeringAblation()?.key ?? []
+        let ablation = try steeringAblation()
         let keys = settings.coefficients.map {
             Self.behaviorKey(fingerprint: fingerprint, pack: pack, vectorKey: vector.key, layer: layer, coefficient: $0, positions: settings.positions,
-                             unitKey: coefficientUnitKey, ablationKey: ablationKey)
+                             unitKey: coefficientUnitKey, ablationKey: ablation?.key ?? [])
         }
         let stored = try keys.map { try store.info("behavior." + $0, as: BehaviorResult.self) }
         let missingCount = stored.filter { $0 == nil }.count
@@ -101,7 +101,7 @@ extension Pipeline {
             let raw = try rawCoefficient(c, layer: layer, vector: vector, pack: pack)
             let spec = c == 0 ? nil : SteeringSpec(vector: vector.rows[layer], layer: layer, coefficient: Float(raw), positions: settings.positions)
             let lp = try TeacherForcing.logProbabilities(sequences, transformer: model.transformer, steering: spec, pool: pool,
-                                                         interventions: try steeringAblation()?.hooks ?? [])
+                                                         interventions: ablation?.hooks ?? [])
             var probabilities: [Double] = [], ratios: [Double] = []
             for k in stride(from: 0, to: lp.count - 1, by: 2) {
                 probabilities.append(Self.traitProbability(traitLogProbabilities: lp[k], otherLogProbabilities: lp[k + 1]))
