@@ -17,11 +17,23 @@
 # made. The run prints the AUC and the filter diagnosis either way; DEMO_TRAIT_THRESHOLD=50 restores
 # the reference filter.
 #
+# Steering is found, not guessed (issue 20): the run searches layers × coefficients (in units of
+# each layer's mean residual norm) for two vector sources — `written` (teacher-forced contrast of
+# the pack's written two-choice answers: no judge, no sampling) and `prompted` (the extracted
+# vector) — by judge-free signals: P(trait answer) on two-choice items no vector was made from,
+# and the KL per token from the unsteered model on neutral prompts (the coherence floor). It
+# steers with the source and point that raise P(trait answer) most under the floor, and judges
+# the answers there beside c = 0. The refusal direction (Directions/refusal.json) is ablated at
+# every block while steering: this safety-tuned Coder model refuses persona requests.
+#
 # Size (every knob below can be overridden from the environment):
 #   DEMO_QUESTIONS extraction questions × 5 instruction pairs × 2 polarities per trait,
-#   DEMO_EVAL_QUESTIONS evaluation questions at each of DEMO_COEFFS (at the middle layer, 12),
+#   DEMO_EVAL_QUESTIONS evaluation questions, answered unsteered and at the chosen point (and at
+#   each of DEMO_COEFFS, norm units, with the prompted vector at the middle layer, 12),
+#   the search over DEMO_SEARCH_LAYERS × DEMO_SEARCH_COEFFS for DEMO_SEARCH sources,
 #   answers of at most DEMO_MAX_TOKENS (extraction) and DEMO_STEER_MAX_TOKENS (steered) tokens.
-# Judging dominates: every answer gets a trait and a coherence score.
+# Judging dominates: every answer gets a trait and a coherence score (about 11 s each on
+# qwen2.5-1.5b on 2 cores); the search needs no judge.
 #
 # The run lives in runs/demo (DEMO_RUN overrides it). Everything is committed to its store as it
 # is made: interrupt it and `make demo` again resumes; a finished run is only re-reported.
@@ -40,9 +52,12 @@ echo
 echo "=== persona run --traits evil,sycophantic,hallucinating --model $MODEL --judge-config '$JUDGE_CONFIG' --out $RUN"
 "$BIN" run --traits evil,sycophantic,hallucinating --model "$MODEL" --out "$RUN" \
   --judge local-judge --judge-config "$JUDGE_CONFIG" \
-  --questions "${DEMO_QUESTIONS:-1}" --eval-questions "${DEMO_EVAL_QUESTIONS:-2}" --samples 1 \
+  --questions "${DEMO_QUESTIONS:-1}" --eval-questions "${DEMO_EVAL_QUESTIONS:-5}" --samples 1 \
   --max-tokens "${DEMO_MAX_TOKENS:-48}" --steer-max-tokens "${DEMO_STEER_MAX_TOKENS:-40}" \
-  --coeffs "${DEMO_COEFFS:--4,0,4,8,12}" --trait-threshold "${DEMO_TRAIT_THRESHOLD:-0}" --seed 1
+  --coeff-unit norm --coeffs "${DEMO_COEFFS:-0}" \
+  --search "${DEMO_SEARCH:-written,prompted}" --search-layers "${DEMO_SEARCH_LAYERS:-6,9,12}" \
+  --search-coeffs "${DEMO_SEARCH_COEFFS:--0.2,0,0.1,0.2}" --ablate "${DEMO_ABLATE:-refusal}" \
+  --trait-threshold "${DEMO_TRAIT_THRESHOLD:-0}" --seed 1
 echo
 
 echo "=== persona report $RUN"

@@ -104,8 +104,11 @@ extension TraitSummary {
         out.append("(trait score, coherence: mean judged scores of the steered answers to the evaluation questions; P(trait answer): "
                    + "judge-free behavioural measure, mean probability of the trait-showing answer of the pack's two-choice items; "
                    + "judge AUC: how well the judge separates trait-prompted from helpful-prompted extraction answers, 0.5 = chance)")
-        for s in summaries where s.failure == nil {
+        for s in summaries {
             var parts: [String] = []
+            if let failure = s.failure {
+                parts.append(failure.hasPrefix(s.trait + ": ") ? String(failure.dropFirst(s.trait.count + 2)) : failure)
+            }
             // Both units: raw = norm × mean‖h‖ / ‖v‖ at the steering layer.
             if let h = s.meanResidualNorm, let v = s.vectorNorm, h > 0, v > 0 {
                 parts.append(String(format: "mean ‖h‖ @%d = %.2f, so 1 norm unit = raw %.2f (raw 1 = %.4f norm units)", layer, h, h / v, v / h))
@@ -192,8 +195,17 @@ extension Pipeline {
                     summary.failure = error.description
                     progress.warn(error.description)
                     // A written-contrast vector needs no kept pairs: its search still tells what steering could do.
+                    // When it chooses a point, that point and c = 0 are still judged.
                     if (settings.searchSources ?? []).contains("written") {
-                        do { summary.search = try search(pack) } catch { progress.warn("search \(pack.name): \(error)") }
+                        do {
+                            let outcome = try search(pack)
+                            summary.search = outcome
+                            if outcome.choice != nil {
+                                let steered = try steer(pack)
+                                summary.chosen = steered.chosen
+                                summary.baselineMeanTrait = steered.points.first { $0.coefficient == 0 }?.meanTrait
+                            }
+                        } catch { progress.warn("search \(pack.name): \(error)") }
                     }
                 } else { throw error }
             }

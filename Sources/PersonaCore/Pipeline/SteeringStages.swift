@@ -78,18 +78,29 @@ extension Pipeline {
 
     /// Stage 5: steered answers at every coefficient on the evaluation questions, judged; with
     /// `sweepLayers`, the same at every swept layer, and the layer that moves the trait most while
-    /// keeping mean coherence ≥ 50.
+    /// keeping mean coherence ≥ 50. With a search choice, also its point beside the unsteered
+    /// baseline; when the trait kept no pairs (no prompted vector) but the search chose a written
+    /// vector, only those two: the fixed sweep needs the prompted vector, the choice does not.
     @discardableResult
     public func steer(_ pack: LoadedPack) throws -> SteerOutcome {
-        let vector = try currentVector(pack)
-        let mainLayer = settings.steeringLayer(layerCount: layerCount)
-        var layers = [mainLayer]
-        for l in settings.sweepLayers where !layers.contains(l) { layers.append(l) }
-        var allItems: [GenerationItem] = []
-        for l in layers { for c in settings.coefficients { allItems += try steeredItems(pack, vector: vector, layer: l, coefficient: c) } }
-        // The search's choice, judged beside the sweep with the unsteered baseline.
         let choice = try state(pack).searchChoice
-        let baselineItems = try steeredItems(pack, vector: vector, layer: mainLayer, coefficient: 0)
+        let prompted: VectorRecord?
+        do {
+            prompted = try currentVector(pack)
+        } catch let error as PipelineError where choice != nil && choice?.source != "prompted" {
+            guard case .noVector = error else { throw error }
+            prompted = nil
+            progress.log("steer \(pack.name): no prompted vector (no pairs kept): judging the search's choice and c = 0 only")
+        }
+        let mainLayer = settings.steeringLayer(layerCount: layerCount)
+        var layers = prompted == nil ? [] : [mainLayer]
+        for l in settings.sweepLayers where prompted != nil && !layers.contains(l) { layers.append(l) }
+        var allItems: [GenerationItem] = []
+        if let vector = prompted {
+            for l in layers { for c in settings.coefficients { allItems += try steeredItems(pack, vector: vector, layer: l, coefficient: c) } }
+        }
+        // The search's choice, judged beside the sweep with the unsteered baseline.
+        var baselineItems: [GenerationItem] = []
         var chosenItems: [GenerationItem] = []
         var chosenVector: VectorRecord? = nil
         if let choice {
@@ -97,6 +108,8 @@ extension Pipeline {
                 throw PipelineError.missing(stage: "search", trait: pack.name, what: "searched vectors", count: 1, run: runDirectory)
             }
             chosenVector = v
+            // Coefficient 0 names no vector or layer in its key: the same baseline as the sweep's.
+            baselineItems = try steeredItems(pack, vector: prompted ?? v, layer: mainLayer, coefficient: 0)
             chosenItems = try steeredItems(pack, vector: v, layer: choice.layer, coefficient: choice.rawCoefficient, unitKey: [], raw: choice.rawCoefficient)
             allItems += baselineItems + chosenItems
         }
@@ -120,12 +133,14 @@ extension Pipeline {
                                         scoredCount: recs.compactMap { found[$0.key]?.trait?.score }.count, answerCount: recs.count)
         }
         var results: [Int: [SteeringResultRecord]] = [:]
-        for l in layers {
-            for c in settings.coefficients {
-                let r = try judgedResult(try steeredItems(pack, vector: vector, layer: l, coefficient: c), vectorKey: vector.key, layer: l,
-                                         coefficient: c, tag: [])
-                try store.insert(steeringResult: r)
-                results[l, default: []].append(r)
+        if let vector = prompted {
+            for l in layers {
+                for c in settings.coefficients {
+                    let r = try judgedResult(try steeredItems(pack, vector: vector, layer: l, coefficient: c), vectorKey: vector.key, layer: l,
+                                             coefficient: c, tag: [])
+                    try store.insert(steeringResult: r)
+                    results[l, default: []].append(r)
+                }
             }
         }
         var chosenResult: SteeringResultRecord? = nil
@@ -133,6 +148,12 @@ extension Pipeline {
             let r = try judgedResult(chosenItems, vectorKey: chosenVector.key, layer: choice.layer, coefficient: choice.rawCoefficient, tag: ["search-choice", "raw"])
             try store.insert(steeringResult: r)
             chosenResult = r
+            if prompted == nil {
+                // No sweep: the unsteered baseline is the one point at the steering layer.
+                let b = try judgedResult(baselineItems, vectorKey: chosenVector.key, layer: mainLayer, coefficient: 0, tag: [])
+                try store.insert(steeringResult: b)
+                results[mainLayer] = [b]
+            }
         }
         let best = layers.count > 1 ? Self.bestLayer(results) : nil
         var st = try state(pack)
@@ -142,15 +163,18 @@ extension Pipeline {
         st.sweepResultKeys = layers.count > 1 ? layers.flatMap { (results[$0] ?? []).map(\.key) } : []
         st.bestLayer = best
         // Examples: the first evaluation question at the lowest, zero and highest coefficient.
-        let sorted = settings.coefficients.sorted()
-        var exampleCoefficients = [sorted.first!, 0, sorted.last!]
-        exampleCoefficients = exampleCoefficients.enumerated().filter { i, c in !exampleCoefficients[..<i].contains(c) }.map(\.1)
-        st.exampleAnswerKeys = try exampleCoefficients.flatMap { c in
-            try steeredItems(pack, vector: vector, layer: mainLayer, coefficient: c).prefix(2).map(\.record.key)
+        st.exampleAnswerKeys = []
+        if let vector = prompted {
+            let sorted = settings.coefficients.sorted()
+            var exampleCoefficients = [sorted.first ?? 0, 0, sorted.last ?? 0]
+            exampleCoefficients = exampleCoefficients.enumerated().filter { i, c in !exampleCoefficients[..<i].contains(c) }.map(\.1)
+            st.exampleAnswerKeys = try exampleCoefficients.flatMap { c in
+                try steeredItems(pack, vector: vector, layer: mainLayer, coefficient: c).prefix(2).map(\.record.key)
+            }
         }
-        // With a search choice: the first three questions unsteered and at the chosen point.
+        // With a search choice: the first five questions unsteered and at the chosen point.
         if choice != nil {
-            for key in (baselineItems.prefix(3) + chosenItems.prefix(3)).map(\.record.key) where !st.exampleAnswerKeys.contains(key) {
+            for key in (baselineItems.prefix(5) + chosenItems.prefix(5)).map(\.record.key) where !st.exampleAnswerKeys.contains(key) {
                 st.exampleAnswerKeys.append(key)
             }
         }
