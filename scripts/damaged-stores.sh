@@ -23,7 +23,7 @@ BASE=${1:-$WORK/base}
 if [ ! -f "$BASE/run.sqlite" ]; then
     echo "making the run to damage: $BASE" >&2
     "$BIN" run --model smollm2-135m --traits evil,sycophantic --questions 2 --eval-questions 2 --samples 1 \
-        --max-tokens 16 --steer-max-tokens 8 --coeffs 0,2 --batch-size 4 --seed 5 --trait-threshold 1 --coherence-threshold 0 \
+        --max-tokens 16 --steer-max-tokens 8 --coeffs 0,2 --coeff-unit raw --batch-size 4 --seed 5 --trait-threshold 1 --coherence-threshold 0 \
         --judge local-judge --judge-config '{"minimum_number_mass": 0.01}' --out "$BASE" >"$WORK/base.log" 2>&1 \
         || { echo "the base run failed: see $WORK/base.log" >&2; exit 1; }
 fi

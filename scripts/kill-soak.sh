@@ -20,7 +20,7 @@ mkdir -p "$WORK/reference" "$WORK/soak"
 # model: numbers carry 6–10 % of the probability), so that the stages after filter have work; batches of 4 so that each commit comes soon after
 # the last, whatever the machine's load, and a kill can land in every stage.
 ARGS=(run --model smollm2-135m --traits evil,sycophantic --questions 2 --eval-questions 2 --samples 1
-      --max-tokens 16 --steer-max-tokens 8 --coeffs 0,2 --batch-size 4 --seed 5 --trait-threshold 1 --coherence-threshold 0
+      --max-tokens 16 --steer-max-tokens 8 --coeffs 0,2 --coeff-unit raw --batch-size 4 --seed 5 --trait-threshold 1 --coherence-threshold 0
       --judge local-judge --judge-config '{"minimum_number_mass": 0.01}')
 now() { date +%s.%N; }
 

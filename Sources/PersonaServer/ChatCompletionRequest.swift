@@ -52,6 +52,20 @@ public struct SteeringRequest: Equatable, Sendable {
     public var positions: SteeringPositions
 }
 
+/// One `projections` entry of a request: a projection intervention on a direction (Persona's
+/// extension, beside `steering`; `persona generate --ablate/--cap` per request).
+public struct ProjectionRequest: Equatable, Sendable {
+    /// A vector the server knows by name (row L at block L, or row `directionLayer` at every
+    /// block); empty when `values` carries one direction, used at every chosen block.
+    public var vector: String
+    public var values: [Float]? = nil
+    public var intervention: ProjectionIntervention
+    /// Blocks to intervene at; nil = every block.
+    public var layers: [Int]?
+    public var directionLayer: Int?
+    public var positions: SteeringPositions
+}
+
 /// A validated chat-completions request.
 public struct ChatCompletionRequest: Equatable, Sendable {
     public var model: String?
@@ -69,6 +83,7 @@ public struct ChatCompletionRequest: Equatable, Sendable {
     /// Continue the final assistant message instead of starting a new turn.
     public var continueFinalMessage: Bool
     public var steering: [SteeringRequest]
+    public var projections: [ProjectionRequest] = []
 
     /// Limits on what a request may ask for.
     public struct Limits: Sendable {
@@ -203,43 +218,94 @@ public struct ChatCompletionRequest: Equatable, Sendable {
             for (i, e) in a.enumerated() {
                 let p = "steering[\(i)]"
                 guard let so = e.object else { throw APIError.invalid(p, "\(p) must be an object") }
-                var name = "", values: [Float]? = nil
-                if let inline = so["vector"]?.array {
-                    guard inline.count <= limits.maxInlineVector else {
-                        throw APIError.invalid("\(p).vector", "\(p).vector has \(inline.count) values, at most \(limits.maxInlineVector) are accepted")
-                    }
-                    var v: [Float] = []
-                    v.reserveCapacity(inline.count)
-                    for (j, x) in inline.enumerated() {
-                        guard let d = x.double, d.isFinite, abs(d) <= 1e6 else {
-                            throw APIError.invalid("\(p).vector", "\(p).vector[\(j)] must be a finite number, got \(x.summary)")
-                        }
-                        v.append(Float(d))
-                    }
-                    values = v
-                } else if let n = so["vector"]?.string {
-                    name = n
-                } else {
-                    throw APIError.invalid("\(p).vector", "\(p).vector must be a vector name or an array of numbers")
-                }
+                let (name, values) = try vectorField(so, p, limits: limits)
                 guard let layer = so["layer"]?.int else { throw APIError.invalid("\(p).layer", "\(p).layer must be an integer block index") }
                 guard let coeff = (so["coeff"] ?? so["coefficient"])?.double, coeff.isFinite, abs(coeff) <= 1e6 else {
                     throw APIError.invalid("\(p).coeff", "\(p).coeff must be a finite number")
                 }
-                var positions = SteeringPositions.response
-                if let pv = so["positions"], !pv.isNull {
-                    guard let ps = pv.string, let mode = SteeringPositions(rawValue: ps) else {
-                        throw APIError.invalid("\(p).positions", "\(p).positions must be all, prompt or response, got \(pv.summary)")
-                    }
-                    positions = mode
-                }
+                let positions = try positionsField(so, p, default: .response)
                 steering.append(SteeringRequest(vector: name, values: values, layer: layer, coefficient: Float(coeff), positions: positions))
+            }
+        }
+
+        // projections
+        var projections: [ProjectionRequest] = []
+        if let v = field("projections") {
+            let shape = "projections must be an array of {vector, intervention (ablate, cap or floor), threshold, layers, direction_layer, positions}"
+            guard let a = v.array else { throw APIError.invalid("projections", shape) }
+            guard a.count <= limits.maxSteering else { throw APIError.invalid("projections", "at most \(limits.maxSteering) projection entries, got \(a.count)") }
+            for (i, e) in a.enumerated() {
+                let p = "projections[\(i)]"
+                guard let po = e.object else { throw APIError.invalid(p, "\(p) must be an object") }
+                let (name, values) = try vectorField(po, p, limits: limits)
+                let kind = po["intervention"]?.string ?? "ablate"
+                let threshold = po["threshold"].flatMap { $0.isNull ? nil : $0 }
+                let intervention: ProjectionIntervention
+                switch kind {
+                case "ablate":
+                    guard threshold == nil else { throw APIError.invalid("\(p).threshold", "\(p).threshold is for cap and floor, not ablate") }
+                    intervention = .ablate
+                case "cap", "floor":
+                    guard let t = threshold?.double, t.isFinite, abs(t) <= 1e6 else {
+                        throw APIError.invalid("\(p).threshold", "\(p).threshold must be a finite number for \(kind), got \(threshold?.summary ?? "nothing")")
+                    }
+                    intervention = kind == "cap" ? .cap(threshold: Float(t)) : .floor(threshold: Float(t))
+                default:
+                    throw APIError.invalid("\(p).intervention", "\(p).intervention must be ablate, cap or floor, got \(po["intervention"]?.summary ?? "")")
+                }
+                var layers: [Int]? = nil
+                if let lv = po["layers"], !lv.isNull {
+                    guard let list = lv.array, !list.isEmpty, list.count <= 4096 else {
+                        throw APIError.invalid("\(p).layers", "\(p).layers must be a non-empty array of block indices")
+                    }
+                    layers = try list.enumerated().map { j, x in
+                        guard let l = x.int else { throw APIError.invalid("\(p).layers", "\(p).layers[\(j)] must be an integer block index, got \(x.summary)") }
+                        return l
+                    }
+                }
+                var directionLayer: Int? = nil
+                if let dv = po["direction_layer"], !dv.isNull {
+                    guard let d = dv.int else { throw APIError.invalid("\(p).direction_layer", "\(p).direction_layer must be an integer row index") }
+                    directionLayer = d
+                }
+                let positions = try positionsField(po, p, default: .all)
+                projections.append(ProjectionRequest(vector: name, values: values, intervention: intervention, layers: layers,
+                                                     directionLayer: directionLayer, positions: positions))
             }
         }
 
         return ChatCompletionRequest(model: model, messages: messages, maxTokens: maxTokens, temperature: temperature, topP: topP, topK: topK,
                                      seed: seed, stop: stop, logprobs: logprobs, topLogprobs: topLogprobs, stream: stream,
-                                     includeUsageInStream: includeUsage, continueFinalMessage: continueFinal, steering: steering)
+                                     includeUsageInStream: includeUsage, continueFinalMessage: continueFinal, steering: steering,
+                                     projections: projections)
+    }
+
+    /// `vector`: a name the server knows, or an inline array of finite numbers.
+    private static func vectorField(_ o: [String: JSONValue], _ p: String, limits: Limits) throws -> (String, [Float]?) {
+        if let inline = o["vector"]?.array {
+            guard inline.count <= limits.maxInlineVector else {
+                throw APIError.invalid("\(p).vector", "\(p).vector has \(inline.count) values, at most \(limits.maxInlineVector) are accepted")
+            }
+            var v: [Float] = []
+            v.reserveCapacity(inline.count)
+            for (j, x) in inline.enumerated() {
+                guard let d = x.double, d.isFinite, abs(d) <= 1e6 else {
+                    throw APIError.invalid("\(p).vector", "\(p).vector[\(j)] must be a finite number, got \(x.summary)")
+                }
+                v.append(Float(d))
+            }
+            return ("", v)
+        }
+        if let n = o["vector"]?.string { return (n, nil) }
+        throw APIError.invalid("\(p).vector", "\(p).vector must be a vector name or an array of numbers")
+    }
+
+    private static func positionsField(_ o: [String: JSONValue], _ p: String, default mode: SteeringPositions) throws -> SteeringPositions {
+        guard let pv = o["positions"], !pv.isNull else { return mode }
+        guard let ps = pv.string, let parsed = SteeringPositions(rawValue: ps) else {
+            throw APIError.invalid("\(p).positions", "\(p).positions must be all, prompt or response, got \(pv.summary)")
+        }
+        return parsed
     }
 
     /// A message's content: a string, an array of `{type: "text", text}` parts, or (assistant only) null or absent: empty.

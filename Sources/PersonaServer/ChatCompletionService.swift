@@ -112,13 +112,59 @@ public final class ChatCompletionService: @unchecked Sendable {
         do { try SequenceSteeringHook.validate(specs, config: model.config) } catch {
             throw APIError.invalid("steering", "\(error)")
         }
+        let projections = try projectionHooks(request.projections)
 
         let seed = request.seed ?? UInt64.random(in: 0...UInt64.max)
         let job = EngineJob(promptTokens: prompt, maxNewTokens: maxTokens,
                             sampling: SamplingParameters(temperature: request.temperature, topP: request.topP, topK: request.topK, seed: seed),
-                            stopTokens: model.stopTokens, stopStrings: request.stop, steering: specs,
+                            stopTokens: model.stopTokens, stopStrings: request.stop, steering: specs, projections: projections,
                             logProbabilities: request.logprobs, topLogProbabilities: request.topLogprobs)
         return PreparedCompletion(request: request, job: job, modelName: modelName)
+    }
+
+    /// One hook per (entry, chosen block) of a request's `projections`: an inline direction at every
+    /// chosen block; a named vector's row L at block L, or its row `direction_layer` at every one.
+    func projectionHooks(_ requests: [ProjectionRequest]) throws -> [ProjectionHook] {
+        let config = model.config
+        var hooks: [ProjectionHook] = []
+        for (i, r) in requests.enumerated() {
+            let param = "projections[\(i)]"
+            let layers = r.layers ?? Array(0..<config.layerCount)
+            for l in layers where !(0..<config.layerCount).contains(l) {
+                throw APIError.invalid("\(param).layers", "\(param).layers: block \(l) is out of range: the model has blocks 0…\(config.layerCount - 1)")
+            }
+            if let d = r.directionLayer, r.values != nil || !(0..<config.layerCount).contains(d) {
+                throw APIError.invalid("\(param).direction_layer", r.values != nil
+                    ? "\(param).direction_layer names a row of a named vector; an inline vector is one direction"
+                    : "\(param).direction_layer \(d) is out of range: the model has blocks 0…\(config.layerCount - 1)")
+            }
+            for l in layers {
+                let direction: [Float]
+                if let inline = r.values {
+                    guard inline.count == config.hiddenSize else {
+                        throw APIError.invalid("\(param).vector", "\(param).vector has \(inline.count) values; this model's hidden size is \(config.hiddenSize)")
+                    }
+                    direction = inline
+                } else {
+                    let found: [Float]?
+                    do { found = try vectors.vector(named: r.vector, layer: r.directionLayer ?? l) } catch {
+                        throw APIError.invalid("\(param).vector", "\(param): \(error)")
+                    }
+                    guard let found else {
+                        let known = vectors.vectorNames
+                        throw APIError(status: 400, message: "unknown vector \"\(r.vector.prefix(100))\"; this server knows \(known.isEmpty ? "no vectors (start it with --vector NAME=FILE)" : known.joined(separator: ", "))",
+                                       param: "\(param).vector", code: "unknown_vector")
+                    }
+                    direction = found
+                }
+                do {
+                    hooks.append(try ProjectionHook(direction: direction, layer: l, intervention: r.intervention, positions: r.positions, config: config))
+                } catch {
+                    throw APIError.invalid("\(param).vector", "\(param): \(error)")
+                }
+            }
+        }
+        return hooks
     }
 
     /// The prompt ids: the chat template with a generation prompt, or, when continuing the final

@@ -18,14 +18,17 @@ public struct EngineJob: Sendable {
     public var stopTokens: Set<Int>
     public var stopStrings: [String]
     public var steering: [SteeringSpec]
+    /// Projection interventions (ablation, capping) on this sequence's rows, after its steering.
+    public var projections: [ProjectionHook]
     /// Report the chosen token's log-probability (and `topLogProbabilities` alternatives) per step.
     public var logProbabilities: Bool
     public var topLogProbabilities: Int
 
     public init(promptTokens: [Int], maxNewTokens: Int, sampling: SamplingParameters = .greedy, stopTokens: Set<Int> = [],
-                stopStrings: [String] = [], steering: [SteeringSpec] = [], logProbabilities: Bool = false, topLogProbabilities: Int = 0) {
+                stopStrings: [String] = [], steering: [SteeringSpec] = [], projections: [ProjectionHook] = [], logProbabilities: Bool = false,
+                topLogProbabilities: Int = 0) {
         self.promptTokens = promptTokens; self.maxNewTokens = maxNewTokens; self.sampling = sampling
-        self.stopTokens = stopTokens; self.stopStrings = stopStrings; self.steering = steering
+        self.stopTokens = stopTokens; self.stopStrings = stopStrings; self.steering = steering; self.projections = projections
         self.logProbabilities = logProbabilities; self.topLogProbabilities = topLogProbabilities
     }
 }
@@ -241,7 +244,7 @@ public final class InferenceEngine: @unchecked Sendable {
                     continue
                 }
                 do {
-                    try steering.set(s.job.steering, for: s.id)
+                    try steering.set(s.job.steering, projections: s.job.projections, for: s.id)
                 } catch {
                     s.handler(.failed(String(describing: error)))
                     continue

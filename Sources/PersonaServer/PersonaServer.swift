@@ -74,7 +74,8 @@ public final class PersonaServer: @unchecked Sendable {
             if case .cancelled = reason { engine.cancel(jobID) }
         }
         let log = configuration.log
-        let steered = prepared.request.steering.isEmpty ? "" : " steered(\(prepared.request.steering.count))"
+        let steered = (prepared.request.steering.isEmpty ? "" : " steered(\(prepared.request.steering.count))")
+            + (prepared.request.projections.isEmpty ? "" : " projections(\(prepared.request.projections.count))")
 
         if !prepared.request.stream {
             var tokens: [EngineToken] = []

@@ -131,10 +131,10 @@ struct PipelineOptions: ParsableArguments {
     @Option(help: "Vector used for steering and monitoring: response_avg, prompt_avg or prompt_last (default response_avg).")
     var method: String?
 
-    @Option(parsing: .unconditional, help: "Comma-separated steering coefficients (default -2,-1,0,1,2,3); negative values are fine (--coeffs -4,0,4).")
+    @Option(parsing: .unconditional, help: "Comma-separated steering coefficients, in --coeff-unit (default -0.2,-0.1,0,0.1,0.2,0.3 in norm units; -2,-1,0,1,2,3 with --coeff-unit raw); negative values are fine (--coeffs -0.3,0,0.3).")
     var coeffs: String?
 
-    @Option(name: .customLong("coeff-unit"), help: ArgumentHelp("Unit of --coeffs: raw (c × v) or norm (c × meanNorm_L × v/‖v‖: the added vector's length as a fraction of layer L's mean residual norm on the extraction questions; default raw).", valueName: "unit"))
+    @Option(name: .customLong("coeff-unit"), help: ArgumentHelp("Unit of --coeffs: raw (c × v) or norm (c × meanNorm_L × v/‖v‖: the added vector's length as a fraction of layer L's mean residual norm on the extraction questions). A new run defaults to norm; a stored run keeps its unit.", valueName: "unit"))
     var coefficientUnit: String?
 
     @Option(help: "Steering and monitoring layer, 0-based block index (default: layers / 2).")
@@ -206,9 +206,19 @@ struct PipelineOptions: ParsableArguments {
         }
     }
 
+    /// A new run's default sweep, in norm units.
+    static let defaultNormCoefficients: [Double] = [-0.2, -0.1, 0, 0.1, 0.2, 0.3]
+
     /// The settings: given options over the stored run's settings over the defaults.
     func settings(stored: PipelineSettings?) throws -> PipelineSettings {
         var s = stored ?? PipelineSettings()
+        if stored == nil {
+            // A new run's sweep is in norm units (a coefficient means something only against the
+            // layer's residual norm); `--coeff-unit raw` keeps the library's raw default.
+            let unit = coefficientUnit.flatMap(CoefficientUnit.init(rawValue:)) ?? .norm
+            s.coefficientUnit = unit
+            if unit == .norm { s.coefficients = Self.defaultNormCoefficients }
+        }
         if let questions { s.questions = questions }
         if let evaluationQuestions { s.evaluationQuestions = evaluationQuestions }
         if let samples { s.samples = samples }

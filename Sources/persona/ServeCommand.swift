@@ -7,10 +7,12 @@ import PersonaServer
 struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Serve a model over an OpenAI-compatible HTTP API (/v1/models, /v1/chat/completions) with per-request steering.",
+        abstract: "Serve a model over an OpenAI-compatible HTTP API (/v1/models, /v1/chat/completions) with per-request steering and projection interventions.",
         discussion: """
         Requests may add "steering": [{"vector": NAME, "layer": L, "coeff": C, "positions": "response"}], where NAME
-        is a vector file given with --vector NAME=FILE.safetensors. Concurrent requests are decoded together in one batch.
+        is a vector file given with --vector NAME=FILE.safetensors, and "projections": [{"vector": NAME, "intervention":
+        "ablate"}] (or "cap"/"floor" with "threshold": T; "layers": [L, …], default every block) to ablate or cap a
+        direction for that request only (after its steering). Concurrent requests are decoded together in one batch.
         A request whose last message is from the assistant continues that message (vLLM's continue_final_message).
 
         Example:

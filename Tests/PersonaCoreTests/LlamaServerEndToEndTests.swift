@@ -77,7 +77,7 @@ final class LlamaServerEndToEndTests: XCTestCase {
             "run", "--model", modelPath, "--traits", pack.path, "--out", run,
             "--engine", "openai", "--base-url", base + "/v1", "--engine-model", "smollm2-135m",
             "--questions", "1", "--eval-questions", "1", "--max-tokens", "24", "--steer-max-tokens", "16", "--temperature", "0",
-            "--coeffs", "0,4", "--trait-threshold", "0", "--coherence-threshold", "0",
+            "--coeffs", "0,4", "--coeff-unit", "raw", "--trait-threshold", "0", "--coherence-threshold", "0",
             // The 135M judge puts little probability on numbers; a low minimum lets it score.
             "--judge-config", "{\"minimum_number_mass\": 0.01}",
         ])

@@ -24,7 +24,7 @@ final class PipelineEndToEndTests: XCTestCase {
         let arguments = ["run", "--traits", "optimistic,evil", "--model", "smollm2-135m", "--out", run,
                          "--judge", "local-judge", "--judge-config", #"{"model": "qwen2.5-0.5b"}"#,
                          "--questions", "1", "--eval-questions", "1", "--max-tokens", "12", "--steer-max-tokens", "10",
-                         "--coeffs", "0,6", "--layer", "15", "--trait-threshold", "0", "--coherence-threshold", "0", "--seed", "5"]
+                         "--coeffs", "0,6", "--coeff-unit", "raw", "--layer", "15", "--trait-threshold", "0", "--coherence-threshold", "0", "--seed", "5"]
         let started = Date()
         let first = try persona(arguments)
         print("persona run (2 traits, local-judge with qwen2.5-0.5b): \(Date().timeIntervalSince(started)) s\n\(first.stdout)")

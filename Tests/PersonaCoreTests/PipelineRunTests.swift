@@ -278,6 +278,10 @@ final class PipelineRunTests: XCTestCase {
         let second = try persona(["stage", "generate", "--run", run])
         XCTAssertEqual(second.status, 0, second.stderr)
         XCTAssert(second.stderr.contains("generate grumpy: 0 computed, 10 reused"), second.stderr)
+        // A new run's sweep is in norm units by default, and the stored run keeps it.
+        let stored = try XCTUnwrap(try RunStore.open(runDirectory: run, readOnly: true).info("run", as: RunInfo.self)).settings
+        XCTAssertEqual(stored.coefficientUnit, .norm)
+        XCTAssertEqual(stored.coefficients, [-0.2, -0.1, 0, 0.1, 0.2, 0.3])
         let judge = try persona(["stage", "judge", "--run", run, "--judge", "no-such-judge"])
         XCTAssertNotEqual(judge.status, 0)
         XCTAssert(judge.stderr.contains("judge plugin 'no-such-judge' was not found"), judge.stderr)
@@ -359,7 +363,7 @@ final class PipelineRunTests: XCTestCase {
         let generate = try launch("persona", ["stage", "generate", "--run", resumed, "--model", modelPath, "--traits", packPath,
                                               "--questions", "2", "--eval-questions", "2", "--samples", "1", "--max-tokens", "24",
                                               "--seed", "7", "--batch-size", "1", "--trait-threshold", "30", "--coherence-threshold", "40",
-                                              "--coeffs", "0,2", "--steer-max-tokens", "16", "--layer", "15"])
+                                              "--coeffs", "0,2", "--coeff-unit", "raw", "--steer-max-tokens", "16", "--layer", "15"])
         let store = RunStore.databasePath(runDirectory: resumed)
         let atKill = kill(generate, store: store, table: "answers", atLeast: 3)
         let afterGenerateKill = RunStore.peekCount(path: store, table: "answers") ?? 0

@@ -112,6 +112,48 @@ final class ServerTests: XCTestCase {
         XCTAssertEqual(content(zero), plain.text)
     }
 
+    func testProjectionsThroughTheAPIEqualInProcessProjections() throws {
+        let prompt = "What do you think about people?"
+        _ = try server()
+        let lm = try ServeModels.referenceModel()
+        func local(_ hooks: [LayerHook]) throws -> String? {
+            let request = GenerationRequest(promptTokens: try lm.chatPrompt(user: prompt), maxNewTokens: 24, stopTokens: lm.stopTokens)
+            let results = try lm.transformer.withHooks(hooks) { try lm.makeGenerator(maxBatchSize: 1).generate([request]) }
+            let result: GenerationResult = try XCTUnwrap(results.first ?? nil)
+            return result.text
+        }
+        let plain = try local([])
+        let direction = try TraitVectors.read(path: Self.vectorPath).vector(layer: 0, path: Self.vectorPath)
+        // The probe direction ablated at every block, sent inline.
+        let ablation = try ProjectionSpec(path: Self.vectorPath, intervention: .ablate, directionLayer: 0).makeHooks(config: lm.config)
+        let ablated = try local(ablation)
+        let a = try chat(["messages": [["role": "user", "content": prompt]], "max_tokens": 24, "temperature": 0,
+                          "projections": [["vector": direction.map(Double.init), "intervention": "ablate"]]])
+        XCTAssertEqual(a.status, 200, a.text)
+        XCTAssertEqual(content(a), ablated)
+        // A floor on the named vector at block 12 only, beside steering: steering first, then the projection.
+        let steer = try SteeringSpec.load(path: Self.vectorPath, layer: Self.steeringLayer, coefficient: 2, positions: .response, config: lm.config)
+        let floor = try ProjectionSpec(path: Self.vectorPath, intervention: .floor(threshold: 6), layers: [Self.steeringLayer]).makeHooks(config: lm.config)
+        let floored = try local([try SteeringHook([steer], config: lm.config)] + floor)
+        XCTAssertNotEqual(floored, plain, "a floor of 6 on the probe direction should change the continuation")
+        let f = try chat(["messages": [["role": "user", "content": prompt]], "max_tokens": 24, "temperature": 0,
+                          "steering": [["vector": "probe", "layer": Self.steeringLayer, "coeff": 2]],
+                          "projections": [["vector": "probe", "intervention": "floor", "threshold": 6, "layers": [Self.steeringLayer]]]])
+        XCTAssertEqual(f.status, 200, f.text)
+        XCTAssertEqual(content(f), floored)
+        // A plain request beside them is untouched.
+        XCTAssertEqual(content(try chat(["messages": [["role": "user", "content": prompt]], "max_tokens": 24, "temperature": 0])), plain)
+        // Bad entries name the field.
+        let hi = [["role": "user", "content": "hi"]]
+        assertAPIError(try chat(["messages": hi, "projections": [["vector": "probe", "intervention": "cap"]]]), status: 400, param: "projections[0].threshold")
+        assertAPIError(try chat(["messages": hi, "projections": [["vector": "probe", "intervention": "rotate"]]]), status: 400,
+                       param: "projections[0].intervention")
+        assertAPIError(try chat(["messages": hi, "projections": [["vector": "probe", "layers": [99]]]]), status: 400, param: "projections[0].layers")
+        assertAPIError(try chat(["messages": hi, "projections": [["vector": [1.0, 2.0]]]]), status: 400, param: "projections[0].vector")
+        assertAPIError(try chat(["messages": hi, "projections": [["vector": "nope"]]]), status: 400, param: "projections[0].vector")
+        assertAPIError(try chat(["messages": hi, "projections": "ablate"]), status: 400, param: "projections")
+    }
+
     func testLogprobsAgreeWithInProcessLogProbabilities() throws {
         let messages = [["role": "user", "content": "Rate from 0 to 100 how cheerful this is: \"What a lovely day!\" Reply with a number only."]]
         let r = try chat(["messages": messages, "max_tokens": 3, "temperature": 0, "logprobs": true, "top_logprobs": 20])

@@ -13,7 +13,7 @@ public enum ProjectionIntervention: Equatable, Sendable {
 }
 
 /// Applies a projection intervention at one layer.
-public final class ProjectionHook: LayerHook {
+public final class ProjectionHook: LayerHook, Sendable {
     public let layer: Int
     public let intervention: ProjectionIntervention
     public let positions: SteeringPositions
@@ -32,20 +32,25 @@ public final class ProjectionHook: LayerHook {
     }
 
     public func process(_ stream: ResidualStream) throws {
+        guard stream.layer == layer else { return }
+        for span in stream.spans { apply(to: stream, span: span) }
+    }
+
+    /// The intervention on one span's rows (`positions`) of this hook's layer; `SequenceSteeringHook`
+    /// calls it for the sequences that asked for it.
+    public func apply(to stream: ResidualStream, span: SequenceSpan) {
         unit.withUnsafeBufferPointer { u in
             let v = u.baseAddress!
-            for span in stream.spans {
-                for r in positions.rows(of: span) {
-                    let h = stream.row(r)
-                    let projection = Vector.dot(h, v, count: stream.hiddenSize)
-                    let amount: Float
-                    switch intervention {
-                    case .cap(let tau): amount = -max(projection - tau, 0)
-                    case .floor(let tau): amount = max(tau - projection, 0)
-                    case .ablate: amount = -projection
-                    }
-                    if amount != 0 { Vector.addScaled(v, amount, into: h, count: stream.hiddenSize) }
+            for r in positions.rows(of: span) {
+                let h = stream.row(r)
+                let projection = Vector.dot(h, v, count: stream.hiddenSize)
+                let amount: Float
+                switch intervention {
+                case .cap(let tau): amount = -max(projection - tau, 0)
+                case .floor(let tau): amount = max(tau - projection, 0)
+                case .ablate: amount = -projection
                 }
+                if amount != 0 { Vector.addScaled(v, amount, into: h, count: stream.hiddenSize) }
             }
         }
     }
