@@ -188,6 +188,23 @@ final class PipelineRunTests: XCTestCase {
                               encoding: .utf8)
         XCTAssert(html.contains("Steering search"))
         XCTAssertEqual(html.components(separatedBy: "class=\"heatmap\"").count - 1, 2, "one heatmap per source")
+
+        // The same trait keeping no pairs (a trait threshold no pair can pass): the written vector's
+        // search still chooses a point, and the steer stage judges it beside c = 0 (all reused here).
+        let writtenSearch = try XCTUnwrap(search.results.first { $0.source == "written" })
+        XCTAssertNotNil(writtenSearch.chosen, "with a coherence floor of 5 nats the written vector should have a point: \(writtenSearch.points)")
+        var strict = s
+        strict.traitThreshold = 100
+        let p3 = try Pipeline(model: lm, runDirectory: run, judge: TextDerivedAutorater(), settings: strict)
+        let none = try XCTUnwrap(try p3.run([pack]).first)
+        XCTAssertEqual(none.pairsKept, 0)
+        XCTAssertNotNil(none.failure)
+        XCTAssertEqual(none.search?.choice?.source, "written", "\(String(describing: none.search))")
+        let judgedChoice = try XCTUnwrap(none.chosen, "the written choice is judged without a prompted vector")
+        XCTAssertEqual(judgedChoice.answerCount, 2)
+        XCTAssertEqual(judgedChoice.layer, writtenSearch.chosen?.layer)
+        XCTAssertNotNil(none.baselineMeanTrait)
+        XCTAssert(TraitSummary.table([none], layer: 15, coefficients: s.coefficients).contains("search chose written"))
     }
 
     /// `--ablate refusal`: the run makes the refusal direction once, stores it and its file, and
