@@ -91,22 +91,7 @@ public final class ChatCompletionService: @unchecked Sendable {
             guard (0..<model.config.layerCount).contains(s.layer) else {
                 throw APIError.invalid("\(param).layer", "\(param).layer \(s.layer) is out of range: the model has blocks 0…\(model.config.layerCount - 1)")
             }
-            if let inline = s.values {
-                guard inline.count == model.config.hiddenSize else {
-                    throw APIError.invalid("\(param).vector", "\(param).vector has \(inline.count) values; this model's hidden size is \(model.config.hiddenSize)")
-                }
-                specs.append(SteeringSpec(vector: inline, layer: s.layer, coefficient: s.coefficient, positions: s.positions))
-                continue
-            }
-            let values: [Float]?
-            do { values = try vectors.vector(named: s.vector, layer: s.layer) } catch {
-                throw APIError.invalid("\(param).vector", "\(param): \(error)")
-            }
-            guard let values else {
-                let known = vectors.vectorNames
-                throw APIError(status: 400, message: "unknown vector \"\(s.vector.prefix(100))\"; this server knows \(known.isEmpty ? "no vectors (start it with --vector NAME=FILE)" : known.joined(separator: ", "))",
-                               param: "\(param).vector", code: "unknown_vector")
-            }
+            let values = try requestVector(name: s.vector, values: s.values, row: s.layer, param: param)
             specs.append(SteeringSpec(vector: values, layer: s.layer, coefficient: s.coefficient, positions: s.positions))
         }
         do { try SequenceSteeringHook.validate(specs, config: model.config) } catch {
@@ -120,6 +105,27 @@ public final class ChatCompletionService: @unchecked Sendable {
                             stopTokens: model.stopTokens, stopStrings: request.stop, steering: specs, projections: projections,
                             logProbabilities: request.logprobs, topLogProbabilities: request.topLogprobs)
         return PreparedCompletion(request: request, job: job, modelName: modelName)
+    }
+
+    /// A request's vector (`steering[i]`, `projections[i]`: `param`): its inline values, checked
+    /// against the hidden size, or row `row` of the vector the server knows by `name`.
+    func requestVector(name: String, values: [Float]?, row: Int, param: String) throws -> [Float] {
+        if let inline = values {
+            guard inline.count == model.config.hiddenSize else {
+                throw APIError.invalid("\(param).vector", "\(param).vector has \(inline.count) values; this model's hidden size is \(model.config.hiddenSize)")
+            }
+            return inline
+        }
+        let found: [Float]?
+        do { found = try vectors.vector(named: name, layer: row) } catch {
+            throw APIError.invalid("\(param).vector", "\(param): \(error)")
+        }
+        guard let found else {
+            let known = vectors.vectorNames
+            throw APIError(status: 400, message: "unknown vector \"\(name.prefix(100))\"; this server knows \(known.isEmpty ? "no vectors (start it with --vector NAME=FILE)" : known.joined(separator: ", "))",
+                           param: "\(param).vector", code: "unknown_vector")
+        }
+        return found
     }
 
     /// One hook per (entry, chosen block) of a request's `projections`: an inline direction at every
@@ -139,24 +145,7 @@ public final class ChatCompletionService: @unchecked Sendable {
                     : "\(param).direction_layer \(d) is out of range: the model has blocks 0…\(config.layerCount - 1)")
             }
             for l in layers {
-                let direction: [Float]
-                if let inline = r.values {
-                    guard inline.count == config.hiddenSize else {
-                        throw APIError.invalid("\(param).vector", "\(param).vector has \(inline.count) values; this model's hidden size is \(config.hiddenSize)")
-                    }
-                    direction = inline
-                } else {
-                    let found: [Float]?
-                    do { found = try vectors.vector(named: r.vector, layer: r.directionLayer ?? l) } catch {
-                        throw APIError.invalid("\(param).vector", "\(param): \(error)")
-                    }
-                    guard let found else {
-                        let known = vectors.vectorNames
-                        throw APIError(status: 400, message: "unknown vector \"\(r.vector.prefix(100))\"; this server knows \(known.isEmpty ? "no vectors (start it with --vector NAME=FILE)" : known.joined(separator: ", "))",
-                                       param: "\(param).vector", code: "unknown_vector")
-                    }
-                    direction = found
-                }
+                let direction = try requestVector(name: r.vector, values: r.values, row: r.directionLayer ?? l, param: param)
                 do {
                     hooks.append(try ProjectionHook(direction: direction, layer: l, intervention: r.intervention, positions: r.positions, config: config))
                 } catch {
