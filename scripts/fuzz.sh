@@ -165,7 +165,7 @@ def reply(tops):
 PY
 fi
 if wants server; then
-  module servercore PersonaCore -- Sources/PersonaCore/Steering/SteeringPositions.swift
+  module servercore PersonaCore -- Sources/PersonaCore/Steering/SteeringPositions.swift Sources/PersonaCore/Steering/ProjectionIntervention.swift
   module server PersonaServer -I "$OUT/text" -I "$OUT/servercore" -- Sources/PersonaServer/ChatCompletionRequest.swift
   binary server Fuzz/ServerRequestFuzz/main.swift server servercore text
   corpus server
@@ -181,6 +181,10 @@ requests = {
     "steering": {"messages": [{"role": "user", "content": "Hi"}], "steering": [{"vector": "evil", "layer": 12, "coeff": 4.0, "positions": "all"},
              {"vector": "optimistic", "layer": 3, "coefficient": -2, "positions": None}]},
     "inline": {"messages": [{"role": "user", "content": "Hi"}], "steering": [{"vector": [0.5, -1.25, 3e2, 0], "layer": 2, "coeff": 6}]},
+    "projections": {"messages": [{"role": "user", "content": "Hi"}], "projections": [
+             {"vector": "refusal", "intervention": "ablate", "layers": [3, 4], "direction_layer": 12, "positions": "all"},
+             {"vector": [1.5, 0, -2], "intervention": "cap", "threshold": 3.5, "positions": "response"},
+             {"vector": "evil", "intervention": "floor", "threshold": -1}]},
 }
 for name, body in requests.items(): (out / f"{name}.json").write_text(json.dumps(body))
 PY

@@ -5,13 +5,6 @@
 import PersonaModel
 import PersonaTensor
 
-/// Which projection intervention.
-public enum ProjectionIntervention: Equatable, Sendable {
-    case cap(threshold: Float)
-    case floor(threshold: Float)
-    case ablate
-}
-
 /// Applies a projection intervention at one layer.
 public final class ProjectionHook: LayerHook, Sendable {
     public let layer: Int
