@@ -6,7 +6,8 @@
 // Each request sends the messages, `max_tokens`, `temperature`, `top_p` and the item's `seed`, so a
 // server that honours seeds (vLLM, llama-server, persona serve) reproduces a run. `persona serve`
 // also takes the run's steering vectors inline (`steering: [{vector: [...], layer, coeff,
-// positions}]`); it is recognised by `GET {base_url}/models` naming `owned_by: "persona"` and the
+// positions}]`) and its refusal ablation (`projections: [{vector: [...], intervention: "ablate",
+// positions}]`, every block); it is recognised by `GET {base_url}/models` naming `owned_by: "persona"` and the
 // same model fingerprint as the local weights, and only then are steered answers asked of it.
 import Foundation
 #if canImport(FoundationNetworking)
@@ -131,6 +132,18 @@ public final class OpenAIEngine: AnswerEngine, @unchecked Sendable {
         ]
         if let s = r.steering {
             body["steering"] = [["vector": s.vector.map { Double($0) }, "layer": s.layer, "coeff": Double(s.coefficient), "positions": s.positions.rawValue]]
+        }
+        if !r.projections.isEmpty {
+            body["projections"] = r.projections.map { p -> [String: Any] in
+                var entry: [String: Any] = ["vector": p.direction.map { Double($0) }, "positions": p.positions.rawValue]
+                switch p.intervention {
+                case .ablate: entry["intervention"] = "ablate"
+                case let .cap(t): entry["intervention"] = "cap"; entry["threshold"] = Double(t)
+                case let .floor(t): entry["intervention"] = "floor"; entry["threshold"] = Double(t)
+                }
+                if let layers = p.layers { entry["layers"] = layers }
+                return entry
+            }
         }
         return try JSONSerialization.data(withJSONObject: body)
     }

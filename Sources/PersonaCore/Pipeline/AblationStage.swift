@@ -12,6 +12,11 @@
 // Cache keys: every key of an ablated result carries `ablationKey` (the direction's vector key and
 // its row), so a run with and one without ablation never share steered answers, search results or
 // behaviour results; without ablation the keys are those of earlier runs.
+//
+// With `--engine openai` on `persona serve` of the same weights (an engine that steers), the steered
+// answers and their baseline are generated there: each request carries the direction inline as a
+// `projections` entry (`EngineProjection`), which the server applies after the request's steering at
+// every block, as here. Any other engine leaves the steering stage local, ablation included.
 import Crypto
 import Foundation
 import PersonaModel
@@ -21,6 +26,9 @@ struct SteeringAblation {
     /// Appended to the cache key of every result made with it.
     var key: [String]
     var hooks: [LayerHook]
+    /// The same interventions as an engine request carries them (`--engine openai` on a `persona
+    /// serve` of the same weights applies them per request, as `hooks` do here).
+    var engineProjections: [EngineProjection]
     /// For logs, the report and search results.
     var description: String
 }
@@ -32,14 +40,16 @@ extension Pipeline {
     public func refusalDirection(set: RequestContrastSet? = nil) throws -> (vector: VectorRecord, row: Int) {
         let set = try set ?? RequestContrastSet.load(path: refusalRequestSetPath)
         let setHash = String(SHA256.hex(Data((set.harmful + ["\u{0}"] + set.harmless).joined(separator: "\n").utf8)).prefix(16))
-        let key = CacheKey.make(["vector-v1", fingerprint, "refusal", setHash, Self.refusalMethod])
+        let key = CacheKey.make(["vector-v1", fingerprint, "refusal", setHash, Self.refusalMethod]
+                                + (refusalCandidateLayers.map { ["candidates", $0.map(String.init).joined(separator: ",")] } ?? []))
         let vector: VectorRecord
         if let stored = try store.vector(key: key) {
             vector = stored
         } else {
             try recordPendingRun()
             progress.log("ablate: refusal direction from \(set.harmful.count) harmful and \(set.harmless.count) harmless requests (\(refusalRequestSetPath))")
-            let made = try RefusalDirection.make(set: set, model: model, progress: { self.progress.log("ablate: " + $0) })
+            let made = try RefusalDirection.make(set: set, model: model, candidates: refusalCandidateLayers,
+                                                 progress: { self.progress.log("ablate: " + $0) })
             vector = VectorRecord(key: key, trait: "refusal", method: Self.refusalMethod, filterKey: "row:\(made.chosenLayer)",
                                   pairCount: min(set.harmful.count, set.harmless.count), rows: made.vectors.rows, model: fingerprint)
             try store.insert(vector: vector)
@@ -66,6 +76,8 @@ extension Pipeline {
         let spec = ProjectionSpec(path: "the run's refusal direction", intervention: .ablate, directionLayer: row)
         let hooks = try spec.makeHooks(vectors: TraitVectors(rows: vector.rows, metadata: [:]), config: model.config)
         let made = SteeringAblation(key: ["ablate", vector.key, "row \(row)"], hooks: hooks,
+                                    engineProjections: [EngineProjection(direction: vector.rows[row], intervention: .ablate, layers: spec.layers,
+                                                                         positions: spec.positions)],
                                     description: "refusal direction (row \(row)) ablated at every block")
         ablationCache = made
         return made

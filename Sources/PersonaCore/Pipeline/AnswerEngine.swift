@@ -17,9 +17,25 @@ public struct EngineRequest: Equatable, Sendable {
     public var seed: UInt64
     /// Steering the engine must apply; only set for an engine whose `steers` is true.
     public var steering: SteeringSpec?
-    public init(messages: [ChatMessage], maxTokens: Int, temperature: Double, topP: Double, seed: UInt64, steering: SteeringSpec? = nil) {
+    /// Projection interventions the engine must apply after the steering at each block (the run's
+    /// `--ablate`); only set for an engine whose `steers` is true.
+    public var projections: [EngineProjection]
+    public init(messages: [ChatMessage], maxTokens: Int, temperature: Double, topP: Double, seed: UInt64, steering: SteeringSpec? = nil,
+                projections: [EngineProjection] = []) {
         self.messages = messages; self.maxTokens = maxTokens; self.temperature = temperature; self.topP = topP; self.seed = seed
-        self.steering = steering
+        self.steering = steering; self.projections = projections
+    }
+}
+
+/// A projection intervention as a request carries it (`persona serve`'s `projections` entry with an
+/// inline vector): the direction (any length; the server normalises it), at `layers` (nil = every block).
+public struct EngineProjection: Equatable, Sendable {
+    public var direction: [Float]
+    public var intervention: ProjectionIntervention
+    public var layers: [Int]?
+    public var positions: SteeringPositions
+    public init(direction: [Float], intervention: ProjectionIntervention, layers: [Int]? = nil, positions: SteeringPositions = .all) {
+        self.direction = direction; self.intervention = intervention; self.layers = layers; self.positions = positions
     }
 }
 
@@ -99,10 +115,20 @@ extension Pipeline {
     /// Rows per teacher-forced capture pass (bounds the pass's activations).
     static let captureRowsPerPass = 1024
 
+    /// The interventions an answer was generated under, repeated in its teacher-forced capture pass.
+    struct CaptureIntervention {
+        var steering: SteeringSpec?
+        var ablated = false
+    }
+
     /// Activation summaries of answers generated elsewhere: one pass over prompt + answer per
-    /// sequence (batched, no logits), the capture hook told where each prompt ends. The same
-    /// summaries generation captures, up to float rounding of a batched pass against decode steps.
-    func captureActivations(_ sequences: [TeacherForcedSequence]) throws -> [ActivationSummary?] {
+    /// sequence (batched, no logits), the capture hook told where each prompt ends. A sequence with
+    /// an intervention (`interventions`, aligned with `sequences`; none = unsteered) is steered by
+    /// position as it was generated, then ablated (the run's `--ablate`) at every block, before the
+    /// capture: the order of local generation (Pipeline.generateMissing). The same summaries
+    /// generation captures, up to float rounding of a batched pass against decode steps.
+    func captureActivations(_ sequences: [TeacherForcedSequence], interventions: [CaptureIntervention] = []) throws -> [ActivationSummary?] {
+        let ablation = interventions.contains(where: \.ablated) ? try steeringAblation()?.hooks.compactMap { $0 as? ProjectionHook } ?? [] : []
         var out = [ActivationSummary?](repeating: nil, count: sequences.count)
         var start = 0
         while start < sequences.count {
@@ -112,14 +138,23 @@ extension Pipeline {
                 end += 1
             }
             let capture = ActivationCaptureHook(config: model.config)
+            var steering: [LayerHook] = []
+            let projections = SequenceSteeringHook(config: model.config)
             var batch: [SequenceInput] = []
             for i in start..<end {
                 let s = sequences[i]
                 let tokens = s.promptTokens + s.answerTokens
                 capture.expect(id: i, promptLength: s.promptTokens.count)
+                if i < interventions.count {
+                    if let spec = interventions[i].steering, spec.coefficient != 0 {
+                        steering.append(try PositionSteeringHook(spec, promptLengths: [i: s.promptTokens.count], config: model.config))
+                    }
+                    if interventions[i].ablated { try projections.set([], projections: ablation, for: i) }
+                }
                 batch.append(SequenceInput(tokens: tokens, cache: model.transformer.makeCache(capacity: tokens.count), id: i))
             }
-            _ = try model.transformer.withHooks([capture]) { try model.transformer.forward(batch, logits: .none) }
+            let hooks = steering + (projections.projectionsByID.isEmpty ? [] : [projections]) + [capture]
+            _ = try model.transformer.withHooks(hooks) { try model.transformer.forward(batch, logits: .none) }
             for i in start..<end { out[i] = capture.summary(for: i) }
             start = end
         }
@@ -135,13 +170,16 @@ extension Pipeline {
         for chunk in items.chunked(max(engine.chunkSize, 1)) {
             let chunk = Array(chunk)
             var requests: [EngineRequest] = []
+            // Only an engine that steers gets steering-stage items (`generatesRemotely`), ablated ones included.
+            let projections = chunk.contains(where: \.ablated) ? try steeringAblation()?.engineProjections ?? [] : []
             for item in chunk {
                 var messages: [ChatMessage] = []
                 if let s = item.system { messages.append(ChatMessage(role: "system", content: s)) }
                 messages.append(ChatMessage(role: "user", content: item.user))
                 requests.append(EngineRequest(messages: messages, maxTokens: item.maxTokens, temperature: item.sampling.temperature,
                                               topP: item.sampling.topP, seed: item.sampling.seed,
-                                              steering: engine.steers ? item.steering.flatMap { $0.coefficient == 0 ? nil : $0 } : nil))
+                                              steering: engine.steers ? item.steering.flatMap { $0.coefficient == 0 ? nil : $0 } : nil,
+                                              projections: engine.steers && item.ablated ? projections : []))
             }
             let base = done
             let answers = try engine.generate(requests) { self.progress.advance(done: base + $0, tokens: 0) }
@@ -158,7 +196,10 @@ extension Pipeline {
                 let (text, sequence) = try teacherForcedSequence(messages: requests[i].messages, answer: answers[i].text)
                 ready.append((item, answers[i], text, sequence))
             }
-            let summaries = try captureActivations(ready.map(\.3))
+            // Steered (and ablated) answers are captured under the interventions they were generated with.
+            let summaries = try captureActivations(ready.map(\.3), interventions: ready.map {
+                CaptureIntervention(steering: engine.steers ? $0.0.steering : nil, ablated: engine.steers && $0.0.ablated)
+            })
             var rows: [(AnswerRecord, ActivationSummary?)] = []
             for (k, (item, answer, promptText, sequence)) in ready.enumerated() {
                 var r = item.record

@@ -116,6 +116,9 @@ public final class Pipeline {
     /// The request set `--ablate refusal` makes the refusal direction from (relative paths from the
     /// working directory).
     public var refusalRequestSetPath = RequestContrastSet.defaultPath
+    /// The rows the refusal direction's layer is chosen from (nil: RefusalDirection's default band,
+    /// the middle three fifths of the blocks). Tests narrow it to save passes; it is in the key.
+    var refusalCandidateLayers: [Int]? = nil
 
     /// Opens (or creates) the run in `runDirectory`.
     public init(model: LanguageModel, runDirectory: String, judge: Autorater?, settings: PipelineSettings,

@@ -38,7 +38,6 @@ extension Pipeline {
     func steeredItems(_ pack: LoadedPack, vector: VectorRecord, layer: Int, coefficient: Double, unitKey: [String], raw: Double) throws -> [GenerationItem] {
         let remote = generatesRemotely(steeringStage: true)
         let ablation = try steeringAblation()
-        if ablation != nil, remote { throw PipelineError.badSetting(field: "ablate", value: settings.ablate ?? "", expected: "local generation (an --engine cannot ablate)") }
         let ablationKey = ablation?.key ?? []
         return try evaluationQuestions(pack).enumerated().map { q, question in
             let sampling = steerSampling(pack, question: q)
