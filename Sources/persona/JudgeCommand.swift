@@ -98,7 +98,7 @@ struct JudgeCommand: ParsableCommand {
         let started = Date(), startedCPU = cpuSeconds()
         let verdicts = try judge.score(requests, progress: nil)
         let elapsed = Date().timeIntervalSince(started), cpu = cpuSeconds() - startedCPU
-        guard verdicts.count == requests.count else { throw ValidationError("the autorater returned \(verdicts.count) results for \(requests.count) items") }
+        guard verdicts.count == requests.count else { throw CommandFailure("the autorater returned \(verdicts.count) results for \(requests.count) items") }
         if time {
             var load = [Double](repeating: 0, count: 3)
             let loads = getloadavg(&load, 3) == 3 ? String(format: "%.2f %.2f %.2f", load[0], load[1], load[2]) : "unknown"

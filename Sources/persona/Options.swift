@@ -4,6 +4,13 @@ import Foundation
 import PersonaCore
 import PersonaModel
 
+/// A failure found while a command runs (a missing file, a plugin's bad reply): printed as
+/// "Error: …" without the usage lines a `ValidationError` (a wrong option) adds.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
 /// The arithmetic of the linear layers (DESIGN.md, "Arithmetic: exact and fast").
 struct ArithmeticOptions: ParsableArguments {
     @Flag(help: "float32 products of exactly dequantized weights: reproduces the Hugging Face reference (slower).")

@@ -41,7 +41,7 @@ struct ProjectionOptions: ParsableArguments {
             if f == "refusal" {
                 path = RefusalDirection.defaultPath(modelName: modelName)
                 guard FileManager.default.fileExists(atPath: path) else {
-                    throw ValidationError("--ablate refusal: \(path) does not exist; run `persona vectors refusal \(modelName)` first")
+                    throw CommandFailure("--ablate refusal: \(path) does not exist; run `persona vectors refusal \(modelName)` first")
                 }
                 // The row chosen when the direction was made, unless --direction-layer overrides it.
                 if row == nil, let chosen = try TraitVectors.read(path: path).metadata[RefusalDirection.directionLayerKey] { row = Int(chosen) }

@@ -115,5 +115,12 @@ final class CLITests: XCTestCase {
         let unpaired = try run(["generate", "smollm2-135m", "hi", "--steer", "x.safetensors"])
         XCTAssertNotEqual(unpaired.status, 0)
         XCTAssert(unpaired.stderr.contains("--layer"), unpaired.stderr)
+        // A missing refusal direction is a failure to name, not a wrong option: no usage lines after it.
+        let model = dir.appendingPathComponent("never-refused.gguf")
+        try FileManager.default.createSymbolicLink(at: model, withDestinationURL: TestPaths.root.appendingPathComponent("models/smollm2-135m.gguf"))
+        let noDirection = try run(["generate", model.path, "hi", "--max-tokens", "2", "--ablate", "refusal"])
+        XCTAssertNotEqual(noDirection.status, 0)
+        XCTAssert(noDirection.stderr.contains("runs/refusal/never-refused.safetensors does not exist; run `persona vectors refusal"), noDirection.stderr)
+        XCTAssertFalse(noDirection.stderr.contains("Usage:"), noDirection.stderr)
     }
 }
