@@ -41,8 +41,8 @@ struct SearchCommand: ParsableCommand {
     @Option(name: .customLong("coeff-unit"), help: "raw or norm (c × meanNorm_L / ‖v_L‖; default norm).")
     var coefficientUnit = "norm"
 
-    @Option(help: "Steering positions: all, prompt or response (default all).")
-    var positions = "all"
+    @Option(help: "Steering positions: all, prompt or response (default response, as persona run, generate and chat steer).")
+    var positions = "response"
 
     @Option(name: .customLong("max-kl"), help: "Coherence floor: the largest KL per token (nats) a chosen point may cost (default 0.5).")
     var maxKL = SteeringSearch.defaultMaxKL
@@ -77,7 +77,7 @@ struct SearchCommand: ParsableCommand {
             ?? Pipeline.defaultSearchLayers(layerCount: n)
         let grid = SteeringSearch.Grid(layers: layerList, coefficients: try PipelineOptions.numbers(coeffs, option: "coeffs"),
                                        unit: CoefficientUnit(rawValue: coefficientUnit) ?? .norm,
-                                       positions: SteeringPositions(rawValue: positions) ?? .all, maxKL: maxKL)
+                                       positions: SteeringPositions(rawValue: positions) ?? .response, maxKL: maxKL)
         for loaded in packs {
             let pack = loaded.pack
             let rows: [[Float]]
@@ -88,16 +88,13 @@ struct SearchCommand: ParsableCommand {
                 rows = v.rows
             } else {
                 let items = pack.behaviorItems ?? []
-                let extraction = WrittenContrast.split(count: items.count).extraction.map { items[$0] }
+                let extraction = try WrittenContrast.extractionIndices(of: pack)
                 printError("\(pack.name): written-contrast vector from \(extraction.count) extraction items")
-                rows = try WrittenContrast.vectors(items: extraction, model: lm)
+                rows = try WrittenContrast.vectors(items: extraction.map { items[$0] }, model: lm)
                 if let out {
                     let url = URL(fileURLWithPath: out).appendingPathComponent("\(pack.name)_written.safetensors")
                     try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                    try TraitVectors(rows: rows, metadata: ["persona.trait": pack.name, "persona.method": "written_response_avg",
-                                                            "persona.model": lm.fingerprint, "persona.source": "written",
-                                                            "persona.items": WrittenContrast.split(count: items.count).extraction.map(String.init).joined(separator: ",")])
-                        .write(to: url)
+                    try WrittenContrast.file(rows: rows, trait: pack.name, modelFingerprint: lm.fingerprint, extractionIndices: extraction).write(to: url)
                 }
             }
             // Projection interventions (--ablate refusal, --cap) hold at every searched point and in the

@@ -3,6 +3,7 @@ import Foundation
 import XCTest
 import PersonaTestSupport
 import PersonaModel
+import PipelineTestSupport
 @testable import PersonaCore
 
 final class CLITests: XCTestCase {
@@ -100,6 +101,27 @@ final class CLITests: XCTestCase {
         let zero = try answer("0")
         let plain = try run(["generate", "smollm2-135m", "Tell me about your plans for the weekend.", "--max-tokens", "30", "--json"])
         XCTAssertEqual(zero, (try JSONSerialization.jsonObject(with: Data(plain.stdout.utf8)) as? [String: Any])?.ints("generatedIds"))
+    }
+
+    /// `persona search` on a pack folder: the heatmap and choice on stdout, the result and the
+    /// written vector in `--out` (positions recorded, the vector file's metadata as the pipeline writes it).
+    func testSearchCommandWritesItsResult() throws {
+        let dir = try TestPaths.temporaryDirectory()
+        let pack = try TestPack.write(in: dir, behaviorItems: true)
+        let out = dir.appendingPathComponent("out")
+        let r = try run(["search", "smollm2-135m", "--traits", pack.path, "--layers", "10", "--coeffs", "-0.1,0,0.2", "--max-kl", "5", "--out", out.path])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        XCTAssert(r.stdout.contains("grumpy: chosen layer 10") || r.stdout.contains("grumpy: no point chosen"), r.stdout)
+        let data = try Data(contentsOf: out.appendingPathComponent("search-grumpy.json"))
+        let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        XCTAssertEqual(json["positions"] as? String, "response", "the default positions of every steering command")
+        XCTAssertEqual((json["points"] as? [Any])?.count, 3)
+        XCTAssertEqual(json["antiSteerableFraction"] == nil, json["chosen"] == nil, "\(json)")
+        let written = try TraitVectors.read(path: out.appendingPathComponent("grumpy_written.safetensors").path)
+        XCTAssertEqual(written.metadata["persona.method"], "written_response_avg")
+        XCTAssertEqual(written.metadata["persona.source"], "written")
+        XCTAssertEqual(written.metadata["persona.layers"], "block-output")
+        XCTAssertEqual(written.metadata["persona.items"], stride(from: 0, to: 20, by: 2).map(String.init).joined(separator: ","))
     }
 
     func testErrorsAreClear() throws {

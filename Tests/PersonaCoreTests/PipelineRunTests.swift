@@ -149,6 +149,9 @@ final class PipelineRunTests: XCTestCase {
             XCTAssertEqual(r.points.count, 6, "2 layers × 3 coefficients")
             XCTAssertEqual(r.measurementItems, 10, "the odd-numbered half of 20 items")
             XCTAssertEqual(r.coefficientUnit, "norm")
+            // The chosen layer's anti-steerable fraction, over its three coefficients (a share of 10 items).
+            XCTAssertEqual(r.antiSteerableFraction == nil, r.chosen == nil, "\(r)")
+            if let anti = r.antiSteerableFraction { XCTAssertEqual((anti * 10).rounded(), anti * 10, accuracy: 1e-9); XCTAssert((0...1).contains(anti)) }
             XCTAssert(r.points.filter { $0.coefficient == 0 }.allSatisfy { $0.effect == 0 && $0.coherenceCost == 0 })
         }
         // The written vector is stored with its provenance and written beside the extracted ones.
@@ -188,6 +191,10 @@ final class PipelineRunTests: XCTestCase {
                               encoding: .utf8)
         XCTAssert(html.contains("Steering search"))
         XCTAssertEqual(html.components(separatedBy: "class=\"heatmap\"").count - 1, 2, "one heatmap per source")
+        XCTAssertEqual(html.components(separatedBy: "anti-steerable at the chosen layer").count - 1, search.results.filter { $0.chosen != nil }.count)
+        if search.choice != nil {
+            XCTAssert(TraitSummary.table([summary], layer: 15, coefficients: s.coefficients).contains("measurement items"), "the summary line names the anti-steerable share")
+        }
 
         // The same trait keeping no pairs (a trait threshold no pair can pass): the written vector's
         // search still chooses a point, and the steer stage judges it beside c = 0 (all reused here).

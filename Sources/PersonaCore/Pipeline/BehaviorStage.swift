@@ -36,8 +36,12 @@ public struct BehaviorResult: Codable, Equatable, Sendable {
 extension Pipeline {
     /// σ(m(trait) − m(other)) from per-token log-probabilities of the two answers.
     public static func traitProbability(traitLogProbabilities t: [Double], otherLogProbabilities o: [Double]) -> Double {
-        let d = logRatio(t, o)   // 0 (→ 0.5) when either answer is empty
-        return d >= 0 ? 1 / (1 + exp(-d)) : exp(d) / (1 + exp(d))
+        traitProbability(logRatio: logRatio(t, o))   // 0 (→ 0.5) when either answer is empty
+    }
+
+    /// P(trait answer) of an item whose log-ratio is `d`: σ(d), computed without overflow.
+    static func traitProbability(logRatio d: Double) -> Double {
+        d >= 0 ? 1 / (1 + exp(-d)) : exp(d) / (1 + exp(d))
     }
 
     /// Mean log-probability difference per token, m(trait) − m(other).

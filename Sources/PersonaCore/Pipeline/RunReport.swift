@@ -133,6 +133,9 @@ extension TraitSummary {
                                       c.source, c.layer, c.coefficient, c.coefficientUnit, c.rawCoefficient, c.baselineTraitProbability,
                                       c.traitProbability, c.coherenceCost)
                     if let rho = Pipeline.spearman(curve) { text += String(format: ", Spearman ρ = %.2f up to it", rho) }
+                    if let r = search.results.first(where: { $0.source == c.source }), let anti = r.antiSteerableFraction {
+                        text += String(format: ", anti-steerable %.2f of %d measurement items", anti, r.measurementItems)
+                    }
                     if let j = s.chosen, let t = j.meanTrait {
                         text += String(format: "; judged there: trait %.1f (c=0: %@), coherence %@", t, s.baselineMeanTrait.map { String(format: "%.1f", $0) } ?? "-",
                                        j.meanCoherence.map { String(format: "%.1f", $0) } ?? "-")

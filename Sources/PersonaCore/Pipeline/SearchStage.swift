@@ -53,10 +53,7 @@ extension Pipeline {
     /// The written-contrast vector of a pack (made once, stored; its file `vectors/TRAIT_written_response_avg.safetensors`).
     public func writtenVector(_ pack: LoadedPack) throws -> VectorRecord {
         let items = pack.pack.behaviorItems ?? []
-        let extraction = WrittenContrast.split(count: items.count).extraction
-        guard !extraction.isEmpty, extraction.count < items.count else {
-            throw PipelineError.packTooSmall(trait: pack.name, field: "behavior_items", count: items.count, needed: 2)
-        }
+        let extraction = try WrittenContrast.extractionIndices(of: pack.pack)
         let filterKey = "written:" + extraction.map(String.init).joined(separator: ",")
         let key = CacheKey.make(["vector-v1", fingerprint, pack.pack.behaviorItemsHash, Self.writtenMethod, filterKey])
         let vector: VectorRecord
@@ -71,14 +68,11 @@ extension Pipeline {
         }
         let path = URL(fileURLWithPath: runDirectory).appendingPathComponent("vectors/\(pack.name)_\(Self.writtenMethod).safetensors")
         try FileManager.default.createDirectory(at: path.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try TraitVectors(rows: vector.rows, metadata: ["persona.trait": pack.name, "persona.method": Self.writtenMethod, "persona.model": fingerprint,
-                                                      "persona.source": "written", "persona.items": String(filterKey.dropFirst("written:".count)),
-                                                      "persona.layers": "block-output"])
-            .write(to: path)
+        try WrittenContrast.file(rows: vector.rows, trait: pack.name, modelFingerprint: fingerprint, extractionIndices: extraction).write(to: path)
         return vector
     }
 
-    static let writtenMethod = "written_response_avg"
+    static let writtenMethod = WrittenContrast.method
 
     /// The outcome of the search stage for one trait.
     public struct SearchOutcome: Equatable, Sendable {

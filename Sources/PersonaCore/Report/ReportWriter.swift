@@ -351,7 +351,8 @@ public enum ReportWriter {
             }
             h += "</tr>"
         }
-        h += "</table>\n<p>\(e(r.source)): \(e(r.reason))</p>\n"
+        let anti = r.antiSteerableFraction.map { "; anti-steerable at the chosen layer: \(n($0, 2)) of \(r.measurementItems) measurement items (log-ratio falling as c rises)" } ?? ""
+        h += "</table>\n<p>\(e(r.source)): \(e(r.reason))\(e(anti))</p>\n"
         return h
     }
 

@@ -51,6 +51,12 @@ public struct SearchResult: Codable, Equatable, Sendable {
     public var reason: String
     /// Projection interventions held at every point, the unsteered baseline included (`--ablate`, `--cap`); nil: none.
     public var interventions: [String]? = nil
+    /// The searched vector's anti-steerable fraction at the chosen layer (Steerability.swift): the
+    /// share of measurement items whose log-ratio m(trait) − m(other) falls as the coefficient rises
+    /// over every searched coefficient of that layer (nil: no choice, or a result stored before it).
+    public var antiSteerableFraction: Double? = nil
+    /// The steering positions of every point (nil: a result stored before they were recorded).
+    public var positions: SteeringPositions? = nil
 }
 
 public enum SteeringSearch {
@@ -89,12 +95,20 @@ public enum SteeringSearch {
     /// Mean P(trait answer) over item pairs `sequences` (trait, other, trait, other, …) with `steering`.
     public static func traitProbability(_ sequences: [TeacherForcedSequence], transformer: Transformer, steering: SteeringSpec?,
                                         pool: PrefixCachePool, interventions: [LayerHook] = []) throws -> Double {
+        mean(traitProbabilities: try itemLogRatios(sequences, transformer: transformer, steering: steering, pool: pool, interventions: interventions))
+    }
+
+    /// Per item pair of `sequences`, the log-ratio m(trait) − m(other) (mean log-probability per answer token).
+    static func itemLogRatios(_ sequences: [TeacherForcedSequence], transformer: Transformer, steering: SteeringSpec?,
+                              pool: PrefixCachePool, interventions: [LayerHook] = []) throws -> [Double] {
         let lp = try TeacherForcing.logProbabilities(sequences, transformer: transformer, steering: steering, pool: pool, interventions: interventions)
-        var total = 0.0, count = 0
-        for k in stride(from: 0, to: lp.count - 1, by: 2) {
-            total += Pipeline.traitProbability(traitLogProbabilities: lp[k], otherLogProbabilities: lp[k + 1]); count += 1
-        }
-        return count > 0 ? total / Double(count) : 0.5
+        return stride(from: 0, to: lp.count - 1, by: 2).map { Pipeline.logRatio(lp[$0], lp[$0 + 1]) }
+    }
+
+    /// Mean P(trait answer) of items given their log-ratios (0.5 with none).
+    static func mean(traitProbabilities logRatios: [Double]) -> Double {
+        guard !logRatios.isEmpty else { return 0.5 }
+        return logRatios.reduce(0.0) { $0 + Pipeline.traitProbability(logRatio: $1) } / Double(logRatios.count)
     }
 
     /// Per-token mean of log p_u − log p_s over `neutral` (answers the unsteered model wrote), given
@@ -121,7 +135,7 @@ extension SteeringSearch {
         public var maxKL: Double
         /// Tokens of each neutral answer the coherence proxy is measured on.
         public var neutralTokens: Int
-        public init(layers: [Int], coefficients: [Double], unit: CoefficientUnit = .norm, positions: SteeringPositions = .all,
+        public init(layers: [Int], coefficients: [Double], unit: CoefficientUnit = .norm, positions: SteeringPositions = .response,
                     maxKL: Double = SteeringSearch.defaultMaxKL, neutralTokens: Int = 32) {
             self.layers = layers; self.coefficients = coefficients; self.unit = unit; self.positions = positions
             self.maxKL = maxKL; self.neutralTokens = neutralTokens
@@ -166,15 +180,20 @@ extension SteeringSearch {
         }
         let pool = PrefixCachePool()
         let unsteeredNeutral = try TeacherForcing.logProbabilities(neutral, transformer: model.transformer, steering: nil, pool: pool, interventions: interventions)
-        let baseline = try traitProbability(sequences, transformer: model.transformer, steering: nil, pool: pool, interventions: interventions)
+        let baselineRatios = try itemLogRatios(sequences, transformer: model.transformer, steering: nil, pool: pool, interventions: interventions)
+        let baseline = mean(traitProbabilities: baselineRatios)
         progress(String(format: "%@: unsteered P(trait answer) %.3f on %d measurement items", pack.name, baseline, measurement.count))
         var points: [SearchPoint] = []
+        var ratiosByPoint: [Int: [(coefficient: Double, ratios: [Double])]] = [:]
         for l in grid.layers {
             let vectorNorm = ResidualNorms.norm(vectors[l])
             for c in grid.coefficients {
                 let raw = grid.unit.rawCoefficient(c, meanNorm: l < norms.count ? norms[l] : 0, vectorNorm: vectorNorm)
                 let spec: SteeringSpec? = c == 0 ? nil : SteeringSpec(vector: vectors[l], layer: l, coefficient: Float(raw), positions: grid.positions)
-                let p = c == 0 ? baseline : try traitProbability(sequences, transformer: model.transformer, steering: spec, pool: pool, interventions: interventions)
+                let ratios = c == 0 ? baselineRatios
+                    : try itemLogRatios(sequences, transformer: model.transformer, steering: spec, pool: pool, interventions: interventions)
+                ratiosByPoint[l, default: []].append((c, ratios))
+                let p = mean(traitProbabilities: ratios)
                 let kl = try coherenceCost(neutral, unsteered: unsteeredNeutral, transformer: model.transformer, steering: spec, pool: pool,
                                            interventions: interventions)
                 let point = SearchPoint(layer: l, coefficient: c, rawCoefficient: raw, traitProbability: p, effect: p - baseline, coherenceCost: kl)
@@ -183,8 +202,14 @@ extension SteeringSearch {
             }
         }
         let (chosen, reason) = choose(points, maxKL: grid.maxKL)
-        return SearchResult(trait: pack.name, source: source, coefficientUnit: grid.unit.rawValue, maxKL: grid.maxKL,
-                            baselineTraitProbability: baseline, measurementItems: measurement.count, points: points, chosen: chosen, reason: reason)
+        var result = SearchResult(trait: pack.name, source: source, coefficientUnit: grid.unit.rawValue, maxKL: grid.maxKL,
+                                  baselineTraitProbability: baseline, measurementItems: measurement.count, points: points, chosen: chosen, reason: reason)
+        result.positions = grid.positions
+        if let chosen, let curve = ratiosByPoint[chosen.layer] {
+            let sorted = curve.sorted { $0.coefficient < $1.coefficient }
+            result.antiSteerableFraction = Steerability.antiSteerableFraction(coefficients: sorted.map(\.coefficient), logRatios: sorted.map(\.ratios))
+        }
+        return result
     }
 
     /// A text heatmap: rows = layers, columns = coefficients, cells = effect (KL), `*` = over the floor, `>` = chosen.
@@ -205,6 +230,10 @@ extension SteeringSearch {
         if let c = r.chosen {
             out.append(String(format: "%@: chosen layer %d, c = %g %@ (raw %.2f): P(trait answer) %.3f → %.3f, KL %.3f. %@", r.trait, c.layer, c.coefficient,
                               r.coefficientUnit, c.rawCoefficient, r.baselineTraitProbability, c.traitProbability, c.coherenceCost, r.reason))
+            if let anti = r.antiSteerableFraction {
+                out.append(String(format: "%@: anti-steerable at layer %d: %.2f of %d measurement items (log-ratio falling as c rises)",
+                                  r.trait, c.layer, anti, r.measurementItems))
+            }
         } else {
             out.append("\(r.trait): no point chosen: \(r.reason)")
         }

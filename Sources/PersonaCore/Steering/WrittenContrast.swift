@@ -18,6 +18,28 @@ import Foundation
 import PersonaModel
 
 public enum WrittenContrast {
+    /// The method name of a written-contrast vector (run store, vector files).
+    public static let method = "written_response_avg"
+
+    /// The extraction half of a pack's behaviour items (indices into `behavior_items`), or a clear
+    /// error when the pack has too few for both halves.
+    public static func extractionIndices(of pack: TraitPack) throws -> [Int] {
+        let count = pack.behaviorItems?.count ?? 0
+        let extraction = split(count: count).extraction
+        guard !extraction.isEmpty, extraction.count < count else {
+            throw PipelineError.packTooSmall(trait: pack.name, field: "behavior_items", count: count, needed: 2)
+        }
+        return extraction
+    }
+
+    /// A written-contrast vector as a vector file: every writer of one (`persona run`, `persona
+    /// search --out`) sets the same metadata.
+    public static func file(rows: [[Float]], trait: String, modelFingerprint: String, extractionIndices: [Int]) -> TraitVectors {
+        TraitVectors(rows: rows, metadata: ["persona.trait": trait, "persona.method": method, "persona.model": modelFingerprint,
+                                            "persona.source": "written", "persona.items": extractionIndices.map(String.init).joined(separator: ","),
+                                            "persona.layers": "block-output"])
+    }
+
     /// Indices of the extraction half and of the measurement half of `count` items (disjoint, covering all).
     public static func split(count: Int) -> (extraction: [Int], measurement: [Int]) {
         let all = Array(0..<max(count, 0))
