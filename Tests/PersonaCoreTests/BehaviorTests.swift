@@ -17,7 +17,7 @@ final class BehaviorTests: XCTestCase {
             var logits = try model.forward([SequenceInput(tokens: prompt, cache: cache)])[0]
             var out: [Double] = []
             for (k, t) in answer.enumerated() {
-                out.append(TeacherForcing.logProbability(of: t, in: logits))
+                out.append(LogProbabilities.logProbability(of: t, in: logits))
                 if k + 1 < answer.count { logits = try model.forward([SequenceInput(tokens: [t], cache: cache)])[0] }
             }
             return out

@@ -124,7 +124,7 @@ final class LocalJudgeTests: XCTestCase {
         let prompt = model.tokenizer.encode(try model.renderChat([ChatMessage(role: "user", content: request.renderedPrompt)], addGenerationPrompt: true))
         let digitInitial = (0..<model.config.vocabularySize).map { model.tokenizer.tokenBytes($0)?.first.map { $0 >= 48 && $0 <= 57 } ?? false }
         func direct(_ tokens: [Int]) throws -> [Float] {
-            NextTokenScorer.logSoftmax(try model.transformer.forward([SequenceInput(tokens: tokens, cache: model.transformer.makeCache())])[0])
+            LogProbabilities.logSoftmax(try model.transformer.forward([SequenceInput(tokens: tokens, cache: model.transformer.makeCache())])[0])
         }
         for alternative in numbers.prefix(3) {
             let digits = model.tokenizer.encode(alternative.text)

@@ -272,7 +272,7 @@ final class PluginHostTests: XCTestCase {
 
     func checkAgainstFullPasses(_ model: LanguageModel, _ batch: [[Int]], _ rows: [[Float]]) throws {
         for (sequence, row) in zip(batch, rows) {
-            let direct = NextTokenScorer.logSoftmax(try model.transformer.forward([SequenceInput(tokens: sequence, cache: model.transformer.makeCache())])[0])
+            let direct = LogProbabilities.logSoftmax(try model.transformer.forward([SequenceInput(tokens: sequence, cache: model.transformer.makeCache())])[0])
             var worst: Float = 0
             for i in direct.indices { worst = max(worst, abs(direct[i] - row[i])) }
             XCTAssertLessThan(worst, 1e-4, "max |Δ log p| = \(worst)")

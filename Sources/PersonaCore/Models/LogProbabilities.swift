@@ -1,7 +1,8 @@
-// Next-token log-probabilities: the log-softmax of a logits row, in-process. The server's
-// `logprobs` and judges that read a model's distribution over answers use these functions, so
-// every consumer sees the same numbers (log-probabilities of the raw model distribution: no
-// temperature, top-p or top-k applied).
+// Next-token log-probabilities: the log-softmax of a logits row, in-process. The one definition:
+// the server's `logprobs`, the judges that read a model's distribution over answers
+// (NextTokenScorer), teacher forcing (the behavioural measure and the search) and the refusal
+// score all call these functions, so every consumer sees the same numbers (log-probabilities of
+// the raw model distribution: no temperature, top-p or top-k applied).
 import Foundation
 import PersonaModel
 
@@ -13,13 +14,27 @@ public struct TokenLogProbability: Equatable, Sendable {
 }
 
 public enum LogProbabilities {
-    /// log-softmax of `logits`: `x - max - log Σ exp(x - max)`, the sum accumulated in Double.
-    public static func logSoftmax(_ logits: [Float]) -> [Float] {
-        guard let maximum = logits.max(), maximum.isFinite else { return logits.map { _ in -.infinity } }
+    /// log Σ exp(x) over `logits`: `max + log Σ exp(x − max)`, every step in Double; nil when the
+    /// row is empty or its largest logit is not finite.
+    public static func logNormalizer(_ logits: [Float]) -> Double? {
+        guard let maximum = logits.max(), maximum.isFinite else { return nil }
         var sum = 0.0
         for x in logits { sum += exp(Double(x) - Double(maximum)) }
-        let logZ = Double(maximum) + log(sum)
+        return Double(maximum) + log(sum)
+    }
+
+    /// log-softmax of `logits`: `x − log Σ exp(x)` (`logNormalizer`), rounded to Float once; all
+    /// −∞ when the row has no finite maximum.
+    public static func logSoftmax(_ logits: [Float]) -> [Float] {
+        guard let logZ = logNormalizer(logits) else { return logits.map { _ in -.infinity } }
         return logits.map { Float(Double($0) - logZ) }
+    }
+
+    /// log softmax(logits)[token] in Double (teacher forcing sums these over an answer); −∞ for a
+    /// token outside the row or a row without a finite maximum.
+    public static func logProbability(of token: Int, in logits: [Float]) -> Double {
+        guard token >= 0, token < logits.count, let logZ = logNormalizer(logits) else { return -.infinity }
+        return Double(logits[token]) - logZ
     }
 
     /// The `count` most likely tokens, best first (ties by lower id).

@@ -88,7 +88,7 @@ public final class NextTokenScorer: @unchecked Sendable {
         if !inputs.isEmpty {
             let logits = try transformer.forward(inputs, logits: .last)
             for (k, owner) in owners.enumerated() {
-                let lp = Self.logSoftmax(logits[k])
+                let lp = LogProbabilities.logSoftmax(logits[k])
                 tokensComputed += inputs[k].tokens.count
                 results[owner] = lp
                 clock += 1
@@ -206,7 +206,7 @@ public final class NextTokenScorer: @unchecked Sendable {
         let pass = try transformer.forward(inputs, branches: branches, logits: .last)
         var computed: [Int: [Float]] = [:]
         for (k, owner) in owners.enumerated() {
-            let lp = Self.logSoftmax(pass.sequences[k])
+            let lp = LogProbabilities.logSoftmax(pass.sequences[k])
             tokensComputed += inputs[k].tokens.count
             computed[owner] = lp
             clock += 1
@@ -222,7 +222,7 @@ public final class NextTokenScorer: @unchecked Sendable {
         }
         return requests.enumerated().map { i, request in
             let prompt = cachedResults[i] ?? computed[i] ?? owners.first { requests[$0].prompt == request.prompt }.flatMap { computed[$0] } ?? []
-            let nodes = (0..<request.nodes.count).map { n in pass.branches[firstBranch[i] + n].map(Self.logSoftmax) }
+            let nodes = (0..<request.nodes.count).map { n in pass.branches[firstBranch[i] + n].map(LogProbabilities.logSoftmax) }
             return TreeResult(prompt: prompt, nodes: nodes)
         }
     }
@@ -261,14 +261,6 @@ public final class NextTokenScorer: @unchecked Sendable {
     /// Forgets every cached sequence.
     public func clear() { lock.lock(); entries.removeAll(); lock.unlock() }
 
-    /// log-softmax in double precision, returned as float.
-    public static func logSoftmax(_ logits: [Float]) -> [Float] {
-        guard let maximum = logits.max() else { return [] }
-        var sum = 0.0
-        for x in logits { sum += exp(Double(x - maximum)) }
-        let logZ = Double(maximum) + log(sum)
-        return logits.map { Float(Double($0) - logZ) }
-    }
 
     private func commonPrefixLength(_ a: [Int], _ b: [Int]) -> Int {
         let n = min(a.count, b.count)

@@ -132,7 +132,7 @@ public enum TeacherForcing {
                 var out: [Double] = []
                 out.reserveCapacity(answer.count)
                 for t in 0..<answer.count {
-                    out.append(logProbability(of: answer[t], in: logits[row + t]))
+                    out.append(LogProbabilities.logProbability(of: answer[t], in: logits[row + t]))
                 }
                 row += batch[k].tokens.count
                 results[owner] = out
@@ -156,11 +156,5 @@ public enum TeacherForcing {
         return results
     }
 
-    /// log softmax(logits)[token], in double precision.
-    static func logProbability(of token: Int, in logits: [Float]) -> Double {
-        guard token >= 0, token < logits.count, let maximum = logits.max() else { return -.infinity }
-        var sum = 0.0
-        for x in logits { sum += exp(Double(x - maximum)) }
-        return Double(logits[token] - maximum) - log(sum)
-    }
+
 }
