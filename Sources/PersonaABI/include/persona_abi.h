@@ -248,7 +248,7 @@ typedef struct persona_host_services {
      */
     int32_t (*model_describe)(void *host_context, persona_model *model, char **out_json, size_t *out_length, persona_error *error);
 
-    /* ---- appended for batched judging (issue 11); check struct_size before use ---- */
+    /* ---- appended for batched judging (a compatible addition to ABI 1); check struct_size before use ---- */
 
     /**
      * Next-token log-probabilities after prompts and after trees of continuations of them, for

@@ -8,7 +8,7 @@
 //
 // the response average of the prompted method, applied to written answers. This captures the trait
 // as text rather than "obey the system prompt", which matters on a safety-tuned subject that will
-// not play a persona (issue 20).
+// not play a persona (qwen2.5-0.5b, the default subject: BENCHMARKS.md).
 //
 // The items are split into two disjoint halves, so the behavioural measure that judges a vector is
 // never computed on the items that made it: extraction = even positions in the pack's list,

@@ -428,8 +428,8 @@ private func linear(_ arithmetic: Arithmetic, _ w: LinearWeight, _ input: FloatB
 }
 
 /// PERSONA_PREFILL=sgemm sends prefill spans of quantized weights through sgemm on their float32
-/// copies (the path before 2026-12-03) even where the AVX-512 kernels run ("fused", the default,
-/// uses them there).
+/// copies even where the AVX-512 kernels run ("fused", the default, uses them there); kept to
+/// compare the two paths.
 let prefillThroughSgemm: Bool = {
     switch ProcessInfo.processInfo.environment["PERSONA_PREFILL"] {
     case nil, "", "fused": return false
