@@ -261,7 +261,6 @@ public final class NextTokenScorer: @unchecked Sendable {
     /// Forgets every cached sequence.
     public func clear() { lock.lock(); entries.removeAll(); lock.unlock() }
 
-
     private func commonPrefixLength(_ a: [Int], _ b: [Int]) -> Int {
         let n = min(a.count, b.count)
         var i = 0

@@ -25,7 +25,7 @@ import PersonaModel
 struct SteeringAblation {
     /// Appended to the cache key of every result made with it.
     var key: [String]
-    var hooks: [LayerHook]
+    var hooks: [ProjectionHook]
     /// The same interventions as an engine request carries them (`--engine openai` on a `persona
     /// serve` of the same weights applies them per request, as `hooks` do here).
     var engineProjections: [EngineProjection]

@@ -128,7 +128,7 @@ extension Pipeline {
     /// capture: the order of local generation (Pipeline.generateMissing). The same summaries
     /// generation captures, up to float rounding of a batched pass against decode steps.
     func captureActivations(_ sequences: [TeacherForcedSequence], interventions: [CaptureIntervention] = []) throws -> [ActivationSummary?] {
-        let ablation = interventions.contains(where: \.ablated) ? try steeringAblation()?.hooks.compactMap { $0 as? ProjectionHook } ?? [] : []
+        let ablation = interventions.contains(where: \.ablated) ? try steeringAblation()?.hooks ?? [] : []
         var out = [ActivationSummary?](repeating: nil, count: sequences.count)
         var start = 0
         while start < sequences.count {
@@ -167,11 +167,11 @@ extension Pipeline {
     func generateRemotely(_ items: [GenerationItem], engine: AnswerEngine, done: inout Int) throws -> (stored: Int, failures: [String]) {
         var failures: [String] = []
         var stored = 0
+        // Only an engine that steers gets steering-stage items (`generatesRemotely`), ablated ones included.
+        let projections = items.contains(where: \.ablated) ? try steeringAblation()?.engineProjections ?? [] : []
         for chunk in items.chunked(max(engine.chunkSize, 1)) {
             let chunk = Array(chunk)
             var requests: [EngineRequest] = []
-            // Only an engine that steers gets steering-stage items (`generatesRemotely`), ablated ones included.
-            let projections = chunk.contains(where: \.ablated) ? try steeringAblation()?.engineProjections ?? [] : []
             for item in chunk {
                 var messages: [ChatMessage] = []
                 if let s = item.system { messages.append(ChatMessage(role: "system", content: s)) }

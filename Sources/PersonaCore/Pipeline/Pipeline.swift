@@ -252,7 +252,7 @@ public final class Pipeline {
         }
         let generator = model.makeGenerator(maxBatchSize: settings.batchSize)
         generator.feedFinalToken = true   // capture sees every response token
-        let ablationHooks = missing.contains(where: \.ablated) ? try steeringAblation()?.hooks ?? [] : []
+        let ablationHooks: [LayerHook] = missing.contains(where: \.ablated) ? try steeringAblation()?.hooks ?? [] : []
         for g in order {
             for batch in (groups[g] ?? []).chunked(settings.batchSize) {
                 let batch = Array(batch)

@@ -126,14 +126,15 @@ extension TraitSummary {
             }
             if let search = s.search {
                 if let c = search.choice {
-                    let curve = search.results.first { $0.source == c.source }.map { r in
+                    let chosenResult = search.results.first { $0.source == c.source }
+                    let curve = chosenResult.map { r in
                         r.points.filter { $0.layer == c.layer && $0.coefficient <= c.coefficient }.map { ($0.coefficient, $0.traitProbability) }
                     } ?? []
                     var text = String(format: "search chose %@ at layer %d, c = %g %@ (raw %.2f): P(trait answer) %.3f → %.3f, KL %.2f",
                                       c.source, c.layer, c.coefficient, c.coefficientUnit, c.rawCoefficient, c.baselineTraitProbability,
                                       c.traitProbability, c.coherenceCost)
                     if let rho = Pipeline.spearman(curve) { text += String(format: ", Spearman ρ = %.2f up to it", rho) }
-                    if let r = search.results.first(where: { $0.source == c.source }), let anti = r.antiSteerableFraction {
+                    if let r = chosenResult, let anti = r.antiSteerableFraction {
                         text += String(format: ", anti-steerable %.2f of %d measurement items", anti, r.measurementItems)
                     }
                     if let j = s.chosen, let t = j.meanTrait {

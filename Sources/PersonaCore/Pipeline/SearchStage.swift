@@ -55,24 +55,22 @@ extension Pipeline {
         let items = pack.pack.behaviorItems ?? []
         let extraction = try WrittenContrast.extractionIndices(of: pack.pack)
         let filterKey = "written:" + extraction.map(String.init).joined(separator: ",")
-        let key = CacheKey.make(["vector-v1", fingerprint, pack.pack.behaviorItemsHash, Self.writtenMethod, filterKey])
+        let key = CacheKey.make(["vector-v1", fingerprint, pack.pack.behaviorItemsHash, WrittenContrast.method, filterKey])
         let vector: VectorRecord
         if let stored = try store.vector(key: key) {
             vector = stored
         } else {
             progress.log("search \(pack.name): written-contrast vector from \(extraction.count) extraction items")
             let rows = try WrittenContrast.vectors(items: extraction.map { items[$0] }, model: model, batchSize: settings.batchSize)
-            vector = VectorRecord(key: key, trait: pack.name, method: Self.writtenMethod, filterKey: filterKey, pairCount: extraction.count,
+            vector = VectorRecord(key: key, trait: pack.name, method: WrittenContrast.method, filterKey: filterKey, pairCount: extraction.count,
                                   rows: rows, model: fingerprint)
             try store.insert(vector: vector)
         }
-        let path = URL(fileURLWithPath: runDirectory).appendingPathComponent("vectors/\(pack.name)_\(Self.writtenMethod).safetensors")
+        let path = URL(fileURLWithPath: runDirectory).appendingPathComponent("vectors/\(pack.name)_\(WrittenContrast.method).safetensors")
         try FileManager.default.createDirectory(at: path.deletingLastPathComponent(), withIntermediateDirectories: true)
         try WrittenContrast.file(rows: vector.rows, trait: pack.name, modelFingerprint: fingerprint, extractionIndices: extraction).write(to: path)
         return vector
     }
-
-    static let writtenMethod = WrittenContrast.method
 
     /// The outcome of the search stage for one trait.
     public struct SearchOutcome: Equatable, Sendable {

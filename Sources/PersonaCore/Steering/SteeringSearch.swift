@@ -92,13 +92,7 @@ public enum SteeringSearch {
                              over > 0 ? "; \(over) point(s) moved it more but broke coherence" : ""))
     }
 
-    /// Mean P(trait answer) over item pairs `sequences` (trait, other, trait, other, …) with `steering`.
-    public static func traitProbability(_ sequences: [TeacherForcedSequence], transformer: Transformer, steering: SteeringSpec?,
-                                        pool: PrefixCachePool, interventions: [LayerHook] = []) throws -> Double {
-        mean(traitProbabilities: try itemLogRatios(sequences, transformer: transformer, steering: steering, pool: pool, interventions: interventions))
-    }
-
-    /// Per item pair of `sequences`, the log-ratio m(trait) − m(other) (mean log-probability per answer token).
+    /// Per item pair of `sequences` (trait, other, trait, other, …) steered with `steering`, the log-ratio m(trait) − m(other) (mean log-probability per answer token).
     static func itemLogRatios(_ sequences: [TeacherForcedSequence], transformer: Transformer, steering: SteeringSpec?,
                               pool: PrefixCachePool, interventions: [LayerHook] = []) throws -> [Double] {
         let lp = try TeacherForcing.logProbabilities(sequences, transformer: transformer, steering: steering, pool: pool, interventions: interventions)
@@ -184,7 +178,7 @@ extension SteeringSearch {
         let baseline = mean(traitProbabilities: baselineRatios)
         progress(String(format: "%@: unsteered P(trait answer) %.3f on %d measurement items", pack.name, baseline, measurement.count))
         var points: [SearchPoint] = []
-        var ratiosByPoint: [Int: [(coefficient: Double, ratios: [Double])]] = [:]
+        var ratiosByLayer: [Int: [(coefficient: Double, ratios: [Double])]] = [:]
         for l in grid.layers {
             let vectorNorm = ResidualNorms.norm(vectors[l])
             for c in grid.coefficients {
@@ -192,7 +186,7 @@ extension SteeringSearch {
                 let spec: SteeringSpec? = c == 0 ? nil : SteeringSpec(vector: vectors[l], layer: l, coefficient: Float(raw), positions: grid.positions)
                 let ratios = c == 0 ? baselineRatios
                     : try itemLogRatios(sequences, transformer: model.transformer, steering: spec, pool: pool, interventions: interventions)
-                ratiosByPoint[l, default: []].append((c, ratios))
+                ratiosByLayer[l, default: []].append((c, ratios))
                 let p = mean(traitProbabilities: ratios)
                 let kl = try coherenceCost(neutral, unsteered: unsteeredNeutral, transformer: model.transformer, steering: spec, pool: pool,
                                            interventions: interventions)
@@ -205,7 +199,7 @@ extension SteeringSearch {
         var result = SearchResult(trait: pack.name, source: source, coefficientUnit: grid.unit.rawValue, maxKL: grid.maxKL,
                                   baselineTraitProbability: baseline, measurementItems: measurement.count, points: points, chosen: chosen, reason: reason)
         result.positions = grid.positions
-        if let chosen, let curve = ratiosByPoint[chosen.layer] {
+        if let chosen, let curve = ratiosByLayer[chosen.layer] {
             let sorted = curve.sorted { $0.coefficient < $1.coefficient }
             result.antiSteerableFraction = Steerability.antiSteerableFraction(coefficients: sorted.map(\.coefficient), logRatios: sorted.map(\.ratios))
         }

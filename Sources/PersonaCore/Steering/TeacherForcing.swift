@@ -155,6 +155,4 @@ public enum TeacherForcing {
         try flushAnswers()
         return results
     }
-
-
 }
