@@ -47,8 +47,10 @@ release: setup
 # (scripts/check-tail-calls.sh guards against a miscompile that only shows there). `swift test` builds
 # every product (persona, the plugins and packs the tests dlopen) itself, with testing enabled: a
 # separate `swift build -c release` first would compile everything a second time.
+# The test processes get persona's OpenBLAS kernel choice (OPENBLAS_CORETYPE on a CPU OpenBLAS does
+# not know; nothing otherwise): the choice is made by a program's entry point, not by a library.
 test: models llama-server
-	$(SWIFT) test $(SWIFTPM_FLAGS) -c release
+	env $$(scripts/openblas-env.sh) $(SWIFT) test $(SWIFTPM_FLAGS) -c release
 	@scripts/check-tail-calls.sh $$($(SWIFT) build $(SWIFTPM_FLAGS) -c release --show-bin-path)/persona $$($(SWIFT) build $(SWIFTPM_FLAGS) -c release --show-bin-path)/PersonaPackageTests.xctest
 
 fuzz: setup

@@ -80,7 +80,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
-        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),   // NIOCore, imported by PersonaServer (Hummingbird uses it)
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.81.0"),   // NIOCore, imported by PersonaServer and the client tests (Hummingbird uses it)
         .package(url: "https://github.com/apple/swift-crypto", from: "4.5.2"),   // SHA-256 (content hashes, fingerprints)
     ],
     targets: [
@@ -93,7 +93,7 @@ let package = Package(
         // plain C reference and AVX2 functions (per-function target attributes, called only after
         // the flag check). No contraction into fused multiply-add: the float order is the contract.
         .target(name: "CPersonaIntegerKernels", cSettings: [.unsafeFlags(["-ffp-contract=off", "-O2"])]),
-        // Start-up check of OpenBLAS's kernel choice (an unknown CPU gets its slowest kernels).
+        // Which OpenBLAS kernels fit this CPU (an unknown CPU gets its slowest ones); a query, applied by `persona`'s entry point.
         .target(name: "COpenBLASCore", linkerSettings: [.linkedLibrary("openblas")]),
         // Fused quantized matrix kernels, compiled for a CPU level that PersonaTensor checks at run
         // time before calling them (haswell: AVX2, FMA, F16C, BMI).
@@ -101,8 +101,9 @@ let package = Package(
         .target(name: "PersonaKernelsAVX512", dependencies: ["CPersonaPrefetch"], swiftSettings: kernelSettingsAVX512),
         // A software prefetch hint for the kernels (a header; Swift has none of its own).
         .target(name: "CPersonaPrefetch"),
-        // Model files, tokenizer, chat templates, transformer.
-        .target(name: "PersonaModel", dependencies: ["PersonaTensor"]),
+        // Model files, tokenizer, chat templates, transformer; a loaded chat model (`LanguageModel`,
+        // with its content fingerprint: SHA-256) and its next-token log-probabilities.
+        .target(name: "PersonaModel", dependencies: ["PersonaTensor", .product(name: "Crypto", package: "swift-crypto")]),
         // The engine.
         .target(name: "PersonaCore", dependencies: [
             "PersonaModel", "PersonaTensor", "PersonaABI", "CPersonaLoader", "CZlib",
@@ -115,15 +116,20 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Hummingbird", package: "hummingbird"),
         ]),
+        // The one HTTP client, for clients of OpenAI-compatible servers (remote generation here, and
+        // the `openai` autorater plugin, which links it): POST with retries, a whole-request deadline,
+        // a reply size limit, bounded requests in flight, over FoundationNetworking's URLSession (libcurl;
+        // the module header says why), and a synchronous surface over Swift tasks for synchronous callers.
+        .target(name: "PersonaHTTP"),
         // `--engine openai`: answers generated on an OpenAI-compatible server (the pipeline's AnswerEngine).
-        .target(name: "PersonaRemote", dependencies: ["PersonaCore", "OpenAIJudgeCore"]),
+        .target(name: "PersonaRemote", dependencies: ["PersonaCore", "PersonaHTTP"]),
         // The plugin ABI (C header only), the host's dlopen helper, and the Swift kit for plugin authors.
         .target(name: "PersonaABI"),
         .target(name: "CPersonaLoader"),
         .target(name: "PersonaPluginKit", dependencies: ["PersonaABI"]),
         // The host command-line program.
         .executableTarget(name: "persona", dependencies: [
-            "PersonaCore", "PersonaServer", "PersonaModel", "PersonaRemote",
+            "PersonaCore", "PersonaServer", "PersonaModel", "PersonaRemote", "PersonaTensor",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Test helpers shared by the test targets: paths, references, GGUF builder, tiny model.
@@ -137,13 +143,20 @@ let package = Package(
         .executableTarget(name: "pipeline-testhost", dependencies: ["PersonaCore", "PipelineTestSupport"], path: "Tests/PipelineTestHost"),
         // Plugin tests dlopen the built libraries; they must not link plugin targets.
         .testTarget(name: "PluginTests", dependencies: ["PersonaCore", "PersonaABI", "PersonaTestSupport"]),
-        // The `openai` autorater's scoring core (plain Swift; the plugin library wraps it), and the
-        // retrying POST and bounded workers that remote generation shares with it.
-        .target(name: "OpenAIJudgeCore", path: "Plugins/OpenAIAutorater/Core"),
-        // persona serve, the openai autorater against it and against faulty loopback servers.
+        // The `openai` autorater's scoring core (plain Swift; the plugin library wraps it). Plugin code:
+        // no host module depends on it (its HTTP is PersonaHTTP's); only the plugin and the tests below.
+        .target(name: "OpenAIJudgeCore", dependencies: ["PersonaHTTP"], path: "Plugins/OpenAIAutorater/Core"),
+        // persona serve, and remote generation against it.
         .testTarget(name: "PersonaServeTests", dependencies: [
-            "PersonaCore", "PersonaServer", "OpenAIJudgeCore", "PersonaRemote", "PersonaTestSupport", "PipelineTestSupport",
+            "PersonaCore", "PersonaServer", "PersonaRemote", "PersonaHTTP", "PersonaTestSupport", "PipelineTestSupport",
             .product(name: "Hummingbird", package: "hummingbird"),
+        ]),
+        // The HTTP client's limits, the openai autorater's core against faulty loopback servers, and
+        // `persona judge` with the built plugin (PersonaCore only to find the build folder).
+        .testTarget(name: "OpenAIClientTests", dependencies: [
+            "PersonaHTTP", "OpenAIJudgeCore", "PersonaCore", "PersonaTestSupport",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
         ]),
     ] + pluginTargets,
     swiftLanguageModes: [.v5]

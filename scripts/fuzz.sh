@@ -9,7 +9,8 @@
 #   tokenizer    tokenizer.json               small byte-level BPE files written below
 #   jinja        chat templates               the test templates and TemplateTests' hostile cases
 #   pack         trait pack JSON              TraitPacks/*/pack.json, Tests/PackFixtures, a reference trait JSON
-#   judge        judge and generation replies replies written below
+#   judge        judge and generation replies replies written below (no network stack: PersonaHTTP without
+#                HTTPClient.swift, the judge's core without OpenAIJudge+HTTPClient.swift)
 #   server       `persona serve` requests     request bodies written below
 # FUZZ_TARGETS="torch pack" runs only those; FUZZ_RUNS=N also stops a target after N executions (the
 # issue-22 soak: FUZZ_SECONDS=3600 FUZZ_RUNS=10000000, whichever comes first). Findings are written as .build/fuzz/crash-* (or
@@ -147,8 +148,9 @@ out = pathlib.Path(sys.argv[1])
 PY
 fi
 if wants judge; then
-  module judge OpenAIJudgeCore -- Plugins/OpenAIAutorater/Core/*.swift
-  binary judge Fuzz/JudgeReplyFuzz/main.swift judge
+  module http PersonaHTTP -- $(ls Sources/PersonaHTTP/*.swift | grep -v '/HTTPClient\.swift$')
+  module judge OpenAIJudgeCore -I "$OUT/http" -- $(ls Plugins/OpenAIAutorater/Core/*.swift | grep -v '+HTTPClient\.swift$')
+  binary judge Fuzz/JudgeReplyFuzz/main.swift judge http
   corpus judge
   python3 - "$OUT/corpus-judge" <<'PY'
 import json, math, sys, pathlib

@@ -73,11 +73,14 @@ dump() {
     sqlite3 -batch "$db" "SELECT key, trait, vector_key, layer, quote(coefficient), positions, quote(mean_trait), quote(mean_coherence), scored_count, answer_count FROM steering_results ORDER BY key" >"$1.steering"
     sqlite3 -batch "$db" "SELECT trait, vector_key, layer, answer_key, condition, source, quote(value) FROM projections ORDER BY vector_key, layer, answer_key, source, condition" >"$1.projections"
     sqlite3 -batch "$db" "SELECT name, CASE WHEN name = 'run' THEN json_remove(value, '\$.createdAt') ELSE value END FROM run_info ORDER BY name" >"$1.run_info"
+    sqlite3 -batch "$db" "SELECT * FROM trait_states ORDER BY trait" >"$1.trait_states"
+    sqlite3 -batch "$db" "SELECT key, trait, layer, quote(coefficient), positions, quote(mean_trait_probability), item_probabilities, quote(mean_log_ratio) FROM behavior_results ORDER BY key" >"$1.behavior"
+    sqlite3 -batch "$db" "SELECT * FROM geometry" >"$1.geometry"
 }
 dump "$WORK/reference/run"; dump "$WORK/soak/run"
 "$BIN" report "$WORK/reference/run" >/dev/null 2>&1; "$BIN" report "$WORK/soak/run" >/dev/null 2>&1
 different=0
-for part in answers scores activations decisions vectors steering projections run_info; do
+for part in answers scores activations decisions vectors steering projections run_info trait_states behavior geometry; do
     a=$WORK/reference/run.$part; b=$WORK/soak/run.$part
     rows=$(wc -l <"$a")
     if cmp -s "$a" "$b"; then echo "$part: $rows rows, equal"

@@ -3,14 +3,16 @@
 // input (the first byte picks the HTTP status: 200, or an error status whose body is read for its
 // message). Any reply must end in a verdict, "no score" with a reason, or a thrown error, never a
 // crash or trap. The same bytes are also read as a chat-completions answer (remote generation,
-// `ChatCompletionReply`). Build and run with `make fuzz`.
+// `ChatCompletionReply`). Built without a network stack: PersonaHTTP's files but HTTPClient.swift,
+// the judge's core but OpenAIJudge+HTTPClient.swift. Build and run with `make fuzz`.
 import Foundation
 import OpenAIJudgeCore
+import PersonaHTTP
 
-struct FuzzTransport: JudgeTransport {
+struct FuzzTransport: HTTPTransport {
     let status: Int
     let body: Data
-    func post(url: URL, headers: [String: String], body _: Data, timeout: Double) -> Result<HTTPReply, TransportFailure> {
+    func send(_ request: HTTPRequest, deadline: Double) async -> Result<HTTPReply, TransportFailure> {
         .success(HTTPReply(status: status, headers: ["content-type": "application/json"], body: body))
     }
 }
@@ -25,7 +27,7 @@ public func fuzzJudgeReply(_ start: UnsafeRawPointer?, _ count: Int) -> CInt {
     configuration.expandDigits = .on
     guard let judge = try? OpenAIJudge(configuration: configuration, environment: [:],
                                        transport: FuzzTransport(status: status, body: data.dropFirst())) else { return 0 }
-    _ = try? judge.scoreOne("Score the answer 0–100.")
+    _ = try? judge.score(["Score the answer 0–100."])
     // The same bytes as a generation reply (`--engine openai`).
     _ = ChatCompletionReply.parse(data.dropFirst())
     return 0

@@ -333,7 +333,7 @@ final class LocalJudge: AutoraterPlugin {
         alternatives.sort { $0.probability > $1.probability }
         alternatives = Array(alternatives.prefix(alternativeCount))
 
-        // The rule every autorater applies (Plugins/Shared/JudgeVerdictRule.swift).
+        // The rule every autorater applies (Sources/PersonaCore/Judging/JudgeVerdictRule.swift).
         if let reason = JudgeVerdictRule.noScoreReason(numberMass: mass, refusalProbability: refusal,
                                                        minimumNumberMass: minimumNumberMass, honoursRefusal: honoursRefusal) {
             return JudgeVerdict(score: nil, noScoreReason: reason, numberMass: mass, alternatives: alternatives)

@@ -1,7 +1,8 @@
 // `--engine openai`: answers generated on an OpenAI-compatible server (vLLM, llama.cpp's
 // llama-server, `persona serve`) through `POST {base_url}/chat/completions`, many requests in flight
-// (bounded by `concurrency`), retried as the `openai` autorater retries (RetryingPoster). The
-// pipeline computes activations of the answers itself (AnswerEngine.swift).
+// (bounded by `concurrency`), retried as the `openai` autorater retries: both use PersonaHTTP (its
+// HTTPClient and RetryingPoster). The pipeline computes activations of the answers itself
+// (AnswerEngine.swift).
 //
 // Each request sends the messages, `max_tokens`, `temperature`, `top_p` and the item's `seed`, so a
 // server that honours seeds (vLLM, llama-server, persona serve) reproduces a run. `persona serve`
@@ -10,11 +11,8 @@
 // positions}]`, every block); it is recognised by `GET {base_url}/models` naming `owned_by: "persona"` and the
 // same model fingerprint as the local weights, and only then are steered answers asked of it.
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
-import OpenAIJudgeCore
 import PersonaCore
+import PersonaHTTP
 
 public enum OpenAIEngineError: Error, CustomStringConvertible, Equatable {
     case configuration(String)
@@ -51,12 +49,14 @@ public final class OpenAIEngine: AnswerEngine, @unchecked Sendable {
     public let configuration: Configuration
     /// Read once from the environment at start (nil: no Authorization header).
     private let apiKey: String?
+    private let transport: HTTPTransport
     private let poster: RetryingPoster
     public private(set) var steers = false
 
-    /// Checks the URL and reads the API key from the environment.
+    /// Checks the URL and reads the API key from the environment. Without `transport`, an
+    /// HTTPClient with at most `concurrency` requests in flight.
     public init(configuration: Configuration, environment: [String: String] = ProcessInfo.processInfo.environment,
-                transport: JudgeTransport? = nil) throws {
+                transport: HTTPTransport? = nil) throws {
         guard let url = URL(string: configuration.baseURL), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https", url.host != nil else {
             throw OpenAIEngineError.configuration("--base-url \"\(configuration.baseURL)\" is not an http(s) URL (e.g. http://127.0.0.1:8000/v1)")
         }
@@ -74,8 +74,9 @@ public final class OpenAIEngine: AnswerEngine, @unchecked Sendable {
         }
         self.configuration = configuration
         self.apiKey = apiKey
-        poster = RetryingPoster(endpoint: endpoint, apiKey: apiKey, policy: configuration.policy,
-                                transport: transport ?? URLSessionTransport(maxConnections: configuration.concurrency))
+        let transport = transport ?? HTTPClient(limits: .init(maxRequestsInFlight: configuration.concurrency))
+        self.transport = transport
+        poster = RetryingPoster(endpoint: endpoint, apiKey: apiKey, policy: configuration.policy, transport: transport)
     }
 
     /// No secrets: neither the key nor its variable's name.
@@ -84,30 +85,26 @@ public final class OpenAIEngine: AnswerEngine, @unchecked Sendable {
     public var chunkSize: Int { max(configuration.concurrency * 4, 16) }
 
     /// Asks `GET {base_url}/models` whether the server is `persona serve` on the same weights
-    /// (`fingerprint`); if so, steered answers are generated there. Any other reply (or none) leaves
-    /// steering local.
+    /// (`fingerprint`); if so, steered answers are generated there. Any other reply (or none, within
+    /// `timeout` seconds for the whole request) leaves steering local. One attempt, no retries.
     public func detectSteering(localFingerprint: String, timeout: Double = 10) {
         steers = false
         guard let url = URL(string: configuration.baseURL + "/models") else { return }
-        var request = URLRequest(url: url)
-        request.timeoutInterval = timeout
-        if let apiKey { request.setValue("Bearer " + apiKey, forHTTPHeaderField: "Authorization") }
-        let done = DispatchSemaphore(value: 0)
-        nonisolated(unsafe) var body: Data? = nil
-        let task = URLSession.shared.dataTask(with: request) { data, response, _ in
-            if (response as? HTTPURLResponse)?.statusCode == 200 { body = data }
-            done.signal()
-        }
-        task.resume()
-        if done.wait(timeout: .now() + timeout) == .timedOut { task.cancel(); return }
-        guard let body, let o = try? JSONSerialization.jsonObject(with: body) as? [String: Any], let data = o["data"] as? [[String: Any]] else { return }
+        var headers = ["Accept": "application/json"]
+        if let apiKey { headers["Authorization"] = "Bearer " + apiKey }
+        let request = HTTPRequest(method: "GET", url: url, headers: headers)
+        let transport = self.transport
+        let outcome = Blocking.run { await transport.send(request, deadline: timeout) }
+        guard case let .success(reply) = outcome, reply.status == 200 else { return }
+        let body = reply.body
+        guard let o = try? JSONSerialization.jsonObject(with: body) as? [String: Any], let data = o["data"] as? [[String: Any]] else { return }
         steers = data.contains { ($0["owned_by"] as? String) == "persona" && ($0["persona_fingerprint"] as? String) == localFingerprint }
     }
 
     public func generate(_ requests: [EngineRequest], progress: (Int) -> Void) throws -> [EngineAnswer] {
         do {
-            return try BoundedWorkers.run(count: requests.count, concurrency: configuration.concurrency, progress: progress) { [self] i in
-                try generateOne(requests[i])
+            return try BoundedBatch.run(count: requests.count, concurrency: configuration.concurrency, progress: progress) { [self] i in
+                try await generateOne(requests[i])
             }
         } catch let failure as PostFailure {
             switch failure {
@@ -149,12 +146,12 @@ public final class OpenAIEngine: AnswerEngine, @unchecked Sendable {
     }
 
     /// One answer; throws (ending the batch) only on 401/403/404, which every request would meet.
-    private func generateOne(_ r: EngineRequest) throws -> EngineAnswer {
+    private func generateOne(_ r: EngineRequest) async throws -> EngineAnswer {
         var requests = 0
         let data: Data
         do { data = try body(r) } catch { return .failed("could not encode the request: \(error.localizedDescription)") }
         do {
-            return Self.parse(try poster.post(data, requests: &requests).body)
+            return Self.parse(try await poster.post(data, requests: &requests).body)
         } catch let PostFailure.gaveUp(reason) {
             return .failed(reason)
         }

@@ -94,7 +94,7 @@ public final class ChatCompletionService: @unchecked Sendable {
             let values = try requestVector(name: s.vector, values: s.values, row: s.layer, param: param)
             specs.append(SteeringSpec(vector: values, layer: s.layer, coefficient: s.coefficient, positions: s.positions))
         }
-        do { try SequenceSteeringHook.validate(specs, config: model.config) } catch {
+        do { try SteeringHook.validate(specs, config: model.config) } catch {
             throw APIError.invalid("steering", "\(error)")
         }
         let projections = try projectionHooks(request.projections)

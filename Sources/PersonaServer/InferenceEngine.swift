@@ -1,11 +1,10 @@
-// The engine loop behind `persona serve`: one thread owns the model (the transformer is not
-// thread-safe) and runs continuous batching. Requests wait in a bounded queue; before every forward
-// pass the loop admits waiting requests into the running batch (their prefill shares the pass with
-// the others' decode steps), and a finished or cancelled sequence leaves at once. Each sequence
-// carries its own sampling parameters, seed, stop conditions and steering (a per-sequence hook).
-//
-// A sequence's tokens are exactly those of `Generator` with the same settings: the same sampler,
-// the same stop rules in the same order, and the transformer's results do not depend on the batch.
+// The engine behind `persona serve`: one thread owns the model (the transformer is not
+// thread-safe) and drives a `GenerationBatch`, the generation loop `persona generate` runs through
+// `Generator` — so a request's tokens, stop and text are exactly `Generator`'s for the same
+// settings. What serving adds lives here: a bounded queue whose jobs join the running batch before
+// every pass, cancellation (a sequence leaves at once), per-sequence steering and projections (one
+// `SteeringHook`, entries keyed by job id), log-probabilities, and streamed text that holds back
+// incomplete characters and the possible beginning of a stop string.
 import Foundation
 import PersonaCore
 import PersonaModel
@@ -62,6 +61,15 @@ public struct EngineFinish: Sendable {
     public var remainingText: String
 }
 
+extension EngineFinish {
+    /// A finished sequence's report, of which `delivered` has already been streamed.
+    init(_ result: GenerationResult, delivered: String) {
+        let text = result.text ?? ""
+        self.init(stopReason: result.stopReason, text: text, tokens: result.tokens, promptTokenCount: result.promptTokens.count,
+                  remainingText: text.hasPrefix(delivered) ? String(text.dropFirst(delivered.count)) : "")
+    }
+}
+
 public enum EngineError: Error, CustomStringConvertible, Equatable {
     case queueFull(limit: Int)
     case stopped
@@ -93,7 +101,7 @@ public final class InferenceEngine: @unchecked Sendable {
     private var running = false
     private var activeCount = 0
     // Engine thread only:
-    private let steering: SequenceSteeringHook
+    private let steering: SteeringHook
     private var thread: Thread?
 
     private struct Submitted {
@@ -106,7 +114,7 @@ public final class InferenceEngine: @unchecked Sendable {
         self.model = model
         self.maxBatchSize = max(1, maxBatchSize)
         self.maxQueued = max(0, maxQueued)
-        self.steering = SequenceSteeringHook(config: model.config)
+        self.steering = SteeringHook(config: model.config)
     }
 
     deinit { stop() }
@@ -116,7 +124,7 @@ public final class InferenceEngine: @unchecked Sendable {
         condition.lock(); defer { condition.unlock() }
         guard !running else { return }
         running = true; stopping = false
-        let t = Thread { [self] in self.loop() }
+        let t = Thread { [self] in self.threadMain() }
         t.name = "persona-engine"
         t.stackSize = 8 << 20
         thread = t
@@ -144,7 +152,7 @@ public final class InferenceEngine: @unchecked Sendable {
         guard !job.promptTokens.isEmpty else { throw EngineError.emptyPrompt }
         let context = model.config.contextLength
         guard job.promptTokens.count < context else { throw EngineError.promptTooLong(tokens: job.promptTokens.count, contextLength: context) }
-        try SequenceSteeringHook.validate(job.steering, config: model.config)
+        try SteeringHook.validate(job.steering, config: model.config)
         condition.lock(); defer { condition.unlock() }
         guard running, !stopping else { throw EngineError.stopped }
         guard waiting.count < maxQueued + max(0, maxBatchSize - activeCount) else { throw EngineError.queueFull(limit: maxQueued) }
@@ -170,23 +178,15 @@ public final class InferenceEngine: @unchecked Sendable {
 
     // MARK: The loop
 
-    private final class Sequence {
-        let id: Int
+    /// A job in the batch: where its events go, and what of its text has been streamed.
+    private final class Running {
         let job: EngineJob
         let handler: @Sendable (EngineEvent) -> Void
-        let cache: KVCache
-        var sampler: Sampler
-        var pending: [Int]
-        var generated: [Int] = []
+        /// The bytes of the response's text tokens so far (no end token, no special tokens).
         var responseBytes: [UInt8] = []
         var deliveredBytes = 0
-        var stop: StopReason?
-        var stopText: String?
 
-        init(_ s: Submitted, cache: KVCache) {
-            id = s.id; job = s.job; handler = s.handler; self.cache = cache
-            sampler = Sampler(s.job.sampling); pending = s.job.promptTokens
-        }
+        init(_ s: Submitted) { job = s.job; handler = s.handler }
     }
 
     /// Blocks until the engine thread has exited (after `stop`), its hook removed from the model.
@@ -195,10 +195,10 @@ public final class InferenceEngine: @unchecked Sendable {
         while running { condition.wait() }
     }
 
-    private func loop() {
+    private func threadMain() {
         let transformer = model.transformer
         let handle = transformer.addHook(steering)
-        runLoop()
+        serveJobs()
         transformer.removeHook(handle)
         condition.lock()
         running = false
@@ -206,19 +206,20 @@ public final class InferenceEngine: @unchecked Sendable {
         condition.unlock()
     }
 
-    private func runLoop() {
-        var active: [Sequence] = []
+    private func serveJobs() {
+        let batch = model.makeGenerationBatch()
+        var jobs: [Int: Running] = [:]
 
         while true {
             // Admit, drop cancelled ones, or wait for work.
             condition.lock()
-            while waiting.isEmpty && active.isEmpty && !stopping { condition.wait() }
+            while waiting.isEmpty && batch.isEmpty && !stopping { condition.wait() }
             if stopping {
                 let left = waiting
                 waiting.removeAll()
                 activeCount = 0
                 condition.unlock()
-                for s in active { s.handler(.failed(EngineError.stopped.description)); steering.remove(s.id) }
+                for id in batch.ids { jobs[id]?.handler(.failed(EngineError.stopped.description)); steering.remove(id) }
                 for s in left { s.handler(.failed(EngineError.stopped.description)) }
                 return
             }
@@ -226,104 +227,83 @@ public final class InferenceEngine: @unchecked Sendable {
             cancelledIDs.removeAll()
             var admitted: [Submitted] = []
             waiting.removeAll { cancelled.contains($0.id) }
-            while active.count + admitted.count < maxBatchSize, !waiting.isEmpty { admitted.append(waiting.removeFirst()) }
-            activeCount = active.count + admitted.count
+            while batch.count + admitted.count < maxBatchSize, !waiting.isEmpty { admitted.append(waiting.removeFirst()) }
+            activeCount = batch.count + admitted.count
             condition.unlock()
 
-            if !cancelled.isEmpty {
-                active.removeAll { s in
-                    guard cancelled.contains(s.id) else { return false }
-                    steering.remove(s.id)
-                    return true
-                }
+            for id in cancelled where jobs[id] != nil {
+                jobs[id] = nil
+                batch.cancel(id)
+                steering.remove(id)
             }
-            for s in admitted {
-                let sequence = Sequence(s, cache: model.transformer.makeCache(capacity: s.job.promptTokens.count + s.job.maxNewTokens + 1))
-                if s.job.maxNewTokens <= 0 {
-                    s.handler(.finished(EngineFinish(stopReason: .maxTokens, text: "", tokens: [], promptTokenCount: s.job.promptTokens.count, remainingText: "")))
-                    continue
-                }
-                do {
-                    try steering.set(s.job.steering, projections: s.job.projections, for: s.id)
-                } catch {
-                    s.handler(.failed(String(describing: error)))
-                    continue
-                }
-                active.append(sequence)
-            }
-            if active.isEmpty { continue }
-            active = step(active)
-            condition.lock(); activeCount = active.count; condition.unlock()
+            for s in admitted { admit(s, to: batch, jobs: &jobs) }
+            if batch.isEmpty { continue }
+            step(batch, jobs: &jobs)
+            condition.lock(); activeCount = batch.count; condition.unlock()
         }
     }
 
-    /// One forward pass for every active sequence; returns those still running.
-    private func step(_ active: [Sequence]) -> [Sequence] {
-        let inputs = active.map { SequenceInput(tokens: $0.pending, cache: $0.cache, id: $0.id) }
-        let logits: [[Float]]
+    /// Puts a job into the batch with its steering, or ends it at once (no tokens asked, or an
+    /// error in its settings).
+    private func admit(_ s: Submitted, to batch: GenerationBatch, jobs: inout [Int: Running]) {
+        let job = s.job
+        let request = GenerationRequest(promptTokens: job.promptTokens, maxNewTokens: max(0, job.maxNewTokens), sampling: job.sampling,
+                                        stopTokens: job.stopTokens, stopStrings: job.stopStrings)
         do {
-            logits = try model.transformer.forward(inputs, logits: .last)
+            if let result = try batch.admit(request, id: s.id) {
+                s.handler(.finished(EngineFinish(result, delivered: "")))
+                return
+            }
+            do {
+                try steering.set(job.steering, projections: job.projections, for: s.id)
+            } catch {
+                batch.cancel(s.id)
+                throw error
+            }
+        } catch {
+            s.handler(.failed(String(describing: error)))
+            return
+        }
+        jobs[s.id] = Running(s)
+    }
+
+    /// One pass of the batch; its events go to the jobs' handlers.
+    private func step(_ batch: GenerationBatch, jobs: inout [Int: Running]) {
+        let ids = batch.ids
+        let events: [GenerationEvent]
+        do {
+            events = try batch.step()
         } catch {
             // A pass failed (should not happen for validated jobs): every sequence in it fails.
-            for s in active { s.handler(.failed("generation failed: \(error)")); steering.remove(s.id) }
-            return []
+            for id in ids { jobs[id]?.handler(.failed("generation failed: \(error)")); steering.remove(id) }
+            jobs.removeAll()
+            return
         }
-        let contextLength = model.config.contextLength
-        var still: [Sequence] = []
-        for (s, row) in zip(active, logits) {
-            let token = s.sampler.next(row)
-            s.generated.append(token)
-            var event = EngineToken(token: token, text: "", logProbability: nil, top: [])
-            if s.job.logProbabilities {
-                let lp = LogProbabilities.logSoftmax(row)
-                event.logProbability = lp.indices.contains(token) ? lp[token] : nil
-                event.top = LogProbabilities.top(lp, count: s.job.topLogProbabilities)
-            }
-            // The same stop rules, in the same order, as `Generator`.
-            if s.job.stopTokens.contains(token) {
-                s.stop = .endToken
-            } else {
-                if !model.tokenizer.isSpecial(token) { s.responseBytes += model.tokenizer.tokenBytes(token) ?? [] }
-                if let cut = stopStringCut(s) {
-                    s.stop = .stopString
-                    s.stopText = cut
-                } else if s.generated.count >= s.job.maxNewTokens {
-                    s.stop = .maxTokens
-                } else if s.cache.count + 1 >= contextLength {
-                    s.stop = .contextFull
+        for event in events {
+            switch event {
+            case .token(let t):
+                guard let r = jobs[t.id] else { continue }
+                var token = EngineToken(token: t.token, text: "", logProbability: nil, top: [])
+                if r.job.logProbabilities {
+                    let lp = LogProbabilities.logSoftmax(t.logits)
+                    token.logProbability = lp.indices.contains(t.token) ? lp[t.token] : nil
+                    token.top = LogProbabilities.top(lp, count: r.job.topLogProbabilities)
                 }
-            }
-            if s.stop == nil { event.text = deliverableText(s) }
-            s.handler(.token(event))
-            s.pending = [token]
-            if let stop = s.stop {
-                let text = s.stopText ?? String(decoding: s.responseBytes, as: UTF8.self)
-                let delivered = String(decoding: s.responseBytes[..<s.deliveredBytes], as: UTF8.self)
-                let remaining = text.hasPrefix(delivered) ? String(text.dropFirst(delivered.count)) : ""
-                s.handler(.finished(EngineFinish(stopReason: stop, text: text, tokens: s.generated,
-                                                 promptTokenCount: s.job.promptTokens.count, remainingText: remaining)))
-                steering.remove(s.id)
-            } else {
-                still.append(s)
+                if t.stop != .endToken, !model.tokenizer.isSpecial(t.token) { r.responseBytes += model.tokenizer.tokenBytes(t.token) ?? [] }
+                if t.stop == nil { token.text = deliverableText(r) }
+                r.handler(.token(token))
+            case let .finished(id, result):
+                guard let r = jobs.removeValue(forKey: id) else { continue }
+                let delivered = String(decoding: r.responseBytes[..<r.deliveredBytes], as: UTF8.self)
+                r.handler(.finished(EngineFinish(result, delivered: delivered)))
+                steering.remove(id)
             }
         }
-        return still
-    }
-
-    /// The text before the first stop string, once one has appeared (as `Generator` finds it).
-    private func stopStringCut(_ s: Sequence) -> String? {
-        guard !s.job.stopStrings.isEmpty else { return nil }
-        let text = String(decoding: s.responseBytes, as: UTF8.self)
-        var earliest: String.Index? = nil
-        for stop in s.job.stopStrings where !stop.isEmpty {
-            if let r = text.range(of: stop), earliest == nil || r.lowerBound < earliest! { earliest = r.lowerBound }
-        }
-        return earliest.map { String(text[..<$0]) }
     }
 
     /// New text that is safe to send: complete UTF-8 characters only, holding back a tail that
     /// could be the beginning of a stop string.
-    private func deliverableText(_ s: Sequence) -> String {
+    private func deliverableText(_ s: Running) -> String {
         let bytes = s.responseBytes
         var end = bytes.count
         // Drop an incomplete character at the end.

@@ -6,6 +6,7 @@ import Foundation
 import PersonaCore
 import Hummingbird
 import NIOCore
+import PersonaModel
 
 public final class PersonaServer: @unchecked Sendable {
     public let service: ChatCompletionService

@@ -1,5 +1,6 @@
 // OpenBLAS bridge: the few BLAS calls the engine uses, with Swift-friendly shapes.
 import COpenBLAS
+import Foundation
 import COpenBLASCore
 
 public enum BLAS {
@@ -28,10 +29,16 @@ public enum BLAS {
     /// The number of threads OpenBLAS uses.
     public static var threadCount: Int { Int(openblas_get_num_threads()) }
 
-    /// The kernel family OpenBLAS chose (e.g. "Cooperlake"), and whether Persona's start-up check
-    /// chose it because OpenBLAS did not know the CPU (see COpenBLASCore).
+    /// The kernel family OpenBLAS uses (e.g. "Cooperlake").
     public static var coreName: String { String(cString: persona_openblas_core_name()) }
-    public static var coreChosenAtStartup: Bool { persona_openblas_core_override().pointee != 0 }
+    /// The OPENBLAS_CORETYPE that fits this processor better than OpenBLAS's own choice: set only
+    /// when OpenBLAS fell back to its generic kernels on a processor it does not know (COpenBLASCore).
+    public static var betterCore: String? { persona_openblas_better_core().map { String(cString: $0) } }
+    /// Whether `persona`'s entry point chose the kernel family (it marks the choice it made).
+    public static var coreChosenAtStartup: Bool {
+        let env = ProcessInfo.processInfo.environment
+        return env["OPENBLAS_CORETYPE"] != nil && env["PERSONA_OPENBLAS_CORE_SET"] == env["OPENBLAS_CORETYPE"]
+    }
 }
 
 extension BLAS {

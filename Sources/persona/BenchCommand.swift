@@ -2,6 +2,7 @@
 import ArgumentParser
 import Foundation
 import PersonaCore
+import PersonaModel
 
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

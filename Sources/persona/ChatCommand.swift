@@ -45,7 +45,7 @@ struct ChatCommand: ParsableCommand {
                 try generator.generate([request]) { _, token in FileHandle.standardOutput.write(Data(stream.append(token).utf8)) }
             }[0]
             FileHandle.standardOutput.write(Data((stream.finish() + "\n").utf8))
-            messages.append(ChatMessage(role: "assistant", content: result?.text ?? ""))
+            messages.append(ChatMessage(role: "assistant", content: result.text ?? ""))
         }
     }
 }

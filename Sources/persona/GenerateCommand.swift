@@ -60,7 +60,6 @@ struct GenerateCommand: ParsableCommand {
                 FileHandle.standardOutput.write(Data(piece.utf8))
             }
         }[0]
-        guard let result else { return }
         if json {
             print(try jsonText(Output(promptIds: promptIDs, generatedIds: result.tokens, text: result.text ?? "", stopReason: result.stopReason.rawValue)))
         } else {

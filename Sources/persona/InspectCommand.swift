@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import PersonaCore
 import PersonaModel
+import PersonaTensor
 
 struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -11,7 +12,7 @@ struct InspectCommand: ParsableCommand {
         discussion: "MODEL is a GGUF file, a Hugging Face folder (config.json + *.safetensors), or a default model name (smollm2-135m, qwen2.5-0.5b, qwen2.5-1.5b).")
 
     @Argument(help: "A GGUF file, a Hugging Face folder, or a default model name.")
-    var model: String
+    var model: String?
 
     @Flag(help: "List every tensor (name, type, shape, bytes).")
     var tensors = false
@@ -19,7 +20,23 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Print machine-readable JSON.")
     var json = false
 
+    @Flag(help: "Show this machine instead of a model: the kernel levels it runs and the OpenBLAS kernel family in use.")
+    var machine = false
+
+    @Flag(help: "With --machine: print only the environment assignments of persona's OpenBLAS choice (KEY=VALUE, empty when none), for programs that do not start through persona.")
+    var env = false
+
+    func validate() throws {
+        if machine {
+            guard model == nil, !tensors else { throw ValidationError("--machine takes no model and no --tensors") }
+        } else {
+            guard model != nil else { throw ValidationError("name a model (a GGUF file, a Hugging Face folder or a default model name), or give --machine") }
+            guard !env else { throw ValidationError("--env goes with --machine") }
+        }
+    }
+
     func run() throws {
+        guard let model else { return try showMachine() }
         let inspection = try ModelInspection(source: ModelLocator.open(model), includeTensors: tensors)
         if json {
             let encoder = JSONEncoder()
@@ -67,6 +84,36 @@ struct InspectCommand: ParsableCommand {
                       + "\(t.shape)".padding(toLength: 16, withPad: " ", startingAt: 0) + "  " + formatBytes(t.byteCount))
             }
         }
+    }
+}
+
+extension InspectCommand {
+    struct Machine: Codable {
+        var kernelLevels: [String]
+        var kernelLevel: String
+        var openblasCore: String
+        var openblasCoreChosenByPersona: Bool
+        var openblasThreads: Int
+    }
+
+    func showMachine() throws {
+        if env {
+            let line = OpenBLASCoreChoice.environment.map { "\($0.0)=\($0.1)" }.joined(separator: " ")
+            if !line.isEmpty { print(line) }
+            return
+        }
+        let m = Machine(kernelLevels: FusedSupport.supported.map(\.rawValue), kernelLevel: FusedSupport.level.rawValue,
+                        openblasCore: BLAS.coreName, openblasCoreChosenByPersona: BLAS.coreChosenAtStartup,
+                        openblasThreads: BLAS.threadCount)
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(m), as: UTF8.self))
+            return
+        }
+        print("kernel levels    " + m.kernelLevels.joined(separator: ", ") + " (using \(m.kernelLevel))")
+        print("OpenBLAS kernels " + m.openblasCore + (m.openblasCoreChosenByPersona ? " (chosen by persona: OpenBLAS did not know this processor)" : ""))
+        print("OpenBLAS threads \(m.openblasThreads)")
     }
 }
 

@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import PersonaCore
+import PersonaModel
 
 struct JudgeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

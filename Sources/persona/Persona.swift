@@ -13,4 +13,10 @@ struct Persona: ParsableCommand {
                       ServeCommand.self, JudgeCommand.self,
                       RunCommand.self, StageCommand.self, SearchCommand.self]
     )
+
+    /// The entry point: the OpenBLAS kernel choice (which may execute the program again), then the command line.
+    static func main() {
+        OpenBLASCoreChoice.apply()
+        main(nil)
+    }
 }

@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import PersonaCore
 import PersonaServer
+import PersonaModel
 
 struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

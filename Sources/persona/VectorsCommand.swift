@@ -3,6 +3,7 @@
 import ArgumentParser
 import Foundation
 import PersonaCore
+import PersonaModel
 
 struct VectorsCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -43,6 +43,33 @@ final class CLITests: XCTestCase {
         return Run(status: p.terminationStatus, stdout: String(decoding: o, as: UTF8.self), stderr: String(decoding: collected.data, as: UTF8.self))
     }
 
+    /// persona's entry point never leaves a processor with AVX2 on OpenBLAS's generic Prescott
+    /// kernels (what Debian's OpenBLAS picks on a CPU newer than itself), and `--env` hands the same
+    /// choice to other programs. Skipped when OPENBLAS_CORETYPE was set outside persona.
+    func testOpenBLASIsNotLeftOnItsGenericKernels() throws {
+        let env = ProcessInfo.processInfo.environment
+        try XCTSkipIf(env["PERSONA_KEEP_OPENBLAS_CORE"] != nil, "PERSONA_KEEP_OPENBLAS_CORE is set")
+        if let chosen = env["OPENBLAS_CORETYPE"] {
+            try XCTSkipIf(env["PERSONA_OPENBLAS_CORE_SET"] != chosen, "OPENBLAS_CORETYPE=\(chosen) was set outside persona")
+        }
+        let r = try run(["inspect", "--machine", "--json"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
+        let core = try XCTUnwrap(json["openblasCore"] as? String)
+        XCTAssertFalse(core.isEmpty)
+        let levels = try XCTUnwrap(json["kernelLevels"] as? [String])
+        if levels.contains("avx2") { XCTAssertNotEqual(core.lowercased(), "prescott", "AVX2 CPU on OpenBLAS's generic kernels") }
+        let assignments = try run(["inspect", "--machine", "--env"])
+        XCTAssertEqual(assignments.status, 0, assignments.stderr)
+        if json["openblasCoreChosenByPersona"] as? Bool == true {
+            XCTAssertEqual(assignments.stdout, "OPENBLAS_CORETYPE=\(core.uppercased()) PERSONA_OPENBLAS_CORE_SET=\(core.uppercased())\n")
+        } else {
+            XCTAssertEqual(assignments.stdout, "")
+        }
+        XCTAssertNotEqual(try run(["inspect", "--machine", "qwen2.5-0.5b"]).status, 0)
+        XCTAssertNotEqual(try run(["inspect"]).status, 0)
+    }
+
     func testInspectJSONFiguresForDefaultModels() throws {
         let expected: [String: (Int, Int, Int, Int, Int, Int, Int)] = [
             "smollm2-135m": (30, 576, 9, 3, 64, 1536, 49152),

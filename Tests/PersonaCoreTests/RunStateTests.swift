@@ -60,9 +60,9 @@ extension PipelineRunTests {
         XCTAssertEqual(try p3.currentVector(pack).key, extracted.key)
 
         // A newer filter run without extract: its vector does not exist yet.
-        var state = try XCTUnwrap(try p1.store.info("trait.grumpy", as: TraitState.self))
+        var state = try XCTUnwrap(try p1.store.traitState("grumpy"))
         state.filterKey = "a later filter run"
-        try p1.store.setInfo("trait.grumpy", json: state)
+        try p1.store.save(traitState: state, trait: "grumpy")
         assertThrows(PipelineError.noVector(trait: "grumpy", method: "response_avg")) { try p3.currentVector(pack) }
     }
 

@@ -144,7 +144,7 @@ final class SteeringTinyTests: XCTestCase {
         let capture = ActivationCaptureHook(config: model.config)
         capture.expect(id: 0, promptLength: tokens.count)
         let result = try model.withHooks([capture]) {
-            try generator.generate([GenerationRequest(promptTokens: tokens, maxNewTokens: 5)])[0]!
+            try generator.generate([GenerationRequest(promptTokens: tokens, maxNewTokens: 5)])[0]
         }
         let during = try XCTUnwrap(capture.summary(for: 0))
         XCTAssertEqual(during.promptTokenCount, tokens.count)

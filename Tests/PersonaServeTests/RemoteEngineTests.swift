@@ -8,7 +8,7 @@ import XCTest
 import PersonaModel
 import PersonaTestSupport
 import PipelineTestSupport
-import OpenAIJudgeCore
+import PersonaHTTP
 @testable import PersonaCore
 @testable import PersonaServer
 @testable import PersonaRemote

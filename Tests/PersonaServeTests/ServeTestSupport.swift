@@ -8,6 +8,7 @@ import XCTest
 import PersonaTestSupport
 @testable import PersonaCore
 @testable import PersonaServer
+import PersonaModel
 
 /// A running server; `stop()` cancels it.
 final class RunningServer: @unchecked Sendable {

@@ -50,7 +50,7 @@ final class ServerTests: XCTestCase {
         let lm = try ServeModels.referenceModel()
         let request = GenerationRequest(promptTokens: try lm.chatPrompt(user: user), maxNewTokens: maxTokens, sampling: sampling, stopTokens: lm.stopTokens)
         let hooks: [LayerHook] = steering.isEmpty ? [] : [try SteeringHook(steering, config: lm.config)]
-        return try lm.transformer.withHooks(hooks) { try lm.makeGenerator(maxBatchSize: 1).generate([request])[0]! }
+        return try lm.transformer.withHooks(hooks) { try lm.makeGenerator(maxBatchSize: 1).generate([request])[0] }
     }
 
     func testModelsList() throws {
@@ -119,7 +119,7 @@ final class ServerTests: XCTestCase {
         func local(_ hooks: [LayerHook]) throws -> String? {
             let request = GenerationRequest(promptTokens: try lm.chatPrompt(user: prompt), maxNewTokens: 24, stopTokens: lm.stopTokens)
             let results = try lm.transformer.withHooks(hooks) { try lm.makeGenerator(maxBatchSize: 1).generate([request]) }
-            let result: GenerationResult = try XCTUnwrap(results.first ?? nil)
+            let result = try XCTUnwrap(results.first)
             return result.text
         }
         let plain = try local([])
@@ -301,7 +301,7 @@ final class ServerTests: XCTestCase {
         let lm = try ServeModels.referenceModel()
         let requests = try prompts.map { GenerationRequest(promptTokens: try lm.chatPrompt(user: $0), maxNewTokens: 6, stopTokens: lm.stopTokens) }
         let expected = try lm.makeGenerator(maxBatchSize: 32).generate(requests)
-        XCTAssertEqual(texts, expected.map { $0?.text })
+        XCTAssertEqual(texts, expected.map(\.text))
     }
 
     /// A 1 MiB single-word prompt (anyone who reaches the server can send one) is answered or

@@ -2,20 +2,6 @@ import XCTest
 @testable import PersonaTensor
 
 final class BLASTests: XCTestCase {
-    /// The start-up check (Sources/COpenBLASCore) never leaves a processor with AVX2 on OpenBLAS's
-    /// generic Prescott kernels (what Debian's OpenBLAS picks on a CPU newer than itself). Skipped
-    /// when OPENBLAS_CORETYPE was set outside persona: that choice is always kept.
-    func testOpenBLASIsNotLeftOnItsGenericKernels() throws {
-        let env = ProcessInfo.processInfo.environment
-        try XCTSkipIf(env["PERSONA_KEEP_OPENBLAS_CORE"] != nil, "PERSONA_KEEP_OPENBLAS_CORE is set")
-        if let chosen = env["OPENBLAS_CORETYPE"] {
-            try XCTSkipIf(env["PERSONA_OPENBLAS_CORE_SET"] != chosen, "OPENBLAS_CORETYPE=\(chosen) was set outside persona")
-        }
-        try XCTSkipUnless(FusedSupport.supported.contains(.avx2), "no AVX2 on this processor")
-        XCTAssertNotEqual(BLAS.coreName.lowercased(), "prescott", "AVX2 CPU on OpenBLAS's generic kernels")
-        XCTAssertFalse(BLAS.coreName.isEmpty)
-    }
-
     /// sgemm through OpenBLAS agrees with a plain triple loop.
     func testMatmulTransposedBMatchesNaive() {
         let m = 5, n = 7, k = 13

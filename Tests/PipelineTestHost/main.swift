@@ -5,6 +5,7 @@
 import Foundation
 import PersonaCore
 import PipelineTestSupport
+import PersonaModel
 
 let args = CommandLine.arguments
 guard args.count >= 6, ["run", "judge"].contains(args[1]) else {

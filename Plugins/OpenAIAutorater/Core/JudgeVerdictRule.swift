@@ -1,1 +1,1 @@
-../../Shared/JudgeVerdictRule.swift
+../../../Sources/PersonaCore/Judging/JudgeVerdictRule.swift

@@ -16,7 +16,13 @@
 // Faults: 429, 5xx, 408, timeouts and connection errors are retried with exponential backoff and
 // jitter (honouring Retry-After); 401/403/404 fail the whole batch; any other failure gives the
 // item no score with the reason. Every item ends in a score or a reason.
+//
+// HTTP, retries and bounded concurrency are the host's client, PersonaHTTP (Sources/PersonaHTTP),
+// compiled into this plugin; this core keeps only the judge's requests and scoring. This file needs
+// no network stack (the judge-reply fuzzer builds it with a transport that answers from memory);
+// OpenAIJudge+HTTPClient.swift gives the judge its real client.
 import Foundation
+import PersonaHTTP
 
 /// One verdict.
 public struct OpenAIVerdict: Sendable, Equatable {
@@ -38,15 +44,11 @@ public final class OpenAIJudge: @unchecked Sendable {
     public static let version = "1.0.0"
     public let configuration: OpenAIJudgeConfiguration
     private let poster: RetryingPoster
-    /// Sleeps between retries (replaceable in tests).
-    var sleep: (Double) -> Void {
-        get { poster.sleep }
-        set { poster.sleep = newValue }
-    }
 
     /// Reads the API key from the environment variable the configuration names (when it names one).
+    /// `transport` carries the requests (HTTPClient; tests and the fuzzer answer from memory).
     public init(configuration: OpenAIJudgeConfiguration, environment: [String: String] = ProcessInfo.processInfo.environment,
-                transport: JudgeTransport? = nil) throws {
+                transport: HTTPTransport) throws {
         self.configuration = configuration
         var apiKey: String? = nil
         if let variable = configuration.apiKeyEnvironmentVariable {
@@ -56,8 +58,7 @@ public final class OpenAIJudge: @unchecked Sendable {
         guard let url = URL(string: configuration.baseURL + "/chat/completions") else {
             throw OpenAIJudgeError.configuration("base_url \"\(configuration.baseURL)\" does not make a URL")
         }
-        poster = RetryingPoster(endpoint: url, apiKey: apiKey, policy: configuration.retryPolicy,
-                                transport: transport ?? URLSessionTransport(maxConnections: configuration.concurrency))
+        poster = RetryingPoster(endpoint: url, apiKey: apiKey, policy: configuration.retryPolicy, transport: transport)
     }
 
     public var cacheIdentity: String { configuration.cacheIdentity }
@@ -65,13 +66,13 @@ public final class OpenAIJudge: @unchecked Sendable {
     // MARK: Batch
 
     /// Scores every prompt (the eval prompt with question and answer filled), with at most
-    /// `concurrency` requests in flight; results in prompt order. Throws only for failures of the
-    /// whole batch (401/403, 404). `progress(done)` is called on the calling thread (workers never
-    /// hold it, so it need not escape).
+    /// `concurrency` items at once (each sends its requests one after the other); results in prompt
+    /// order. Throws only for failures of the whole batch (401/403, 404). Blocks the calling thread;
+    /// `progress(done)` is called on it (it need not escape).
     public func score(_ prompts: [String], progress: (Int) -> Void = { _ in }) throws -> [OpenAIVerdict] {
         do {
-            return try BoundedWorkers.run(count: prompts.count, concurrency: configuration.concurrency, progress: progress) { [self] i in
-                try scoreOne(prompts[i])
+            return try BoundedBatch.run(count: prompts.count, concurrency: configuration.concurrency, progress: progress) { [self] i in
+                try await scoreOne(prompts[i])
             }
         } catch let failure as PostFailure {
             throw Self.batchError(failure)
@@ -92,10 +93,10 @@ public final class OpenAIJudge: @unchecked Sendable {
     /// A failed request that ends the item (not the batch).
     struct ItemFailure: Error { let reason: String }
 
-    public func scoreOne(_ prompt: String) throws -> OpenAIVerdict {
+    public func scoreOne(_ prompt: String) async throws -> OpenAIVerdict {
         var requests = 0
         do {
-            let first = try topLogprobs(prompt: prompt, continuing: nil, requests: &requests)
+            let first = try await topLogprobs(prompt: prompt, continuing: nil, requests: &requests)
             var numbers: [Int: Double] = [:]
             var others: [String: Double] = [:]
             let numeric = first.filter { Self.digits($0.text) != nil }
@@ -111,7 +112,7 @@ public final class OpenAIJudge: @unchecked Sendable {
                     continue
                 }
                 if expand, d.count == 1, let n = Self.number(d), entry.probability >= configuration.expandMinProbability {
-                    try expandNumber(prompt: prompt, text: entry.text, digits: d, probability: entry.probability, into: &numbers, requests: &requests)
+                    try await expandNumber(prompt: prompt, text: entry.text, digits: d, probability: entry.probability, into: &numbers, requests: &requests)
                     _ = n
                 } else if let n = Int(d), (0...100).contains(n) {
                     numbers[n, default: 0] += entry.probability
@@ -129,8 +130,8 @@ public final class OpenAIJudge: @unchecked Sendable {
     /// `probability`): asks for the next token after `text` and splits the mass between "the number
     /// ends here" (any non-digit token) and each next digit.
     private func expandNumber(prompt: String, text: String, digits: String, probability: Double,
-                              into numbers: inout [Int: Double], requests: inout Int) throws {
-        let next = try topLogprobs(prompt: prompt, continuing: text, requests: &requests)
+                              into numbers: inout [Int: Double], requests: inout Int) async throws {
+        let next = try await topLogprobs(prompt: prompt, continuing: text, requests: &requests)
         var digitMass = 0.0
         for entry in next {
             // "End" is any token that does not begin with a digit (as the local judge counts it).
@@ -141,7 +142,7 @@ public final class OpenAIJudge: @unchecked Sendable {
             guard let n = Self.number(candidate) else { continue }   // "05", "101": not a number 0–100
             let p = probability * entry.probability
             if p >= configuration.expandMinProbability {
-                try expandNumber(prompt: prompt, text: text + entry.text, digits: candidate, probability: p, into: &numbers, requests: &requests)
+                try await expandNumber(prompt: prompt, text: text + entry.text, digits: candidate, probability: p, into: &numbers, requests: &requests)
             } else {
                 numbers[n, default: 0] += p
             }
@@ -156,7 +157,7 @@ public final class OpenAIJudge: @unchecked Sendable {
         alternatives += others.map { OpenAIVerdict.Alternative(text: $0.key, probability: $0.value) }
         alternatives.sort { $0.probability > $1.probability || ($0.probability == $1.probability && $0.text < $1.text) }
         alternatives = Array(alternatives.prefix(20))
-        // The rule every autorater applies (Plugins/Shared/JudgeVerdictRule.swift). Only first
+        // The rule every autorater applies (Sources/PersonaCore/Judging/JudgeVerdictRule.swift). Only first
         // tokens are seen here, so P(REFUSAL) is the probability of first tokens that start it.
         let refusal = others.filter { JudgeVerdictRule.startsRefusal($0.key) }.values.reduce(0, +)
         if let reason = JudgeVerdictRule.noScoreReason(numberMass: mass, refusalProbability: refusal) {
@@ -189,7 +190,7 @@ public final class OpenAIJudge: @unchecked Sendable {
     struct Top { let text: String; let probability: Double }
 
     /// The top-20 next tokens after the prompt (and, when `continuing`, that much of the assistant's answer).
-    private func topLogprobs(prompt: String, continuing: String?, requests: inout Int) throws -> [Top] {
+    private func topLogprobs(prompt: String, continuing: String?, requests: inout Int) async throws -> [Top] {
         var messages: [[String: String]] = [["role": "user", "content": prompt]]
         var body: [String: Any] = ["model": configuration.model, "max_tokens": 1, "temperature": 0, "logprobs": true, "top_logprobs": 20, "seed": 0]
         if let continuing {
@@ -202,7 +203,7 @@ public final class OpenAIJudge: @unchecked Sendable {
         do { data = try JSONSerialization.data(withJSONObject: body) } catch {
             throw ItemFailure(reason: "could not encode the request: \(error.localizedDescription)")
         }
-        let reply = try send(data, requests: &requests)
+        let reply = try await send(data, requests: &requests)
         return try Self.parseTopLogprobs(reply.body)
     }
 
@@ -247,8 +248,8 @@ public final class OpenAIJudge: @unchecked Sendable {
 
     /// POSTs with retries. Returns a 2xx reply; throws `ItemFailure` (this item has no score) or
     /// `OpenAIJudgeError` (the batch fails).
-    private func send(_ body: Data, requests: inout Int) throws -> HTTPReply {
-        do { return try poster.post(body, requests: &requests) } catch let failure as PostFailure {
+    private func send(_ body: Data, requests: inout Int) async throws -> HTTPReply {
+        do { return try await poster.post(body, requests: &requests) } catch let failure as PostFailure {
             if case let .gaveUp(reason) = failure { throw ItemFailure(reason: reason) }
             throw Self.batchError(failure)
         }

@@ -3,6 +3,7 @@
 // back to a default). The API key itself is never part of the configuration: `api_key_env` names
 // the environment variable that holds it.
 import Foundation
+import PersonaHTTP
 
 public struct OpenAIJudgeConfiguration: Equatable, Sendable {
     /// How multi-digit numbers are read when the judge's tokenizer splits digits.

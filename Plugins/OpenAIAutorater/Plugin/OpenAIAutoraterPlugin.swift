@@ -1,5 +1,6 @@
 // The `openai` autorater plugin: a dynamic library exporting `persona_plugin_entry` (persona_abi.h)
-// around OpenAIJudge (scoring over any OpenAI-compatible /chat/completions endpoint).
+// around OpenAIJudge (scoring over any OpenAI-compatible /chat/completions endpoint; its HTTP client
+// is the host tree's PersonaHTTP, linked into this library).
 //
 // Configuration (JSON, `--judge-config`): base_url, model, api_key_env, timeout_seconds,
 // max_retries, concurrency, initial_backoff_seconds, max_backoff_seconds, max_retry_after_seconds,

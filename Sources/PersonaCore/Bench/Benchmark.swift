@@ -146,7 +146,7 @@ public enum Benchmark {
             let results = try mode == .steered ? transformer.withHooks([steering]) { try generator.generate(requests) }
                                                : generator.generate(requests)
             let seconds = Date().timeIntervalSince(t0), cpu = cpuSeconds() - cpu0
-            let produced = results.compactMap { $0?.tokens.count }.reduce(0, +)
+            let produced = results.map(\.tokens.count).reduce(0, +)
             decodes.append(.init(mode: mode, batchSize: batch, newTokens: newTokens, seconds: seconds, tokensPerSecond: Double(produced) / seconds,
                                  perSequenceTokensPerSecond: Double(produced) / seconds / Double(batch),
                                  cpuSeconds: cpu, cpuTimeTokensPerSecond: cpu > 0 ? Double(produced) / (cpu / Double(threads)) : nil))

@@ -67,6 +67,6 @@ public protocol Autorater: AnyObject {
 /// Constants of the scoring rule.
 public enum JudgeRule {
     /// Below this much probability on the integers 0–100, a verdict has no score (the rule both
-    /// autorater plugins compile: Plugins/Shared/JudgeVerdictRule.swift).
+    /// autorater plugins compile: Sources/PersonaCore/Judging/JudgeVerdictRule.swift).
     public static let minimumNumberMass = JudgeVerdictRule.minimumNumberMass
 }

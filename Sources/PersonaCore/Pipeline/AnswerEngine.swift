@@ -138,22 +138,19 @@ extension Pipeline {
                 end += 1
             }
             let capture = ActivationCaptureHook(config: model.config)
-            var steering: [LayerHook] = []
-            let projections = SequenceSteeringHook(config: model.config)
+            let steering = SteeringHook(config: model.config)
             var batch: [SequenceInput] = []
             for i in start..<end {
                 let s = sequences[i]
                 let tokens = s.promptTokens + s.answerTokens
                 capture.expect(id: i, promptLength: s.promptTokens.count)
                 if i < interventions.count {
-                    if let spec = interventions[i].steering, spec.coefficient != 0 {
-                        steering.append(try PositionSteeringHook(spec, promptLengths: [i: s.promptTokens.count], config: model.config))
-                    }
-                    if interventions[i].ablated { try projections.set([], projections: ablation, for: i) }
+                    let specs = interventions[i].steering.map { [$0] } ?? []
+                    try steering.set(specs, projections: interventions[i].ablated ? ablation : [], promptLength: s.promptTokens.count, for: i)
                 }
                 batch.append(SequenceInput(tokens: tokens, cache: model.transformer.makeCache(capacity: tokens.count), id: i))
             }
-            let hooks = steering + (projections.projectionsByID.isEmpty ? [] : [projections]) + [capture]
+            let hooks: [LayerHook] = (steering.isEmpty ? [] : [steering]) + [capture]
             _ = try model.transformer.withHooks(hooks) { try model.transformer.forward(batch, logits: .none) }
             for i in start..<end { out[i] = capture.summary(for: i) }
             start = end

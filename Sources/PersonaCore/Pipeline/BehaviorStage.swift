@@ -81,7 +81,7 @@ extension Pipeline {
             Self.behaviorKey(fingerprint: fingerprint, pack: pack, vectorKey: vector.key, layer: layer, coefficient: $0, positions: settings.positions,
                              unitKey: coefficientUnitKey, ablationKey: ablation?.key ?? [])
         }
-        let stored = try keys.map { try store.info("behavior." + $0, as: BehaviorResult.self) }
+        let stored = try keys.map { try store.behaviorResult(key: $0) }
         let missingCount = stored.filter { $0 == nil }.count
         // The items are tokenized only when some coefficient still needs them.
         var sequences: [TeacherForcedSequence] = []
@@ -114,7 +114,7 @@ extension Pipeline {
             let r = BehaviorResult(key: key, trait: pack.name, layer: layer, coefficient: c, positions: settings.positions.rawValue,
                                    meanTraitProbability: mean(probabilities) ?? 0.5, itemProbabilities: probabilities,
                                    meanLogRatio: mean(ratios) ?? 0)
-            try store.setInfo("behavior." + key, json: r)
+            try store.insert(behaviorResult: r)
             results.append(r)
             computed += 1
             progress.advance(done: computed, tokens: 0)

@@ -183,11 +183,11 @@ public final class Pipeline {
     }
 
     func state(_ pack: LoadedPack) throws -> TraitState {
-        if let s = try store.info("trait.\(pack.name)", as: TraitState.self), s.packHash == pack.contentHash { return s }
+        if let s = try store.traitState(pack.name), s.packHash == pack.contentHash { return s }
         return TraitState(packHash: pack.contentHash)
     }
 
-    func save(_ state: TraitState, _ pack: LoadedPack) throws { try store.setInfo("trait.\(pack.name)", json: state) }
+    func save(_ state: TraitState, _ pack: LoadedPack) throws { try store.save(traitState: state, trait: pack.name) }
 
     func record(_ report: StageReport) throws {
         try recordPendingRun()
@@ -282,7 +282,7 @@ public final class Pipeline {
                 }
                 var rows: [(AnswerRecord, ActivationSummary?)] = []
                 for (i, item) in batch.enumerated() {
-                    guard let result = results[i] else { continue }
+                    let result = results[i]
                     var r = item.record
                     r.promptText = promptTexts[i]
                     r.answer = result.text ?? ""

@@ -1,6 +1,7 @@
 // Where the pipeline gets its trait packs and its judge: the plugin host (pack libraries with their
 // custom filters, autorater plugins), and bare pack folders / pack.json files for quick iteration.
 import Foundation
+import PersonaModel
 
 public enum PipelineEnvironmentError: Error, CustomStringConvertible, Equatable {
     case judgeNotAvailable(name: String)

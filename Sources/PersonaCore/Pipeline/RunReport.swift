@@ -249,7 +249,7 @@ public enum RunReport {
         }
         var traits: [TraitReport] = []
         for name in info.traits {
-            guard let st = try store.info("trait.\(name)", as: TraitState.self) else { continue }
+            guard let st = try store.traitState(name) else { continue }
             var decisions: [PairDecision] = []
             if let fk = st.filterKey { decisions = try store.decisions(filterKey: fk) ?? [] }
             let vectorKey = st.vectorKeys[st.method ?? s.method.rawValue]
@@ -275,7 +275,7 @@ public enum RunReport {
                 projections = order.sorted { rank($0) < rank($1) }.map { ProjectionGroup(condition: $0, values: byCondition[$0] ?? []) }
             }
             let behavior = try st.behaviorResultKeys.map { keys in
-                try keys.compactMap { try store.info("behavior." + $0, as: BehaviorResult.self) }.map {
+                try keys.compactMap { try store.behaviorResult(key: $0) }.map {
                     BehaviorPoint(coefficient: $0.coefficient, meanTraitProbability: $0.meanTraitProbability,
                                   itemCount: $0.itemProbabilities.count, meanLogRatio: $0.meanLogRatio)
                 }
@@ -312,7 +312,7 @@ public enum RunReport {
             traits[traits.count - 1].chosen = chosen
             traits[traits.count - 1].promptingBaseline = st.promptingBaseline
         }
-        let geometry = try store.info("geometry", as: Geometry.self)
+        let geometry = try store.geometry()
         return ReportData(runName: info.name, model: info.model, modelFingerprint: info.modelFingerprint, judge: info.judge,
                           createdAt: info.createdAt, settings: settings, traits: traits, geometry: geometry)
     }

@@ -337,7 +337,7 @@ extension Pipeline {
         let layer = settings.steeringLayer(layerCount: layerCount)
         let perLayer = (0..<layerCount).map { l in vectors.map { a in vectors.map { b in Self.cosine(a.rows[l], b.rows[l]) } } }
         let g = Geometry(traits: packs.map(\.name), layer: layer, cosine: perLayer[layer], perLayer: perLayer)
-        try store.setInfo("geometry", json: g)
+        try store.save(geometry: g)
         return g
     }
 

@@ -29,12 +29,12 @@ public final class ProjectionHook: LayerHook, Sendable {
         for span in stream.spans { apply(to: stream, span: span) }
     }
 
-    /// The intervention on one span's rows (`positions`) of this hook's layer; `SequenceSteeringHook`
-    /// calls it for the sequences that asked for it.
-    public func apply(to stream: ResidualStream, span: SequenceSpan) {
+    /// The intervention on one span's rows (`positions`, placed by `promptLength` when the pass
+    /// holds the answer too) of this hook's layer; `SteeringHook` calls it for the sequences that asked for it.
+    public func apply(to stream: ResidualStream, span: SequenceSpan, promptLength: Int? = nil) {
         unit.withUnsafeBufferPointer { u in
-            let v = u.baseAddress!
-            for r in positions.rows(of: span) {
+            guard let v = u.baseAddress else { return }
+            for r in positions.rows(of: span, promptLength: promptLength) {
                 let h = stream.row(r)
                 let projection = Vector.dot(h, v, count: stream.hiddenSize)
                 let amount: Float

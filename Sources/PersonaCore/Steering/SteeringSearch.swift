@@ -169,8 +169,8 @@ extension SteeringSearch {
             GenerationRequest(promptTokens: try model.chatPrompt(user: $0), maxNewTokens: grid.neutralTokens, stopTokens: model.stopTokens)
         }
         let neutral = try zip(requests, model.transformer.withHooks(interventions) { try generator.generate(requests) }).compactMap { request, result -> TeacherForcedSequence? in
-            guard let r = result, !r.responseTokens.isEmpty else { return nil }
-            return TeacherForcedSequence(promptTokens: request.promptTokens, answerTokens: r.responseTokens)
+            guard !result.responseTokens.isEmpty else { return nil }
+            return TeacherForcedSequence(promptTokens: request.promptTokens, answerTokens: result.responseTokens)
         }
         let pool = PrefixCachePool()
         let unsteeredNeutral = try TeacherForcing.logProbabilities(neutral, transformer: model.transformer, steering: nil, pool: pool, interventions: interventions)

@@ -3,11 +3,8 @@
 // stage) uses it to compare two fixed answers without generating or judging anything.
 //
 // Steering is applied exactly where generation would have applied it had the model produced the
-// answer itself (DESIGN.md position modes, mapped onto one teacher-forced sequence whose prompt has
-// P tokens): `all` — every position; `prompt` — positions 0…P−1 (the prefill; nothing when P = 1,
-// since a one-row pass counts as a decode step), none of the answer's;
-// `response` — position P−1 (the last prompt token, the prefill's last row) and every answer
-// position (each would have been a one-token decode step).
+// answer itself: `SteeringHook` is told each sequence's prompt length, and
+// `SteeringPositions.rows(of:promptLength:)` places the positions (DESIGN.md position modes).
 //
 // Each sequence runs as two passes: the prompt without its last token (no logits), then the last
 // prompt token followed by the answer (logits at every row: row k predicts answer token k). In
@@ -22,42 +19,6 @@ public struct TeacherForcedSequence: Equatable, Sendable {
     public var promptTokens: [Int]
     public var answerTokens: [Int]
     public init(promptTokens: [Int], answerTokens: [Int]) { self.promptTokens = promptTokens; self.answerTokens = answerTokens }
-}
-
-/// Steering at one layer applied by absolute position, per sequence (see the file header).
-final class PositionSteeringHook: LayerHook {
-    let spec: SteeringSpec
-    /// Prompt length P per sequence id.
-    let promptLengths: [Int: Int]
-    var layers: Set<Int>? { [spec.layer] }
-
-    init(_ spec: SteeringSpec, promptLengths: [Int: Int], config: ModelConfig) throws {
-        try validate(vector: spec.vector, layer: spec.layer, config: config, what: "steering vector")
-        self.spec = spec; self.promptLengths = promptLengths
-    }
-
-    /// Whether position `p` of a sequence whose prompt has `promptLength` tokens is steered.
-    static func steers(position p: Int, promptLength: Int, mode: SteeringPositions) -> Bool {
-        switch mode {
-        case .all: return true
-        // A one-token prompt is a single-row pass, which generation treats as a decode step.
-        case .prompt: return promptLength > 1 && p < promptLength
-        case .response: return p >= promptLength - 1
-        }
-    }
-
-    func process(_ stream: ResidualStream) throws {
-        guard stream.layer == spec.layer, spec.coefficient != 0 else { return }
-        spec.vector.withUnsafeBufferPointer { v in
-            guard let base = v.baseAddress else { return }
-            for span in stream.spans {
-                guard let promptLength = promptLengths[span.id] else { continue }
-                for r in 0..<span.rowCount where Self.steers(position: span.startPosition + r, promptLength: promptLength, mode: spec.positions) {
-                    Vector.addScaled(base, spec.coefficient, into: stream.row(span.rowStart + r), count: stream.hiddenSize)
-                }
-            }
-        }
-    }
 }
 
 /// Caches of unsteered prompt prefixes (every prompt token but the last), kept across calls.
@@ -96,7 +57,7 @@ public enum TeacherForcing {
         func flushPrefixes() throws {
             guard !batch.isEmpty else { return }
             if prefixSteered, let spec = active {
-                let hook = try PositionSteeringHook(spec, promptLengths: lengths, config: transformer.config)
+                let hook = try SteeringHook([spec], promptLengths: lengths, config: transformer.config)
                 _ = try transformer.withHooks([hook] + interventions) { try transformer.forward(batch, logits: .none) }
             } else {
                 _ = try transformer.withHooks(interventions) { try transformer.forward(batch, logits: .none) }
@@ -121,7 +82,7 @@ public enum TeacherForcing {
             guard !batch.isEmpty else { return }
             let logits: [[Float]]
             if let spec = active {
-                let hook = try PositionSteeringHook(spec, promptLengths: lengths, config: transformer.config)
+                let hook = try SteeringHook([spec], promptLengths: lengths, config: transformer.config)
                 logits = try transformer.withHooks([hook] + interventions) { try transformer.forward(batch, logits: .all) }
             } else {
                 logits = try transformer.withHooks(interventions) { try transformer.forward(batch, logits: .all) }

@@ -1,7 +1,8 @@
-// Batched generation with KV caches. Sequences of different lengths are decoded together as a
-// ragged batch (no padding), each with its own stop condition and sampler; a finished sequence
-// leaves the batch and a waiting one joins it (its prefill shares the pass with the others' decode
-// steps). A prefix shared by many prompts (system prompt, judge template) is computed once.
+// Batched generation over a fixed list of requests: the requests and results of the generation
+// loop, and `Generator`, which admits the requests in order into a `GenerationBatch` (as many at
+// once as `maxBatchSize` allows; a finished sequence's place goes to the next request) and steps
+// it until every request has its result. A prefix shared by many prompts (system prompt, judge
+// template) is computed once.
 
 /// Why a sequence stopped.
 public enum StopReason: String, Sendable, Codable {
@@ -81,112 +82,27 @@ public final class Generator {
         return cache
     }
 
-    private final class Active {
-        let index: Int
-        let request: GenerationRequest
-        let cache: KVCache
-        var sampler: Sampler
-        var pending: [Int]       // tokens to feed in the next pass
-        var generated: [Int] = []
-        var text: String? = nil
-        var stop: StopReason? = nil
-        init(index: Int, request: GenerationRequest, cache: KVCache, pending: [Int]) {
-            self.index = index; self.request = request; self.cache = cache
-            self.sampler = Sampler(request.sampling); self.pending = pending
-        }
-    }
-
-    /// Generates for every request; results in request order. `onToken(request, token)` is called
-    /// for every generated token as soon as it is chosen (streaming).
-    public func generate(_ requests: [GenerationRequest], onToken: ((Int, Int) -> Void)? = nil) throws -> [GenerationResult?] {
+    /// Generates for every request; one result per request, in request order. `onToken(request,
+    /// token)` is called for every generated token as soon as it is chosen (streaming). Sequence
+    /// ids (what hooks see as `SequenceSpan.id`) are the requests' indices.
+    public func generate(_ requests: [GenerationRequest], onToken: ((Int, Int) -> Void)? = nil) throws -> [GenerationResult] {
+        let batch = GenerationBatch(model: model, decode: decode, feedFinalToken: feedFinalToken)
         var results = [GenerationResult?](repeating: nil, count: requests.count)
-        var waiting = Array(requests.indices.reversed())
-        var active: [Active] = []
-        let contextLength = model.config.contextLength
-
-        while !waiting.isEmpty || !active.isEmpty {
-            // Admit waiting requests while there is room.
-            while active.count < maxBatchSize, let index = waiting.popLast() {
-                let request = requests[index]
-                guard !request.promptTokens.isEmpty else { throw GenerationError.emptyPrompt(request: index) }
-                guard request.maxNewTokens >= 0 else {
-                    throw GenerationError.badParameter(request: index, field: "maxNewTokens", value: String(request.maxNewTokens))
-                }
-                let capacity = request.promptTokens.count + request.maxNewTokens + 1
-                let cache: KVCache
-                var pending = request.promptTokens
-                if let prefix = request.prefix {
-                    guard prefix.count < request.promptTokens.count else {
-                        throw GenerationError.badPrefix(request: index, reason: "the prefix (\(prefix.count) tokens) must be shorter than the prompt (\(request.promptTokens.count))")
-                    }
-                    cache = prefix.copy(keeping: prefix.count, reserving: capacity - prefix.count)
-                    pending = Array(request.promptTokens[prefix.count...])
-                } else {
-                    cache = model.makeCache(capacity: capacity)
-                }
-                if request.maxNewTokens == 0 {
-                    results[index] = GenerationResult(promptTokens: request.promptTokens, tokens: [], stopReason: .maxTokens, text: decode.map { _ in "" })
-                    continue
-                }
-                active.append(Active(index: index, request: request, cache: cache, pending: pending))
+        var next = 0
+        while next < requests.count || !batch.isEmpty {
+            // Admit waiting requests, in order, while there is room.
+            while batch.count < maxBatchSize, next < requests.count {
+                results[next] = try batch.admit(requests[next], id: next)
+                next += 1
             }
-            if active.isEmpty { continue }
-
-            // One pass: prefills of newcomers and decode steps of the others, together.
-            let inputs = active.map { SequenceInput(tokens: $0.pending, cache: $0.cache, id: $0.index) }
-            let logits = try model.forward(inputs, logits: .last)
-            var stillActive: [Active] = []
-            for (a, row) in zip(active, logits) {
-                if a.stop != nil {
-                    // This pass only fed the final token for capture.
-                    finish(a, into: &results)
-                    continue
-                }
-                let token = a.sampler.next(row)
-                a.generated.append(token)
-                onToken?(a.index, token)
-                if a.request.stopTokens.contains(token) {
-                    a.stop = .endToken
-                } else if let cut = stopStringCut(a) {
-                    a.stop = .stopString
-                    a.text = cut
-                } else if a.generated.count >= a.request.maxNewTokens {
-                    a.stop = .maxTokens
-                } else if a.cache.count + 1 >= contextLength {
-                    a.stop = .contextFull
-                }
-                a.pending = [token]
-                if let stop = a.stop {
-                    if feedFinalToken && stop != .endToken && a.cache.count < contextLength {
-                        stillActive.append(a)   // one more pass to feed the last token
-                    } else {
-                        finish(a, into: &results)
-                    }
-                } else {
-                    stillActive.append(a)
+            for event in try batch.step() {
+                switch event {
+                case .token(let t): onToken?(t.id, t.token)
+                case let .finished(id, result): results[id] = result
                 }
             }
-            active = stillActive
         }
-        return results
-    }
-
-    private func finish(_ a: Active, into results: inout [GenerationResult?]) {
-        var text = a.text
-        if text == nil, let decode {
-            text = decode(a.stop == .endToken ? Array(a.generated.dropLast()) : a.generated)
-        }
-        results[a.index] = GenerationResult(promptTokens: a.request.promptTokens, tokens: a.generated, stopReason: a.stop ?? .maxTokens, text: text)
-    }
-
-    /// The text before the first stop string, if one has appeared.
-    private func stopStringCut(_ a: Active) -> String? {
-        guard !a.request.stopStrings.isEmpty, let decode else { return nil }
-        let text = decode(a.generated)
-        var earliest: String.Index? = nil
-        for s in a.request.stopStrings where !s.isEmpty {
-            if let r = text.range(of: s), earliest == nil || r.lowerBound < earliest! { earliest = r.lowerBound }
-        }
-        return earliest.map { String(text[..<$0]) }
+        // Every request was admitted and the batch ran until empty: each has its result.
+        return results.map { $0! }
     }
 }

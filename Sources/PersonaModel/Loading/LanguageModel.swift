@@ -2,7 +2,6 @@
 // object the CLI, the pipeline and the server hold; everything else borrows from it.
 import Crypto
 import Foundation
-import PersonaModel
 
 public enum LanguageModelError: Error, CustomStringConvertible, Equatable {
     case noChatTemplate(path: String)
@@ -68,10 +67,20 @@ public final class LanguageModel: @unchecked Sendable {
         return tokenizer.encode(try renderChat(messages))
     }
 
+    /// The text of generated tokens, special tokens skipped: the response text of every generation.
+    public var responseDecoder: ([Int]) -> String {
+        let tokenizer = self.tokenizer
+        return { tokenizer.decode($0, skipSpecialTokens: true) }
+    }
+
     /// A generator over this model with text decoding.
     public func makeGenerator(maxBatchSize: Int = 32) -> Generator {
-        let tokenizer = self.tokenizer
-        return Generator(model: transformer, decode: { tokenizer.decode($0, skipSpecialTokens: true) }, maxBatchSize: maxBatchSize)
+        Generator(model: transformer, decode: responseDecoder, maxBatchSize: maxBatchSize)
+    }
+
+    /// A step-wise batch over this model with the same text decoding (the server's engine drives one).
+    public func makeGenerationBatch() -> GenerationBatch {
+        GenerationBatch(model: transformer, decode: responseDecoder)
     }
 }
 

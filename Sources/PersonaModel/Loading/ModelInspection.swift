@@ -1,5 +1,4 @@
 // What `persona inspect` reports about a model: its configuration, quantization mix and size.
-import PersonaModel
 
 /// A model's figures, ready to print or encode as JSON.
 public struct ModelInspection: Codable, Sendable {

@@ -4,7 +4,6 @@
 // score all call these functions, so every consumer sees the same numbers (log-probabilities of
 // the raw model distribution: no temperature, top-p or top-k applied).
 import Foundation
-import PersonaModel
 
 /// A token and its log-probability.
 public struct TokenLogProbability: Equatable, Sendable {

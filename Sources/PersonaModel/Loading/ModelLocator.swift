@@ -1,7 +1,6 @@
 // Resolves what the user typed after `--model` / MODEL: a path to a GGUF file or a Hugging Face
 // folder, or the name of a default model fetched by `make models` (models/NAME.gguf).
 import Foundation
-import PersonaModel
 
 public enum ModelLocatorError: Error, CustomStringConvertible, Equatable {
     case notFound(argument: String, searched: [String])

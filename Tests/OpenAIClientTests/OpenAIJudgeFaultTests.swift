@@ -1,74 +1,12 @@
-// The `openai` autorater's scoring core against loopback servers the test controls: 429 with
-// Retry-After, 500 then success, connection refused, a reply slower than the timeout, a reply
-// without logprobs, malformed JSON, 401/404, refusal, digit expansion, and the API key never
-// leaking. Every item must end in a score or a recorded reason.
+// The `openai` autorater's scoring core (Plugins/OpenAIAutorater/Core) against loopback servers the
+// test controls: 429 with Retry-After, 500 then success, connection refused, a reply slower than the
+// timeout, a reply without logprobs, malformed JSON, 401/404, refusal, digit expansion, and the API
+// key never leaking. Every item must end in a score or a recorded reason. The judge talks through
+// PersonaHTTP's HTTPClient, as in the plugin. (A test target: no host module depends on plugin code.)
 import Foundation
 import XCTest
 import PersonaTestSupport
-import Hummingbird
-import NIOCore
 @testable import OpenAIJudgeCore
-
-/// A loopback server answering /v1/chat/completions with whatever `behaviour` says.
-final class ScriptedServer: @unchecked Sendable {
-    struct Reply: Sendable {
-        var status = 200
-        var headers: [String: String] = [:]
-        var body: String
-        var delay: Double = 0
-    }
-    typealias Behaviour = @Sendable (_ attempt: Int, _ request: [String: Any], _ authorization: String?) -> Reply
-
-    let behaviour: Behaviour
-    private let lock = NSLock()
-    private var count = 0
-    private(set) var requests: [[String: Any]] = []
-    var attempts: Int { lock.lock(); defer { lock.unlock() }; return count }
-    private var task: Task<Void, Error>?
-    var port = 0
-
-    init(_ behaviour: @escaping Behaviour) throws {
-        self.behaviour = behaviour
-        let router = Router()
-        router.post("/v1/chat/completions") { [self] request, _ -> Response in
-            var request = request
-            let body = try await request.collectBody(upTo: 1 << 20)
-            let json = (try? JSONSerialization.jsonObject(with: Data(buffer: body))) as? [String: Any] ?? [:]
-            let auth = request.headers[.authorization]
-            let attempt: Int = {
-                lock.lock(); defer { lock.unlock() }
-                count += 1; requests.append(json)
-                return count
-            }()
-            let reply = behaviour(attempt, json, auth)
-            if reply.delay > 0 { try await Task.sleep(nanoseconds: UInt64(reply.delay * 1e9)) }
-            var headers = HTTPFields()
-            headers[.contentType] = "application/json"
-            if let retryAfter = reply.headers["Retry-After"] { headers[.retryAfter] = retryAfter }
-            return Response(status: .init(code: reply.status), headers: headers, body: .init(byteBuffer: ByteBuffer(string: reply.body)))
-        }
-        let box = PortBox()
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in box.set(channel.localAddress?.port ?? 0) })
-        task = Task { try await app.run() }
-        guard let p = box.wait(seconds: 20) else { throw TestEnvironment.skipOrFail("scripted server did not start") }
-        port = p
-    }
-
-    deinit { task?.cancel() }
-
-    var baseURL: String { "http://127.0.0.1:\(port)/v1" }
-
-    /// An OpenAI reply whose first token has these top alternatives.
-    static func logprobs(_ top: [(String, Double)]) -> String {
-        let entries = top.map { t, p in ["token": t, "logprob": log(p), "bytes": Array(t.utf8).map(Int.init)] as [String: Any] }
-        let content: [String: Any] = ["token": top.first?.0 ?? "", "logprob": log(top.first?.1 ?? 1), "bytes": [], "top_logprobs": entries]
-        let reply: [String: Any] = ["id": "x", "object": "chat.completion", "created": 0, "model": "m",
-                                    "choices": [["index": 0, "message": ["role": "assistant", "content": top.first?.0 ?? ""],
-                                                 "logprobs": ["content": [content]], "finish_reason": "length"]]]
-        return String(decoding: try! JSONSerialization.data(withJSONObject: reply), as: UTF8.self)
-    }
-}
 
 final class OpenAIJudgeFaultTests: XCTestCase {
     func judge(_ server: ScriptedServer?, port: Int? = nil, _ extra: String = "", environment: [String: String] = [:]) throws -> OpenAIJudge {

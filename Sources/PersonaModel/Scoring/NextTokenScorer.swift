@@ -7,7 +7,6 @@
 // full prefill except for how rows are grouped into sgemm calls, so results agree with a full
 // forward pass to float32 rounding (measured in PluginTests).
 import Foundation
-import PersonaModel
 
 public final class NextTokenScorer: @unchecked Sendable {
     public let transformer: Transformer
