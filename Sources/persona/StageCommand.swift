@@ -176,7 +176,7 @@ struct MonitorStageCommand: StageRunner {
         for pack in context.packs {
             let o = try context.pipeline.monitor(pack)
             for (c, v) in o.projections.sorted(by: { $0.key < $1.key }) {
-                print("\(pack.name) \(c): mean projection \(format(v.reduce(0, +) / Double(max(v.count, 1)), digits: 3)) (n=\(v.count))")
+                print("\(pack.name) \(c.label): mean projection \(format(v.reduce(0, +) / Double(max(v.count, 1)), digits: 3)) (n=\(v.count))")
             }
             print("\(pack.name): prompt-last projection vs trait score correlation \(format(o.promptLastCorrelation, digits: 3))")
         }

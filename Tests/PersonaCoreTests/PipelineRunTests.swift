@@ -472,8 +472,8 @@ extension PipelineRunTests {
             var scores: [ScoreRecord] = []
             for item in try p.extractionItems(pack) {
                 var r = item.record
-                let g = given[r.questionIndex][r.instructionIndex]
-                let pos = r.polarity == "pos"
+                let g = given[r.questionIndex][try XCTUnwrap(r.instructionIndex)]
+                let pos = r.polarity == .pos
                 r.answer = pos ? g.4 : "negative"
                 r.responseTokenCount = r.answer.isEmpty ? 0 : 3
                 r.promptText = "p"; r.stopReason = "end_token"
@@ -487,7 +487,7 @@ extension PipelineRunTests {
             try p.store.insert(answers: answers)
             try p.store.insert(scores: scores)
         }
-        try seed(pack) { constant(Float($0.questionIndex * 10 + $0.instructionIndex + 1)) }
+        try seed(pack) { constant(Float($0.questionIndex * 10 + ($0.instructionIndex ?? 0) + 1)) }
         let outcome = try p.filter(pack)
         let reasons = Dictionary(uniqueKeysWithValues: outcome.decisions.map { ("\($0.questionIndex)/\($0.instructionIndex)", $0.reason ?? "kept") })
         XCTAssertEqual(reasons, [

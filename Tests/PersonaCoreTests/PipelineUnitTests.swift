@@ -10,7 +10,7 @@ final class PipelineUnitTests: XCTestCase {
     func testStoreRoundTrips() throws {
         let dir = try TestPaths.temporaryDirectory()
         let store = try RunStore(path: RunStore.databasePath(runDirectory: dir.path))
-        let a = AnswerRecord(key: "k1", kind: .extraction, trait: "evil", questionIndex: 3, question: "Q?", instructionIndex: 2, polarity: "pos",
+        let a = AnswerRecord(key: "k1", kind: .extraction, trait: "evil", questionIndex: 3, question: "Q?", instructionIndex: 2, polarity: .pos,
                              sampleIndex: 1, systemPrompt: "You are an evil assistant. Be bad.", promptText: "<prompt>", answer: "Answer é 😀",
                              promptTokenCount: 17, responseTokenCount: 9, stopReason: "end_token", seed: UInt64.max - 5)
         let summary = ActivationSummary(responseMean: [[1, 2.5, -3], [4, 5, 6]], promptMean: [[0.1, 0.2, 0.3], [-1, -2, -3]],
@@ -41,7 +41,7 @@ final class PipelineUnitTests: XCTestCase {
                                      meanTrait: 61.5, meanCoherence: nil, scoredCount: 3, answerCount: 4)
         try store.insert(steeringResult: r)
         XCTAssertEqual(try store.steeringResult(key: "r"), r)
-        let p = ProjectionRecord(trait: "evil", vectorKey: "v", layer: 12, answerKey: "k1", condition: "baseline", source: "response_mean", value: -0.25)
+        let p = ProjectionRecord(trait: "evil", vectorKey: "v", layer: 12, answerKey: "k1", condition: .baseline, source: "response_mean", value: -0.25)
         try store.insert(projections: [p])
         XCTAssertEqual(try store.projections(vectorKey: "v", layer: 12), [p])
 

@@ -22,10 +22,10 @@ extension PipelineRunTests {
         var scores: [ScoreRecord] = []
         for item in try p.extractionItems(pack) {
             var r = item.record
-            let positive = r.polarity == "pos"
-            r.answer = positive ? "grr \(r.questionIndex)/\(r.instructionIndex)" : "gladly"
+            let positive = r.polarity == .pos
+            r.answer = positive ? "grr \(r.questionIndex)/\(r.instructionIndex ?? -1)" : "gladly"
             r.responseTokenCount = 3; r.promptText = "p"; r.stopReason = "end_token"
-            let rows = Array(repeating: Array(repeating: Float(positive ? 1 + r.instructionIndex : 0), count: hidden), count: layers)
+            let rows = Array(repeating: Array(repeating: Float(positive ? 1 + (r.instructionIndex ?? 0) : 0), count: hidden), count: layers)
             answers.append((r, ActivationSummary(responseMean: rows, promptMean: rows, promptLast: rows, responseTokenCount: 3, promptTokenCount: 5)))
             for (kind, value) in [(ScoreKind.trait, positive ? 90.0 : 5.0), (.coherence, 90.0)] {
                 scores.append(ScoreRecord(key: p.scoreKey(answerKey: r.key, kind: kind, evalPrompt: pack.pack.evalPrompt, judge: judge), answerKey: r.key,
@@ -96,7 +96,7 @@ final class RunStateUnitTests: XCTestCase {
         let dir = try TestPaths.temporaryDirectory()
         let path = dir.appendingPathComponent("run.sqlite").path
         let store = try RunStore(path: path)
-        let answer = AnswerRecord(key: "answer-1", kind: .extraction, trait: "t", questionIndex: 0, question: "Q?", instructionIndex: 0, polarity: "pos",
+        let answer = AnswerRecord(key: "answer-1", kind: .extraction, trait: "t", questionIndex: 0, question: "Q?", instructionIndex: 0, polarity: .pos,
                                   sampleIndex: 0, systemPrompt: nil, promptText: "p", answer: "a", promptTokenCount: 3, responseTokenCount: 2,
                                   stopReason: "end_token", seed: 1)
         try store.insert(answer: answer, activations: nil)

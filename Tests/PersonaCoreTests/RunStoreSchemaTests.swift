@@ -21,8 +21,8 @@ final class RunStoreSchemaTests: XCTestCase {
                                          meanTraitProbability: 0.625, itemProbabilities: [0.5, 0.75], meanLogRatio: 0.125)
     static let geometry = Geometry(traits: ["grumpy", "cheerful"], layer: 1, cosine: [[1, -0.5], [-0.5, 1]],
                                    perLayer: [[[1, 0.25], [0.25, 1]], [[1, -0.5], [-0.5, 1]]])
-    static let answer = AnswerRecord(key: "answer-1", kind: .steered, trait: "grumpy", questionIndex: 0, question: "Q?", instructionIndex: -1,
-                                     polarity: "none", sampleIndex: 0, systemPrompt: nil, promptText: "p", answer: "a", promptTokenCount: 3,
+    static let answer = AnswerRecord(key: "answer-1", kind: .steered, trait: "grumpy", questionIndex: 0, question: "Q?", instructionIndex: nil,
+                                     polarity: nil, sampleIndex: 0, systemPrompt: nil, promptText: "p", answer: "a", promptTokenCount: 3,
                                      responseTokenCount: 2, stopReason: "end_token", seed: UInt64.max - 1, steeringLayer: 12, coefficient: -1.5,
                                      vectorKey: "v1")
 
@@ -38,6 +38,12 @@ final class RunStoreSchemaTests: XCTestCase {
                     prompt_text, answer, prompt_tokens, response_tokens, stop_reason, seed, steering_layer, coefficient, vector_key, created_at)
                 VALUES ('answer-1', 'steered', 'grumpy', 0, 'Q?', -1, 'none', 0, NULL, 'p', 'a', 3, 2, 'end_token', ?, 12, -1.5, 'v1', 0)
                 """, arguments: [String(UInt64.max - 1)])
+            for (condition, key) in [("baseline", "answer-0"), ("steered +2", "answer-1"), ("steered -0.5", "answer-2"), ("positive prompt", "answer-3")] {
+                try db.execute(sql: """
+                    INSERT INTO projections(trait, vector_key, layer, answer_key, condition, source, value)
+                    VALUES ('grumpy', 'v1', 12, ?, ?, 'response_mean', 0.25)
+                    """, arguments: [key, condition])
+            }
             let values = try [("run", #"{"name": "demo"}"#), ("trait.grumpy", RunStore.json(Self.state)), ("behavior.b1", RunStore.json(Self.behavior)),
                               ("geometry", RunStore.json(Self.geometry)), ("search.s1", #"{"searched": true}"#)]
             for (name, value) in values {
@@ -57,6 +63,10 @@ final class RunStoreSchemaTests: XCTestCase {
         XCTAssertEqual(try store.behaviorResult(key: "b1"), Self.behavior, file: file, line: line)
         XCTAssertEqual(try store.geometry(), Self.geometry, file: file, line: line)
         XCTAssertEqual(try store.answers(keys: ["answer-1"]), ["answer-1": Self.answer], file: file, line: line)
+        // The steered answer's instruction pair and polarity are NULL; a steered projection's
+        // coefficient is a number of its own.
+        XCTAssertEqual(try store.projections(vectorKey: "v1", layer: 12).map(\.condition),
+                       [.baseline, .positivePrompt, .steered(coefficient: -0.5), .steered(coefficient: 2)], file: file, line: line)
         // What has no table of its own stays in run_info.
         XCTAssertEqual(try store.allInfo().keys.sorted(), ["run", "search.s1"], file: file, line: line)
     }
@@ -69,7 +79,7 @@ final class RunStoreSchemaTests: XCTestCase {
         // Not checked: that a write to the copy fails. SQLite does not enforce a read-only open of a
         // shared in-memory database; such a write would go to the copy and be lost, never to the file.
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), before, "a read-only open wrote to the file")
-        XCTAssertEqual(try RunStore.checkBeforeOpening(path: path, readOnly: true), ["v3-trait-tables"])
+        XCTAssertEqual(try RunStore.checkBeforeOpening(path: path, readOnly: true), ["v3-trait-tables", "v4-typed-conditions"])
     }
 
     func testWritableOpenMigratesAPreviousStoreInPlace() throws {
@@ -96,6 +106,42 @@ final class RunStoreSchemaTests: XCTestCase {
         let queue = try DatabaseQueue(path: path)
         XCTAssertEqual(try queue.read { try RunStore.migrator.appliedIdentifiers($0) }, ["v1", "v2-answer-engine"])
         XCTAssertEqual(try queue.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM run_info") }, 5)
+    }
+
+    /// A condition the previous version could not have written stops schema step v4, naming the row.
+    func testAPreviousStoreWithAnUnreadableConditionIsRefusedNamingIt() throws {
+        let path = try makePreviousStore()
+        try edit(path, "UPDATE projections SET condition = 'steered +x' WHERE answer_key = 'answer-2'")
+        for readOnly in [true, false] {
+            XCTAssertThrowsError(try RunStore(path: path, readOnly: readOnly)) {
+                XCTAssertEqual("\($0)", "run store: projections.condition of answer-2 has the invalid value steered +x")
+            }
+        }
+    }
+
+    /// Conditions and polarities round-trip as types; a steered row without its coefficient or an
+    /// unknown polarity is an error naming table, column and row.
+    func testConditionsAndPolaritiesRoundTripAndNameDamage() throws {
+        let path = try TestPaths.temporaryDirectory().appendingPathComponent("run.sqlite").path
+        let store = try RunStore(path: path)
+        var prompted = Self.answer
+        prompted.key = "answer-p"; prompted.kind = .prompted; prompted.instructionIndex = 2; prompted.polarity = .neg
+        try store.insert(answers: [(Self.answer, nil), (prompted, nil)])
+        XCTAssertEqual(try store.answers(keys: ["answer-1", "answer-p"]), ["answer-1": Self.answer, "answer-p": prompted])
+        let conditions: [ProjectionCondition] = [.steered(coefficient: 1.5), .negativePrompt, .steered(coefficient: -3), .baseline, .positivePrompt]
+        try store.insert(projections: conditions.enumerated().map {
+            ProjectionRecord(trait: "grumpy", vectorKey: "v", layer: 3, answerKey: "a\($0.offset)", condition: $0.element, source: "response_mean", value: 1)
+        })
+        XCTAssertEqual(try store.projections(vectorKey: "v", layer: 3).map(\.condition).sorted(), conditions.sorted())
+        XCTAssertEqual(conditions.sorted().map(\.label), ["baseline", "negative prompt", "positive prompt", "steered -3", "steered +1.5"])
+        try edit(path, "UPDATE projections SET coefficient = NULL WHERE answer_key = 'a0'")
+        XCTAssertThrowsError(try RunStore(path: path).projections(vectorKey: "v", layer: 3)) {
+            XCTAssertEqual("\($0)", "run store: projections.coefficient of a0 has the invalid value NULL (a steered row needs its coefficient)")
+        }
+        try edit(path, "UPDATE answers SET polarity = 'none' WHERE key = 'answer-p'")
+        XCTAssertThrowsError(try RunStore(path: path).answers(keys: ["answer-p"])) {
+            XCTAssertEqual("\($0)", "run store: answers.polarity of answer-p has the invalid value none")
+        }
     }
 
     /// The new tables round-trip their records, and a damaged value in them is an error naming the

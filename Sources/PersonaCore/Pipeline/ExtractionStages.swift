@@ -20,13 +20,13 @@ extension Pipeline {
         var items: [GenerationItem] = []
         for q in 0..<questionCount {
             for (i, pair) in p.instructions.enumerated() {
-                for polarity in ["pos", "neg"] {
+                for polarity in Polarity.allCases {
                     for s in 0..<settings.samples {
-                        let system = Pipeline.systemPrompt(assistantName: polarity == "pos" ? p.positiveAssistantName : "helpful",
-                                                           instruction: polarity == "pos" ? pair.pos : pair.neg)
-                        let seed = CacheKey.seed(["extraction-seed", String(settings.seed), p.name, "\(q)", "\(i)", polarity, "\(s)"])
+                        let system = Pipeline.systemPrompt(assistantName: polarity == .pos ? p.positiveAssistantName : "helpful",
+                                                           instruction: polarity == .pos ? pair.pos : pair.neg)
+                        let seed = CacheKey.seed(["extraction-seed", String(settings.seed), p.name, "\(q)", "\(i)", polarity.rawValue, "\(s)"])
                         let remote = generatesRemotely(steeringStage: false)
-                        let key = CacheKey.make(["answer-v1", fingerprint, pack.contentHash, "extraction", "\(q)", "\(i)", polarity, "\(s)",
+                        let key = CacheKey.make(["answer-v1", fingerprint, pack.contentHash, "extraction", "\(q)", "\(i)", polarity.rawValue, "\(s)",
                                                  "\(settings.maxTokens)", CacheKey.number(settings.temperature), CacheKey.number(settings.topP),
                                                  String(settings.seed)] + engineKeyParts(remote: remote))
                         let record = AnswerRecord(key: key, kind: .extraction, trait: p.name, questionIndex: q, question: p.questions.extraction[q],
@@ -121,19 +121,23 @@ extension Pipeline {
             throw PipelineError.missing(stage: "judge", trait: pack.name, what: "judged answers", count: unscored, run: runDirectory)
         }
         var keyParts = ["filter-v1", pack.contentHash, CacheKey.number(settings.traitThreshold), CacheKey.number(settings.coherenceThreshold), identity]
-        var byCoordinate: [String: AnswerRecord] = [:]
+        struct Coordinate: Hashable { var question: Int, instruction: Int, sample: Int }
+        var negatives: [Coordinate: AnswerRecord] = [:]
         for a in answers {
-            byCoordinate["\(a.questionIndex)/\(a.instructionIndex)/\(a.sampleIndex)/\(a.polarity)"] = a
+            if a.polarity == .neg, let i = a.instructionIndex {
+                negatives[Coordinate(question: a.questionIndex, instruction: i, sample: a.sampleIndex)] = a
+            }
             keyParts.append(a.key)
         }
         var pairs: [(CandidatePair, AnswerRecord, AnswerRecord, [String: String])] = []
-        for a in answers where a.polarity == "pos" {
-            guard let n = byCoordinate["\(a.questionIndex)/\(a.instructionIndex)/\(a.sampleIndex)/neg"] else { continue }
+        for a in answers where a.polarity == .pos {
+            guard let instruction = a.instructionIndex,
+                  let n = negatives[Coordinate(question: a.questionIndex, instruction: instruction, sample: a.sampleIndex)] else { continue }
             let ps = scores[a.key], ns = scores[n.key]
             var reasons: [String: String] = [:]
             reasons["pos.trait"] = ps?.trait?.noScoreReason; reasons["neg.trait"] = ns?.trait?.noScoreReason
             reasons["pos.coherence"] = ps?.coherence?.noScoreReason; reasons["neg.coherence"] = ns?.coherence?.noScoreReason
-            pairs.append((CandidatePair(question: a.question, instructionIndex: a.instructionIndex, sampleIndex: a.sampleIndex,
+            pairs.append((CandidatePair(question: a.question, instructionIndex: instruction, sampleIndex: a.sampleIndex,
                                         positiveAnswer: a.answer, negativeAnswer: n.answer,
                                         positiveTrait: ps?.trait?.score, negativeTrait: ns?.trait?.score,
                                         positiveCoherence: ps?.coherence?.score, negativeCoherence: ns?.coherence?.score), a, n, reasons))

@@ -258,21 +258,11 @@ public enum RunReport {
             let sweep = try st.sweepResultKeys.compactMap { try store.steeringResult(key: $0) }.map(point)
             var projections: [ProjectionGroup] = []
             if let vk = st.monitorVectorKey, let ml = st.monitorLayer {
-                var byCondition: [String: [Double]] = [:]
-                var order: [String] = []
+                var byCondition: [ProjectionCondition: [Double]] = [:]
                 for p in try store.projections(vectorKey: vk, layer: ml) where p.source == "response_mean" {
-                    if byCondition[p.condition] == nil { order.append(p.condition) }
                     byCondition[p.condition, default: []].append(p.value)
                 }
-                let rank = { (c: String) -> Double in
-                    switch c {
-                    case "baseline": return -1e9
-                    case "negative prompt": return -1e8
-                    case "positive prompt": return -1e7
-                    default: return Double(c.replacingOccurrences(of: "steered ", with: "")) ?? 0
-                    }
-                }
-                projections = order.sorted { rank($0) < rank($1) }.map { ProjectionGroup(condition: $0, values: byCondition[$0] ?? []) }
+                projections = byCondition.keys.sorted().map { ProjectionGroup(condition: $0.label, values: byCondition[$0] ?? []) }
             }
             let behavior = try st.behaviorResultKeys.map { keys in
                 try keys.compactMap { try store.behaviorResult(key: $0) }.map {

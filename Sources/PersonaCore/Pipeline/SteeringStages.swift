@@ -53,8 +53,8 @@ extension Pipeline {
                                      + engineKeyParts(remote: remote) + ablationKey)
                 spec = SteeringSpec(vector: vector.rows[layer], layer: layer, coefficient: Float(raw), positions: settings.positions)
             }
-            let record = AnswerRecord(key: key, kind: .steered, trait: pack.name, questionIndex: q, question: question, instructionIndex: -1,
-                                      polarity: "none", sampleIndex: 0, systemPrompt: nil, promptText: "", answer: "", promptTokenCount: 0,
+            let record = AnswerRecord(key: key, kind: .steered, trait: pack.name, questionIndex: q, question: question, instructionIndex: nil,
+                                      polarity: nil, sampleIndex: 0, systemPrompt: nil, promptText: "", answer: "", promptTokenCount: 0,
                                       responseTokenCount: 0, stopReason: "", seed: sampling.seed,
                                       steeringLayer: coefficient == 0 ? nil : layer, coefficient: coefficient,
                                       vectorKey: coefficient == 0 ? nil : vector.key)
@@ -207,12 +207,12 @@ extension Pipeline {
         var items: [GenerationItem] = []
         for (q, question) in try evaluationQuestions(pack).enumerated() {
             let i = q % p.instructions.count
-            for polarity in ["pos", "neg"] {
-                let system = Pipeline.systemPrompt(assistantName: polarity == "pos" ? p.positiveAssistantName : "helpful",
-                                                   instruction: polarity == "pos" ? p.instructions[i].pos : p.instructions[i].neg)
+            for polarity in Polarity.allCases {
+                let system = Pipeline.systemPrompt(assistantName: polarity == .pos ? p.positiveAssistantName : "helpful",
+                                                   instruction: polarity == .pos ? p.instructions[i].pos : p.instructions[i].neg)
                 let sampling = steerSampling(pack, question: q)
                 let remote = generatesRemotely(steeringStage: false)
-                let key = CacheKey.make(["answer-v1", fingerprint, pack.contentHash, "prompted", "\(q)", "\(i)", polarity] + steerSamplingKey
+                let key = CacheKey.make(["answer-v1", fingerprint, pack.contentHash, "prompted", "\(q)", "\(i)", polarity.rawValue] + steerSamplingKey
                                         + engineKeyParts(remote: remote))
                 let record = AnswerRecord(key: key, kind: .prompted, trait: p.name, questionIndex: q, question: question, instructionIndex: i,
                                           polarity: polarity, sampleIndex: 0, systemPrompt: system, promptText: "", answer: "", promptTokenCount: 0,
@@ -228,7 +228,7 @@ extension Pipeline {
     public struct MonitorOutcome: Equatable, Sendable {
         public var layer: Int
         /// Response-mean projections per condition.
-        public var projections: [String: [Double]]
+        public var projections: [ProjectionCondition: [Double]]
         /// Pearson correlation between the last prompt token's projection and the trait score.
         public var promptLastCorrelation: Double?
     }
@@ -257,10 +257,10 @@ extension Pipeline {
             for j in 0..<row.count { dot += Double(row[j]) * v[j] }
             return dot / norm
         }
-        var groups: [(String, [AnswerRecord])] = [
-            ("baseline", baseline.compactMap { own[$0.record.key] }),
-            ("positive prompt", prompted.filter { $0.record.polarity == "pos" }.compactMap { own[$0.record.key] }),
-            ("negative prompt", prompted.filter { $0.record.polarity == "neg" }.compactMap { own[$0.record.key] }),
+        var groups: [(ProjectionCondition, [AnswerRecord])] = [
+            (.baseline, baseline.compactMap { own[$0.record.key] }),
+            (.positivePrompt, prompted.filter { $0.record.polarity == .pos }.compactMap { own[$0.record.key] }),
+            (.negativePrompt, prompted.filter { $0.record.polarity == .neg }.compactMap { own[$0.record.key] }),
         ]
         for c in settings.coefficients where c != 0 {
             let items = try steeredItems(pack, vector: vector, layer: layer, coefficient: c)
@@ -269,10 +269,10 @@ extension Pipeline {
                 progress.warn("monitor \(pack.name): steered answers at coefficient \(c) are missing; run `persona stage steer` to project them")
                 continue
             }
-            groups.append(("steered " + Self.signed(c), items.compactMap { found[$0.record.key] }))
+            groups.append((.steered(coefficient: c), items.compactMap { found[$0.record.key] }))
         }
         var rows: [ProjectionRecord] = []
-        var projections: [String: [Double]] = [:]
+        var projections: [ProjectionCondition: [Double]] = [:]
         var lastPairs: [(Double, Double)] = []
         let identity = try judgeIdentity()
         let ownScores = try scores(of: ownRecords, pack: pack, judgeIdentity: identity)
@@ -294,7 +294,7 @@ extension Pipeline {
         try store.insert(projections: rows)
         let correlation = Self.pearson(lastPairs)
         var st = try state(pack)
-        let positive = prompted.filter { $0.record.polarity == "pos" }.compactMap { own[$0.record.key] }
+        let positive = prompted.filter { $0.record.polarity == .pos }.compactMap { own[$0.record.key] }
         st.promptingBaseline = PromptingBaseline(meanTrait: mean(positive.compactMap { ownScores[$0.key]?.trait?.score }),
                                                  meanCoherence: mean(positive.compactMap { ownScores[$0.key]?.coherence?.score }),
                                                  answerCount: positive.count)
@@ -305,9 +305,9 @@ extension Pipeline {
         return MonitorOutcome(layer: layer, projections: projections, promptLastCorrelation: correlation)
     }
 
+    /// "+2", "-0.5", "0": a coefficient as the summary and the report write it.
     static func signed(_ c: Double) -> String {
-        let text = c == c.rounded() ? String(Int(c)) : String(c)
-        return c > 0 ? "+" + text : text
+        String(ProjectionCondition.steered(coefficient: c).label.dropFirst("steered ".count))
     }
 
     /// Pearson correlation (nil with fewer than 3 points or no variance).

@@ -14,6 +14,13 @@ public enum AnswerKind: String, Codable, Sendable {
     case prompted
 }
 
+/// Which prompt of an instruction pair an answer was generated under: the one that asks for the
+/// trait (`pos`) or the one that asks against it (`neg`). The raw values are the stored text and
+/// part of every extraction and prompted answer's cache key.
+public enum Polarity: String, Codable, Sendable, CaseIterable {
+    case pos, neg
+}
+
 /// One generated answer; a row of `answers` (its coding keys are the columns).
 public struct AnswerRecord: Equatable, Sendable, Codable {
     public var key: String
@@ -21,10 +28,10 @@ public struct AnswerRecord: Equatable, Sendable, Codable {
     public var trait: String
     public var questionIndex: Int
     public var question: String
-    /// Extraction and prompted answers: the instruction pair; -1 otherwise.
-    public var instructionIndex: Int
-    /// "pos", "neg" or "none".
-    public var polarity: String
+    /// Extraction and prompted answers: the instruction pair and its prompt; nil both for steered
+    /// answers (the table holds them NULL together).
+    public var instructionIndex: Int?
+    public var polarity: Polarity?
     public var sampleIndex: Int
     public var systemPrompt: String?
     /// The rendered chat prompt.
@@ -41,7 +48,7 @@ public struct AnswerRecord: Equatable, Sendable, Codable {
     /// Where the answer was generated: "local", or the engine's identity (`--engine openai`).
     public var engine: String = "local"
 
-    public init(key: String, kind: AnswerKind, trait: String, questionIndex: Int, question: String, instructionIndex: Int, polarity: String,
+    public init(key: String, kind: AnswerKind, trait: String, questionIndex: Int, question: String, instructionIndex: Int?, polarity: Polarity?,
                 sampleIndex: Int, systemPrompt: String?, promptText: String, answer: String, promptTokenCount: Int, responseTokenCount: Int,
                 stopReason: String, seed: UInt64, steeringLayer: Int? = nil, coefficient: Double? = nil, vectorKey: String? = nil) {
         self.key = key; self.kind = kind; self.trait = trait; self.questionIndex = questionIndex; self.question = question

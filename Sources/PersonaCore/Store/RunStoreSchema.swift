@@ -8,6 +8,10 @@
 //   v3-trait-tables    trait states, behaviour results and geometry in tables of their own; they
 //                      were JSON values in run_info (`trait.NAME`, `behavior.KEY`, `geometry`) and
 //                      move there in the same transaction
+//   v4-typed-conditions answers without an instruction pair (steered ones) hold NULL in
+//                      instruction_index and polarity (they held -1 and 'none'); a projection of a
+//                      steered answer holds condition 'steered' and its coefficient in a column of
+//                      its own (the condition was text like 'steered +2')
 import Foundation
 import GRDB
 
@@ -75,7 +79,44 @@ extension RunStore {
             """)
             try RunStore.moveTraitRecordsFromRunInfo(db)
         }
+        m.registerMigration("v4-typed-conditions") { db in
+            // SQLite relaxes a NOT NULL only by rebuilding the table.
+            try db.execute(sql: """
+            CREATE TABLE answers_v4 (
+                key TEXT PRIMARY KEY, kind TEXT NOT NULL, trait TEXT NOT NULL, question_index INTEGER NOT NULL,
+                question TEXT NOT NULL, instruction_index INTEGER, polarity TEXT, sample_index INTEGER NOT NULL,
+                system_prompt TEXT, prompt_text TEXT NOT NULL, answer TEXT NOT NULL, prompt_tokens INTEGER NOT NULL,
+                response_tokens INTEGER NOT NULL, stop_reason TEXT NOT NULL, seed TEXT NOT NULL,
+                steering_layer INTEGER, coefficient REAL, vector_key TEXT, created_at REAL NOT NULL, engine TEXT NOT NULL DEFAULT 'local');
+            INSERT INTO answers_v4
+                SELECT key, kind, trait, question_index, question,
+                       CASE WHEN polarity = 'none' THEN NULL ELSE instruction_index END, NULLIF(polarity, 'none'), sample_index,
+                       system_prompt, prompt_text, answer, prompt_tokens, response_tokens, stop_reason, seed,
+                       steering_layer, coefficient, vector_key, created_at, engine
+                FROM answers;
+            DROP TABLE answers;
+            ALTER TABLE answers_v4 RENAME TO answers;
+            CREATE INDEX answers_trait ON answers(trait, kind);
+            ALTER TABLE projections ADD COLUMN coefficient REAL;
+            """)
+            try RunStore.splitSteeredConditions(db)
+        }
         return m
+    }
+
+    /// Schema step v4: 'steered +2' becomes condition 'steered' with coefficient 2. A condition that
+    /// does not parse stops the step, naming the row: nothing changes.
+    static func splitSteeredConditions(_ db: Database) throws {
+        let rows = try Row.fetchAll(db, sql: "SELECT rowid AS id, answer_key, condition FROM projections WHERE substr(condition, 1, 8) = 'steered '")
+        for row in rows {
+            let stored = StoredRow(row, table: "projections", keyColumn: "answer_key")
+            let rowid = try stored.get("id", as: Int64.self)
+            let text = try stored.get("condition", as: String.self)
+            guard let coefficient = Double(text.dropFirst("steered ".count)), coefficient.isFinite else {
+                throw RunStoreError.badValue(table: "projections", column: "condition", key: stored.key, value: text)
+            }
+            try db.execute(sql: "UPDATE projections SET condition = 'steered', coefficient = ? WHERE rowid = ?", arguments: [coefficient, rowid])
+        }
     }
 
     /// Schema step v3: the JSON values of run_info that have tables now move there, decoded as the

@@ -33,17 +33,107 @@ public struct SteeringResultRecord: Equatable, Sendable, Codable {
     public var answerCount: Int
 }
 
-/// One projection value; a row of `projections`.
+/// Which answers a monitoring projection belongs to. Ordered as the report shows them: the
+/// unsteered baseline, the negative and positive system prompts, then steering by coefficient.
+public enum ProjectionCondition: Hashable, Sendable, Comparable {
+    case baseline
+    case negativePrompt
+    case positivePrompt
+    case steered(coefficient: Double)
+
+    /// The stored text of the condition column (a steered row keeps its coefficient in a column of
+    /// its own).
+    enum Kind: String, Codable {
+        case baseline, negativePrompt = "negative prompt", positivePrompt = "positive prompt", steered
+    }
+
+    var kind: Kind {
+        switch self {
+        case .baseline: return .baseline
+        case .negativePrompt: return .negativePrompt
+        case .positivePrompt: return .positivePrompt
+        case .steered: return .steered
+        }
+    }
+
+    /// "baseline", "negative prompt", "positive prompt", "steered +2": the report's label.
+    public var label: String {
+        guard case let .steered(c) = self else { return kind.rawValue }
+        let text = c == c.rounded() && abs(c) < 1e15 ? String(Int(c)) : String(c)
+        return "steered " + (c > 0 ? "+" + text : text)
+    }
+
+    public static func < (a: Self, b: Self) -> Bool {
+        func rank(_ c: Self) -> (Int, Double) {
+            switch c {
+            case .baseline: return (0, 0)
+            case .negativePrompt: return (1, 0)
+            case .positivePrompt: return (2, 0)
+            case let .steered(coefficient): return (3, coefficient)
+            }
+        }
+        return rank(a) < rank(b)
+    }
+}
+
+/// One projection value; a row of `projections` (the condition is two columns: `condition`, and
+/// `coefficient` for steered rows, NULL otherwise).
 public struct ProjectionRecord: Equatable, Sendable, Codable {
     public var trait: String
     public var vectorKey: String
     public var layer: Int
     public var answerKey: String
-    /// "baseline", "positive prompt", "negative prompt", "steered +2", …
-    public var condition: String
+    public var condition: ProjectionCondition
     /// "response_mean" or "prompt_last".
     public var source: String
     public var value: Double
+
+    public init(trait: String, vectorKey: String, layer: Int, answerKey: String, condition: ProjectionCondition, source: String, value: Double) {
+        self.trait = trait; self.vectorKey = vectorKey; self.layer = layer; self.answerKey = answerKey
+        self.condition = condition; self.source = source; self.value = value
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case trait, vectorKey, layer, answerKey, condition, coefficient, source, value
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        trait = try c.decode(String.self, forKey: .trait)
+        vectorKey = try c.decode(String.self, forKey: .vectorKey)
+        layer = try c.decode(Int.self, forKey: .layer)
+        answerKey = try c.decode(String.self, forKey: .answerKey)
+        source = try c.decode(String.self, forKey: .source)
+        value = try c.decode(Double.self, forKey: .value)
+        let coefficient = try c.decodeIfPresent(Double.self, forKey: .coefficient)
+        switch try c.decode(ProjectionCondition.Kind.self, forKey: .condition) {
+        case .baseline: condition = .baseline
+        case .negativePrompt: condition = .negativePrompt
+        case .positivePrompt: condition = .positivePrompt
+        case .steered:
+            guard let coefficient, coefficient.isFinite else {
+                throw RunStoreError.badValue(table: "projections", column: "coefficient", key: answerKey,
+                                             value: coefficient.map { "\($0) (a steered row needs a finite coefficient)" } ?? "NULL (a steered row needs its coefficient)")
+            }
+            condition = .steered(coefficient: coefficient)
+        }
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(trait, forKey: .trait)
+        try c.encode(vectorKey, forKey: .vectorKey)
+        try c.encode(layer, forKey: .layer)
+        try c.encode(answerKey, forKey: .answerKey)
+        try c.encode(condition.kind, forKey: .condition)
+        if case let .steered(coefficient) = condition {
+            try c.encode(coefficient, forKey: .coefficient)
+        } else {
+            try c.encodeNil(forKey: .coefficient)
+        }
+        try c.encode(source, forKey: .source)
+        try c.encode(value, forKey: .value)
+    }
 }
 
 /// A row of `vectors`: a vector's [layers][hidden] rows as one float32 blob.
@@ -121,7 +211,7 @@ extension RunStore {
 
     public func projections(vectorKey: String, layer: Int) throws -> [ProjectionRecord] {
         try db.read { db in
-            try ProjectionRecord.fetchAll(db, sql: "SELECT * FROM projections WHERE vector_key = ? AND layer = ? ORDER BY condition, answer_key",
+            try ProjectionRecord.fetchAll(db, sql: "SELECT * FROM projections WHERE vector_key = ? AND layer = ? ORDER BY condition, coefficient, answer_key",
                                           arguments: [vectorKey, layer])
         }
     }
