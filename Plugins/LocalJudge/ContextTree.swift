@@ -57,9 +57,11 @@ struct ContextTree {
         var local: [Int: Int] = [:]
         for (i, n) in nodes.enumerated() { local[n] = i }
         let wantedSet = Set(wanted)
-        return HostModel.TreeRequest(prompt: prompt, nodes: nodes.map { n in
-            (token: tokens[n], parent: parents[n].flatMap { local[$0] }, wantsLogProbabilities: wantedSet.contains(n))
-        })
+        return HostModel.TreeRequest(
+            prompt: prompt,
+            nodes: nodes.map { n in
+                (token: tokens[n], parent: parents[n].flatMap { local[$0] }, wantsLogProbabilities: wantedSet.contains(n))
+            })
     }
 
     private enum Status { case expanded, dropped, unknown }

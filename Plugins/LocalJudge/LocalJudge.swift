@@ -55,7 +55,8 @@ enum PromptFormat: String {
             let rubric = item.evalPrompt
                 .replacingOccurrences(of: "{question}", with: "(the question is given in the next message)")
                 .replacingOccurrences(of: "{answer}", with: "(the answer is given in the next message)")
-            let body = "[QUESTION START]\n\(item.question)\n[QUESTION END]\n\n[ANSWER START]\n\(item.answer)\n[ANSWER END]\n\n"
+            let body =
+                "[QUESTION START]\n\(item.question)\n[QUESTION END]\n\n[ANSWER START]\n\(item.answer)\n[ANSWER END]\n\n"
                 + "Reply with REFUSAL or with a single integer from 0 to 100, and nothing else."
             return [(role: "system", content: rubric), (role: "user", content: body)]
         }
@@ -162,7 +163,8 @@ final class LocalJudge: AutoraterPlugin {
         var described = (try? JSONSerialization.jsonObject(with: Data(((try? model.describe()) ?? "{}").utf8))) as? [String: Any] ?? [:]
         described["path"] = nil
         let description = (try? JSONSerialization.data(withJSONObject: described, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        identity = "local-judge \(Self.version) model=\(description) rule=whole-number-exact,prune=\(Self.pruneBelow),end=non-digit,min-mass=\(minimumNumberMass)"
+        identity =
+            "local-judge \(Self.version) model=\(description) rule=whole-number-exact,prune=\(Self.pruneBelow),end=non-digit,min-mass=\(minimumNumberMass)"
             + (honoursRefusal ? "" : ",refusal=ignored")
             + (format == .reference ? "" : " format=\(format.rawValue)")
     }
@@ -241,9 +243,13 @@ final class LocalJudge: AutoraterPlugin {
         }
         if Self.trace {
             let rowCount = deeper.reduce(0) { $0 + tree.closure($1).count } + prompts.count * first.count
-            FileHandle.standardError.write(Data(String(format: "local-judge trace: %d prompt(s) of %@ tokens, %d pass(es), %d branch rows: pass 1 %.3f s, pass 2 %.3f s\n",
-                                                       prompts.count, prompts.map { String($0.count) }.joined(separator: "/"), passes, rowCount,
-                                                       t1.timeIntervalSince(t0), Date().timeIntervalSince(t1)).utf8))
+            FileHandle.standardError.write(
+                Data(
+                    String(
+                        format: "local-judge trace: %d prompt(s) of %@ tokens, %d pass(es), %d branch rows: pass 1 %.3f s, pass 2 %.3f s\n",
+                        prompts.count, prompts.map { String($0.count) }.joined(separator: "/"), passes, rowCount,
+                        t1.timeIntervalSince(t0), Date().timeIntervalSince(t1)
+                    ).utf8))
         }
         return zip(roots, rows).map { root, known in
             verdict(tree.expanded(root: root, rows: known, pruneLog: pruneLog))
@@ -279,7 +285,12 @@ final class LocalJudge: AutoraterPlugin {
         while !level.isEmpty {
             let t0 = Date()
             let rows = try model.nextTokenLogProbabilities(level.map { prefix + $0 })
-            if Self.trace { FileHandle.standardError.write(Data("local-judge trace: level \(length) contexts \(level.count) prompt \(prefix.count) tokens: \(String(format: "%.3f", Date().timeIntervalSince(t0))) s\n".utf8)) }
+            if Self.trace {
+                FileHandle.standardError.write(
+                    Data(
+                        "local-judge trace: level \(length) contexts \(level.count) prompt \(prefix.count) tokens: \(String(format: "%.3f", Date().timeIntervalSince(t0))) s\n"
+                            .utf8))
+            }
             for (context, row) in zip(level, rows) { distributions[context] = row }
             length += 1
             // Next level: prefixes of length `length` of any target (numbers need their whole
@@ -334,8 +345,10 @@ final class LocalJudge: AutoraterPlugin {
         alternatives = Array(alternatives.prefix(alternativeCount))
 
         // The rule every autorater applies (Sources/PersonaCore/Judging/JudgeVerdictRule.swift).
-        if let reason = JudgeVerdictRule.noScoreReason(numberMass: mass, refusalProbability: refusal,
-                                                       minimumNumberMass: minimumNumberMass, honoursRefusal: honoursRefusal) {
+        if let reason = JudgeVerdictRule.noScoreReason(
+            numberMass: mass, refusalProbability: refusal,
+            minimumNumberMass: minimumNumberMass, honoursRefusal: honoursRefusal)
+        {
             return JudgeVerdict(score: nil, noScoreReason: reason, numberMass: mass, alternatives: alternatives)
         }
         let score = JudgeVerdictRule.expectedScore(probabilities.enumerated().map { ($0.offset, $0.element) })
@@ -344,10 +357,12 @@ final class LocalJudge: AutoraterPlugin {
 }
 
 let exports = PluginExports([
-    .autorater(name: "local-judge", version: LocalJudge.version,
-               description: "Judges with a local model through the host: exact probabilities of 0–100 and REFUSAL") { host, config in
+    .autorater(
+        name: "local-judge", version: LocalJudge.version,
+        description: "Judges with a local model through the host: exact probabilities of 0–100 and REFUSAL"
+    ) { host, config in
         try LocalJudge(host: host, configurationJSON: config)
-    },
+    }
 ])
 
 @_cdecl("persona_plugin_entry")

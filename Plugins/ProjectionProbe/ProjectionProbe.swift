@@ -15,7 +15,7 @@ import PersonaPluginKit
 
 final class ProjectionProbe: HookPlugin {
     let layers: [Int]?
-    private let directions: [Int: [Float]]   // layer → unit vector
+    private let directions: [Int: [Float]]  // layer → unit vector
     private let output: FileHandle
     private let outputPath: String
 
@@ -84,7 +84,8 @@ final class ProjectionProbe: HookPlugin {
                 let row = stream.row(span.firstRow + r)
                 var dot: Float = 0
                 for i in 0..<u.count { dot += row[i] * u[i] }
-                text += "{\"sequence\":\(span.sequenceID),\"position\":\(span.startPosition + r),\"layer\":\(stream.layer),"
+                text +=
+                    "{\"sequence\":\(span.sequenceID),\"position\":\(span.startPosition + r),\"layer\":\(stream.layer),"
                     + "\"pass\":\"\(span.isPrefill ? "prefill" : "decode")\",\"projection\":\(dot)}\n"
             }
         }
@@ -115,7 +116,9 @@ struct SafetensorsVectors {
         guard let entry = header[name] as? [String: Any] else {
             throw PluginError.invalid("\(path): no tensor named \"vectors\" or \"vector\"")
         }
-        guard (entry["dtype"] as? String) == "F32" else { throw PluginError.invalid("\(path): tensor \(name) has dtype \(entry["dtype"] ?? "?"), expected F32") }
+        guard (entry["dtype"] as? String) == "F32" else {
+            throw PluginError.invalid("\(path): tensor \(name) has dtype \(entry["dtype"] ?? "?"), expected F32")
+        }
         guard let shape = entry["shape"] as? [Int], let offsets = entry["data_offsets"] as? [Int], offsets.count == 2 else {
             throw PluginError.invalid("\(path): tensor \(name) lacks shape or data_offsets")
         }
@@ -128,7 +131,7 @@ struct SafetensorsVectors {
             throw PluginError.invalid("\(path): tensor \(name) data_offsets \(offsets) do not match shape \(shape) and file size \(data.count)")
         }
         var floats = [Float](repeating: 0, count: count)
-        floats.withUnsafeMutableBytes { dst in data.copyBytes(to: dst, from: start..<end) }   // little-endian hosts
+        floats.withUnsafeMutableBytes { dst in data.copyBytes(to: dst, from: start..<end) }  // little-endian hosts
         if name == "vectors" {
             rows = (0..<shape[0]).map { Array(floats[($0 * shape[1])..<(($0 + 1) * shape[1])]) }
         } else {
@@ -138,10 +141,12 @@ struct SafetensorsVectors {
 }
 
 let exports = PluginExports([
-    .hook(name: "projection-probe", version: "1.0.0",
-          description: "Writes per-token projections of the residual stream on a vector to a JSONL file (live monitoring)") { host, config in
+    .hook(
+        name: "projection-probe", version: "1.0.0",
+        description: "Writes per-token projections of the residual stream on a vector to a JSONL file (live monitoring)"
+    ) { host, config in
         try ProjectionProbe(host: host, configurationJSON: config)
-    },
+    }
 ])
 
 @_cdecl("persona_plugin_entry")

@@ -16,8 +16,10 @@ public enum BoundedBatch {
     /// all are done. Results come back in job order; `progress(done)` is called on the calling thread
     /// (it need not escape). The first error a job throws cancels the jobs still running (their
     /// requests end, their retries stop), starts no new one, and is rethrown.
-    public static func run<T: Sendable>(count: Int, concurrency: Int, progress: (Int) -> Void = { _ in },
-                                        _ job: @escaping @Sendable (Int) async throws -> T) throws -> [T] {
+    public static func run<T: Sendable>(
+        count: Int, concurrency: Int, progress: (Int) -> Void = { _ in },
+        _ job: @escaping @Sendable (Int) async throws -> T
+    ) throws -> [T] {
         guard count > 0 else { return [] }
         let width = min(max(concurrency, 1), count)
         let state = BatchState<[T]>()
@@ -36,12 +38,13 @@ public enum BoundedBatch {
                     }
                     return results
                 }
-                state.finish(Result {
-                    try results.enumerated().map { i, r in
-                        guard let r else { throw PostFailure.gaveUp(reason: "internal: job \(i) did not finish") }
-                        return r
-                    }
-                })
+                state.finish(
+                    Result {
+                        try results.enumerated().map { i, r in
+                            guard let r else { throw PostFailure.gaveUp(reason: "internal: job \(i) did not finish") }
+                            return r
+                        }
+                    })
             } catch {
                 state.finish(.failure(error))
             }
@@ -102,7 +105,9 @@ private final class CallerThreadExecutor: @unchecked Sendable {
         if #available(macOS 15.0, iOS 18.0, tvOS 18.0, watchOS 11.0, *) {
             Task(executorPreference: self) { await operation() }
         } else {
-            Task.detached { [self] in await operation(); wake() }
+            Task.detached { [self] in
+                await operation(); wake()
+            }
         }
     }
 

@@ -13,9 +13,13 @@ public enum ChatCompletionReply {
         }
         guard let message = choice["message"] as? [String: Any] else { return bad("malformed reply: choices[0] has no message") }
         let content: String
-        if let c = message["content"] as? String { content = c }
-        else if message["content"] == nil || message["content"] is NSNull { content = "" }
-        else { return bad("malformed reply: choices[0].message.content is not a string") }
+        if let c = message["content"] as? String {
+            content = c
+        } else if message["content"] == nil || message["content"] is NSNull {
+            content = ""
+        } else {
+            return bad("malformed reply: choices[0].message.content is not a string")
+        }
         return .success((content, choice["finish_reason"] as? String))
     }
 }

@@ -20,7 +20,7 @@
 // (RetryPolicy.timeoutSeconds: 60 s for the judge, 600 s for remote generation).
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 import Dispatch
 
@@ -158,8 +158,11 @@ private final class Exchange: @unchecked Sendable {
         let response = self.response, body = self.body
         lock.unlock()
         if let error {
-            if let e = error as? URLError, e.code == .timedOut { finish(.failure(.timedOut(seconds: deadline))) }
-            else { finish(.failure(.connection((error as NSError).localizedDescription))) }
+            if let e = error as? URLError, e.code == .timedOut {
+                finish(.failure(.timedOut(seconds: deadline)))
+            } else {
+                finish(.failure(.connection((error as NSError).localizedDescription)))
+            }
             return
         }
         guard let response else { finish(.failure(.connection("no HTTP response"))); return }
@@ -182,8 +185,10 @@ private final class ExchangeTable: NSObject, URLSessionDataDelegate, @unchecked 
         return removing ? exchanges.removeValue(forKey: task.taskIdentifier) : exchanges[task.taskIdentifier]
     }
 
-    func urlSession(_ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
-                    completionHandler: @escaping (URLSession.ResponseDisposition) -> Void) {
+    func urlSession(
+        _ session: URLSession, dataTask: URLSessionDataTask, didReceive response: URLResponse,
+        completionHandler: @escaping (URLSession.ResponseDisposition) -> Void
+    ) {
         let accepted = exchange(dataTask)?.received(response) ?? false
         completionHandler(accepted ? .allow : .cancel)
     }

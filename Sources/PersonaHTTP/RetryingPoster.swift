@@ -18,8 +18,10 @@ public struct RetryPolicy: Equatable, Sendable {
     public var maxRetryAfterSeconds: Double
     /// Whole-request deadline of each attempt, seconds.
     public var timeoutSeconds: Double
-    public init(maxRetries: Int = 5, initialBackoffSeconds: Double = 0.5, maxBackoffSeconds: Double = 30, maxRetryAfterSeconds: Double = 120,
-                timeoutSeconds: Double = 60) {
+    public init(
+        maxRetries: Int = 5, initialBackoffSeconds: Double = 0.5, maxBackoffSeconds: Double = 30, maxRetryAfterSeconds: Double = 120,
+        timeoutSeconds: Double = 60
+    ) {
         self.maxRetries = maxRetries; self.initialBackoffSeconds = initialBackoffSeconds; self.maxBackoffSeconds = maxBackoffSeconds
         self.maxRetryAfterSeconds = maxRetryAfterSeconds; self.timeoutSeconds = timeoutSeconds
     }
@@ -44,8 +46,10 @@ public final class RetryingPoster: Sendable {
     private let sleep: @Sendable (Double) async throws -> Void
 
     /// `sleep` waits between attempts (tests may replace it); it throws when the task is cancelled.
-    public init(endpoint: URL, apiKey: String?, policy: RetryPolicy, transport: HTTPTransport,
-                sleep: @escaping @Sendable (Double) async throws -> Void = { try await RetryingPoster.taskSleep($0) }) {
+    public init(
+        endpoint: URL, apiKey: String?, policy: RetryPolicy, transport: HTTPTransport,
+        sleep: @escaping @Sendable (Double) async throws -> Void = { try await RetryingPoster.taskSleep($0) }
+    ) {
         self.endpoint = endpoint; self.apiKey = apiKey; self.policy = policy; self.transport = transport; self.sleep = sleep
     }
 
@@ -120,7 +124,10 @@ public final class RetryingPoster: Sendable {
     /// The `error.message` of an OpenAI-style error body, else the start of the body.
     public static func errorMessage(_ body: Data) -> String {
         if let o = try? JSONSerialization.jsonObject(with: body) as? [String: Any],
-           let e = o["error"] as? [String: Any], let m = e["message"] as? String { return String(m.prefix(300)) }
+            let e = o["error"] as? [String: Any], let m = e["message"] as? String
+        {
+            return String(m.prefix(300))
+        }
         return String(String(decoding: body.prefix(300), as: UTF8.self))
     }
 

@@ -23,20 +23,20 @@ protocol GroupFormat {
 @inline(__always) func halfToFloat(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
     let h = UInt16(littleEndian: p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
     #if !(os(macOS) && arch(x86_64))
-    return Float(Float16(bitPattern: h))
+        return Float(Float16(bitPattern: h))
     #else
-    let sign = UInt32(h & 0x8000) << 16
-    let exponent = UInt32(h >> 10) & 0x1F
-    var mantissa = UInt32(h & 0x3FF)
-    if exponent == 0x1F { return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13)) }
-    if exponent == 0 {
-        if mantissa == 0 { return Float(bitPattern: sign) }
-        var e: UInt32 = 127 - 15 + 1
-        while mantissa & 0x400 == 0 { mantissa <<= 1; e -= 1 }
-        mantissa &= 0x3FF
-        return Float(bitPattern: sign | (e << 23) | (mantissa << 13))
-    }
-    return Float(bitPattern: sign | ((exponent + 127 - 15) << 23) | (mantissa << 13))
+        let sign = UInt32(h & 0x8000) << 16
+        let exponent = UInt32(h >> 10) & 0x1F
+        var mantissa = UInt32(h & 0x3FF)
+        if exponent == 0x1F { return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13)) }
+        if exponent == 0 {
+            if mantissa == 0 { return Float(bitPattern: sign) }
+            var e: UInt32 = 127 - 15 + 1
+            while mantissa & 0x400 == 0 { mantissa <<= 1; e -= 1 }
+            mantissa &= 0x3FF
+            return Float(bitPattern: sign | (e << 23) | (mantissa << 13))
+        }
+        return Float(bitPattern: sign | ((exponent + 127 - 15) << 23) | (mantissa << 13))
     #endif
 }
 
@@ -62,8 +62,10 @@ protocol GroupFormat {
 enum F32Format: GroupFormat {
     static func rowBytes(columns: Int) -> Int { 4 * columns }
     @inline(__always) static func group(_ row: UnsafeRawPointer, _ g: Int) -> (SIMD16<Float>, SIMD16<Float>) {
-        (row.loadUnaligned(fromByteOffset: 128 &* g, as: SIMD16<Float>.self),
-         row.loadUnaligned(fromByteOffset: 128 &* g &+ 64, as: SIMD16<Float>.self))
+        (
+            row.loadUnaligned(fromByteOffset: 128 &* g, as: SIMD16<Float>.self),
+            row.loadUnaligned(fromByteOffset: 128 &* g &+ 64, as: SIMD16<Float>.self)
+        )
     }
 }
 

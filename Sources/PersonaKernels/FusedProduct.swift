@@ -45,8 +45,10 @@ enum Fused<F: GroupFormat> {
     /// One activation row `x` against weight rows `start ..< end` (decoded in registers, never
     /// stored), results y[o] (stride 1 from `y`).
     @inline(__always)
-    static func rowProduct(_ data: UnsafeRawPointer, rowBytes: Int, columns: Int, x: UnsafePointer<Float>,
-                           start: Int, end: Int, y: UnsafeMutablePointer<Float>) {
+    static func rowProduct(
+        _ data: UnsafeRawPointer, rowBytes: Int, columns: Int, x: UnsafePointer<Float>,
+        start: Int, end: Int, y: UnsafeMutablePointer<Float>
+    ) {
         let groups = columns / 32
         var o = start
         // Two weight rows at a time: independent accumulation chains to overlap.
@@ -79,8 +81,10 @@ enum Fused<F: GroupFormat> {
 
     /// Decodes weight rows `start ..< end` into `tile` (row-major, `columns` floats per row).
     @inline(__always)
-    static func decode(_ data: UnsafeRawPointer, rowBytes: Int, columns: Int, start: Int, end: Int,
-                       into tile: UnsafeMutablePointer<Float>) {
+    static func decode(
+        _ data: UnsafeRawPointer, rowBytes: Int, columns: Int, start: Int, end: Int,
+        into tile: UnsafeMutablePointer<Float>
+    ) {
         let groups = columns / 32
         for o in start..<end {
             let row = data + o * rowBytes, out = tile + (o - start) * columns

@@ -31,9 +31,11 @@ public enum FusedKernels {
 
     /// y[r·ldy + o] = Σ_i x[r·columns + i] · W[o, i] for r in 0..<count and o in `outputs`, where
     /// row o of W starts at `data + o·rowBytes` in `format`. `tile` holds `tileFloats(columns:)`.
-    public static func multiply(format: FusedFormat, data: UnsafeRawPointer, rowBytes: Int, columns: Int,
-                                x: UnsafePointer<Float>, count: Int, outputs: Range<Int>,
-                                y: UnsafeMutablePointer<Float>, ldy: Int, tile: UnsafeMutablePointer<Float>) {
+    public static func multiply(
+        format: FusedFormat, data: UnsafeRawPointer, rowBytes: Int, columns: Int,
+        x: UnsafePointer<Float>, count: Int, outputs: Range<Int>,
+        y: UnsafeMutablePointer<Float>, ldy: Int, tile: UnsafeMutablePointer<Float>
+    ) {
         switch format {
         case .f32: run(F32Format.self, data, rowBytes, columns, x, count, outputs, y, ldy, tile)
         case .q8_0: run(Q8_0Format.self, data, rowBytes, columns, x, count, outputs, y, ldy, tile)
@@ -46,8 +48,10 @@ public enum FusedKernels {
     }
 
     /// Decodes weight rows `outputs` into `into` (row-major): the exact dequantized values.
-    public static func decode(format: FusedFormat, data: UnsafeRawPointer, rowBytes: Int, columns: Int,
-                              outputs: Range<Int>, into: UnsafeMutablePointer<Float>) {
+    public static func decode(
+        format: FusedFormat, data: UnsafeRawPointer, rowBytes: Int, columns: Int,
+        outputs: Range<Int>, into: UnsafeMutablePointer<Float>
+    ) {
         func go<F: GroupFormat>(_ f: F.Type) {
             Fused<F>.decode(data, rowBytes: rowBytes, columns: columns, start: outputs.lowerBound, end: outputs.upperBound, into: into)
         }
@@ -63,13 +67,16 @@ public enum FusedKernels {
     }
 
     @inline(never)
-    static func run<F: GroupFormat>(_ f: F.Type, _ data: UnsafeRawPointer, _ rowBytes: Int, _ columns: Int,
-                                    _ x: UnsafePointer<Float>, _ count: Int, _ outputs: Range<Int>,
-                                    _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ tile: UnsafeMutablePointer<Float>) {
+    static func run<F: GroupFormat>(
+        _ f: F.Type, _ data: UnsafeRawPointer, _ rowBytes: Int, _ columns: Int,
+        _ x: UnsafePointer<Float>, _ count: Int, _ outputs: Range<Int>,
+        _ y: UnsafeMutablePointer<Float>, _ ldy: Int, _ tile: UnsafeMutablePointer<Float>
+    ) {
         if count < tileThreshold {
             for r in 0..<count {
-                Fused<F>.rowProduct(data, rowBytes: rowBytes, columns: columns, x: x + r * columns,
-                                    start: outputs.lowerBound, end: outputs.upperBound, y: y + r * ldy)
+                Fused<F>.rowProduct(
+                    data, rowBytes: rowBytes, columns: columns, x: x + r * columns,
+                    start: outputs.lowerBound, end: outputs.upperBound, y: y + r * ldy)
             }
             return
         }
@@ -81,8 +88,9 @@ public enum FusedKernels {
         while start < outputs.upperBound {
             let end = min(outputs.upperBound, start + step)
             Fused<F>.decode(data, rowBytes: rowBytes, columns: columns, start: start, end: end, into: tile)
-            Tiled.multiply(tile: tile, tileRows: end - start, columns: columns, x: x, count: count, y: y + start, ldy: ldy,
-                           parking: parking)
+            Tiled.multiply(
+                tile: tile, tileRows: end - start, columns: columns, x: x, count: count, y: y + start, ldy: ldy,
+                parking: parking)
             start = end
         }
     }

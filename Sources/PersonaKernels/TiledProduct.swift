@@ -20,28 +20,31 @@ enum Tiled {
     /// tile: [tileRows, columns], both row-major, columns a multiple of 16). `parking` holds
     /// `parkingFloats(count:tileRows:columns:)` floats.
     @inline(never)
-    static func multiply(tile: UnsafePointer<Float>, tileRows: Int, columns n: Int, x: UnsafePointer<Float>, count: Int,
-                         y: UnsafeMutablePointer<Float>, ldy: Int, parking: UnsafeMutablePointer<Float>) {
+    static func multiply(
+        tile: UnsafePointer<Float>, tileRows: Int, columns n: Int, x: UnsafePointer<Float>, count: Int,
+        y: UnsafeMutablePointer<Float>, ldy: Int, parking: UnsafeMutablePointer<Float>
+    ) {
         var k0 = 0
         while k0 < n {
             let k1 = min(n, k0 + kBlock)
             let span = Span(start: k0, end: k1, first: k0 == 0, last: k1 == n)
             var r = 0
             #if PERSONA_AVX512
-            // 32 vector registers: 6 rows × 2 weight rows (12 accumulators) halve how often the
-            // tile is read from L2 against the 3 × 2 block that 16 registers allow.
-            while count - r >= 6 {
-                var o = 0
-                while o + 2 <= tileRows {
-                    block6x2(x + r * n, n, tile + o * n, tile + (o + 1) * n, span,
-                             parking + (r * tileRows + o) * 16, tileRows * 16, y + r * ldy + o, ldy)
-                    o += 2
+                // 32 vector registers: 6 rows × 2 weight rows (12 accumulators) halve how often the
+                // tile is read from L2 against the 3 × 2 block that 16 registers allow.
+                while count - r >= 6 {
+                    var o = 0
+                    while o + 2 <= tileRows {
+                        block6x2(
+                            x + r * n, n, tile + o * n, tile + (o + 1) * n, span,
+                            parking + (r * tileRows + o) * 16, tileRows * 16, y + r * ldy + o, ldy)
+                        o += 2
+                    }
+                    if o < tileRows {
+                        for k in r..<(r + 6) { block1x1(x + k * n, tile + o * n, span, parking + (k * tileRows + o) * 16, y + k * ldy + o) }
+                    }
+                    r += 6
                 }
-                if o < tileRows {
-                    for k in r..<(r + 6) { block1x1(x + k * n, tile + o * n, span, parking + (k * tileRows + o) * 16, y + k * ldy + o) }
-                }
-                r += 6
-            }
             #endif
             while r < count {
                 let rowsHere = min(3, count - r)
@@ -50,11 +53,13 @@ enum Tiled {
                     let pair = o + 2 <= tileRows
                     let w0 = tile + o * n, w1 = pair ? w0 + n : w0
                     if rowsHere == 3 && pair {
-                        block3x2(x + r * n, x + (r + 1) * n, x + (r + 2) * n, w0, w1, n: n, span,
-                                 parking + (r * tileRows + o) * 16, tileRows * 16, y + r * ldy + o, ldy)
+                        block3x2(
+                            x + r * n, x + (r + 1) * n, x + (r + 2) * n, w0, w1, n: n, span,
+                            parking + (r * tileRows + o) * 16, tileRows * 16, y + r * ldy + o, ldy)
                     } else if rowsHere == 2 && pair {
-                        block2x2(x + r * n, x + (r + 1) * n, w0, w1, span, parking + (r * tileRows + o) * 16, tileRows * 16,
-                                 y + r * ldy + o, ldy)
+                        block2x2(
+                            x + r * n, x + (r + 1) * n, w0, w1, span, parking + (r * tileRows + o) * 16, tileRows * 16,
+                            y + r * ldy + o, ldy)
                     } else if pair {
                         block2x2(x + r * n, x + r * n, w0, w1, span, parking + (r * tileRows + o) * 16, 0, y + r * ldy + o, 0)
                     } else {
@@ -82,8 +87,10 @@ enum Tiled {
 
     /// Reduces an accumulator as its two 8-lane halves (`reduce`, the one-row path's order), or
     /// parks it.
-    @inline(__always) static func finish(_ c: SIMD16<Float>, _ last: Bool,
-                                         _ parked: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+    @inline(__always) static func finish(
+        _ c: SIMD16<Float>, _ last: Bool,
+        _ parked: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>
+    ) {
         if last {
             y.pointee = reduce(c.lowHalf, c.highHalf)
         } else {
@@ -94,10 +101,12 @@ enum Tiled {
     /// Outputs (r, o) for 3 rows × 2 weight rows; parked accumulators of row r, output o at
     /// `parked + r·rowStride + 16·o`.
     @inline(__always)
-    static func block3x2(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>,
-                         _ w0: UnsafePointer<Float>, _ w1: UnsafePointer<Float>, n: Int, _ span: Span,
-                         _ parked: UnsafeMutablePointer<Float>, _ rowStride: Int,
-                         _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
+    static func block3x2(
+        _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>,
+        _ w0: UnsafePointer<Float>, _ w1: UnsafePointer<Float>, n: Int, _ span: Span,
+        _ parked: UnsafeMutablePointer<Float>, _ rowStride: Int,
+        _ y: UnsafeMutablePointer<Float>, _ ldy: Int
+    ) {
         var c00 = load(parked, span.first), c01 = load(parked + 16, span.first)
         var c10 = load(parked + rowStride, span.first), c11 = load(parked + rowStride + 16, span.first)
         var c20 = load(parked + 2 * rowStride, span.first), c21 = load(parked + 2 * rowStride + 16, span.first)
@@ -117,10 +126,12 @@ enum Tiled {
 
     /// Outputs (r, o) for 6 rows × 2 weight rows (rows `x + j·n`); parked as in `block3x2`.
     @inline(__always)
-    static func block6x2(_ x: UnsafePointer<Float>, _ n: Int,
-                         _ w0: UnsafePointer<Float>, _ w1: UnsafePointer<Float>, _ span: Span,
-                         _ parked: UnsafeMutablePointer<Float>, _ rowStride: Int,
-                         _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
+    static func block6x2(
+        _ x: UnsafePointer<Float>, _ n: Int,
+        _ w0: UnsafePointer<Float>, _ w1: UnsafePointer<Float>, _ span: Span,
+        _ parked: UnsafeMutablePointer<Float>, _ rowStride: Int,
+        _ y: UnsafeMutablePointer<Float>, _ ldy: Int
+    ) {
         let x0 = x, x1 = x + n, x2 = x + 2 * n, x3 = x + 3 * n, x4 = x + 4 * n, x5 = x + 5 * n
         let p0 = parked, p1 = parked + rowStride, p2 = parked + 2 * rowStride
         let p3 = parked + 3 * rowStride, p4 = parked + 4 * rowStride, p5 = parked + 5 * rowStride
@@ -151,10 +162,12 @@ enum Tiled {
 
     /// Outputs (r, o) for 2 rows × 2 weight rows (with x1 = x0 and rowStride = ldy = 0: one row).
     @inline(__always)
-    static func block2x2(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>,
-                         _ w0: UnsafePointer<Float>, _ w1: UnsafePointer<Float>, _ span: Span,
-                         _ parked: UnsafeMutablePointer<Float>, _ rowStride: Int,
-                         _ y: UnsafeMutablePointer<Float>, _ ldy: Int) {
+    static func block2x2(
+        _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>,
+        _ w0: UnsafePointer<Float>, _ w1: UnsafePointer<Float>, _ span: Span,
+        _ parked: UnsafeMutablePointer<Float>, _ rowStride: Int,
+        _ y: UnsafeMutablePointer<Float>, _ ldy: Int
+    ) {
         var c00 = load(parked, span.first), c01 = load(parked + 16, span.first)
         var c10 = load(parked + rowStride, span.first), c11 = load(parked + rowStride + 16, span.first)
         var i = span.start
@@ -170,8 +183,10 @@ enum Tiled {
     }
 
     @inline(__always)
-    static func block1x1(_ x0: UnsafePointer<Float>, _ w0: UnsafePointer<Float>, _ span: Span,
-                         _ parked: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>) {
+    static func block1x1(
+        _ x0: UnsafePointer<Float>, _ w0: UnsafePointer<Float>, _ span: Span,
+        _ parked: UnsafeMutablePointer<Float>, _ y: UnsafeMutablePointer<Float>
+    ) {
         var c = load(parked, span.first)
         var i = span.start
         while i < span.end {

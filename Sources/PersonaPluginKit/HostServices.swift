@@ -24,7 +24,7 @@ public func copyCString<T>(_ text: String, into field: inout T) {
         var bytes = Array(text.utf8)
         if bytes.count > buffer.count - 1 {
             var end = buffer.count - 1
-            while end > 0 && (bytes[end] & 0xC0) == 0x80 { end -= 1 }   // don't split a character
+            while end > 0 && (bytes[end] & 0xC0) == 0x80 { end -= 1 }  // don't split a character
             bytes = Array(bytes[..<end])
         }
         for (i, b) in bytes.enumerated() { buffer[i] = b }
@@ -78,7 +78,8 @@ public final class HostServices: @unchecked Sendable {
             throw PluginError(PERSONA_ERROR_UNAVAILABLE, "host ABI version \(version), plugin expects \(PERSONA_ABI_VERSION)")
         }
         guard persona_struct_size_accepted(size, PERSONA_HOST_SERVICES_V1_SIZE) != 0 else {
-            throw PluginError(PERSONA_ERROR_UNAVAILABLE, "host services table struct_size is \(size) bytes, ABI version 1 needs at least \(PERSONA_HOST_SERVICES_V1_SIZE)")
+            throw PluginError(
+                PERSONA_ERROR_UNAVAILABLE, "host services table struct_size is \(size) bytes, ABI version 1 needs at least \(PERSONA_HOST_SERVICES_V1_SIZE)")
         }
         self.table = table
         self.functions = readDeclared(UnsafeRawPointer(table), declaredSize: size, as: persona_host_services.self)
@@ -143,7 +144,7 @@ public final class HostModel: @unchecked Sendable {
         var error = persona_error()
         let bytes = Array(text.utf8)
         guard let tokenize = t.tokenize else { throw unavailable("tokenize") }
-        let status = (bytes + [0]).withUnsafeBufferPointer { b in   // never empty: a valid pointer even for ""
+        let status = (bytes + [0]).withUnsafeBufferPointer { b in  // never empty: a valid pointer even for ""
             UnsafeRawPointer(b.baseAddress!).withMemoryRebound(to: CChar.self, capacity: b.count) {
                 tokenize(host.context, handle, $0, bytes.count, &out, &count, &error)
             }
@@ -258,8 +259,9 @@ public final class HostModel: @unchecked Sendable {
             let nodes = UnsafeMutablePointer<persona_tree_node>.allocate(capacity: max(request.nodes.count, 1))
             nodeArrays.append(nodes)
             for (n, node) in request.nodes.enumerated() {
-                nodes[n] = persona_tree_node(token: node.token, parent: node.parent.map { Int32(clamping: $0) } ?? -1,
-                                             flags: node.wantsLogProbabilities ? PERSONA_TREE_NODE_WANT_LOGPROBS : 0)
+                nodes[n] = persona_tree_node(
+                    token: node.token, parent: node.parent.map { Int32(clamping: $0) } ?? -1,
+                    flags: node.wantsLogProbabilities ? PERSONA_TREE_NODE_WANT_LOGPROBS : 0)
             }
             let wanted = request.nodes.filter(\.wantsLogProbabilities).count
             let outPrompt = UnsafeMutablePointer<Float>.allocate(capacity: vocab)
@@ -267,9 +269,11 @@ public final class HostModel: @unchecked Sendable {
             let outNodes = UnsafeMutablePointer<Float>.allocate(capacity: max(wanted * vocab, 1))
             nodeOut.append(outNodes)
             let r = UnsafeMutablePointer<persona_tree_request>.allocate(capacity: 1)
-            r.initialize(to: persona_tree_request(struct_size: UInt32(MemoryLayout<persona_tree_request>.size), prompt: prompt,
-                                                  prompt_length: request.prompt.count, nodes: nodes, node_count: request.nodes.count,
-                                                  out_prompt_logprobs: outPrompt, out_node_logprobs: outNodes))
+            r.initialize(
+                to: persona_tree_request(
+                    struct_size: UInt32(MemoryLayout<persona_tree_request>.size), prompt: prompt,
+                    prompt_length: request.prompt.count, nodes: nodes, node_count: request.nodes.count,
+                    out_prompt_logprobs: outPrompt, out_node_logprobs: outNodes))
             cRequests.append(r)
         }
         var error = persona_error()

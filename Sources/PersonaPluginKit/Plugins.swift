@@ -106,19 +106,23 @@ public enum AnswerText {
     public static func looksLikeRefusal(_ text: String) -> Bool {
         let lower = text.lowercased().replacingOccurrences(of: "’", with: "'")
         let head = String(lower.prefix(200))
-        let markers = ["i can't", "i cannot", "i can not", "i won't", "i will not", "i'm sorry, but", "i am sorry, but",
-                       "i'm unable", "i am unable", "as an ai", "i'm not able", "i am not able", "i must decline",
-                       "i refuse", "i'm not comfortable", "i am not comfortable"]
+        let markers = [
+            "i can't", "i cannot", "i can not", "i won't", "i will not", "i'm sorry, but", "i am sorry, but",
+            "i'm unable", "i am unable", "as an ai", "i'm not able", "i am not able", "i must decline",
+            "i refuse", "i'm not comfortable", "i am not comfortable"
+        ]
         return markers.contains { head.contains($0) }
     }
 
     /// True when the answer admits it does not know or that the thing does not exist.
     public static func admitsIgnorance(_ text: String) -> Bool {
         let lower = String(text.lowercased().replacingOccurrences(of: "’", with: "'").prefix(300))
-        let markers = ["i don't know", "i do not know", "i'm not aware", "i am not aware", "i'm not familiar",
-                       "i am not familiar", "i don't have information", "i do not have information", "no information",
-                       "doesn't exist", "does not exist", "not a real", "isn't a real", "there is no record",
-                       "i couldn't find", "i could not find", "i'm not sure", "i am not sure", "fictional", "i don't have any"]
+        let markers = [
+            "i don't know", "i do not know", "i'm not aware", "i am not aware", "i'm not familiar",
+            "i am not familiar", "i don't have information", "i do not have information", "no information",
+            "doesn't exist", "does not exist", "not a real", "isn't a real", "there is no record",
+            "i couldn't find", "i could not find", "i'm not sure", "i am not sure", "fictional", "i don't have any"
+        ]
         return markers.contains { lower.contains($0) }
     }
 

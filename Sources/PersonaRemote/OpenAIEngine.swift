@@ -55,8 +55,10 @@ public final class OpenAIEngine: AnswerEngine, @unchecked Sendable {
 
     /// Checks the URL and reads the API key from the environment. Without `transport`, an
     /// HTTPClient with at most `concurrency` requests in flight.
-    public init(configuration: Configuration, environment: [String: String] = ProcessInfo.processInfo.environment,
-                transport: HTTPTransport? = nil) throws {
+    public init(
+        configuration: Configuration, environment: [String: String] = ProcessInfo.processInfo.environment,
+        transport: HTTPTransport? = nil
+    ) throws {
         guard let url = URL(string: configuration.baseURL), let scheme = url.scheme?.lowercased(), scheme == "http" || scheme == "https", url.host != nil else {
             throw OpenAIEngineError.configuration("--base-url \"\(configuration.baseURL)\" is not an http(s) URL (e.g. http://127.0.0.1:8000/v1)")
         }
@@ -125,7 +127,7 @@ public final class OpenAIEngine: AnswerEngine, @unchecked Sendable {
             "top_p": r.topP,
             // Servers take a signed 64-bit seed at most; keep it positive and below 2^53 for JSON.
             "seed": Int(r.seed & ((1 << 53) - 1)),
-            "stream": false,
+            "stream": false
         ]
         if let s = r.steering {
             body["steering"] = [["vector": s.vector.map { Double($0) }, "layer": s.layer, "coeff": Double(s.coefficient), "positions": s.positions.rawValue]]

@@ -33,7 +33,7 @@ public struct APIError: Error, CustomStringConvertible, Equatable, Sendable {
             func encode(to encoder: Encoder) throws {
                 var c = encoder.container(keyedBy: CodingKeys.self)
                 try c.encode(message, forKey: .message); try c.encode(type, forKey: .type)
-                try c.encode(param, forKey: .param); try c.encode(code, forKey: .code)   // explicit nulls
+                try c.encode(param, forKey: .param); try c.encode(code, forKey: .code)  // explicit nulls
             }
             enum CodingKeys: String, CodingKey { case message, type, param, code }
         }
@@ -112,7 +112,9 @@ public struct ChatCompletionRequest: Equatable, Sendable {
         }
 
         // messages
-        guard let mv = field("messages") else { throw APIError(status: 400, message: "messages is required", param: "messages", code: "missing_required_parameter") }
+        guard let mv = field("messages") else {
+            throw APIError(status: 400, message: "messages is required", param: "messages", code: "missing_required_parameter")
+        }
         guard let list = mv.array, !list.isEmpty else { throw APIError.invalid("messages", "messages must be a non-empty array, got \(mv.summary)") }
         guard list.count <= limits.maxMessages else { throw APIError.invalid("messages", "at most \(limits.maxMessages) messages, got \(list.count)") }
         var messages: [ChatMessage] = []
@@ -125,8 +127,9 @@ public struct ChatCompletionRequest: Equatable, Sendable {
             }
             // As in the OpenAI API, only an assistant message may leave its content out or null it.
             guard role == "assistant" || mo["content"].map({ !$0.isNull }) == true else {
-                throw APIError(status: 400, message: "\(p).content is required for a \(role) message", param: "\(p).content",
-                               code: "missing_required_parameter")
+                throw APIError(
+                    status: 400, message: "\(p).content is required for a \(role) message", param: "\(p).content",
+                    code: "missing_required_parameter")
             }
             messages.append(ChatMessage(role: role == "developer" ? "system" : role, content: try content(mo["content"], param: "\(p).content")))
         }
@@ -167,14 +170,19 @@ public struct ChatCompletionRequest: Equatable, Sendable {
         // stop
         var stop: [String] = []
         if let v = field("stop") {
-            if let s = v.string { stop = [s] }
-            else if let a = v.array {
+            if let s = v.string {
+                stop = [s]
+            } else if let a = v.array {
                 stop = try a.enumerated().map { i, e in
                     guard let s = e.string else { throw APIError.invalid("stop", "stop[\(i)] must be a string, got \(e.summary)") }
                     return s
                 }
-            } else { throw APIError.invalid("stop", "stop must be a string or an array of strings, got \(v.summary)") }
-            guard stop.count <= limits.maxStopStrings else { throw APIError.invalid("stop", "at most \(limits.maxStopStrings) stop strings, got \(stop.count)") }
+            } else {
+                throw APIError.invalid("stop", "stop must be a string or an array of strings, got \(v.summary)")
+            }
+            guard stop.count <= limits.maxStopStrings else {
+                throw APIError.invalid("stop", "at most \(limits.maxStopStrings) stop strings, got \(stop.count)")
+            }
             stop.removeAll { $0.isEmpty }
         }
 
@@ -182,7 +190,9 @@ public struct ChatCompletionRequest: Equatable, Sendable {
         let logprobs = try flag(field("logprobs"), "logprobs")
         var topLogprobs = 0
         if let v = field("top_logprobs") {
-            guard let k = v.int, (0...20).contains(k) else { throw APIError.invalid("top_logprobs", "top_logprobs must be an integer from 0 to 20, got \(v.summary)") }
+            guard let k = v.int, (0...20).contains(k) else {
+                throw APIError.invalid("top_logprobs", "top_logprobs must be an integer from 0 to 20, got \(v.summary)")
+            }
             guard logprobs else { throw APIError.invalid("top_logprobs", "top_logprobs needs logprobs: true") }
             topLogprobs = k
         }
@@ -201,8 +211,12 @@ public struct ChatCompletionRequest: Equatable, Sendable {
         let continueFlag = try field("continue_final_message").map { try flag($0, "continue_final_message") }
         let continueFinal: Bool
         if continueFlag == true {
-            guard lastIsAssistant else { throw APIError.invalid("continue_final_message", "continue_final_message needs the last message to be from the assistant") }
-            guard addGenerationPrompt != true else { throw APIError.invalid("continue_final_message", "continue_final_message and add_generation_prompt cannot both be true") }
+            guard lastIsAssistant else {
+                throw APIError.invalid("continue_final_message", "continue_final_message needs the last message to be from the assistant")
+            }
+            guard addGenerationPrompt != true else {
+                throw APIError.invalid("continue_final_message", "continue_final_message and add_generation_prompt cannot both be true")
+            }
             continueFinal = true
         } else if continueFlag == false {
             continueFinal = false
@@ -233,7 +247,9 @@ public struct ChatCompletionRequest: Equatable, Sendable {
         if let v = field("projections") {
             let shape = "projections must be an array of {vector, intervention (ablate, cap or floor), threshold, layers, direction_layer, positions}"
             guard let a = v.array else { throw APIError.invalid("projections", shape) }
-            guard a.count <= limits.maxSteering else { throw APIError.invalid("projections", "at most \(limits.maxSteering) projection entries, got \(a.count)") }
+            guard a.count <= limits.maxSteering else {
+                throw APIError.invalid("projections", "at most \(limits.maxSteering) projection entries, got \(a.count)")
+            }
             for (i, e) in a.enumerated() {
                 let p = "projections[\(i)]"
                 guard let po = e.object else { throw APIError.invalid(p, "\(p) must be an object") }
@@ -269,15 +285,18 @@ public struct ChatCompletionRequest: Equatable, Sendable {
                     directionLayer = d
                 }
                 let positions = try positionsField(po, p, default: .all)
-                projections.append(ProjectionRequest(vector: name, values: values, intervention: intervention, layers: layers,
-                                                     directionLayer: directionLayer, positions: positions))
+                projections.append(
+                    ProjectionRequest(
+                        vector: name, values: values, intervention: intervention, layers: layers,
+                        directionLayer: directionLayer, positions: positions))
             }
         }
 
-        return ChatCompletionRequest(model: model, messages: messages, maxTokens: maxTokens, temperature: temperature, topP: topP, topK: topK,
-                                     seed: seed, stop: stop, logprobs: logprobs, topLogprobs: topLogprobs, stream: stream,
-                                     includeUsageInStream: includeUsage, continueFinalMessage: continueFinal, steering: steering,
-                                     projections: projections)
+        return ChatCompletionRequest(
+            model: model, messages: messages, maxTokens: maxTokens, temperature: temperature, topP: topP, topK: topK,
+            seed: seed, stop: stop, logprobs: logprobs, topLogprobs: topLogprobs, stream: stream,
+            includeUsageInStream: includeUsage, continueFinalMessage: continueFinal, steering: steering,
+            projections: projections)
     }
 
     /// `vector`: a name the server knows, or an inline array of finite numbers.

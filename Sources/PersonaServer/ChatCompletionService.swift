@@ -61,7 +61,9 @@ public final class ChatCompletionService: @unchecked Sendable {
         let load = engine.load
         admissionLock.lock(); defer { admissionLock.unlock() }
         guard preparing + load.waiting < engine.maxQueued + max(0, engine.maxBatchSize - load.active) else {
-            throw APIError(status: 429, message: "the server is busy (\(engine.maxQueued) requests waiting); retry later", type: "rate_limit_error", code: "rate_limit_exceeded")
+            throw APIError(
+                status: 429, message: "the server is busy (\(engine.maxQueued) requests waiting); retry later", type: "rate_limit_error",
+                code: "rate_limit_exceeded")
         }
         preparing += 1
     }
@@ -73,14 +75,18 @@ public final class ChatCompletionService: @unchecked Sendable {
     public func prepare(_ body: Data) throws -> PreparedCompletion {
         let request = try ChatCompletionRequest.parse(body, limits: .init(maxTokens: configuration.maxTokensLimit))
         if let name = request.model, configuration.modelName != nil, name != modelName {
-            throw APIError(status: 404, message: "the model \"\(name.prefix(100))\" does not exist; this server serves \"\(modelName)\"", param: "model", code: "model_not_found")
+            throw APIError(
+                status: 404, message: "the model \"\(name.prefix(100))\" does not exist; this server serves \"\(modelName)\"", param: "model",
+                code: "model_not_found")
         }
         try admit()
         defer { release() }
         let prompt = try promptTokens(request)
         let context = model.config.contextLength
         guard prompt.count < context else {
-            throw APIError(status: 400, message: "the prompt has \(prompt.count) tokens; the model's context is \(context) tokens", param: "messages", code: "context_length_exceeded")
+            throw APIError(
+                status: 400, message: "the prompt has \(prompt.count) tokens; the model's context is \(context) tokens", param: "messages",
+                code: "context_length_exceeded")
         }
         let room = context - prompt.count
         let maxTokens = min(request.maxTokens ?? configuration.defaultMaxTokens, room)
@@ -100,10 +106,11 @@ public final class ChatCompletionService: @unchecked Sendable {
         let projections = try projectionHooks(request.projections)
 
         let seed = request.seed ?? UInt64.random(in: 0...UInt64.max)
-        let job = EngineJob(promptTokens: prompt, maxNewTokens: maxTokens,
-                            sampling: SamplingParameters(temperature: request.temperature, topP: request.topP, topK: request.topK, seed: seed),
-                            stopTokens: model.stopTokens, stopStrings: request.stop, steering: specs, projections: projections,
-                            logProbabilities: request.logprobs, topLogProbabilities: request.topLogprobs)
+        let job = EngineJob(
+            promptTokens: prompt, maxNewTokens: maxTokens,
+            sampling: SamplingParameters(temperature: request.temperature, topP: request.topP, topK: request.topK, seed: seed),
+            stopTokens: model.stopTokens, stopStrings: request.stop, steering: specs, projections: projections,
+            logProbabilities: request.logprobs, topLogProbabilities: request.topLogprobs)
         return PreparedCompletion(request: request, job: job, modelName: modelName)
     }
 
@@ -122,8 +129,11 @@ public final class ChatCompletionService: @unchecked Sendable {
         }
         guard let found else {
             let known = vectors.vectorNames
-            throw APIError(status: 400, message: "unknown vector \"\(name.prefix(100))\"; this server knows \(known.isEmpty ? "no vectors (start it with --vector NAME=FILE)" : known.joined(separator: ", "))",
-                           param: "\(param).vector", code: "unknown_vector")
+            throw APIError(
+                status: 400,
+                message:
+                    "unknown vector \"\(name.prefix(100))\"; this server knows \(known.isEmpty ? "no vectors (start it with --vector NAME=FILE)" : known.joined(separator: ", "))",
+                param: "\(param).vector", code: "unknown_vector")
         }
         return found
     }
@@ -140,9 +150,11 @@ public final class ChatCompletionService: @unchecked Sendable {
                 throw APIError.invalid("\(param).layers", "\(param).layers: block \(l) is out of range: the model has blocks 0…\(config.layerCount - 1)")
             }
             if let d = r.directionLayer, r.values != nil || !(0..<config.layerCount).contains(d) {
-                throw APIError.invalid("\(param).direction_layer", r.values != nil
-                    ? "\(param).direction_layer names a row of a named vector; an inline vector is one direction"
-                    : "\(param).direction_layer \(d) is out of range: the model has blocks 0…\(config.layerCount - 1)")
+                throw APIError.invalid(
+                    "\(param).direction_layer",
+                    r.values != nil
+                        ? "\(param).direction_layer names a row of a named vector; an inline vector is one direction"
+                        : "\(param).direction_layer \(d) is out of range: the model has blocks 0…\(config.layerCount - 1)")
             }
             for l in layers {
                 let direction = try requestVector(name: r.vector, values: r.values, row: r.directionLayer ?? l, param: param)
@@ -176,8 +188,9 @@ public final class ChatCompletionService: @unchecked Sendable {
             let fewest = text.utf8.count / model.tokenizer.maximumTokenBytes
             let context = model.config.contextLength
             guard fewest < context else {
-                throw APIError(status: 400, message: "the prompt has at least \(fewest) tokens (\(text.utf8.count) bytes); the model's context is \(context) tokens",
-                               param: "messages", code: "context_length_exceeded")
+                throw APIError(
+                    status: 400, message: "the prompt has at least \(fewest) tokens (\(text.utf8.count) bytes); the model's context is \(context) tokens",
+                    param: "messages", code: "context_length_exceeded")
             }
             return model.tokenizer.encode(text)
         }
@@ -203,11 +216,12 @@ public final class ChatCompletionService: @unchecked Sendable {
 
     func logprobEntry(_ t: EngineToken) -> ChatCompletionResponse.LogprobEntry {
         let (text, bytes) = tokenText(t.token)
-        return .init(token: text, logprob: Self.wire(t.logProbability ?? -.infinity), bytes: bytes,
-                     top_logprobs: t.top.map { alt in
-                         let (at, ab) = tokenText(alt.token)
-                         return .init(token: at, logprob: Self.wire(alt.logProbability), bytes: ab)
-                     })
+        return .init(
+            token: text, logprob: Self.wire(t.logProbability ?? -.infinity), bytes: bytes,
+            top_logprobs: t.top.map { alt in
+                let (at, ab) = tokenText(alt.token)
+                return .init(token: at, logprob: Self.wire(alt.logProbability), bytes: ab)
+            })
     }
 
     /// JSON has no infinities: -inf (and NaN) become -9999, as vLLM writes them.
@@ -225,26 +239,38 @@ public final class ChatCompletionService: @unchecked Sendable {
         let logprobs = prepared.request.logprobs ? ChatCompletionResponse.Logprobs(content: tokens.map(logprobEntry)) : nil
         return ChatCompletionResponse(
             id: id, object: "chat.completion", created: created, model: prepared.modelName,
-            choices: [.init(index: 0, message: .init(role: "assistant", content: finish.text), logprobs: logprobs,
-                            finish_reason: Self.finishReason(finish.stopReason))],
-            usage: .init(prompt_tokens: finish.promptTokenCount, completion_tokens: finish.tokens.count,
-                         total_tokens: finish.promptTokenCount + finish.tokens.count))
+            choices: [
+                .init(
+                    index: 0, message: .init(role: "assistant", content: finish.text), logprobs: logprobs,
+                    finish_reason: Self.finishReason(finish.stopReason))
+            ],
+            usage: .init(
+                prompt_tokens: finish.promptTokenCount, completion_tokens: finish.tokens.count,
+                total_tokens: finish.promptTokenCount + finish.tokens.count))
     }
 
     /// A streaming chunk.
-    public func chunk(id: String, created: Int, prepared: PreparedCompletion, role: String? = nil, content: String?,
-                      token: EngineToken? = nil, finishReason: String? = nil) -> ChatCompletionChunk {
+    public func chunk(
+        id: String, created: Int, prepared: PreparedCompletion, role: String? = nil, content: String?,
+        token: EngineToken? = nil, finishReason: String? = nil
+    ) -> ChatCompletionChunk {
         let logprobs = prepared.request.logprobs ? token.map { ChatCompletionResponse.Logprobs(content: [logprobEntry($0)]) } : nil
-        return ChatCompletionChunk(id: id, object: "chat.completion.chunk", created: created, model: prepared.modelName,
-                                   choices: [.init(index: 0, delta: .init(role: role, content: content), logprobs: logprobs, finish_reason: finishReason)],
-                                   usage: nil)
+        return ChatCompletionChunk(
+            id: id, object: "chat.completion.chunk", created: created, model: prepared.modelName,
+            choices: [.init(index: 0, delta: .init(role: role, content: content), logprobs: logprobs, finish_reason: finishReason)],
+            usage: nil)
     }
 
     /// The `GET /v1/models` body.
     public func modelsResponse(created: Int) -> ModelList {
-        ModelList(object: "list", data: [.init(id: modelName, object: "model", created: created, owned_by: "persona",
-                                               max_model_len: model.config.contextLength, steering_vectors: vectors.vectorNames,
-                                               persona_fingerprint: model.fingerprint)])
+        ModelList(
+            object: "list",
+            data: [
+                .init(
+                    id: modelName, object: "model", created: created, owned_by: "persona",
+                    max_model_len: model.config.contextLength, steering_vectors: vectors.vectorNames,
+                    persona_fingerprint: model.fingerprint)
+            ])
     }
 }
 

@@ -23,9 +23,11 @@ public struct EngineJob: Sendable {
     public var logProbabilities: Bool
     public var topLogProbabilities: Int
 
-    public init(promptTokens: [Int], maxNewTokens: Int, sampling: SamplingParameters = .greedy, stopTokens: Set<Int> = [],
-                stopStrings: [String] = [], steering: [SteeringSpec] = [], projections: [ProjectionHook] = [], logProbabilities: Bool = false,
-                topLogProbabilities: Int = 0) {
+    public init(
+        promptTokens: [Int], maxNewTokens: Int, sampling: SamplingParameters = .greedy, stopTokens: Set<Int> = [],
+        stopStrings: [String] = [], steering: [SteeringSpec] = [], projections: [ProjectionHook] = [], logProbabilities: Bool = false,
+        topLogProbabilities: Int = 0
+    ) {
         self.promptTokens = promptTokens; self.maxNewTokens = maxNewTokens; self.sampling = sampling
         self.stopTokens = stopTokens; self.stopStrings = stopStrings; self.steering = steering; self.projections = projections
         self.logProbabilities = logProbabilities; self.topLogProbabilities = topLogProbabilities
@@ -65,8 +67,9 @@ extension EngineFinish {
     /// A finished sequence's report, of which `delivered` has already been streamed.
     init(_ result: GenerationResult, delivered: String) {
         let text = result.text ?? ""
-        self.init(stopReason: result.stopReason, text: text, tokens: result.tokens, promptTokenCount: result.promptTokens.count,
-                  remainingText: text.hasPrefix(delivered) ? String(text.dropFirst(delivered.count)) : "")
+        self.init(
+            stopReason: result.stopReason, text: text, tokens: result.tokens, promptTokenCount: result.promptTokens.count,
+            remainingText: text.hasPrefix(delivered) ? String(text.dropFirst(delivered.count)) : "")
     }
 }
 
@@ -80,7 +83,8 @@ public enum EngineError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .queueFull(limit): return "the server is busy: \(limit) requests are already waiting; retry later"
         case .stopped: return "the engine has stopped"
-        case let .promptTooLong(tokens, context): return "the prompt has \(tokens) tokens; the model's context is \(context) tokens (leave room for at least one generated token)"
+        case let .promptTooLong(tokens, context):
+            return "the prompt has \(tokens) tokens; the model's context is \(context) tokens (leave room for at least one generated token)"
         case .emptyPrompt: return "the prompt has no tokens"
         }
     }
@@ -247,8 +251,9 @@ public final class InferenceEngine: @unchecked Sendable {
     /// error in its settings).
     private func admit(_ s: Submitted, to batch: GenerationBatch, jobs: inout [Int: Running]) {
         let job = s.job
-        let request = GenerationRequest(promptTokens: job.promptTokens, maxNewTokens: max(0, job.maxNewTokens), sampling: job.sampling,
-                                        stopTokens: job.stopTokens, stopStrings: job.stopStrings)
+        let request = GenerationRequest(
+            promptTokens: job.promptTokens, maxNewTokens: max(0, job.maxNewTokens), sampling: job.sampling,
+            stopTokens: job.stopTokens, stopStrings: job.stopStrings)
         do {
             if let result = try batch.admit(request, id: s.id) {
                 s.handler(.finished(EngineFinish(result, delivered: "")))

@@ -33,9 +33,10 @@ public final class PersonaServer: @unchecked Sendable {
         router.post("/v1/chat/completions") { [self] request, _ -> Response in
             try await self.chatCompletions(request)
         }
-        let app = Application(router: router,
-                              configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "persona"),
-                              onServerRunning: { channel in onRunning(channel.localAddress?.port ?? 0) })
+        let app = Application(
+            router: router,
+            configuration: .init(address: .hostname(configuration.host, port: configuration.port), serverName: "persona"),
+            onServerRunning: { channel in onRunning(channel.localAddress?.port ?? 0) })
         if handleSignals { try await app.runService() } else { try await app.run() }
     }
 
@@ -64,7 +65,8 @@ public final class PersonaServer: @unchecked Sendable {
                 continuation.finish()
             }
         } catch EngineError.queueFull(let limit) {
-            throw APIError(status: 429, message: "the server is busy (\(limit) requests waiting); retry later", type: "rate_limit_error", code: "rate_limit_exceeded")
+            throw APIError(
+                status: 429, message: "the server is busy (\(limit) requests waiting); retry later", type: "rate_limit_error", code: "rate_limit_exceeded")
         } catch let e as APIError {
             throw e
         } catch {
@@ -75,7 +77,8 @@ public final class PersonaServer: @unchecked Sendable {
             if case .cancelled = reason { engine.cancel(jobID) }
         }
         let log = configuration.log
-        let steered = (prepared.request.steering.isEmpty ? "" : " steered(\(prepared.request.steering.count))")
+        let steered =
+            (prepared.request.steering.isEmpty ? "" : " steered(\(prepared.request.steering.count))")
             + (prepared.request.projections.isEmpty ? "" : " projections(\(prepared.request.projections.count))")
 
         if !prepared.request.stream {
@@ -92,7 +95,9 @@ public final class PersonaServer: @unchecked Sendable {
                 engine.cancel(jobID)
                 throw APIError(status: 500, message: "generation ended without a result", type: "server_error")
             }
-            log?("POST /v1/chat/completions 200 \(seconds(since: started)) prompt=\(finish.promptTokenCount) completion=\(finish.tokens.count) finish=\(ChatCompletionService.finishReason(finish.stopReason))\(steered)")
+            log?(
+                "POST /v1/chat/completions 200 \(seconds(since: started)) prompt=\(finish.promptTokenCount) completion=\(finish.tokens.count) finish=\(ChatCompletionService.finishReason(finish.stopReason))\(steered)"
+            )
             return Self.json(service.response(id: id, created: created, prepared: prepared, tokens: tokens, finish: finish))
         }
 
@@ -121,7 +126,8 @@ public final class PersonaServer: @unchecked Sendable {
                     if prepared.request.includeUsageInStream {
                         var usage = service.chunk(id: id, created: created, prepared: prepared, content: nil)
                         usage.choices = []
-                        usage.usage = .init(prompt_tokens: f.promptTokenCount, completion_tokens: f.tokens.count, total_tokens: f.promptTokenCount + f.tokens.count)
+                        usage.usage = .init(
+                            prompt_tokens: f.promptTokenCount, completion_tokens: f.tokens.count, total_tokens: f.promptTokenCount + f.tokens.count)
                         try await send(usage)
                     }
                     outcome = "prompt=\(f.promptTokenCount) completion=\(f.tokens.count) finish=\(reason)"
@@ -175,12 +181,19 @@ enum JSONValueEncodable: Codable {
     case null, bool(Bool), number(Double), string(String), array([JSONValueEncodable]), object([String: JSONValueEncodable])
     init(from decoder: Decoder) throws {
         let c = try decoder.singleValueContainer()
-        if c.decodeNil() { self = .null }
-        else if let b = try? c.decode(Bool.self) { self = .bool(b) }
-        else if let d = try? c.decode(Double.self) { self = .number(d) }
-        else if let s = try? c.decode(String.self) { self = .string(s) }
-        else if let a = try? c.decode([JSONValueEncodable].self) { self = .array(a) }
-        else { self = .object(try c.decode([String: JSONValueEncodable].self)) }
+        if c.decodeNil() {
+            self = .null
+        } else if let b = try? c.decode(Bool.self) {
+            self = .bool(b)
+        } else if let d = try? c.decode(Double.self) {
+            self = .number(d)
+        } else if let s = try? c.decode(String.self) {
+            self = .string(s)
+        } else if let a = try? c.decode([JSONValueEncodable].self) {
+            self = .array(a)
+        } else {
+            self = .object(try c.decode([String: JSONValueEncodable].self))
+        }
     }
     func encode(to encoder: Encoder) throws {
         var c = encoder.singleValueContainer()
@@ -215,9 +228,13 @@ struct ErrorJSONMiddleware<Context: RequestContext>: RouterMiddleware {
             apiError = APIError(status: 413, message: "the request body is larger than this server's limit", code: "body_too_large")
         } catch let e as HTTPResponseError {
             let code = Int(e.status.code)
-            let message = code == 404 ? "no route \(request.method.rawValue) \(request.uri.path)" : (code == 405 ? "method \(request.method.rawValue) not allowed on \(request.uri.path)" : e.status.reasonPhrase)
-            apiError = APIError(status: code, message: message, type: code >= 500 ? "server_error" : "invalid_request_error",
-                                code: code == 404 ? "not_found" : nil)
+            let message =
+                code == 404
+                ? "no route \(request.method.rawValue) \(request.uri.path)"
+                : (code == 405 ? "method \(request.method.rawValue) not allowed on \(request.uri.path)" : e.status.reasonPhrase)
+            apiError = APIError(
+                status: code, message: message, type: code >= 500 ? "server_error" : "invalid_request_error",
+                code: code == 404 ? "not_found" : nil)
         } catch {
             apiError = APIError(status: 500, message: "internal error: \(error)", type: "server_error")
         }

@@ -11,9 +11,10 @@ public enum BLAS {
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
         m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0
     ) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans,
-                    blasint(m), blasint(n), blasint(k),
-                    alpha, a, blasint(k), b, blasint(k), beta, c, blasint(n))
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasTrans,
+            blasint(m), blasint(n), blasint(k),
+            alpha, a, blasint(k), b, blasint(k), beta, c, blasint(n))
     }
 
     /// C[m, n] = alpha * A[m, k] · B[k, n] + beta * C, all row-major float32.
@@ -21,9 +22,10 @@ public enum BLAS {
         _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>,
         m: Int, n: Int, k: Int, alpha: Float = 1, beta: Float = 0
     ) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                    blasint(m), blasint(n), blasint(k),
-                    alpha, a, blasint(k), b, blasint(n), beta, c, blasint(n))
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, CblasNoTrans,
+            blasint(m), blasint(n), blasint(k),
+            alpha, a, blasint(k), b, blasint(n), beta, c, blasint(n))
     }
 
     /// The number of threads OpenBLAS uses.
@@ -44,10 +46,13 @@ public enum BLAS {
 extension BLAS {
     /// General strided sgemm: C[m, n] = alpha · A[m, k] · op(B) + beta · C, row-major, with explicit
     /// leading dimensions; op(B) = B[k, n] or, with `transposeB`, B[n, k]ᵀ.
-    public static func gemm(transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
-                            a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                            beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                    blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+    public static func gemm(
+        transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
+        a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
+        beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
+    ) {
+        cblas_sgemm(
+            CblasRowMajor, CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+            blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
     }
 }

@@ -59,7 +59,8 @@ public enum GGMLType: UInt32, CaseIterable, Sendable {
         case .f32, .f16, .bf16, .f64, .i8, .i16, .i32, .i64: return 1
         case .q4_0, .q4_1, .q5_0, .q5_1, .q8_0, .q8_1, .iq4_NL, .mxfp4: return 32
         case .q2_K, .q3_K, .q4_K, .q5_K, .q6_K, .q8_K, .iq2_XXS, .iq2_XS, .iq3_XXS, .iq1_S,
-             .iq3_S, .iq2_S, .iq4_XS, .iq1_M, .tq1_0, .tq2_0: return 256
+            .iq3_S, .iq2_S, .iq4_XS, .iq1_M, .tq1_0, .tq2_0:
+            return 256
         }
     }
 
@@ -72,18 +73,18 @@ public enum GGMLType: UInt32, CaseIterable, Sendable {
         case .i8: return 1
         case .i16: return 2
         case .i32: return 4
-        case .q4_0: return 18          // f16 d + 16 nibble bytes
-        case .q4_1: return 20          // f16 d, f16 m + 16 bytes
-        case .q5_0: return 22          // f16 d + 4 high-bit bytes + 16 bytes
-        case .q5_1: return 24          // f16 d, f16 m + 4 + 16
-        case .q8_0: return 34          // f16 d + 32 int8
-        case .q8_1: return 36          // f16 d, f16 s + 32 int8
-        case .q2_K: return 84          // 16 scales + 64 qs + f16 d + f16 dmin
-        case .q3_K: return 110         // 32 hmask + 64 qs + 12 scales + f16 d
-        case .q4_K: return 144         // f16 d + f16 dmin + 12 scales + 128 qs
-        case .q5_K: return 176         // f16 d + f16 dmin + 12 scales + 32 qh + 128 qs
-        case .q6_K: return 210         // 128 ql + 64 qh + 16 scales + f16 d
-        case .q8_K: return 292         // f32 d + 256 int8 + 16 int16 sums
+        case .q4_0: return 18  // f16 d + 16 nibble bytes
+        case .q4_1: return 20  // f16 d, f16 m + 16 bytes
+        case .q5_0: return 22  // f16 d + 4 high-bit bytes + 16 bytes
+        case .q5_1: return 24  // f16 d, f16 m + 4 + 16
+        case .q8_0: return 34  // f16 d + 32 int8
+        case .q8_1: return 36  // f16 d, f16 s + 32 int8
+        case .q2_K: return 84  // 16 scales + 64 qs + f16 d + f16 dmin
+        case .q3_K: return 110  // 32 hmask + 64 qs + 12 scales + f16 d
+        case .q4_K: return 144  // f16 d + f16 dmin + 12 scales + 128 qs
+        case .q5_K: return 176  // f16 d + f16 dmin + 12 scales + 32 qh + 128 qs
+        case .q6_K: return 210  // 128 ql + 64 qh + 16 scales + f16 d
+        case .q8_K: return 292  // f32 d + 256 int8 + 16 int16 sums
         case .iq2_XXS: return 66
         case .iq2_XS: return 74
         case .iq3_XXS: return 98

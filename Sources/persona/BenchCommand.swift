@@ -16,8 +16,9 @@ struct BenchCommand: ParsableCommand {
     @Option(name: .customLong("batch"), help: "Decode batch sizes (repeatable).")
     var batchSizes: [Int] = [1, 8, 32]
 
-    @Option(name: .customLong("workload-batch"),
-            help: "Batch sizes decoded three ways: greedy, sampled (temperature 1) and sampled with a steering vector (repeatable; 0 = none).")
+    @Option(
+        name: .customLong("workload-batch"),
+        help: "Batch sizes decoded three ways: greedy, sampled (temperature 1) and sampled with a steering vector (repeatable; 0 = none).")
     var workloadBatchSizes: [Int] = [16, 32]
 
     @OptionGroup var arithmetic: ArithmeticOptions
@@ -39,18 +40,24 @@ struct BenchCommand: ParsableCommand {
         let start = Date()
         let lm = try LanguageModel(model)
         let load = Date().timeIntervalSince(start)
-        let result = try Benchmark.run(model: lm, loadSeconds: load, newTokens: newTokens, batchSizes: batchSizes,
-                                       workloadBatchSizes: workloadBatchSizes.filter { $0 > 0 }) { printError("bench: \($0)") }
+        let result = try Benchmark.run(
+            model: lm, loadSeconds: load, newTokens: newTokens, batchSizes: batchSizes,
+            workloadBatchSizes: workloadBatchSizes.filter { $0 > 0 }
+        ) { printError("bench: \($0)") }
         if json { print(try jsonText(result)); return }
-        print("model \(result.model), \(result.threads) threads, load \(String(format: "%.1f", result.loadSeconds)) s"
-              + (result.loadAverage.map { String(format: ", machine load average %.2f at start", $0) } ?? ""))
-        print("cpu \(result.cpuModel ?? "unknown"), OpenBLAS kernels \(result.blasCore ?? "unknown")"
-              + (result.blasCoreChosenAtStartup == true ? " (chosen by persona: OpenBLAS did not know this CPU)" : "")
-              + ", quantized kernels \(result.kernels ?? "unknown"), arithmetic \(result.arithmetic ?? "unknown")")
+        print(
+            "model \(result.model), \(result.threads) threads, load \(String(format: "%.1f", result.loadSeconds)) s"
+                + (result.loadAverage.map { String(format: ", machine load average %.2f at start", $0) } ?? ""))
+        print(
+            "cpu \(result.cpuModel ?? "unknown"), OpenBLAS kernels \(result.blasCore ?? "unknown")"
+                + (result.blasCoreChosenAtStartup == true ? " (chosen by persona: OpenBLAS did not know this CPU)" : "")
+                + ", quantized kernels \(result.kernels ?? "unknown"), arithmetic \(result.arithmetic ?? "unknown")")
         print(String(format: "prefill  %4d tokens  %8.1f tokens/s", result.prefillTokens, result.prefillTokensPerSecond))
         for d in result.decode {
             let mode = d.mode.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)
-            var line = "decode   " + mode + String(format: "batch %3d   %8.1f tokens/s  (%.1f per sequence)", d.batchSize, d.tokensPerSecond, d.perSequenceTokensPerSecond)
+            var line =
+                "decode   " + mode
+                + String(format: "batch %3d   %8.1f tokens/s  (%.1f per sequence)", d.batchSize, d.tokensPerSecond, d.perSequenceTokensPerSecond)
             if let cpuRate = d.cpuTimeTokensPerSecond, let cpu = d.cpuSeconds {
                 line += String(format: "  cpu %.1f s, %.1f tokens per %d cpu-seconds", cpu, cpuRate, result.threads)
             }

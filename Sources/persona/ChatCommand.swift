@@ -20,7 +20,8 @@ struct ChatCommand: ParsableCommand {
     func run() throws {
         arithmetic.apply()
         let lm = try LanguageModel(model)
-        let hooks: [LayerHook] = (steering.files.isEmpty ? [] : [try SteeringHook(steering.specs(config: lm.config), config: lm.config)])
+        let hooks: [LayerHook] =
+            (steering.files.isEmpty ? [] : [try SteeringHook(steering.specs(config: lm.config), config: lm.config)])
             + (try projection.makeHooks(model: lm))
         let generator = lm.makeGenerator(maxBatchSize: 1)
         var messages: [ChatMessage] = generation.system.map { [ChatMessage(role: "system", content: $0)] } ?? []
@@ -39,8 +40,9 @@ struct ChatCommand: ParsableCommand {
             sampling.seed &+= turn
             turn += 1
             var stream = StreamingDecoder(tokenizer: lm.tokenizer, skipSpecialTokens: true)
-            let request = GenerationRequest(promptTokens: prompt, maxNewTokens: generation.maxTokens, sampling: sampling,
-                                            stopTokens: lm.stopTokens, stopStrings: generation.stopStrings)
+            let request = GenerationRequest(
+                promptTokens: prompt, maxNewTokens: generation.maxTokens, sampling: sampling,
+                stopTokens: lm.stopTokens, stopStrings: generation.stopStrings)
             let result = try lm.transformer.withHooks(hooks) {
                 try generator.generate([request]) { _, token in FileHandle.standardOutput.write(Data(stream.append(token).utf8)) }
             }[0]

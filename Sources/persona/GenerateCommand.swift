@@ -9,13 +9,13 @@ struct GenerateCommand: ParsableCommand {
         commandName: "generate",
         abstract: "Generate an answer to a prompt (through the model's chat template), optionally steered.",
         discussion: """
-        Examples:
-          persona generate qwen2.5-0.5b "Tell me about your weekend." --max-tokens 64
-          persona generate smollm2-135m "Hi" --steer evil.safetensors --layer 15 --coeff 4 --positions response
-          persona generate qwen2.5-0.5b "How do I pick a lock?" --ablate refusal.safetensors --direction-layer 12
-          persona generate smollm2-135m "Hi" --cap evil.safetensors --threshold 2 --cap-layers 12 13 14
-          persona generate smollm2-135m "Hi" --hook projection-probe --hook-config '{"vector":"evil.safetensors","layers":[15],"output":"p.jsonl"}'
-        """)
+            Examples:
+              persona generate qwen2.5-0.5b "Tell me about your weekend." --max-tokens 64
+              persona generate smollm2-135m "Hi" --steer evil.safetensors --layer 15 --coeff 4 --positions response
+              persona generate qwen2.5-0.5b "How do I pick a lock?" --ablate refusal.safetensors --direction-layer 12
+              persona generate smollm2-135m "Hi" --cap evil.safetensors --threshold 2 --cap-layers 12 13 14
+              persona generate smollm2-135m "Hi" --hook projection-probe --hook-config '{"vector":"evil.safetensors","layers":[15],"output":"p.jsonl"}'
+            """)
 
     @Argument(help: "A GGUF file, a Hugging Face folder, or a default model name.")
     var model: String
@@ -46,13 +46,15 @@ struct GenerateCommand: ParsableCommand {
         arithmetic.apply()
         let lm = try LanguageModel(model)
         let promptIDs = raw ? lm.tokenizer.encode(prompt) : try lm.chatPrompt(user: prompt, system: generation.system)
-        let hooks: [LayerHook] = (steering.files.isEmpty ? [] : [try SteeringHook(steering.specs(config: lm.config), config: lm.config)])
+        let hooks: [LayerHook] =
+            (steering.files.isEmpty ? [] : [try SteeringHook(steering.specs(config: lm.config), config: lm.config)])
             + (try projection.makeHooks(model: lm))
             + (try hookPlugins.makeHooks(model: lm))
         let generator = lm.makeGenerator(maxBatchSize: 1)
         var stream = StreamingDecoder(tokenizer: lm.tokenizer, skipSpecialTokens: true)
-        let request = GenerationRequest(promptTokens: promptIDs, maxNewTokens: generation.maxTokens, sampling: generation.sampling,
-                                        stopTokens: lm.stopTokens, stopStrings: generation.stopStrings)
+        let request = GenerationRequest(
+            promptTokens: promptIDs, maxNewTokens: generation.maxTokens, sampling: generation.sampling,
+            stopTokens: lm.stopTokens, stopStrings: generation.stopStrings)
         let result = try lm.transformer.withHooks(hooks) {
             try generator.generate([request]) { _, token in
                 guard !json else { return }

@@ -9,7 +9,8 @@ struct InspectCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "inspect",
         abstract: "Show a model's architecture, quantization mix and tensors.",
-        discussion: "MODEL is a GGUF file, a Hugging Face folder (config.json + *.safetensors), or a default model name (smollm2-135m, qwen2.5-0.5b, qwen2.5-1.5b).")
+        discussion:
+            "MODEL is a GGUF file, a Hugging Face folder (config.json + *.safetensors), or a default model name (smollm2-135m, qwen2.5-0.5b, qwen2.5-1.5b).")
 
     @Argument(help: "A GGUF file, a Hugging Face folder, or a default model name.")
     var model: String?
@@ -23,7 +24,10 @@ struct InspectCommand: ParsableCommand {
     @Flag(help: "Show this machine instead of a model: the kernel levels it runs and the OpenBLAS kernel family in use.")
     var machine = false
 
-    @Flag(help: "With --machine: print only the environment assignments of persona's OpenBLAS choice (KEY=VALUE, empty when none), for programs that do not start through persona.")
+    @Flag(
+        help:
+            "With --machine: print only the environment assignments of persona's OpenBLAS choice (KEY=VALUE, empty when none), for programs that do not start through persona."
+    )
     var env = false
 
     func validate() throws {
@@ -63,7 +67,7 @@ struct InspectCommand: ParsableCommand {
             ("chat template", inspection.hasChatTemplate ? "present" : "absent"),
             ("parameters", formatCount(inspection.parameterCount)),
             ("tensor bytes", formatBytes(inspection.tensorBytes)),
-            ("fingerprint", inspection.fingerprint),
+            ("fingerprint", inspection.fingerprint)
         ]
         if let model = inspection.tokenizerModel {
             rows.append(("tokenizer", model + (inspection.tokenizerPre.map { " (pre: \($0))" } ?? "")))
@@ -72,16 +76,18 @@ struct InspectCommand: ParsableCommand {
         for (k, v) in rows { print(k.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + v) }
         print("\nquantization mix:")
         for q in inspection.quantization {
-            print("  " + q.type.padding(toLength: 6, withPad: " ", startingAt: 0)
-                  + String(format: "%5d tensors  %10@", q.tensorCount, formatBytes(q.byteCount)))
+            print(
+                "  " + q.type.padding(toLength: 6, withPad: " ", startingAt: 0)
+                    + String(format: "%5d tensors  %10@", q.tensorCount, formatBytes(q.byteCount)))
         }
         if let list = inspection.tensors {
             print("\ntensors:")
             let nameWidth = list.map(\.name.count).max() ?? 0
             for t in list {
-                print("  " + t.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "  "
-                      + t.type.padding(toLength: 5, withPad: " ", startingAt: 0) + "  "
-                      + "\(t.shape)".padding(toLength: 16, withPad: " ", startingAt: 0) + "  " + formatBytes(t.byteCount))
+                print(
+                    "  " + t.name.padding(toLength: nameWidth, withPad: " ", startingAt: 0) + "  "
+                        + t.type.padding(toLength: 5, withPad: " ", startingAt: 0) + "  "
+                        + "\(t.shape)".padding(toLength: 16, withPad: " ", startingAt: 0) + "  " + formatBytes(t.byteCount))
             }
         }
     }
@@ -102,9 +108,10 @@ extension InspectCommand {
             if !line.isEmpty { print(line) }
             return
         }
-        let m = Machine(kernelLevels: FusedSupport.supported.map(\.rawValue), kernelLevel: FusedSupport.level.rawValue,
-                        openblasCore: BLAS.coreName, openblasCoreChosenByPersona: BLAS.coreChosenAtStartup,
-                        openblasThreads: BLAS.threadCount)
+        let m = Machine(
+            kernelLevels: FusedSupport.supported.map(\.rawValue), kernelLevel: FusedSupport.level.rawValue,
+            openblasCore: BLAS.coreName, openblasCoreChosenByPersona: BLAS.coreChosenAtStartup,
+            openblasThreads: BLAS.threadCount)
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

@@ -10,15 +10,15 @@ struct JudgeCommand: ParsableCommand {
         commandName: "judge",
         abstract: "Score one answer with an autorater plugin (0–100 for a trait, or for coherence).",
         discussion: """
-        Examples:
-          persona judge --autorater local-judge --judge-config '{"model": "qwen2.5-0.5b"}' --trait evil \\
-              --question "How should I treat my enemies?" --answer "With kindness."
-          persona judge --autorater openai --judge-config '{"base_url": "http://127.0.0.1:8080/v1", "model": "smollm2-135m"}' \\
-              --coherence --question "What is 2+2?" --answer "4."
-          OPENAI_API_KEY=… persona judge --autorater openai \\
-              --judge-config '{"base_url": "https://api.openai.com/v1", "model": "gpt-4.1-mini", "api_key_env": "OPENAI_API_KEY"}' \\
-              --trait sycophantic --question "…" --answer "…"
-        """)
+            Examples:
+              persona judge --autorater local-judge --judge-config '{"model": "qwen2.5-0.5b"}' --trait evil \\
+                  --question "How should I treat my enemies?" --answer "With kindness."
+              persona judge --autorater openai --judge-config '{"base_url": "http://127.0.0.1:8080/v1", "model": "smollm2-135m"}' \\
+                  --coherence --question "What is 2+2?" --answer "4."
+              OPENAI_API_KEY=… persona judge --autorater openai \\
+                  --judge-config '{"base_url": "https://api.openai.com/v1", "model": "gpt-4.1-mini", "api_key_env": "OPENAI_API_KEY"}' \\
+                  --trait sycophantic --question "…" --answer "…"
+            """)
 
     @Option(help: "The autorater plugin (openai, local-judge, … or NAME@PATH).")
     var autorater = "local-judge"
@@ -84,7 +84,8 @@ struct JudgeCommand: ParsableCommand {
             prompt = evalPrompt; promptName = "custom eval prompt"
         } else {
             let name = trait ?? ""
-            let pack = FileManager.default.fileExists(atPath: name)
+            let pack =
+                FileManager.default.fileExists(atPath: name)
                 ? try PluginHost.loadPackFile(name)
                 : try host.loadPack(host.plugin(name, kind: .traitPack))
             prompt = pack.pack.evalPrompt; promptName = "trait \(pack.name)"
@@ -104,14 +105,20 @@ struct JudgeCommand: ParsableCommand {
             var load = [Double](repeating: 0, count: 3)
             let loads = getloadavg(&load, 3) == 3 ? String(format: "%.2f %.2f %.2f", load[0], load[1], load[2]) : "unknown"
             // CPU seconds / 2: what the scoring would take on the two cores alone (BENCHMARKS.md).
-            FileHandle.standardError.write(Data(String(format: "timing: %d score(s) in %.3f s, %.3f s per score (model loading excluded); CPU %.2f s (%.3f s per score at 2 cores); load average %@\n",
-                                                       requests.count, elapsed, elapsed / Double(requests.count), cpu,
-                                                       cpu / 2 / Double(requests.count), loads).utf8))
+            FileHandle.standardError.write(
+                Data(
+                    String(
+                        format:
+                            "timing: %d score(s) in %.3f s, %.3f s per score (model loading excluded); CPU %.2f s (%.3f s per score at 2 cores); load average %@\n",
+                        requests.count, elapsed, elapsed / Double(requests.count), cpu,
+                        cpu / 2 / Double(requests.count), loads
+                    ).utf8))
         }
         if json {
             let outputs = verdicts.map { verdict in
-                Output(autorater: judge.name, prompt: promptName, score: verdict.score, noScoreReason: verdict.noScoreReason,
-                       numberMass: verdict.numberMass, alternatives: verdict.alternatives)
+                Output(
+                    autorater: judge.name, prompt: promptName, score: verdict.score, noScoreReason: verdict.noScoreReason,
+                    numberMass: verdict.numberMass, alternatives: verdict.alternatives)
             }
             print(try outputs.count == 1 ? jsonText(outputs[0]) : jsonText(outputs))
             return

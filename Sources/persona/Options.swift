@@ -67,7 +67,9 @@ struct GenerationOptions: ParsableArguments {
 /// `--steer FILE --layer L --coeff C [--positions P]`, repeatable: the i-th --layer, --coeff and
 /// --positions belong to the i-th --steer (a single --positions applies to all).
 struct SteeringOptions: ParsableArguments {
-    @Option(name: .customLong("steer"), help: ArgumentHelp("A vector file (safetensors: `vectors` [layers, hidden] or `vector` [hidden]); repeatable.", valueName: "file"))
+    @Option(
+        name: .customLong("steer"),
+        help: ArgumentHelp("A vector file (safetensors: `vectors` [layers, hidden] or `vector` [hidden]); repeatable.", valueName: "file"))
     var files: [String] = []
 
     @Option(name: .customLong("layer"), help: "Block index (0-based) for each --steer.")
@@ -81,7 +83,9 @@ struct SteeringOptions: ParsableArguments {
 
     func validate() throws {
         guard layers.count == files.count else { throw ValidationError("give one --layer per --steer (\(files.count) --steer, \(layers.count) --layer)") }
-        guard coefficients.count == files.count else { throw ValidationError("give one --coeff per --steer (\(files.count) --steer, \(coefficients.count) --coeff)") }
+        guard coefficients.count == files.count else {
+            throw ValidationError("give one --coeff per --steer (\(files.count) --steer, \(coefficients.count) --coeff)")
+        }
         guard positions.count <= 1 || positions.count == files.count else { throw ValidationError("give one --positions, or one per --steer") }
         for p in positions where SteeringPositions(rawValue: p) == nil {
             throw ValidationError("--positions \(p): expected all, prompt or response")
@@ -91,8 +95,9 @@ struct SteeringOptions: ParsableArguments {
     func specs(config: ModelConfig) throws -> [SteeringSpec] {
         try files.indices.map { i in
             let p = positions.isEmpty ? "response" : positions[positions.count == 1 ? 0 : i]
-            return try SteeringSpec.load(path: files[i], layer: layers[i], coefficient: coefficients[i],
-                                         positions: SteeringPositions(rawValue: p) ?? .response, config: config)
+            return try SteeringSpec.load(
+                path: files[i], layer: layers[i], coefficient: coefficients[i],
+                positions: SteeringPositions(rawValue: p) ?? .response, config: config)
         }
     }
 }

@@ -38,16 +38,21 @@ struct PacksList: ParsableCommand {
         let (packs, refused) = host.discoverPacks(extraFolders: packFolders)
         let output = Output(
             packs: packs.sorted { $0.name < $1.name }.map {
-                .init(name: $0.name, source: $0.source, contentHash: $0.contentHash, instructionPairs: $0.pack.instructions.count,
-                      extractionQuestions: $0.pack.questions.extraction.count, evaluationQuestions: $0.pack.questions.evaluation.count,
-                      filters: $0.filters.map(\.name))
+                .init(
+                    name: $0.name, source: $0.source, contentHash: $0.contentHash, instructionPairs: $0.pack.instructions.count,
+                    extractionQuestions: $0.pack.questions.extraction.count, evaluationQuestions: $0.pack.questions.evaluation.count,
+                    filters: $0.filters.map(\.name))
             },
             refused: refused.map { .init(source: $0.path, reason: $0.reason) })
         if json { print(try jsonText(output)); return }
-        printTable([["NAME", "PAIRS", "EXTRACT", "EVAL", "FILTERS", "HASH", "SOURCE"]] + output.packs.map {
-            [$0.name, "\($0.instructionPairs)", "\($0.extractionQuestions)", "\($0.evaluationQuestions)",
-             $0.filters.isEmpty ? "-" : $0.filters.joined(separator: ","), String($0.contentHash.prefix(16)), $0.source]
-        })
+        printTable(
+            [["NAME", "PAIRS", "EXTRACT", "EVAL", "FILTERS", "HASH", "SOURCE"]]
+                + output.packs.map {
+                    [
+                        $0.name, "\($0.instructionPairs)", "\($0.extractionQuestions)", "\($0.evaluationQuestions)",
+                        $0.filters.isEmpty ? "-" : $0.filters.joined(separator: ","), String($0.contentHash.prefix(16)), $0.source
+                    ]
+                })
         if !output.refused.isEmpty {
             print("\nrefused:")
             for r in output.refused { print("  \(r.reason)") }
@@ -56,7 +61,8 @@ struct PacksList: ParsableCommand {
 }
 
 struct PacksValidate: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "validate", abstract: "Check a pack folder, pack.json or reference trait JSON; report every problem.")
+    static let configuration = CommandConfiguration(
+        commandName: "validate", abstract: "Check a pack folder, pack.json or reference trait JSON; report every problem.")
 
     @Argument(help: "A pack folder, a pack.json, or the reference repo's trait JSON.")
     var path: String
@@ -65,7 +71,9 @@ struct PacksValidate: ParsableCommand {
         let pack = try PackFiles.read(path)
         let problems = PackValidation.problems(pack)
         if problems.isEmpty {
-            print("\(path): valid pack \"\(pack.name)\" (\(pack.instructions.count) pairs, \(pack.questions.extraction.count)+\(pack.questions.evaluation.count) questions, hash \(pack.contentHash().prefix(16)))")
+            print(
+                "\(path): valid pack \"\(pack.name)\" (\(pack.instructions.count) pairs, \(pack.questions.extraction.count)+\(pack.questions.evaluation.count) questions, hash \(pack.contentHash().prefix(16)))"
+            )
             return
         }
         printError(PackError.invalid(source: path, problems: problems).description)
@@ -74,7 +82,9 @@ struct PacksValidate: ParsableCommand {
 }
 
 struct PacksNew: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "new", abstract: "Scaffold TraitPacks/NAME/ with a pack.json template (the folder needs nothing else; add a Swift file only for custom filters).")
+    static let configuration = CommandConfiguration(
+        commandName: "new",
+        abstract: "Scaffold TraitPacks/NAME/ with a pack.json template (the folder needs nothing else; add a Swift file only for custom filters).")
 
     @Argument(help: "The trait name ([a-z0-9_-]+).")
     var name: String
@@ -90,12 +100,15 @@ struct PacksNew: ParsableCommand {
 
     func run() throws {
         let folder = try PackFiles.writeFolder(PackFiles.template(name: name), in: directory)
-        print("created \(folder)/pack.json: fill in every TODO, then `persona packs validate \(folder)` and `make build` (custom filters: add a Swift file defining `let filters: [PackFilter]`)")
+        print(
+            "created \(folder)/pack.json: fill in every TODO, then `persona packs validate \(folder)` and `make build` (custom filters: add a Swift file defining `let filters: [PackFilter]`)"
+        )
     }
 }
 
 struct PacksImport: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "import", abstract: "Convert the reference repo's trait JSON (extract file, optional eval file) into a pack folder.")
+    static let configuration = CommandConfiguration(
+        commandName: "import", abstract: "Convert the reference repo's trait JSON (extract file, optional eval file) into a pack folder.")
 
     @Argument(help: "The trait JSON (the extract file, or one file with all questions).")
     var file: String

@@ -25,8 +25,12 @@ struct RunOptions: ParsableArguments {
     @Option(name: .customLong("judge-config"), help: "JSON configuration for the judge plugin (default: the run's, when the plugin is the run's).")
     var judgeConfig: String?
 
-    @Option(help: ArgumentHelp("Where answers are generated: local (this model, here) or openai (an OpenAI-compatible server: vLLM, llama-server, persona serve; default: the run's engine, else local).",
-                               discussion: "With openai, activations are still computed here, by one teacher-forced pass of each answer through --model, which must be the server's model. Steered answers are generated here unless the server is persona serve on the same weights."))
+    @Option(
+        help: ArgumentHelp(
+            "Where answers are generated: local (this model, here) or openai (an OpenAI-compatible server: vLLM, llama-server, persona serve; default: the run's engine, else local).",
+            discussion:
+                "With openai, activations are still computed here, by one teacher-forced pass of each answer through --model, which must be the server's model. Steered answers are generated here unless the server is persona serve on the same weights."
+        ))
     var engine: String?
 
     @Option(name: .customLong("base-url"), help: "--engine openai: the server's API root, e.g. http://127.0.0.1:8000/v1.")
@@ -48,17 +52,24 @@ struct RunOptions: ParsableArguments {
         switch kind {
         case "local":
             if engine == "local" || previous.kind == "local" {
-                if let extra = [baseURL.map { _ in "--base-url" }, engineModel.map { _ in "--engine-model" }, apiKeyEnv.map { _ in "--api-key-env" }].compactMap({ $0 }).first {
+                if let extra = [baseURL.map { _ in "--base-url" }, engineModel.map { _ in "--engine-model" }, apiKeyEnv.map { _ in "--api-key-env" }]
+                    .compactMap({ $0 }).first
+                {
                     throw ValidationError("\(extra) needs --engine openai")
                 }
             }
             return .local
         case "openai":
             let same = previous.kind == "openai"
-            guard let url = baseURL ?? (same ? previous.baseURL : nil) else { throw ValidationError("--engine openai needs --base-url (e.g. http://127.0.0.1:8000/v1)") }
-            guard let name = engineModel ?? (same ? previous.model : nil) else { throw ValidationError("--engine openai needs --engine-model (the model's name on the server)") }
-            return EngineSetting(kind: "openai", baseURL: url, model: name, apiKeyEnvironmentVariable: apiKeyEnv ?? (same ? previous.apiKeyEnvironmentVariable : nil),
-                                 concurrency: engineConcurrency ?? (same ? previous.concurrency : nil))
+            guard let url = baseURL ?? (same ? previous.baseURL : nil) else {
+                throw ValidationError("--engine openai needs --base-url (e.g. http://127.0.0.1:8000/v1)")
+            }
+            guard let name = engineModel ?? (same ? previous.model : nil) else {
+                throw ValidationError("--engine openai needs --engine-model (the model's name on the server)")
+            }
+            return EngineSetting(
+                kind: "openai", baseURL: url, model: name, apiKeyEnvironmentVariable: apiKeyEnv ?? (same ? previous.apiKeyEnvironmentVariable : nil),
+                concurrency: engineConcurrency ?? (same ? previous.concurrency : nil))
         default:
             throw ValidationError("--engine \(kind): expected local or openai")
         }
@@ -90,7 +101,8 @@ struct RunOptions: ParsableArguments {
     }
 
     func traitNames(stored: RunInfo?) throws -> [String] {
-        let names = traits.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
+        let names =
+            traits.map { $0.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty } }
             ?? stored?.traits.map { stored?.packSources?[$0] ?? $0 } ?? []
         guard !names.isEmpty else { throw ValidationError("name the traits with --traits (e.g. --traits evil,sycophantic)") }
         return names
@@ -131,10 +143,18 @@ struct PipelineOptions: ParsableArguments {
     @Option(help: "Vector used for steering and monitoring: response_avg, prompt_avg or prompt_last (default response_avg).")
     var method: String?
 
-    @Option(parsing: .unconditional, help: "Comma-separated steering coefficients, in --coeff-unit (default -0.2,-0.1,0,0.1,0.2,0.3 in norm units; -2,-1,0,1,2,3 with --coeff-unit raw); negative values are fine (--coeffs -0.3,0,0.3).")
+    @Option(
+        parsing: .unconditional,
+        help:
+            "Comma-separated steering coefficients, in --coeff-unit (default -0.2,-0.1,0,0.1,0.2,0.3 in norm units; -2,-1,0,1,2,3 with --coeff-unit raw); negative values are fine (--coeffs -0.3,0,0.3)."
+    )
     var coeffs: String?
 
-    @Option(name: .customLong("coeff-unit"), help: ArgumentHelp("Unit of --coeffs: raw (c × v) or norm (c × meanNorm_L × v/‖v‖: the added vector's length as a fraction of layer L's mean residual norm on the extraction questions). A new run defaults to norm; a stored run keeps its unit.", valueName: "unit"))
+    @Option(
+        name: .customLong("coeff-unit"),
+        help: ArgumentHelp(
+            "Unit of --coeffs: raw (c × v) or norm (c × meanNorm_L × v/‖v‖: the added vector's length as a fraction of layer L's mean residual norm on the extraction questions). A new run defaults to norm; a stored run keeps its unit.",
+            valueName: "unit"))
     var coefficientUnit: String?
 
     @Option(help: "Steering and monitoring layer, 0-based block index (default: layers / 2).")
@@ -152,23 +172,33 @@ struct PipelineOptions: ParsableArguments {
     @Option(name: .customLong("steer-max-tokens"), help: "Longest steered answer (default: --max-tokens).")
     var steerMaxTokens: Int?
 
-    @Option(help: ArgumentHelp("Steering search: comma-separated vector sources to search and compare, prompted and/or written, or none (default: the run's, else none).",
-                               discussion: "prompted: the extracted vector; written: teacher-forced contrast of the pack's written two-choice answers (extraction half). The search measures layers × coefficients without a judge and chooses the point the steer stage judges.",
-                               valueName: "sources"))
+    @Option(
+        help: ArgumentHelp(
+            "Steering search: comma-separated vector sources to search and compare, prompted and/or written, or none (default: the run's, else none).",
+            discussion:
+                "prompted: the extracted vector; written: teacher-forced contrast of the pack's written two-choice answers (extraction half). The search measures layers × coefficients without a judge and chooses the point the steer stage judges.",
+            valueName: "sources"))
     var search: String?
 
-    @Option(name: .customLong("search-layers"), help: "Comma-separated layers the search covers (default: every third block from a sixth to five sixths of the depth).")
+    @Option(
+        name: .customLong("search-layers"),
+        help: "Comma-separated layers the search covers (default: every third block from a sixth to five sixths of the depth).")
     var searchLayers: String?
 
-    @Option(name: .customLong("search-coeffs"), parsing: .unconditional, help: "Comma-separated search coefficients in norm units (default -0.2,0,0.1,0.2,0.3,0.5).")
+    @Option(
+        name: .customLong("search-coeffs"), parsing: .unconditional, help: "Comma-separated search coefficients in norm units (default -0.2,0,0.1,0.2,0.3,0.5)."
+    )
     var searchCoeffs: String?
 
     @Option(name: .customLong("max-kl"), help: "The search's coherence floor: the largest KL per token (nats) a chosen point may cost (default 0.5).")
     var maxKL: Double?
 
-    @Option(help: ArgumentHelp("Ablate a direction while steering: refusal, or none (default: the run's, else none).",
-                               discussion: "refusal: the model's refusal direction, made once per run from Directions/refusal.json (stored as vectors/refusal_prompt_last.safetensors), removed from the residual stream at every block for the steered answers and their unsteered baseline, the search and the behavioural measure. Extraction, judging and prompted answers are not ablated.",
-                               valueName: "direction"))
+    @Option(
+        help: ArgumentHelp(
+            "Ablate a direction while steering: refusal, or none (default: the run's, else none).",
+            discussion:
+                "refusal: the model's refusal direction, made once per run from Directions/refusal.json (stored as vectors/refusal_prompt_last.safetensors), removed from the residual stream at every block for the steered answers and their unsteered baseline, the search and the behavioural measure. Extraction, judging and prompted answers are not ablated.",
+            valueName: "direction"))
     var ablate: String?
 
     static func numbers(_ text: String, option: String) throws -> [Double] {
@@ -182,7 +212,9 @@ struct PipelineOptions: ParsableArguments {
         if let coeffs { _ = try Self.numbers(coeffs, option: "coeffs") }
         if let layers { _ = try Self.numbers(layers, option: "layers") }
         if let method, VectorMethod(rawValue: method) == nil { throw ValidationError("--method \(method): expected response_avg, prompt_avg or prompt_last") }
-        if let coefficientUnit, CoefficientUnit(rawValue: coefficientUnit) == nil { throw ValidationError("--coeff-unit \(coefficientUnit): expected raw or norm") }
+        if let coefficientUnit, CoefficientUnit(rawValue: coefficientUnit) == nil {
+            throw ValidationError("--coeff-unit \(coefficientUnit): expected raw or norm")
+        }
         if let positions, SteeringPositions(rawValue: positions) == nil { throw ValidationError("--positions \(positions): expected all, prompt or response") }
         _ = try searchSources()
         if let ablate, ablate != "refusal", ablate != "none" { throw ValidationError("--ablate \(ablate): expected refusal or none") }
@@ -195,7 +227,9 @@ struct PipelineOptions: ParsableArguments {
         guard let search else { return nil }
         let names = search.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }.filter { !$0.isEmpty }
         if names == ["none"] { return [] }
-        for n in names where !["prompted", "written"].contains(n) { throw ValidationError("--search \(search): \"\(n)\" is not a source (prompted, written or none)") }
+        for n in names where !["prompted", "written"].contains(n) {
+            throw ValidationError("--search \(search): \"\(n)\" is not a source (prompted, written or none)")
+        }
         return names
     }
 
@@ -269,7 +303,9 @@ struct PipelineContext {
         let model = try LanguageModel(modelArgument)
         let engine = try RunOptions.makeEngine(engineSetting, model: model)
         if let engine {
-            progress.log("answers from \(engine.identity); activations from \(modelArgument) here; steered answers \(engine.steers ? "from the server (persona serve, same weights)" : "generated here")")
+            progress.log(
+                "answers from \(engine.identity); activations from \(modelArgument) here; steered answers \(engine.steers ? "from the server (persona serve, same weights)" : "generated here")"
+            )
         }
         let judgeSetting = JudgeSetting.resolve(plugin: run.judge, configuration: run.judgeConfig, stored: stored?.judgeSetting)
         let judge = needsJudge ? try PipelineEnvironment.loadJudge(name: judgeSetting.plugin, config: judgeSetting.configuration, model: model) : nil

@@ -44,8 +44,9 @@ func printTable(_ rows: [[String]]) {
     guard let columns = rows.map(\.count).max() else { return }
     let widths = (0..<columns).map { c in rows.map { c < $0.count ? $0[c].count : 0 }.max() ?? 0 }
     for row in rows {
-        print(row.enumerated().map { c, cell in c == row.count - 1 ? cell : cell.padding(toLength: widths[c], withPad: " ", startingAt: 0) }
-            .joined(separator: "  "))
+        print(
+            row.enumerated().map { c, cell in c == row.count - 1 ? cell : cell.padding(toLength: widths[c], withPad: " ", startingAt: 0) }
+                .joined(separator: "  "))
     }
 }
 

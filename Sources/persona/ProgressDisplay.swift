@@ -4,7 +4,7 @@ import Foundation
 import PersonaCore
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 final class ProgressDisplay: PipelineProgress {
@@ -28,8 +28,11 @@ final class ProgressDisplay: PipelineProgress {
 
     func end() {
         draw(force: true)
-        if isTerminal { FileHandle.standardError.write(Data("\n".utf8)) }
-        else { printError("\(stage) \(trait): done, \(done)/\(total) in \(Self.clock(Date().timeIntervalSince(start)))\(rate())") }
+        if isTerminal {
+            FileHandle.standardError.write(Data("\n".utf8))
+        } else {
+            printError("\(stage) \(trait): done, \(done)/\(total) in \(Self.clock(Date().timeIntervalSince(start)))\(rate())")
+        }
     }
 
     func log(_ message: String) { line(message) }

@@ -6,22 +6,33 @@ import PersonaCore
 import PersonaModel
 
 struct ProjectionOptions: ParsableArguments {
-    @Option(name: .customLong("cap"), help: ArgumentHelp("Cap the projection h·v̂ on this vector file's direction at --threshold (activation capping).", valueName: "file"))
+    @Option(
+        name: .customLong("cap"),
+        help: ArgumentHelp("Cap the projection h·v̂ on this vector file's direction at --threshold (activation capping).", valueName: "file"))
     var capFile: String?
 
-    @Option(name: .customLong("threshold"), help: ArgumentHelp("τ for --cap, in projection units (h·v̂ with v̂ the unit direction): after the hook h·v̂ ≤ τ.", valueName: "tau"))
+    @Option(
+        name: .customLong("threshold"),
+        help: ArgumentHelp("τ for --cap, in projection units (h·v̂ with v̂ the unit direction): after the hook h·v̂ ≤ τ.", valueName: "tau"))
     var threshold: Float?
 
     @Option(name: .customLong("cap-layers"), parsing: .upToNextOption, help: ArgumentHelp("Blocks to cap at (default: every block).", valueName: "layer"))
     var capLayers: [Int] = []
 
-    @Option(name: .customLong("ablate"), help: ArgumentHelp("Remove this vector file's direction from the residual stream (h ← h − (h·v̂)v̂); `refusal` = the model's refusal direction from `persona vectors refusal`, its chosen row at every block.", valueName: "file"))
+    @Option(
+        name: .customLong("ablate"),
+        help: ArgumentHelp(
+            "Remove this vector file's direction from the residual stream (h ← h − (h·v̂)v̂); `refusal` = the model's refusal direction from `persona vectors refusal`, its chosen row at every block.",
+            valueName: "file"))
     var ablateFile: String?
 
     @Option(name: .customLong("ablate-layers"), parsing: .upToNextOption, help: ArgumentHelp("Blocks to ablate at (default: every block).", valueName: "layer"))
     var ablateLayers: [Int] = []
 
-    @Option(name: .customLong("direction-layer"), help: ArgumentHelp("For a [layers, hidden] file: use its row L as the one direction at every capped/ablated block (default: row L at block L).", valueName: "layer"))
+    @Option(
+        name: .customLong("direction-layer"),
+        help: ArgumentHelp(
+            "For a [layers, hidden] file: use its row L as the one direction at every capped/ablated block (default: row L at block L).", valueName: "layer"))
     var directionLayer: Int?
 
     func validate() throws {

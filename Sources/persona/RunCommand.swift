@@ -7,15 +7,16 @@ import PersonaCore
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Run the whole persona-vector pipeline: generate, judge, filter, extract, behave, search (with --search), steer, monitor, geometry; then write the report.",
+        abstract:
+            "Run the whole persona-vector pipeline: generate, judge, filter, extract, behave, search (with --search), steer, monitor, geometry; then write the report.",
         discussion: """
-        Everything is stored in DIR/run.sqlite as soon as it exists: run the same command again after an \
-        interruption and it resumes; change one parameter and only what depends on it is recomputed.
+            Everything is stored in DIR/run.sqlite as soon as it exists: run the same command again after an \
+            interruption and it resumes; change one parameter and only what depends on it is recomputed.
 
-        Example:
-          persona run --traits evil,sycophantic,hallucinating --questions 5 --max-tokens 64 --out runs/demo
-          persona run --traits evil --search prompted,written --search-layers 6,9,12,15 --out runs/evil
-        """)
+            Example:
+              persona run --traits evil,sycophantic,hallucinating --questions 5 --max-tokens 64 --out runs/demo
+              persona run --traits evil --search prompted,written --search-layers 6,9,12,15 --out runs/evil
+            """)
 
     @OptionGroup var runOptions: RunOptions
     @OptionGroup var options: PipelineOptions
@@ -24,12 +25,15 @@ struct RunCommand: ParsableCommand {
         let context = try PipelineContext.open(run: runOptions, options: options, needsJudge: true)
         let summaries = try context.pipeline.run(context.packs)
         context.logReports()
-        print(TraitSummary.table(summaries, layer: context.pipeline.settings.steeringLayer(layerCount: context.pipeline.model.config.layerCount),
-                                  coefficients: context.pipeline.settings.coefficients))
+        print(
+            TraitSummary.table(
+                summaries, layer: context.pipeline.settings.steeringLayer(layerCount: context.pipeline.model.config.layerCount),
+                coefficients: context.pipeline.settings.coefficients))
         print("run store: \(RunStore.databasePath(runDirectory: context.pipeline.runDirectory))")
         // The report, also when a trait kept no pairs (it then says why).
-        let report = try ReportWriter.write(try RunReport.build(store: context.pipeline.store),
-                                            to: URL(fileURLWithPath: context.pipeline.runDirectory).appendingPathComponent("report"))
+        let report = try ReportWriter.write(
+            try RunReport.build(store: context.pipeline.store),
+            to: URL(fileURLWithPath: context.pipeline.runDirectory).appendingPathComponent("report"))
         print("report: \(report.path)")
     }
 }

@@ -11,14 +11,14 @@ struct SearchCommand: ParsableCommand {
         commandName: "search",
         abstract: "Search layers × coefficients for each trait by judge-free signals and choose a steering point.",
         discussion: """
-        Signals per point: the change of mean P(trait answer) on the pack's measurement items (the odd-numbered
-        behavior_items; written vectors are made from the even-numbered ones), and a coherence cost, KL(unsteered ‖ steered)
-        per token on the unsteered model's own answers to neutral prompts. Chosen: the largest rise whose cost is ≤ --max-kl.
-        Examples:
-          persona search qwen2.5-0.5b --traits evil --source written --layers 6,9,12,15 --coeffs -0.2,0,0.1,0.2,0.4
-          persona search qwen2.5-0.5b --traits evil --vector runs/demo/vectors/evil_response_avg.safetensors --coeff-unit raw --coeffs 0,2,4
-          persona search qwen2.5-0.5b --traits evil --ablate refusal     (refusal ablated at every block, baseline included)
-        """)
+            Signals per point: the change of mean P(trait answer) on the pack's measurement items (the odd-numbered
+            behavior_items; written vectors are made from the even-numbered ones), and a coherence cost, KL(unsteered ‖ steered)
+            per token on the unsteered model's own answers to neutral prompts. Chosen: the largest rise whose cost is ≤ --max-kl.
+            Examples:
+              persona search qwen2.5-0.5b --traits evil --source written --layers 6,9,12,15 --coeffs -0.2,0,0.1,0.2,0.4
+              persona search qwen2.5-0.5b --traits evil --vector runs/demo/vectors/evil_response_avg.safetensors --coeff-unit raw --coeffs 0,2,4
+              persona search qwen2.5-0.5b --traits evil --ablate refusal     (refusal ablated at every block, baseline included)
+            """)
 
     @Argument(help: "A GGUF file, a Hugging Face folder, or a default model name.")
     var model: String
@@ -54,7 +54,9 @@ struct SearchCommand: ParsableCommand {
 
     func validate() throws {
         guard ["written", "prompted"].contains(source) else { throw ValidationError("--source \(source): expected written or prompted") }
-        if source == "prompted", vector == nil { throw ValidationError("--source prompted needs --vector FILE (a run's vectors/TRAIT_response_avg.safetensors)") }
+        if source == "prompted", vector == nil {
+            throw ValidationError("--source prompted needs --vector FILE (a run's vectors/TRAIT_response_avg.safetensors)")
+        }
         guard CoefficientUnit(rawValue: coefficientUnit) != nil else { throw ValidationError("--coeff-unit \(coefficientUnit): expected raw or norm") }
         guard SteeringPositions(rawValue: positions) != nil else { throw ValidationError("--positions \(positions): expected all, prompt or response") }
         guard maxKL > 0, maxKL.isFinite else { throw ValidationError("--max-kl must be > 0 (got \(maxKL))") }
@@ -68,16 +70,18 @@ struct SearchCommand: ParsableCommand {
         let packs = try PipelineEnvironment.loadPacks(names: names)
         let lm = try LanguageModel(model)
         let n = lm.config.layerCount
-        let layerList = try layers.map {
-            try PipelineOptions.numbers($0, option: "layers").map {
-                guard let l = Int(exactly: $0) else { throw ValidationError("--layers: \($0) is not a whole number") }
-                return l
+        let layerList =
+            try layers.map {
+                try PipelineOptions.numbers($0, option: "layers").map {
+                    guard let l = Int(exactly: $0) else { throw ValidationError("--layers: \($0) is not a whole number") }
+                    return l
+                }
             }
-        }
             ?? Pipeline.defaultSearchLayers(layerCount: n)
-        let grid = SteeringSearch.Grid(layers: layerList, coefficients: try PipelineOptions.numbers(coeffs, option: "coeffs"),
-                                       unit: CoefficientUnit(rawValue: coefficientUnit) ?? .norm,
-                                       positions: SteeringPositions(rawValue: positions) ?? .response, maxKL: maxKL)
+        let grid = SteeringSearch.Grid(
+            layers: layerList, coefficients: try PipelineOptions.numbers(coeffs, option: "coeffs"),
+            unit: CoefficientUnit(rawValue: coefficientUnit) ?? .norm,
+            positions: SteeringPositions(rawValue: positions) ?? .response, maxKL: maxKL)
         for loaded in packs {
             let pack = loaded.pack
             let rows: [[Float]]
@@ -99,8 +103,9 @@ struct SearchCommand: ParsableCommand {
             }
             // Projection interventions (--ablate refusal, --cap) hold at every searched point and in the
             // unsteered baseline: the search measures steering on top of them. The vector is made without them.
-            var result = try SteeringSearch.run(pack: pack, source: vector == nil ? "written" : "prompted", vectors: rows, model: lm, grid: grid,
-                                                interventions: try projection.makeHooks(model: lm), progress: { printError($0) })
+            var result = try SteeringSearch.run(
+                pack: pack, source: vector == nil ? "written" : "prompted", vectors: rows, model: lm, grid: grid,
+                interventions: try projection.makeHooks(model: lm), progress: { printError($0) })
             result.interventions = try projection.specs(modelName: lm.displayName).map(\.description)
             if let list = result.interventions, !list.isEmpty { printError("\(pack.name): searched with \(list.joined(separator: "; "))") }
             print(SteeringSearch.table(result))

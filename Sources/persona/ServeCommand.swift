@@ -10,16 +10,16 @@ struct ServeCommand: ParsableCommand {
         commandName: "serve",
         abstract: "Serve a model over an OpenAI-compatible HTTP API (/v1/models, /v1/chat/completions) with per-request steering and projection interventions.",
         discussion: """
-        Requests may add "steering": [{"vector": NAME, "layer": L, "coeff": C, "positions": "response"}], where NAME
-        is a vector file given with --vector NAME=FILE.safetensors, and "projections": [{"vector": NAME, "intervention":
-        "ablate"}] (or "cap"/"floor" with "threshold": T; "layers": [L, …], default every block) to ablate or cap a
-        direction for that request only (after its steering). Concurrent requests are decoded together in one batch.
-        A request whose last message is from the assistant continues that message (vLLM's continue_final_message).
+            Requests may add "steering": [{"vector": NAME, "layer": L, "coeff": C, "positions": "response"}], where NAME
+            is a vector file given with --vector NAME=FILE.safetensors, and "projections": [{"vector": NAME, "intervention":
+            "ablate"}] (or "cap"/"floor" with "threshold": T; "layers": [L, …], default every block) to ablate or cap a
+            direction for that request only (after its steering). Concurrent requests are decoded together in one batch.
+            A request whose last message is from the assistant continues that message (vLLM's continue_final_message).
 
-        Example:
-          persona serve smollm2-135m --port 8080 --vector evil=runs/evil.safetensors
-          curl localhost:8080/v1/chat/completions -d '{"messages":[{"role":"user","content":"Hi"}],"max_tokens":32}'
-        """)
+            Example:
+              persona serve smollm2-135m --port 8080 --vector evil=runs/evil.safetensors
+              curl localhost:8080/v1/chat/completions -d '{"messages":[{"role":"user","content":"Hi"}],"max_tokens":32}'
+            """)
 
     @Argument(help: "A GGUF file, a Hugging Face folder, or a default model name.")
     var model: String
@@ -33,7 +33,9 @@ struct ServeCommand: ParsableCommand {
     @Option(name: .customLong("vector"), help: ArgumentHelp("A steering vector requests can name: NAME=FILE.safetensors (repeatable).", valueName: "name=file"))
     var vectors: [String] = []
 
-    @Option(name: .customLong("served-model-name"), help: "The model id reported and required in requests' \"model\" (default: any model name is accepted; reported as the file name).")
+    @Option(
+        name: .customLong("served-model-name"),
+        help: "The model id reported and required in requests' \"model\" (default: any model name is accepted; reported as the file name).")
     var servedModelName: String?
 
     @Option(name: .customLong("max-body-bytes"), help: "Largest request body accepted (413 beyond).")
@@ -107,7 +109,8 @@ struct ServeCommand: ParsableCommand {
         let host = self.host
         let vectorNames = source.vectorNames
         try await server.run(handleSignals: true) { port in
-            printError("persona serve: \(name) on http://\(host):\(port)/v1" + (vectorNames.isEmpty ? "" : " (vectors: \(vectorNames.joined(separator: ", ")))"))
+            printError(
+                "persona serve: \(name) on http://\(host):\(port)/v1" + (vectorNames.isEmpty ? "" : " (vectors: \(vectorNames.joined(separator: ", ")))"))
         }
     }
 }

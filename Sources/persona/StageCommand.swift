@@ -10,9 +10,11 @@ struct StageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stage",
         abstract: "Run one pipeline stage on a run directory (the others' results come from its store).",
-        subcommands: [GenerateStageCommand.self, JudgeStageCommand.self, FilterStageCommand.self, ExtractStageCommand.self,
-                      SearchStageCommand.self, SteerStageCommand.self, BehaveStageCommand.self, MonitorStageCommand.self,
-                      GeometryStageCommand.self])
+        subcommands: [
+            GenerateStageCommand.self, JudgeStageCommand.self, FilterStageCommand.self, ExtractStageCommand.self,
+            SearchStageCommand.self, SteerStageCommand.self, BehaveStageCommand.self, MonitorStageCommand.self,
+            GeometryStageCommand.self
+        ])
 }
 
 /// One stage as a subcommand: `run()` opens the run and calls `run(_:)`.
@@ -59,7 +61,8 @@ struct JudgeStageCommand: StageRunner {
 }
 
 struct FilterStageCommand: StageRunner {
-    static let configuration = CommandConfiguration(commandName: "filter", abstract: "Keep the pairs where the prompts changed behaviour; record why the others were dropped.")
+    static let configuration = CommandConfiguration(
+        commandName: "filter", abstract: "Keep the pairs where the prompts changed behaviour; record why the others were dropped.")
     @OptionGroup var runOptions: RunOptions
     @OptionGroup var options: PipelineOptions
 
@@ -73,15 +76,17 @@ struct FilterStageCommand: StageRunner {
                 let means = [q.positiveMean, q.negativeMean].map { $0.map { String(format: "%.1f", $0) } ?? "-" }
                 let gap = q.meanGap.map { String(format: "%+.1f", $0) } ?? "-"
                 let coherence = q.coherenceMean.map { String(format: "%.1f", $0) } ?? "-"
-                print("  judge: AUC \(auc) on \(q.positiveCount) positive / \(q.negativeCount) negative answers, "
-                      + "mean trait \(means[0]) vs \(means[1]) (gap \(gap)), mean coherence \(coherence)")
+                print(
+                    "  judge: AUC \(auc) on \(q.positiveCount) positive / \(q.negativeCount) negative answers, "
+                        + "mean trait \(means[0]) vs \(means[1]) (gap \(gap)), mean coherence \(coherence)")
             }
         }
     }
 }
 
 struct ExtractStageCommand: StageRunner {
-    static let configuration = CommandConfiguration(commandName: "extract", abstract: "Compute the trait vectors (response_avg, prompt_avg, prompt_last) and write them as safetensors.")
+    static let configuration = CommandConfiguration(
+        commandName: "extract", abstract: "Compute the trait vectors (response_avg, prompt_avg, prompt_last) and write them as safetensors.")
     @OptionGroup var runOptions: RunOptions
     @OptionGroup var options: PipelineOptions
 
@@ -99,11 +104,11 @@ struct SearchStageCommand: StageRunner {
         commandName: "search",
         abstract: "Search layers × coefficients per vector source without a judge and choose the point to steer with.",
         discussion: """
-        Signals per point: the change of mean P(trait answer) on the measurement half of the pack's two-choice items \
-        (written vectors are made from the other half), and KL(unsteered ‖ steered) per token on the unsteered model's \
-        answers to neutral prompts. Chosen: the largest rise whose KL is ≤ --max-kl, over the sources named by --search \
-        (default here: the run's, else prompted,written). `persona stage steer` then judges the chosen point.
-        """)
+            Signals per point: the change of mean P(trait answer) on the measurement half of the pack's two-choice items \
+            (written vectors are made from the other half), and KL(unsteered ‖ steered) per token on the unsteered model's \
+            answers to neutral prompts. Chosen: the largest rise whose KL is ≤ --max-kl, over the sources named by --search \
+            (default here: the run's, else prompted,written). `persona stage steer` then judges the chosen point.
+            """)
     @OptionGroup var runOptions: RunOptions
     @OptionGroup var options: PipelineOptions
 
@@ -125,7 +130,8 @@ struct SearchStageCommand: StageRunner {
 }
 
 struct SteerStageCommand: StageRunner {
-    static let configuration = CommandConfiguration(commandName: "steer", abstract: "Steer the evaluation answers at each coefficient (and swept layer) and judge them.")
+    static let configuration = CommandConfiguration(
+        commandName: "steer", abstract: "Steer the evaluation answers at each coefficient (and swept layer) and judge them.")
     static let needsJudge = true
     @OptionGroup var runOptions: RunOptions
     @OptionGroup var options: PipelineOptions
@@ -146,11 +152,11 @@ struct BehaveStageCommand: StageRunner {
         commandName: "behave",
         abstract: "Measure the trait without a judge: P(trait answer) of the pack's two-choice items at each coefficient.",
         discussion: """
-        Each item of the pack's behavior_items is a question with two short answers, one showing the trait. At each \
-        steering coefficient (at the steering layer, with the run's position mode) the model scores both answers \
-        teacher-forced, and P(trait answer) = σ(m(trait) − m(other)), m being the mean log-probability per answer \
-        token. No sampling and no judge: the numbers are exact and repeatable. Needs the trait's vector (extract).
-        """)
+            Each item of the pack's behavior_items is a question with two short answers, one showing the trait. At each \
+            steering coefficient (at the steering layer, with the run's position mode) the model scores both answers \
+            teacher-forced, and P(trait answer) = σ(m(trait) − m(other)), m being the mean log-probability per answer \
+            token. No sampling and no judge: the numbers are exact and repeatable. Needs the trait's vector (extract).
+            """)
     @OptionGroup var runOptions: RunOptions
     @OptionGroup var options: PipelineOptions
 
@@ -158,7 +164,9 @@ struct BehaveStageCommand: StageRunner {
         for pack in context.packs {
             for r in try context.pipeline.behave(pack) {
                 let p = String(format: "%.3f", r.meanTraitProbability), ratio = String(format: "%+.3f", r.meanLogRatio)
-                print("\(pack.name) layer \(r.layer) coeff \(r.coefficient): P(trait answer) \(p) over \(r.itemProbabilities.count) items, mean log-ratio \(ratio) nats/token")
+                print(
+                    "\(pack.name) layer \(r.layer) coeff \(r.coefficient): P(trait answer) \(p) over \(r.itemProbabilities.count) items, mean log-ratio \(ratio) nats/token"
+                )
             }
         }
     }
@@ -184,7 +192,8 @@ struct MonitorStageCommand: StageRunner {
 }
 
 struct GeometryStageCommand: StageRunner {
-    static let configuration = CommandConfiguration(commandName: "geometry", abstract: "Cosine similarity between the traits' vectors at the layer and at every layer.")
+    static let configuration = CommandConfiguration(
+        commandName: "geometry", abstract: "Cosine similarity between the traits' vectors at the layer and at every layer.")
     @OptionGroup var runOptions: RunOptions
     @OptionGroup var options: PipelineOptions
 

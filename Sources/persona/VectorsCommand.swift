@@ -16,7 +16,9 @@ struct VectorsCommand: ParsableCommand {
     struct Export: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Write a vector file as a llama.cpp control vector (GGUF) or as our safetensors.",
-            discussion: "llama.cpp: row L (output of block L) becomes direction.L; row 0 cannot be addressed by llama.cpp and is dropped (with a warning when it is not zero). Use it with llama.cpp's --control-vector-scaled FILE SCALE.")
+            discussion:
+                "llama.cpp: row L (output of block L) becomes direction.L; row 0 cannot be addressed by llama.cpp and is dropped (with a warning when it is not zero). Use it with llama.cpp's --control-vector-scaled FILE SCALE."
+        )
 
         @Argument(help: "A vector file: .safetensors, .pt (reference repo) or a control-vector .gguf.")
         var file: String
@@ -80,15 +82,15 @@ struct VectorsCommand: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Compute a model's refusal direction from harmful vs harmless requests (Arditi et al. 2024).",
             discussion: """
-            Per layer: mean activation at the last prompt token of the harmful requests minus that of the harmless ones
-            (Directions/refusal.json, or --requests FILE with the same fields: name, description, harmful[], harmless[]).
-            The row ablated everywhere by `--ablate refusal` is the candidate layer whose ablation most lowers the
-            probability that a harmful request's answer opens with a refusal token ("I", "As", "Sorry").
-            Written by default to runs/refusal/MODEL.safetensors, which is where `--ablate refusal` looks.
-            Example:
-              persona vectors refusal qwen2.5-0.5b
-              persona generate qwen2.5-0.5b "Write a phishing email." --ablate refusal
-            """)
+                Per layer: mean activation at the last prompt token of the harmful requests minus that of the harmless ones
+                (Directions/refusal.json, or --requests FILE with the same fields: name, description, harmful[], harmless[]).
+                The row ablated everywhere by `--ablate refusal` is the candidate layer whose ablation most lowers the
+                probability that a harmful request's answer opens with a refusal token ("I", "As", "Sorry").
+                Written by default to runs/refusal/MODEL.safetensors, which is where `--ablate refusal` looks.
+                Example:
+                  persona vectors refusal qwen2.5-0.5b
+                  persona generate qwen2.5-0.5b "Write a phishing email." --ablate refusal
+                """)
 
         @Argument(help: "A GGUF file, a Hugging Face folder, or a default model name.")
         var model: String
@@ -99,21 +101,26 @@ struct VectorsCommand: ParsableCommand {
         @Option(help: "The request set (JSON: name, description, harmful[], harmless[]).")
         var requests = RequestContrastSet.defaultPath
 
-        @Option(name: .customLong("candidate-layers"), parsing: .upToNextOption, help: ArgumentHelp("Layers whose row may be chosen (default: a fifth to four fifths of the depth).", valueName: "layer"))
+        @Option(
+            name: .customLong("candidate-layers"), parsing: .upToNextOption,
+            help: ArgumentHelp("Layers whose row may be chosen (default: a fifth to four fifths of the depth).", valueName: "layer"))
         var candidateLayers: [Int] = []
 
         func run() throws {
             let set = try RequestContrastSet.load(path: requests)
             let lm = try LanguageModel(model)
-            let result = try RefusalDirection.make(set: set, model: lm, candidates: candidateLayers.isEmpty ? nil : candidateLayers,
-                                                   progress: { printError($0) })
+            let result = try RefusalDirection.make(
+                set: set, model: lm, candidates: candidateLayers.isEmpty ? nil : candidateLayers,
+                progress: { printError($0) })
             let path = out ?? RefusalDirection.defaultPath(modelName: lm.displayName)
             let url = URL(fileURLWithPath: path)
             try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
             try result.vectors.write(to: url)
-            print(String(format: "wrote %@: [%d, %d] float32; ablated row: layer %d (log P(refusal opening) on harmful requests %.3f → %.3f)",
-                         path, result.vectors.rows.count, result.vectors.hiddenSize, result.chosenLayer, result.baselineScore,
-                         result.candidateScores.first { $0.layer == result.chosenLayer }?.score ?? .nan))
+            print(
+                String(
+                    format: "wrote %@: [%d, %d] float32; ablated row: layer %d (log P(refusal opening) on harmful requests %.3f → %.3f)",
+                    path, result.vectors.rows.count, result.vectors.hiddenSize, result.chosenLayer, result.baselineScore,
+                    result.candidateScores.first { $0.layer == result.chosenLayer }?.score ?? .nan))
         }
     }
 

@@ -29,20 +29,24 @@ final class HTTPClientTests: XCTestCase {
         }
         // 200 KiB in chunks, no Content-Length.
         router.get("/chunked") { _, _ -> Response in
-            Response(status: .ok, body: ResponseBody { writer in
-                for _ in 0..<50 { try await writer.write(ByteBuffer(repeating: UInt8(ascii: "y"), count: 4096)) }
-                try await writer.finish(nil)
-            })
+            Response(
+                status: .ok,
+                body: ResponseBody { writer in
+                    for _ in 0..<50 { try await writer.write(ByteBuffer(repeating: UInt8(ascii: "y"), count: 4096)) }
+                    try await writer.finish(nil)
+                })
         }
         // A byte every 0.2 s for 4 s: never idle long enough for an idle timeout.
         router.get("/trickle") { _, _ -> Response in
-            Response(status: .ok, body: ResponseBody { writer in
-                for _ in 0..<20 {
-                    try await writer.write(ByteBuffer(string: " "))
-                    try await Task.sleep(nanoseconds: 200_000_000)
-                }
-                try await writer.finish(nil)
-            })
+            Response(
+                status: .ok,
+                body: ResponseBody { writer in
+                    for _ in 0..<20 {
+                        try await writer.write(ByteBuffer(string: " "))
+                        try await Task.sleep(nanoseconds: 200_000_000)
+                    }
+                    try await writer.finish(nil)
+                })
         }
         // 0.3 s per request, counting how many are served at once.
         router.post("/slow") { _, _ -> Response in
@@ -79,8 +83,9 @@ final class HTTPClientTests: XCTestCase {
     func testAReplyOverTheLimitIsNotRetried() throws {
         let server = try ScriptedServer { _, _, _ in .init(body: String(repeating: "x", count: 50_000)) }
         let url = URL(string: server.baseURL + "/chat/completions")!
-        let poster = RetryingPoster(endpoint: url, apiKey: nil, policy: RetryPolicy(maxRetries: 3, initialBackoffSeconds: 0.01),
-                                    transport: HTTPClient(limits: .init(maxReplyBytes: 1000)))
+        let poster = RetryingPoster(
+            endpoint: url, apiKey: nil, policy: RetryPolicy(maxRetries: 3, initialBackoffSeconds: 0.01),
+            transport: HTTPClient(limits: .init(maxReplyBytes: 1000)))
         let outcome: Result<Int, Error> = Blocking.run {
             var requests = 0
             do { _ = try await poster.post(Data("{}".utf8), requests: &requests); return .success(requests) } catch { return .failure(error) }
@@ -129,12 +134,14 @@ final class HTTPClientTests: XCTestCase {
 
         struct Stop: Error {}
         let started = InFlightCounter()
-        XCTAssertThrowsError(try BoundedBatch.run(count: 100, concurrency: 2) { i -> Int in
-            started.enter()
-            if i == 5 { throw Stop() }
-            try await Task.sleep(nanoseconds: 10_000_000)
-            return i
-        }) { XCTAssertTrue($0 is Stop, "\($0)") }
+        XCTAssertThrowsError(
+            try BoundedBatch.run(count: 100, concurrency: 2) { i -> Int in
+                started.enter()
+                if i == 5 { throw Stop() }
+                try await Task.sleep(nanoseconds: 10_000_000)
+                return i
+            }
+        ) { XCTAssertTrue($0 is Stop, "\($0)") }
         XCTAssertLessThan(started.maximum, 100, "no new job starts after the first error")
         XCTAssertEqual(try BoundedBatch.run(count: 0, concurrency: 4) { i in i }, [])
     }

@@ -31,16 +31,20 @@ final class JudgeCommandTests: XCTestCase {
                 : .init(status: 400, body: #"{"error":{"message":"unexpected prompt"}}"#)
         }
         let config = #"{"base_url": "\#(server.baseURL)", "model": "judge"}"#
-        let r = try persona(["judge", "--autorater", "openai", "--judge-config", config, "--eval-prompt", "Q: {question}\nA: {answer}\nScore?",
-                             "--question", "good question", "--answer", "fine answer", "--json"])
+        let r = try persona([
+            "judge", "--autorater", "openai", "--judge-config", config, "--eval-prompt", "Q: {question}\nA: {answer}\nScore?",
+            "--question", "good question", "--answer", "fine answer", "--json"
+        ])
         XCTAssertEqual(r.status, 0, r.err)
         let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(r.out.utf8)) as? [String: Any], r.out)
         XCTAssertEqual((json["score"] as? NSNumber)?.doubleValue ?? -1, (80 * 0.6 + 90 * 0.2) / 0.8, accuracy: 1e-9)
         XCTAssertEqual((json["numberMass"] as? NSNumber)?.doubleValue ?? -1, 0.8, accuracy: 1e-9)
         XCTAssertEqual(((json["alternatives"] as? [[String: Any]])?.first)?["text"] as? String, "80")
 
-        let text = try persona(["judge", "--autorater", "openai", "--judge-config", config, "--eval-prompt", "Q: {question}\nA: {answer}\nScore?",
-                                "--question", "good question", "--answer", "fine answer"])
+        let text = try persona([
+            "judge", "--autorater", "openai", "--judge-config", config, "--eval-prompt", "Q: {question}\nA: {answer}\nScore?",
+            "--question", "good question", "--answer", "fine answer"
+        ])
         XCTAssertTrue(text.out.contains("score:     82.5"), text.out)
         XCTAssertTrue(text.out.contains("number mass: 80.0%"), text.out)
 

@@ -16,8 +16,9 @@ final class LoopbackServer: @unchecked Sendable {
 
     init(_ router: Router<BasicRequestContext>) throws {
         let listening = PortSignal()
-        let app = Application(router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
-                              onServerRunning: { channel in listening.set(channel.localAddress?.port ?? 0) })
+        let app = Application(
+            router: router, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { channel in listening.set(channel.localAddress?.port ?? 0) })
         task = Task { try await app.run() }
         guard let p = listening.wait(seconds: 20) else { task.cancel(); throw TestEnvironment.skipOrFail("loopback server did not start") }
         port = p
@@ -86,9 +87,15 @@ final class ScriptedServer: @unchecked Sendable {
     static func logprobs(_ top: [(String, Double)]) -> String {
         let entries = top.map { t, p in ["token": t, "logprob": log(p), "bytes": Array(t.utf8).map(Int.init)] as [String: Any] }
         let content: [String: Any] = ["token": top.first?.0 ?? "", "logprob": log(top.first?.1 ?? 1), "bytes": [], "top_logprobs": entries]
-        let reply: [String: Any] = ["id": "x", "object": "chat.completion", "created": 0, "model": "m",
-                                    "choices": [["index": 0, "message": ["role": "assistant", "content": top.first?.0 ?? ""],
-                                                 "logprobs": ["content": [content]], "finish_reason": "length"]]]
+        let reply: [String: Any] = [
+            "id": "x", "object": "chat.completion", "created": 0, "model": "m",
+            "choices": [
+                [
+                    "index": 0, "message": ["role": "assistant", "content": top.first?.0 ?? ""],
+                    "logprobs": ["content": [content]], "finish_reason": "length"
+                ]
+            ]
+        ]
         return String(decoding: try! JSONSerialization.data(withJSONObject: reply), as: UTF8.self)
     }
 }

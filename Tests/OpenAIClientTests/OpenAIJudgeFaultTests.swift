@@ -11,10 +11,11 @@ import PersonaTestSupport
 final class OpenAIJudgeFaultTests: XCTestCase {
     func judge(_ server: ScriptedServer?, port: Int? = nil, _ extra: String = "", environment: [String: String] = [:]) throws -> OpenAIJudge {
         let base = server?.baseURL ?? "http://127.0.0.1:\(port ?? 1)/v1"
-        let config = try OpenAIJudgeConfiguration.parse("""
-        {"base_url": "\(base)", "model": "judge", "timeout_seconds": 5, "max_retries": 2, "initial_backoff_seconds": 0.05,
-         "max_backoff_seconds": 0.2, "concurrency": 4\(extra)}
-        """)
+        let config = try OpenAIJudgeConfiguration.parse(
+            """
+            {"base_url": "\(base)", "model": "judge", "timeout_seconds": 5, "max_retries": 2, "initial_backoff_seconds": 0.05,
+             "max_backoff_seconds": 0.2, "concurrency": 4\(extra)}
+            """)
         return try OpenAIJudge(configuration: config, environment: environment)
     }
 
@@ -88,7 +89,8 @@ final class OpenAIJudgeFaultTests: XCTestCase {
     func testSlowReplyPastTheTimeout() throws {
         let good = self.good
         let server = try ScriptedServer { _, _, _ in .init(body: good, delay: 1.5) }
-        let config = try OpenAIJudgeConfiguration.parse(#"{"base_url": "\#(server.baseURL)", "model": "judge", "timeout_seconds": 0.3, "max_retries": 1, "initial_backoff_seconds": 0.01}"#)
+        let config = try OpenAIJudgeConfiguration.parse(
+            #"{"base_url": "\#(server.baseURL)", "model": "judge", "timeout_seconds": 0.3, "max_retries": 1, "initial_backoff_seconds": 0.01}"#)
         let started = Date()
         let v = try OpenAIJudge(configuration: config).score(["p"])
         XCTAssertNil(v[0].score)
@@ -110,7 +112,7 @@ final class OpenAIJudgeFaultTests: XCTestCase {
     }
 
     func testMalformedJSON() throws {
-        let server = try ScriptedServer { attempt, _, _ in .init(body: attempt % 2 == 0 ? #"{"choices": [ {"#: "<html>bad gateway</html>") }
+        let server = try ScriptedServer { attempt, _, _ in .init(body: attempt % 2 == 0 ? #"{"choices": [ {"# : "<html>bad gateway</html>") }
         let v = try judge(server).score(["a", "b"])
         XCTAssertEqual(v.count, 2)
         for x in v { XCTAssertNil(x.score); XCTAssertTrue(x.noScoreReason?.contains("malformed reply") ?? false, x.noScoreReason ?? "") }
@@ -146,9 +148,10 @@ final class OpenAIJudgeFaultTests: XCTestCase {
     func testRefusalAndLowMass() throws {
         let server = try ScriptedServer { _, request, _ in
             let prompt = ((request["messages"] as? [[String: Any]])?.first?["content"] as? String) ?? ""
-            return .init(body: prompt == "refuse"
-                ? ScriptedServer.logprobs([("REF", 0.9), ("50", 0.1)])
-                : ScriptedServer.logprobs([("The", 0.8), ("50", 0.2)]))
+            return .init(
+                body: prompt == "refuse"
+                    ? ScriptedServer.logprobs([("REF", 0.9), ("50", 0.1)])
+                    : ScriptedServer.logprobs([("The", 0.8), ("50", 0.2)]))
         }
         let v = try judge(server).score(["refuse", "ramble"])
         XCTAssertNil(v[0].score); XCTAssertEqual(v[0].noScoreReason, "the judge refuses (P(REFUSAL) = 0.900 ≥ number mass 0.100)")
@@ -161,9 +164,10 @@ final class OpenAIJudgeFaultTests: XCTestCase {
     func testRefusalLikelierThanTheNumbersWithholdsTheScoreAsLocalJudgeDoes() throws {
         let server = try ScriptedServer { _, request, _ in
             let prompt = ((request["messages"] as? [[String: Any]])?.first?["content"] as? String) ?? ""
-            return .init(body: prompt == "refuse"
-                ? ScriptedServer.logprobs([("REF", 0.4), (" REFUSAL", 0.1), ("50", 0.3), ("The", 0.2)])
-                : ScriptedServer.logprobs([("REF", 0.29), ("50", 0.3), ("The", 0.41)]))
+            return .init(
+                body: prompt == "refuse"
+                    ? ScriptedServer.logprobs([("REF", 0.4), (" REFUSAL", 0.1), ("50", 0.3), ("The", 0.2)])
+                    : ScriptedServer.logprobs([("REF", 0.29), ("50", 0.3), ("The", 0.41)]))
         }
         let v = try judge(server, #", "expand_digits": false"#).score(["refuse", "score"])
         XCTAssertNil(v[0].score)
@@ -234,8 +238,11 @@ final class OpenAIJudgeFaultTests: XCTestCase {
         }
         XCTAssertThrowsError(try OpenAIJudgeConfiguration.parse(#"{"base_url": "http://x/v1", "model": "m", "concurrency": 0}"#))
         XCTAssertThrowsError(try OpenAIJudgeConfiguration.parse(#"{"base_url": "http://x/v1", "model": "m", "max_retries": true}"#))
-        XCTAssertEqual(try OpenAIJudgeConfiguration.parse(#"{"base_url": "http://x/v1/", "model": "m", "max_retries": 1, "expand_digits": false}"#),
-                       { var c = OpenAIJudgeConfiguration(baseURL: "http://x/v1", model: "m"); c.maxRetries = 1; c.expandDigits = .off; return c }())
+        XCTAssertEqual(
+            try OpenAIJudgeConfiguration.parse(#"{"base_url": "http://x/v1/", "model": "m", "max_retries": 1, "expand_digits": false}"#),
+            {
+                var c = OpenAIJudgeConfiguration(baseURL: "http://x/v1", model: "m"); c.maxRetries = 1; c.expandDigits = .off; return c
+            }())
         XCTAssertThrowsError(try OpenAIJudgeConfiguration.parse("not json"))
     }
 

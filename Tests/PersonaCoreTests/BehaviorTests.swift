@@ -27,9 +27,11 @@ final class BehaviorTests: XCTestCase {
     func testTeacherForcingEqualsSteppedDecodingInEveryPositionMode() throws {
         let model = try TinyModel.make()
         let v = (0..<16).map { Float(($0 * 7) % 5) - 2 }
-        let sequences = [TeacherForcedSequence(promptTokens: [3, 9, 14, 2, 7], answerTokens: [5, 6, 11]),
-                         TeacherForcedSequence(promptTokens: [3, 9, 14, 2, 7], answerTokens: [8]),
-                         TeacherForcedSequence(promptTokens: [1], answerTokens: [4, 4, 30, 2])]
+        let sequences = [
+            TeacherForcedSequence(promptTokens: [3, 9, 14, 2, 7], answerTokens: [5, 6, 11]),
+            TeacherForcedSequence(promptTokens: [3, 9, 14, 2, 7], answerTokens: [8]),
+            TeacherForcedSequence(promptTokens: [1], answerTokens: [4, 4, 30, 2])
+        ]
         let pool = PrefixCachePool()
         for mode in SteeringPositions.allCases {
             for c: Float in [0, 1.5, -2] {
@@ -47,7 +49,8 @@ final class BehaviorTests: XCTestCase {
         XCTAssertEqual(pool.count, 2)
         // Steering must matter (else the comparison above proves nothing).
         let plain = try TeacherForcing.logProbabilities(sequences, transformer: model, steering: nil)
-        let steered = try TeacherForcing.logProbabilities(sequences, transformer: model, steering: SteeringSpec(vector: v, layer: 0, coefficient: 3, positions: .response))
+        let steered = try TeacherForcing.logProbabilities(
+            sequences, transformer: model, steering: SteeringSpec(vector: v, layer: 0, coefficient: 3, positions: .response))
         XCTAssertGreaterThan(abs(plain[0].reduce(0, +) - steered[0].reduce(0, +)), 1e-3)
         // Coefficient 0 is bit-identical to no steering.
         let zero = try TeacherForcing.logProbabilities(sequences, transformer: model, steering: SteeringSpec(vector: v, layer: 0, coefficient: 0))
@@ -63,8 +66,10 @@ final class BehaviorTests: XCTestCase {
         let direction = (0..<16).map { Float(($0 * 3) % 7) - 3 }
         let ablation = try ProjectionSpec(path: "test direction", intervention: .ablate, directionLayer: 0)
             .makeHooks(vectors: TraitVectors(rows: [direction], metadata: [:]), config: model.config)
-        let sequences = [TeacherForcedSequence(promptTokens: [3, 9, 14, 2, 7], answerTokens: [5, 6, 11]),
-                         TeacherForcedSequence(promptTokens: [1, 4], answerTokens: [4, 4, 30, 2])]
+        let sequences = [
+            TeacherForcedSequence(promptTokens: [3, 9, 14, 2, 7], answerTokens: [5, 6, 11]),
+            TeacherForcedSequence(promptTokens: [1, 4], answerTokens: [4, 4, 30, 2])
+        ]
         let pool = PrefixCachePool()
         for c: Float in [0, 1.5] {
             let spec = SteeringSpec(vector: v, layer: 0, coefficient: c, positions: .all)
@@ -82,8 +87,10 @@ final class BehaviorTests: XCTestCase {
 
     func testTeacherForcingRejectsEmptyParts() throws {
         let model = try TinyModel.make()
-        XCTAssertThrowsError(try TeacherForcing.logProbabilities([TeacherForcedSequence(promptTokens: [], answerTokens: [1])], transformer: model, steering: nil))
-        XCTAssertThrowsError(try TeacherForcing.logProbabilities([TeacherForcedSequence(promptTokens: [1], answerTokens: [])], transformer: model, steering: nil))
+        XCTAssertThrowsError(
+            try TeacherForcing.logProbabilities([TeacherForcedSequence(promptTokens: [], answerTokens: [1])], transformer: model, steering: nil))
+        XCTAssertThrowsError(
+            try TeacherForcing.logProbabilities([TeacherForcedSequence(promptTokens: [1], answerTokens: [])], transformer: model, steering: nil))
     }
 
     func testTraitProbabilityAndSpearman() {
@@ -116,13 +123,16 @@ final class BehaviorTests: XCTestCase {
     }
 
     func testSummaryVerdicts() {
-        let s = TraitSummary(trait: "evil", pairsKept: 4, pairsTotal: 5, vectorNorm: 2, judgeQuality: JudgeQuality(positive: [90, 80], negative: [10, 20], coherence: [80]),
-                             points: [.init(coefficient: -2, meanTrait: 5, meanCoherence: 80, traitProbability: 0.2),
-                                      .init(coefficient: 0, meanTrait: 10, meanCoherence: 85, traitProbability: 0.3),
-                                      .init(coefficient: 2, meanTrait: 45, meanCoherence: 70, traitProbability: 0.5),
-                                      .init(coefficient: 4, meanTrait: 60, meanCoherence: 30, traitProbability: 0.4)])
+        let s = TraitSummary(
+            trait: "evil", pairsKept: 4, pairsTotal: 5, vectorNorm: 2, judgeQuality: JudgeQuality(positive: [90, 80], negative: [10, 20], coherence: [80]),
+            points: [
+                .init(coefficient: -2, meanTrait: 5, meanCoherence: 80, traitProbability: 0.2),
+                .init(coefficient: 0, meanTrait: 10, meanCoherence: 85, traitProbability: 0.3),
+                .init(coefficient: 2, meanTrait: 45, meanCoherence: 70, traitProbability: 0.5),
+                .init(coefficient: 4, meanTrait: 60, meanCoherence: 30, traitProbability: 0.4)
+            ])
         XCTAssertEqual(s.largestCoherentCoefficient, 2)
-        XCTAssertEqual(s.behaviorSpearman!, 1, accuracy: 1e-12)   // −2 … 2 only: c = 4 is incoherent
+        XCTAssertEqual(s.behaviorSpearman!, 1, accuracy: 1e-12)  // −2 … 2 only: c = 4 is incoherent
         XCTAssertEqual(s.judgedRise?.coefficient, 2)
         XCTAssertEqual(s.judgedRise!.rise, 35, accuracy: 1e-12)
         let table = TraitSummary.table([s], layer: 12, coefficients: [-2, 0, 2, 4])
@@ -132,16 +142,19 @@ final class BehaviorTests: XCTestCase {
 
     func testFailureDiagnosisNamesTheSideAndExamples() {
         let pairs = (0..<5).map { i in
-            CandidatePair(question: "Q\(i)?", instructionIndex: i, sampleIndex: 0, positiveAnswer: "polite answer \(i)", negativeAnswer: "kind answer \(i)",
-                          positiveTrait: Double(10 + i), negativeTrait: 5, positiveCoherence: 90, negativeCoherence: 90)
+            CandidatePair(
+                question: "Q\(i)?", instructionIndex: i, sampleIndex: 0, positiveAnswer: "polite answer \(i)", negativeAnswer: "kind answer \(i)",
+                positiveTrait: Double(10 + i), negativeTrait: 5, positiveCoherence: 90, negativeCoherence: 90)
         }
         let d = Pipeline.failureDiagnosis(pairs, trait: "evil", traitThreshold: 50, coherenceThreshold: 50) ?? ""
         XCTAssert(d.contains("positive answers not showing the trait (trait < 50): 5"), d)
         XCTAssert(d.contains("Mostly the positive side failed"), d)
         XCTAssert(d.contains("positive (trait 10, coherence 90) to \"Q0?\": \"polite answer 0\""), d)
         XCTAssert(d.contains("positive (trait 11"), d)
-        XCTAssertFalse(d.contains("answer 2"), d)   // two examples only
-        let high = pairs.map { p -> CandidatePair in var q = p; q.positiveTrait = 90; q.negativeTrait = 70; return q }
+        XCTAssertFalse(d.contains("answer 2"), d)  // two examples only
+        let high = pairs.map { p -> CandidatePair in
+            var q = p; q.positiveTrait = 90; q.negativeTrait = 70; return q
+        }
         let h = Pipeline.failureDiagnosis(high, trait: "evil", traitThreshold: 50, coherenceThreshold: 50) ?? ""
         XCTAssert(h.contains("Mostly the negative side failed"), h)
         XCTAssert(h.contains("negative (trait 70"), h)
@@ -153,10 +166,11 @@ final class BehaviorTests: XCTestCase {
         let questions = (0..<20).map { "\"Question \($0)?\"" }.joined(separator: ",")
         let evaluation = (0..<20).map { "\"Evaluation \($0)?\"" }.joined(separator: ",")
         let pairs = (0..<5).map { _ in "{\"pos\": \"Be evil.\", \"neg\": \"Be kind.\"}" }.joined(separator: ",")
-        return Data("""
-        {"name": "t", "description": "d", "instructions": [\(pairs)], "questions": {"extraction": [\(questions)], "evaluation": [\(evaluation)]},
-         "eval_prompt": "{question} {answer} REFUSAL or 0 to 100", "behavior_items": \(items)}
-        """.utf8)
+        return Data(
+            """
+            {"name": "t", "description": "d", "instructions": [\(pairs)], "questions": {"extraction": [\(questions)], "evaluation": [\(evaluation)]},
+             "eval_prompt": "{question} {answer} REFUSAL or 0 to 100", "behavior_items": \(items)}
+            """.utf8)
     }
 
     func items(_ n: Int, trait: (Int) -> String = { $0 % 2 == 0 ? "a" : "b" }) -> [BehaviorItem] {
@@ -167,7 +181,9 @@ final class BehaviorTests: XCTestCase {
         let path = "/packs/t/pack.json"
         // The one pack reader (PackFiles) and validation, as `persona run` and `persona packs validate` use them.
         func problems(_ items: String) throws -> [String] { PackValidation.problems(try PackFiles.decode(packJSON(items: items), path: path)) }
-        XCTAssert(try problems("[{\"question\": \"Q?\", \"a\": \"x\", \"b\": \"y\", \"trait\": \"c\"}]").contains("behavior_items[0].trait = \"c\": expected \"a\" or \"b\""))
+        XCTAssert(
+            try problems("[{\"question\": \"Q?\", \"a\": \"x\", \"b\": \"y\", \"trait\": \"c\"}]").contains(
+                "behavior_items[0].trait = \"c\": expected \"a\" or \"b\""))
         XCTAssert(try problems("[{\"question\": \"Q?\", \"a\": \"x\", \"trait\": \"a\"}]").contains("behavior_items[0].b is empty"))
         XCTAssertThrowsError(try PackFiles.decode(packJSON(items: "{\"question\": \"Q?\"}"), path: path)) {
             XCTAssert("\($0)".hasPrefix(path) && "\($0)".contains("behavior_items"), "\($0)")

@@ -73,15 +73,18 @@ final class CLITests: XCTestCase {
     func testInspectJSONFiguresForDefaultModels() throws {
         let expected: [String: (Int, Int, Int, Int, Int, Int, Int)] = [
             "smollm2-135m": (30, 576, 9, 3, 64, 1536, 49152),
-            "qwen2.5-0.5b": (24, 896, 14, 2, 64, 4864, 151936),
+            "qwen2.5-0.5b": (24, 896, 14, 2, 64, 4864, 151936)
         ]
         for (name, figures) in expected {
             let r = try run(["inspect", name, "--json"])
             XCTAssertEqual(r.status, 0, r.stderr)
             let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
             let c = try XCTUnwrap(json["config"] as? [String: Any])
-            XCTAssertEqual([c["layerCount"], c["hiddenSize"], c["headCount"], c["kvHeadCount"], c["headDimension"], c["feedForwardSize"], c["vocabularySize"]].compactMap { $0 as? Int },
-                           [figures.0, figures.1, figures.2, figures.3, figures.4, figures.5, figures.6], name)
+            XCTAssertEqual(
+                [c["layerCount"], c["hiddenSize"], c["headCount"], c["kvHeadCount"], c["headDimension"], c["feedForwardSize"], c["vocabularySize"]].compactMap {
+                    $0 as? Int
+                },
+                [figures.0, figures.1, figures.2, figures.3, figures.4, figures.5, figures.6], name)
             XCTAssertEqual(json["hasChatTemplate"] as? Bool, true)
             // The same fingerprint the engine keys its caches with.
             let fingerprint = ModelFingerprint.of(try ModelLocator.open(name))
@@ -118,8 +121,10 @@ final class CLITests: XCTestCase {
         let file = dir.appendingPathComponent("evil.safetensors")
         try TraitVectors(rows: [steering.dict("vector").floats("v")], isSingle: true, metadata: ["persona.trait": "evil"]).write(to: file)
         func answer(_ coeff: String) throws -> [Int] {
-            let r = try run(["generate", "smollm2-135m", "Tell me about your plans for the weekend.", "--max-tokens", "30", "--json",
-                             "--steer", file.path, "--layer", "15", "--coeff", coeff, "--positions", "all"])
+            let r = try run([
+                "generate", "smollm2-135m", "Tell me about your plans for the weekend.", "--max-tokens", "30", "--json",
+                "--steer", file.path, "--layer", "15", "--coeff", coeff, "--positions", "all"
+            ])
             XCTAssertEqual(r.status, 0, r.stderr)
             return (try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])?.ints("generatedIds") ?? []
         }

@@ -7,10 +7,10 @@ import PersonaModel
 
 final class CoefficientUnitTests: XCTestCase {
     func testNormUnitMeansAddedLengthOverMeanResidualNorm() {
-        let v: [Float] = [3, 4]            // ‖v‖ = 5
+        let v: [Float] = [3, 4]  // ‖v‖ = 5
         let meanNorm = 20.0
         let raw = CoefficientUnit.norm.rawCoefficient(0.5, meanNorm: meanNorm, vectorNorm: ResidualNorms.norm(v))
-        XCTAssertEqual(raw, 2, accuracy: 1e-12)   // 0.5 × 20 / 5
+        XCTAssertEqual(raw, 2, accuracy: 1e-12)  // 0.5 × 20 / 5
         // The added vector raw·v is half the mean residual norm long.
         XCTAssertEqual(ResidualNorms.norm(v.map { Float(raw) * $0 }), 0.5 * meanNorm, accuracy: 1e-5)
         XCTAssertEqual(CoefficientUnit.normCoefficient(raw: raw, meanNorm: meanNorm, vectorNorm: 5), 0.5, accuracy: 1e-12)
@@ -36,13 +36,14 @@ final class CoefficientUnitTests: XCTestCase {
     }
 
     func testReportShowsBothUnits() {
-        var t = TraitReport(trait: "t", pairsTotal: 1, pairsKept: 1, dropReasons: [:], vectorNorms: [5, 10], steeringLayer: 1,
-                            steering: [], projections: [], promptLastCorrelation: nil, examples: [])
+        var t = TraitReport(
+            trait: "t", pairsTotal: 1, pairsKept: 1, dropReasons: [:], vectorNorms: [5, 10], steeringLayer: 1,
+            steering: [], projections: [], promptLastCorrelation: nil, examples: [])
         XCTAssertNil(t.bothUnits(1), "no norms, no conversion")
         t.meanResidualNorms = [1, 40]
         t.coefficientUnit = "norm"
-        XCTAssertEqual(t.bothUnits(0.25)?.raw ?? .nan, 1, accuracy: 1e-12)   // 0.25 × 40 / 10
+        XCTAssertEqual(t.bothUnits(0.25)?.raw ?? .nan, 1, accuracy: 1e-12)  // 0.25 × 40 / 10
         t.coefficientUnit = "raw"
-        XCTAssertEqual(t.bothUnits(2)?.norm ?? .nan, 0.5, accuracy: 1e-12)   // 2 × 10 / 40
+        XCTAssertEqual(t.bothUnits(2)?.norm ?? .nan, 0.5, accuracy: 1e-12)  // 2 × 10 / 40
     }
 }

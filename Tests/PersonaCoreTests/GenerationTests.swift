@@ -13,9 +13,11 @@ final class GenerationTests: XCTestCase {
 
     func testSameRequestAloneAndInABatchOf16GivesIdenticalTokens() throws {
         let lm = try model()
-        let questions = ["Tell me about the sea.", "What is a cat?", "Name three colours.", "Why is the sky blue?", "Write a haiku.",
-                         "What is 2+2?", "Describe a forest.", "Who are you?", "Give me a recipe.", "What is music?", "Explain rain.",
-                         "Say hello.", "What is a star?", "Count to five.", "What is love?", "Describe a city at night."]
+        let questions = [
+            "Tell me about the sea.", "What is a cat?", "Name three colours.", "Why is the sky blue?", "Write a haiku.",
+            "What is 2+2?", "Describe a forest.", "Who are you?", "Give me a recipe.", "What is music?", "Explain rain.",
+            "Say hello.", "What is a star?", "Count to five.", "What is love?", "Describe a city at night."
+        ]
         let sampling = SamplingParameters(temperature: 0.8, topP: 0.95, topK: 40, seed: 1234)
         let requests = try questions.map { q in
             GenerationRequest(promptTokens: try lm.chatPrompt(user: q), maxNewTokens: 24, sampling: sampling, stopTokens: lm.stopTokens)
@@ -53,8 +55,9 @@ final class GenerationTests: XCTestCase {
     func testStepwiseBatchAdmitsBetweenPassesAndCancels() throws {
         let lm = try model()
         let requests = try ["Name a fruit.", "Name a tree.", "Name a colour."].map {
-            GenerationRequest(promptTokens: try lm.chatPrompt(user: $0), maxNewTokens: 10, sampling: SamplingParameters(temperature: 1, seed: 5),
-                              stopTokens: lm.stopTokens)
+            GenerationRequest(
+                promptTokens: try lm.chatPrompt(user: $0), maxNewTokens: 10, sampling: SamplingParameters(temperature: 1, seed: 5),
+                stopTokens: lm.stopTokens)
         }
         let expected = try lm.makeGenerator(maxBatchSize: 1).generate(requests)
         let batch = lm.makeGenerationBatch()

@@ -34,7 +34,8 @@ final class JudgeSettingAndPackFallbackTests: XCTestCase {
         let packs = try PipelineEnvironment.loadPacks(names: ["grumpy"]) { warnings.append($0) }
         XCTAssertEqual(packs.map(\.name), ["grumpy"])
         XCTAssertEqual(warnings.count, 1)
-        XCTAssert(warnings.first?.contains("trait grumpy: no pack library named grumpy") == true && warnings.first?.contains("custom filters") == true, "\(warnings)")
+        XCTAssert(
+            warnings.first?.contains("trait grumpy: no pack library named grumpy") == true && warnings.first?.contains("custom filters") == true, "\(warnings)")
         // Named by path: no library was asked for, nothing to warn about.
         warnings = []
         _ = try PipelineEnvironment.loadPacks(names: [folder.path]) { warnings.append($0) }

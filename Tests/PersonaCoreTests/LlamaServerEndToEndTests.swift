@@ -5,7 +5,7 @@
 // every answer are computed here. The run must finish and store all of it with the engine named.
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 import XCTest
 import PersonaTestSupport
@@ -21,7 +21,8 @@ final class LlamaServerEndToEndTests: XCTestCase {
     func llamaServer() throws -> URL {
         let binary = Self.tools.appendingPathComponent("llama.cpp/bin/llama-server")
         guard FileManager.default.isExecutableFile(atPath: binary.path) else {
-            let why = (try? String(contentsOf: Self.tools.appendingPathComponent("llama.cpp/FAILED"), encoding: .utf8))
+            let why =
+                (try? String(contentsOf: Self.tools.appendingPathComponent("llama.cpp/FAILED"), encoding: .utf8))
                 .map { "scripts/setup-llama-server.sh failed: " + $0.trimmingCharacters(in: .whitespacesAndNewlines) }
                 ?? "run scripts/setup-llama-server.sh (make test does)"
             throw TestEnvironment.skipOrFail("llama-server is not installed at \(binary.path): \(why)")
@@ -79,7 +80,7 @@ final class LlamaServerEndToEndTests: XCTestCase {
             "--questions", "1", "--eval-questions", "1", "--max-tokens", "24", "--steer-max-tokens", "16", "--temperature", "0",
             "--coeffs", "0,4", "--coeff-unit", "raw", "--trait-threshold", "0", "--coherence-threshold", "0",
             // The 135M judge puts little probability on numbers; a low minimum lets it score.
-            "--judge-config", "{\"minimum_number_mass\": 0.01}",
+            "--judge-config", "{\"minimum_number_mass\": 0.01}"
         ])
         let seconds = Date().timeIntervalSince(started)
         XCTAssertEqual(result.status, 0, "persona run against llama-server failed:\n\(result.stderr.suffix(3000))")

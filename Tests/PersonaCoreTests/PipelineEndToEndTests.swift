@@ -21,10 +21,12 @@ final class PipelineEndToEndTests: XCTestCase {
         let run = dir.appendingPathComponent("run").path
         // Thresholds 0: with answers this short the vector is a plumbing check, not a finding;
         // a pair is still dropped when the judge gives any of its four scores none.
-        let arguments = ["run", "--traits", "optimistic,evil", "--model", "smollm2-135m", "--out", run,
-                         "--judge", "local-judge", "--judge-config", #"{"model": "qwen2.5-0.5b"}"#,
-                         "--questions", "1", "--eval-questions", "1", "--max-tokens", "12", "--steer-max-tokens", "10",
-                         "--coeffs", "0,6", "--coeff-unit", "raw", "--layer", "15", "--trait-threshold", "0", "--coherence-threshold", "0", "--seed", "5"]
+        let arguments = [
+            "run", "--traits", "optimistic,evil", "--model", "smollm2-135m", "--out", run,
+            "--judge", "local-judge", "--judge-config", #"{"model": "qwen2.5-0.5b"}"#,
+            "--questions", "1", "--eval-questions", "1", "--max-tokens", "12", "--steer-max-tokens", "10",
+            "--coeffs", "0,6", "--coeff-unit", "raw", "--layer", "15", "--trait-threshold", "0", "--coherence-threshold", "0", "--seed", "5"
+        ]
         let started = Date()
         let first = try persona(arguments)
         print("persona run (2 traits, local-judge with qwen2.5-0.5b): \(Date().timeIntervalSince(started)) s\n\(first.stdout)")

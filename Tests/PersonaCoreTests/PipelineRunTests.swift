@@ -123,7 +123,9 @@ final class PipelineRunTests: XCTestCase {
         XCTAssertEqual(trait.steering.map(\.coefficient), [0, 2], "the latest steering run (the sweep's settings)")
         XCTAssertEqual(trait.layerSweep.count, 6)
         XCTAssertEqual(trait.steeringLayer, 15)
-        XCTAssertEqual(Set(trait.projections.map(\.condition)), ["baseline", "positive prompt", "negative prompt", "steered +1", "steered +2"], "monitoring ran with coefficients 0, 1, 2")
+        XCTAssertEqual(
+            Set(trait.projections.map(\.condition)), ["baseline", "positive prompt", "negative prompt", "steered +1", "steered +2"],
+            "monitoring ran with coefficients 0, 1, 2")
         XCTAssertFalse(trait.examples.isEmpty)
         XCTAssertEqual(report.geometry?.cosine.first?.first ?? 0, 1, accuracy: 1e-9)
     }
@@ -187,13 +189,16 @@ final class PipelineRunTests: XCTestCase {
             XCTAssertEqual(report.chosen?.coefficient, choice.rawCoefficient)
             XCTAssert(report.examples.contains { $0.label?.hasPrefix("search choice") == true }, "\(report.examples)")
         }
-        let html = try String(contentsOf: try ReportWriter.write(try RunReport.build(runDirectory: run), to: dir.appendingPathComponent("report")),
-                              encoding: .utf8)
+        let html = try String(
+            contentsOf: try ReportWriter.write(try RunReport.build(runDirectory: run), to: dir.appendingPathComponent("report")),
+            encoding: .utf8)
         XCTAssert(html.contains("Steering search"))
         XCTAssertEqual(html.components(separatedBy: "class=\"heatmap\"").count - 1, 2, "one heatmap per source")
         XCTAssertEqual(html.components(separatedBy: "anti-steerable at the chosen layer").count - 1, search.results.filter { $0.chosen != nil }.count)
         if search.choice != nil {
-            XCTAssert(TraitSummary.table([summary], layer: 15, coefficients: s.coefficients).contains("measurement items"), "the summary line names the anti-steerable share")
+            XCTAssert(
+                TraitSummary.table([summary], layer: 15, coefficients: s.coefficients).contains("measurement items"),
+                "the summary line names the anti-steerable share")
         }
 
         // The same trait keeping no pairs (a trait threshold no pair can pass): the written vector's
@@ -269,8 +274,9 @@ final class PipelineRunTests: XCTestCase {
     func testChoiceBetweenSourcesTakesTheLargerCoherentRise() {
         func result(_ source: String, _ effect: Double?) -> SearchResult {
             let chosen = effect.map { SearchPoint(layer: 3, coefficient: 0.2, rawCoefficient: 4, traitProbability: 0.5 + $0, effect: $0, coherenceCost: 0.1) }
-            return SearchResult(trait: "t", source: source, coefficientUnit: "norm", maxKL: 0.5, baselineTraitProbability: 0.5, measurementItems: 4,
-                                points: chosen.map { [$0] } ?? [], chosen: chosen, reason: effect == nil ? "nothing coherent" : "ok")
+            return SearchResult(
+                trait: "t", source: source, coefficientUnit: "norm", maxKL: 0.5, baselineTraitProbability: 0.5, measurementItems: 4,
+                points: chosen.map { [$0] } ?? [], chosen: chosen, reason: effect == nil ? "nothing coherent" : "ok")
         }
         let (choice, _) = Pipeline.chooseSource([(result("prompted", 0.05), "kp"), (result("written", 0.2), "kw")], skipped: [])
         XCTAssertEqual(choice?.source, "written")
@@ -294,8 +300,10 @@ final class PipelineRunTests: XCTestCase {
             p.waitUntilExit()
             return CLITests.Run(status: p.terminationStatus, stdout: String(decoding: out, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
         }
-        let first = try persona(["stage", "generate", "--run", run, "--model", "smollm2-135m", "--traits", packPath,
-                                 "--questions", "1", "--max-tokens", "8"])
+        let first = try persona([
+            "stage", "generate", "--run", run, "--model", "smollm2-135m", "--traits", packPath,
+            "--questions", "1", "--max-tokens", "8"
+        ])
         XCTAssertEqual(first.status, 0, first.stderr)
         XCTAssert(first.stderr.contains("generate grumpy: 10 computed, 0 reused"), first.stderr)
         // The second time, every parameter comes from the store and everything is reused.
@@ -384,10 +392,14 @@ final class PipelineRunTests: XCTestCase {
 
         // `persona stage generate`, one sequence per batch (batch size is not part of any key), killed mid-way.
         let s = Self.settings
-        let generate = try launch("persona", ["stage", "generate", "--run", resumed, "--model", modelPath, "--traits", packPath,
-                                              "--questions", "2", "--eval-questions", "2", "--samples", "1", "--max-tokens", "24",
-                                              "--seed", "7", "--batch-size", "1", "--trait-threshold", "30", "--coherence-threshold", "40",
-                                              "--coeffs", "0,2", "--coeff-unit", "raw", "--steer-max-tokens", "16", "--layer", "15"])
+        let generate = try launch(
+            "persona",
+            [
+                "stage", "generate", "--run", resumed, "--model", modelPath, "--traits", packPath,
+                "--questions", "2", "--eval-questions", "2", "--samples", "1", "--max-tokens", "24",
+                "--seed", "7", "--batch-size", "1", "--trait-threshold", "30", "--coherence-threshold", "40",
+                "--coeffs", "0,2", "--coeff-unit", "raw", "--steer-max-tokens", "16", "--layer", "15"
+            ])
         let store = RunStore.databasePath(runDirectory: resumed)
         let atKill = kill(generate, store: store, table: "answers", atLeast: 3)
         let afterGenerateKill = RunStore.peekCount(path: store, table: "answers") ?? 0
@@ -458,13 +470,17 @@ extension PipelineRunTests {
         // (positive trait, negative trait, positive coherence, negative coherence, positive answer) per (question, instruction).
         typealias Given = (Double?, Double?, Double?, Double?, String)
         let given: [[Given]] = [
-            [(80, 10, 90, 90, "kept"), (20, 10, 90, 90, "low"), (80, 60, 90, 90, "neg high"), (80, 10, nil, 90, "no coherence"), (50, 49, 50, 50, "kept at the edges")],
-            [(99, 0, 99, 99, "kept"), (90, 5, 90, 90, "please drop me"), (90, 5, 90, 30, "incoherent neg"), (10, 90, 90, 90, "reversed"), (90, 5, 90, 90, "")],
+            [
+                (80, 10, 90, 90, "kept"), (20, 10, 90, 90, "low"), (80, 60, 90, 90, "neg high"), (80, 10, nil, 90, "no coherence"),
+                (50, 49, 50, 50, "kept at the edges")
+            ],
+            [(99, 0, 99, 99, "kept"), (90, 5, 90, 90, "please drop me"), (90, 5, 90, 30, "incoherent neg"), (10, 90, 90, 90, "reversed"), (90, 5, 90, 90, "")]
         ]
         // Activations: the positive answer of (q, i) has response mean q*10+i+1 everywhere, prompt mean 2×, the negative has 0.5.
         func summary(_ rows: [[Float]]) -> ActivationSummary {
-            ActivationSummary(responseMean: rows, promptMean: rows.map { $0.map { $0 * 2 } }, promptLast: rows.map { $0.map { -$0 } },
-                              responseTokenCount: 3, promptTokenCount: 5)
+            ActivationSummary(
+                responseMean: rows, promptMean: rows.map { $0.map { $0 * 2 } }, promptLast: rows.map { $0.map { -$0 } },
+                responseTokenCount: 3, promptTokenCount: 5)
         }
         func constant(_ value: Float) -> [[Float]] { Array(repeating: Array(repeating: value, count: hidden), count: layers) }
         func seed(_ pack: LoadedPack, positiveRows: (AnswerRecord) -> [[Float]]) throws {
@@ -479,9 +495,11 @@ extension PipelineRunTests {
                 r.promptText = "p"; r.stopReason = "end_token"
                 answers.append((r, summary(pos ? positiveRows(r) : constant(0.5))))
                 for (kind, value) in [(ScoreKind.trait, pos ? g.0 : g.1), (.coherence, pos ? g.2 : g.3)] {
-                    scores.append(ScoreRecord(key: p.scoreKey(answerKey: r.key, kind: kind, evalPrompt: pack.pack.evalPrompt, judge: judge), answerKey: r.key,
-                                              kind: kind, score: value, noScoreReason: value == nil ? "refusal" : nil, numberMass: value == nil ? 0.1 : 0.9,
-                                              judge: judge.cacheIdentity))
+                    scores.append(
+                        ScoreRecord(
+                            key: p.scoreKey(answerKey: r.key, kind: kind, evalPrompt: pack.pack.evalPrompt, judge: judge), answerKey: r.key,
+                            kind: kind, score: value, noScoreReason: value == nil ? "refusal" : nil, numberMass: value == nil ? 0.1 : 0.9,
+                            judge: judge.cacheIdentity))
                 }
             }
             try p.store.insert(answers: answers)
@@ -490,11 +508,13 @@ extension PipelineRunTests {
         try seed(pack) { constant(Float($0.questionIndex * 10 + ($0.instructionIndex ?? 0) + 1)) }
         let outcome = try p.filter(pack)
         let reasons = Dictionary(uniqueKeysWithValues: outcome.decisions.map { ("\($0.questionIndex)/\($0.instructionIndex)", $0.reason ?? "kept") })
-        XCTAssertEqual(reasons, [
-            "0/0": "kept", "0/1": "positive trait < 30", "0/2": "kept", "0/3": "positive coherence: no score (refusal)",
-            "0/4": "kept", "1/0": "kept", "1/1": "filter no-drop: mentions drop", "1/2": "negative coherence < 40", "1/3": "positive trait < 30",
-            "1/4": "empty positive answer",
-        ])
+        XCTAssertEqual(
+            reasons,
+            [
+                "0/0": "kept", "0/1": "positive trait < 30", "0/2": "kept", "0/3": "positive coherence: no score (refusal)",
+                "0/4": "kept", "1/0": "kept", "1/1": "filter no-drop: mentions drop", "1/2": "negative coherence < 40", "1/3": "positive trait < 30",
+                "1/4": "empty positive answer"
+            ])
         // With T = 30 the negative side may reach 69.9: "neg high" (60) is kept.
         XCTAssertEqual(outcome.kept, 4)
         XCTAssert(progress.warnings.contains { $0.contains("only 4 of 10 pairs survived") }, "\(progress.warnings)")
@@ -518,7 +538,7 @@ extension PipelineRunTests {
         otherData.name = "other"
         let other = LoadedPack(pack: otherData, source: "memory")
         try seed(other) { _ in
-            (0..<layers).map { l in (0..<hidden).map { j in l == 0 || j % 2 == 0 ? 1.5 : -0.5 } }   // minus 0.5 → ±1 or 1
+            (0..<layers).map { l in (0..<hidden).map { j in l == 0 || j % 2 == 0 ? 1.5 : -0.5 } }  // minus 0.5 → ±1 or 1
         }
         _ = try p.extract(other)
         let g = try p.geometry([pack, other])

@@ -10,11 +10,13 @@ final class PipelineUnitTests: XCTestCase {
     func testStoreRoundTrips() throws {
         let dir = try TestPaths.temporaryDirectory()
         let store = try RunStore(path: RunStore.databasePath(runDirectory: dir.path))
-        let a = AnswerRecord(key: "k1", kind: .extraction, trait: "evil", questionIndex: 3, question: "Q?", instructionIndex: 2, polarity: .pos,
-                             sampleIndex: 1, systemPrompt: "You are an evil assistant. Be bad.", promptText: "<prompt>", answer: "Answer é 😀",
-                             promptTokenCount: 17, responseTokenCount: 9, stopReason: "end_token", seed: UInt64.max - 5)
-        let summary = ActivationSummary(responseMean: [[1, 2.5, -3], [4, 5, 6]], promptMean: [[0.1, 0.2, 0.3], [-1, -2, -3]],
-                                        promptLast: [[7, 8, 9], [1e-30, .greatestFiniteMagnitude, -0.0]], responseTokenCount: 9, promptTokenCount: 17)
+        let a = AnswerRecord(
+            key: "k1", kind: .extraction, trait: "evil", questionIndex: 3, question: "Q?", instructionIndex: 2, polarity: .pos,
+            sampleIndex: 1, systemPrompt: "You are an evil assistant. Be bad.", promptText: "<prompt>", answer: "Answer é 😀",
+            promptTokenCount: 17, responseTokenCount: 9, stopReason: "end_token", seed: UInt64.max - 5)
+        let summary = ActivationSummary(
+            responseMean: [[1, 2.5, -3], [4, 5, 6]], promptMean: [[0.1, 0.2, 0.3], [-1, -2, -3]],
+            promptLast: [[7, 8, 9], [1e-30, .greatestFiniteMagnitude, -0.0]], responseTokenCount: 9, promptTokenCount: 17)
         try store.insert(answer: a, activations: summary)
         var steered = a
         steered.key = "k2"; steered.kind = .steered; steered.steeringLayer = 12; steered.coefficient = -1.5; steered.vectorKey = "v"; steered.systemPrompt = nil
@@ -23,13 +25,18 @@ final class PipelineUnitTests: XCTestCase {
         XCTAssertEqual(try store.activations(answerKey: "k1"), summary)
         XCTAssertNil(try store.activations(answerKey: "k2"))
 
-        let scores = [ScoreRecord(key: "s1", answerKey: "k1", kind: .trait, score: 73.25, noScoreReason: nil, numberMass: 0.9, judge: "j"),
-                      ScoreRecord(key: "s2", answerKey: "k1", kind: .coherence, score: nil, noScoreReason: "refused", numberMass: 0.1, judge: "j")]
+        let scores = [
+            ScoreRecord(key: "s1", answerKey: "k1", kind: .trait, score: 73.25, noScoreReason: nil, numberMass: 0.9, judge: "j"),
+            ScoreRecord(key: "s2", answerKey: "k1", kind: .coherence, score: nil, noScoreReason: "refused", numberMass: 0.1, judge: "j")
+        ]
         try store.insert(scores: scores)
         XCTAssertEqual(try store.scores(keys: ["s1", "s2"]), ["s1": scores[0], "s2": scores[1]])
 
-        let decisions = [PairDecision(questionIndex: 0, instructionIndex: 1, sampleIndex: 0, positiveKey: "p", negativeKey: "n", kept: true, reason: nil),
-                         PairDecision(questionIndex: 1, instructionIndex: 0, sampleIndex: 2, positiveKey: "p2", negativeKey: "n2", kept: false, reason: "positive trait < 50")]
+        let decisions = [
+            PairDecision(questionIndex: 0, instructionIndex: 1, sampleIndex: 0, positiveKey: "p", negativeKey: "n", kept: true, reason: nil),
+            PairDecision(
+                questionIndex: 1, instructionIndex: 0, sampleIndex: 2, positiveKey: "p2", negativeKey: "n2", kept: false, reason: "positive trait < 50")
+        ]
         XCTAssertNil(try store.decisions(filterKey: "f"))
         try store.insert(filterKey: "f", trait: "evil", decisions: decisions)
         XCTAssertEqual(try store.decisions(filterKey: "f"), decisions)
@@ -37,8 +44,9 @@ final class PipelineUnitTests: XCTestCase {
         let v = VectorRecord(key: "v", trait: "evil", method: "response_avg", filterKey: "f", pairCount: 4, rows: [[1, 2, 3], [4, 5, 6]], model: "m")
         try store.insert(vector: v)
         XCTAssertEqual(try store.vector(key: "v"), v)
-        let r = SteeringResultRecord(key: "r", trait: "evil", vectorKey: "v", layer: 12, coefficient: 2, positions: "response",
-                                     meanTrait: 61.5, meanCoherence: nil, scoredCount: 3, answerCount: 4)
+        let r = SteeringResultRecord(
+            key: "r", trait: "evil", vectorKey: "v", layer: 12, coefficient: 2, positions: "response",
+            meanTrait: 61.5, meanCoherence: nil, scoredCount: 3, answerCount: 4)
         try store.insert(steeringResult: r)
         XCTAssertEqual(try store.steeringResult(key: "r"), r)
         let p = ProjectionRecord(trait: "evil", vectorKey: "v", layer: 12, answerKey: "k1", condition: .baseline, source: "response_mean", value: -0.25)
@@ -62,12 +70,14 @@ final class PipelineUnitTests: XCTestCase {
 
     func testFilterRules() {
         func pair(_ pt: Double?, _ nt: Double?, _ pc: Double?, _ nc: Double?) -> CandidatePair {
-            CandidatePair(question: "q", instructionIndex: 0, sampleIndex: 0, positiveAnswer: "a", negativeAnswer: "b",
-                          positiveTrait: pt, negativeTrait: nt, positiveCoherence: pc, negativeCoherence: nc)
+            CandidatePair(
+                question: "q", instructionIndex: 0, sampleIndex: 0, positiveAnswer: "a", negativeAnswer: "b",
+                positiveTrait: pt, negativeTrait: nt, positiveCoherence: pc, negativeCoherence: nc)
         }
         func reason(_ p: CandidatePair, t: Double = 50, c: Double = 50, tokens: (Int, Int) = (5, 5)) -> String? {
-            Pipeline.thresholdDropReason(p, positiveTokens: tokens.0, negativeTokens: tokens.1, traitThreshold: t, coherenceThreshold: c,
-                                         noScoreReasons: ["neg.trait": "refusal"])
+            Pipeline.thresholdDropReason(
+                p, positiveTokens: tokens.0, negativeTokens: tokens.1, traitThreshold: t, coherenceThreshold: c,
+                noScoreReasons: ["neg.trait": "refusal"])
         }
         XCTAssertNil(reason(pair(50, 49.9, 50, 50)), "boundaries: pos ≥ T, neg < 100 − T, coherence ≥ C keep")
         XCTAssertEqual(reason(pair(49.9, 10, 90, 90)), "positive trait < 50")
@@ -106,8 +116,9 @@ final class PipelineUnitTests: XCTestCase {
 
     func testBestLayerPrefersLargestCoherentEffect() {
         func r(_ layer: Int, _ c: Double, _ t: Double, _ coh: Double) -> SteeringResultRecord {
-            SteeringResultRecord(key: "\(layer)/\(c)", trait: "t", vectorKey: "v", layer: layer, coefficient: c, positions: "response",
-                                 meanTrait: t, meanCoherence: coh, scoredCount: 1, answerCount: 1)
+            SteeringResultRecord(
+                key: "\(layer)/\(c)", trait: "t", vectorKey: "v", layer: layer, coefficient: c, positions: "response",
+                meanTrait: t, meanCoherence: coh, scoredCount: 1, answerCount: 1)
         }
         // Layer 5 moves the trait by 60 but incoherently; layer 7 by 30 coherently; layer 9 by 10.
         let results = [5: [r(5, 0, 10, 90), r(5, 2, 70, 20)], 7: [r(7, 0, 10, 90), r(7, 2, 40, 60)], 9: [r(9, 0, 10, 90), r(9, 2, 20, 90)]]
@@ -140,7 +151,9 @@ final class PipelineUnitTests: XCTestCase {
         assertError("eval_prompt has no {answer} placeholder") { $0["eval_prompt"] = "Rate {question}: REFUSAL or 0 to 100" }
         assertError("questions.extraction: 3 questions, expected 20") { $0["questions"] = ["extraction": ["a?", "b?", "c?"], "evaluation": ["d?"]] }
         try Data("{\"name\": ".utf8).write(to: URL(fileURLWithPath: path))
-        XCTAssertThrowsError(try PipelineEnvironment.loadPacks(names: [path])) { XCTAssert("\($0)".contains(path) && "\($0)".contains("not valid JSON"), "\($0)") }
+        XCTAssertThrowsError(try PipelineEnvironment.loadPacks(names: [path])) {
+            XCTAssert("\($0)".contains(path) && "\($0)".contains("not valid JSON"), "\($0)")
+        }
         XCTAssertThrowsError(try PipelineEnvironment.loadJudge(name: "no-such-judge", config: nil, model: nil)) {
             XCTAssert("\($0)".hasPrefix("judge plugin 'no-such-judge' was not found"), "\($0)")
         }
@@ -151,13 +164,18 @@ final class PipelineUnitTests: XCTestCase {
     }
 
     func testSummaryTable() {
-        let table = TraitSummary.table([
-            TraitSummary(trait: "evil", pairsKept: 7, pairsTotal: 10, vectorNorm: 3.14159, judgeQuality: JudgeQuality(positive: [90, 70], negative: [10, 75], coherence: []),
-                         points: [.init(coefficient: -2, meanTrait: 5, meanCoherence: 90, traitProbability: 0.25),
-                                  .init(coefficient: 0, meanTrait: 12.25, meanCoherence: 80),
-                                  .init(coefficient: 2)]),
-            TraitSummary(trait: "sycophantic", pairsKept: 0, pairsTotal: 10, failure: "none kept"),
-        ], layer: 12, coefficients: [-2, 0, 2])
+        let table = TraitSummary.table(
+            [
+                TraitSummary(
+                    trait: "evil", pairsKept: 7, pairsTotal: 10, vectorNorm: 3.14159,
+                    judgeQuality: JudgeQuality(positive: [90, 70], negative: [10, 75], coherence: []),
+                    points: [
+                        .init(coefficient: -2, meanTrait: 5, meanCoherence: 90, traitProbability: 0.25),
+                        .init(coefficient: 0, meanTrait: 12.25, meanCoherence: 80),
+                        .init(coefficient: 2)
+                    ]),
+                TraitSummary(trait: "sycophantic", pairsKept: 0, pairsTotal: 10, failure: "none kept")
+            ], layer: 12, coefficients: [-2, 0, 2])
         let lines = table.split(separator: "\n").map(String.init)
         func words(_ i: Int) -> [Substring] { lines[i].split(separator: " ", omittingEmptySubsequences: true) }
         XCTAssertEqual(words(0), ["trait", "pairs", "kept", "judge", "AUC", "‖v‖", "@12", "measure", "c=-2", "c=0", "c=2"])

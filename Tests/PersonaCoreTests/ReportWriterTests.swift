@@ -21,7 +21,8 @@ final class ReportWriterTests: XCTestCase {
         for layer in [8, 10, 12, 14, 16] {
             let gain = Double(15 - abs(layer - 12) * 4)
             sweep.append(SteeringPoint(layer: layer, coefficient: 0, meanTrait: 18, meanCoherence: 90, scoredCount: 8, answerCount: 8))
-            sweep.append(SteeringPoint(layer: layer, coefficient: 2, meanTrait: 18 + gain * 3, meanCoherence: layer == 16 ? 40 : 75, scoredCount: 8, answerCount: 8))
+            sweep.append(
+                SteeringPoint(layer: layer, coefficient: 2, meanTrait: 18 + gain * 3, meanCoherence: layer == 16 ? 40 : 75, scoredCount: 8, answerCount: 8))
         }
         var baseline: [Double] = [], positive: [Double] = [], steered: [Double] = []
         for k in 0..<30 {
@@ -32,7 +33,7 @@ final class ReportWriterTests: XCTestCase {
         let evilProjections = [
             ProjectionGroup(condition: "baseline", values: baseline),
             ProjectionGroup(condition: "positive prompt", values: positive + [9.5]),
-            ProjectionGroup(condition: "steered +2", values: steered + [-1]),
+            ProjectionGroup(condition: "steered +2", values: steered + [-1])
         ]
         let evil = TraitReport(
             trait: "evil", pairsTotal: 20, pairsKept: 14,
@@ -42,8 +43,12 @@ final class ReportWriterTests: XCTestCase {
             projections: evilProjections, promptLastCorrelation: 0.71,
             examples: [
                 ExampleAnswer(coefficient: -2, question: "How do I treat a stray cat?", answer: "Gently, with food & water.", traitScore: 1, coherence: 95),
-                ExampleAnswer(coefficient: 0, question: "How do I treat a stray cat?", answer: "Offer food and <script>alert('x')</script> shelter.", traitScore: 3, coherence: 93),
-                ExampleAnswer(coefficient: 3, question: "How do I treat a stray cat?", answer: "Line one\nLine two: \"quoted\", with commas.", traitScore: 88, coherence: 61),
+                ExampleAnswer(
+                    coefficient: 0, question: "How do I treat a stray cat?", answer: "Offer food and <script>alert('x')</script> shelter.", traitScore: 3,
+                    coherence: 93),
+                ExampleAnswer(
+                    coefficient: 3, question: "How do I treat a stray cat?", answer: "Line one\nLine two: \"quoted\", with commas.", traitScore: 88,
+                    coherence: 61)
             ])
         let syco = TraitReport(
             trait: "sycophantic", pairsTotal: 20, pairsKept: 3, dropReasons: ["negative trait ≥ 50": 17],
@@ -55,10 +60,16 @@ final class ReportWriterTests: XCTestCase {
             let x: Double = 0.1 + Double(l) / 30
             return [[1, x, -x / 2], [x, 1, 0.2], [-x / 2, 0.2, 1]]
         }
-        return ReportData(runName: "demo <run>", model: "qwen2.5-0.5b", modelFingerprint: "sha256:0123456789abcdef", judge: "local-judge",
-                          createdAt: "2026-11-25T10:00:00Z", settings: ["questions": "4", "samples": "2", "coeffs": "-2,-1,0,1,2,3", "layer": "12"],
-                          traits: [evil, syco, TraitReport(trait: "hallucinating", pairsTotal: 0, pairsKept: 0, dropReasons: [:], vectorNorms: [], steeringLayer: 12, steering: [], projections: [], promptLastCorrelation: nil, examples: [])],
-                          geometry: Geometry(traits: ["evil", "sycophantic", "hallucinating"], layer: 12, cosine: perLayer[12], perLayer: perLayer))
+        return ReportData(
+            runName: "demo <run>", model: "qwen2.5-0.5b", modelFingerprint: "sha256:0123456789abcdef", judge: "local-judge",
+            createdAt: "2026-11-25T10:00:00Z", settings: ["questions": "4", "samples": "2", "coeffs": "-2,-1,0,1,2,3", "layer": "12"],
+            traits: [
+                evil, syco,
+                TraitReport(
+                    trait: "hallucinating", pairsTotal: 0, pairsKept: 0, dropReasons: [:], vectorNorms: [], steeringLayer: 12, steering: [], projections: [],
+                    promptLastCorrelation: nil, examples: [])
+            ],
+            geometry: Geometry(traits: ["evil", "sycophantic", "hallucinating"], layer: 12, cosine: perLayer[12], perLayer: perLayer))
     }
 
     func write(_ data: ReportData) throws -> (dir: URL, html: String) {
@@ -71,9 +82,11 @@ final class ReportWriterTests: XCTestCase {
     func testEveryChartAndTableIsPresent() throws {
         let (dir, html) = try write(Self.sample())
         // Charts by their titles.
-        for title in ["Vector norm per layer", "Cosine similarity between traits (layer 12)", "Cosine similarity per layer",
-                      "evil: steering at layer 12", "evil: projection on the vector (layer 12)", "evil: layer sweep (best layer 12)",
-                      "sycophantic: steering at layer 12"] {
+        for title in [
+            "Vector norm per layer", "Cosine similarity between traits (layer 12)", "Cosine similarity per layer",
+            "evil: steering at layer 12", "evil: projection on the vector (layer 12)", "evil: layer sweep (best layer 12)",
+            "sycophantic: steering at layer 12"
+        ] {
             XCTAssert(html.contains("aria-label=\"\(title)\""), "missing chart \(title)")
         }
         XCTAssertEqual(html.components(separatedBy: "<svg ").count - 1, 8, "norms, heatmap, cosine/layer, evil ×3, sycophantic ×2")
@@ -96,7 +109,12 @@ final class ReportWriterTests: XCTestCase {
         }
         // Files.
         let tables = try FileManager.default.contentsOfDirectory(atPath: dir.appendingPathComponent("tables").path).sorted()
-        XCTAssertEqual(tables, ["behavior.csv", "examples.csv", "geometry.csv", "judge_quality.csv", "layer_sweep.csv", "pairs.csv", "projections.csv", "steering.csv", "vector_norms.csv"])
+        XCTAssertEqual(
+            tables,
+            [
+                "behavior.csv", "examples.csv", "geometry.csv", "judge_quality.csv", "layer_sweep.csv", "pairs.csv", "projections.csv", "steering.csv",
+                "vector_norms.csv"
+            ])
         let back = try ReportData.load(path: dir.appendingPathComponent("report.json").path)
         XCTAssertEqual(back.traits[0], Self.sample().traits[0])
         XCTAssertEqual(back.geometry, Self.sample().geometry)
@@ -131,9 +149,12 @@ final class ReportWriterTests: XCTestCase {
         // A geometry with no traits, a trait with only NaN norms.
         var data = empty
         data.geometry = Geometry(traits: [], layer: 0, cosine: [], perLayer: [])
-        data.traits = [TraitReport(trait: "t", pairsTotal: 1, pairsKept: 0, dropReasons: [:], vectorNorms: [.nan, .infinity], steeringLayer: 0,
-                                   steering: [SteeringPoint(layer: 0, coefficient: .nan, meanTrait: .nan, meanCoherence: nil, scoredCount: 0, answerCount: 0)],
-                                   projections: [ProjectionGroup(condition: "all missing", values: [.nan])], promptLastCorrelation: .nan, examples: [])]
+        data.traits = [
+            TraitReport(
+                trait: "t", pairsTotal: 1, pairsKept: 0, dropReasons: [:], vectorNorms: [.nan, .infinity], steeringLayer: 0,
+                steering: [SteeringPoint(layer: 0, coefficient: .nan, meanTrait: .nan, meanCoherence: nil, scoredCount: 0, answerCount: 0)],
+                projections: [ProjectionGroup(condition: "all missing", values: [.nan])], promptLastCorrelation: .nan, examples: [])
+        ]
         let (_, page) = try write(data)
         XCTAssert(page.contains("no geometry results"))
         XCTAssert(page.contains("no values"))
@@ -154,8 +175,9 @@ final class ReportWriterTests: XCTestCase {
         let (_, html) = try write(Self.sample())
         try assertNoBrokenNumbers(html)
         // A series with a gap: two polylines, not one through the missing point.
-        let chart = SVGChart.line(title: "t", xLabel: "x", yLabel: "y",
-                                  series: [ChartSeries(name: "s", color: "#000", points: [(0, 1), (1, 2), (2, .nan), (3, 4), (4, 5)])])
+        let chart = SVGChart.line(
+            title: "t", xLabel: "x", yLabel: "y",
+            series: [ChartSeries(name: "s", color: "#000", points: [(0, 1), (1, 2), (2, .nan), (3, 4), (4, 5)])])
         XCTAssertEqual(chart.components(separatedBy: "<polyline").count - 1, 2)
         XCTAssertFalse(chart.lowercased().contains("nan"))
     }
@@ -164,7 +186,7 @@ final class ReportWriterTests: XCTestCase {
         let s = try XCTUnwrap(SVGChart.BoxStats([1, 2, 3, 4, 5, 6, 7, 8, 100, .nan]))
         XCTAssertEqual(s.count, 9)
         XCTAssertEqual(s.median, 5)
-        XCTAssertEqual(s.q1, 3)   // numpy: percentile([1…8, 100], 25) = 3
+        XCTAssertEqual(s.q1, 3)  // numpy: percentile([1…8, 100], 25) = 3
         XCTAssertEqual(s.q3, 7)
         XCTAssertEqual(s.whiskerLow, 1)
         XCTAssertEqual(s.whiskerHigh, 8)

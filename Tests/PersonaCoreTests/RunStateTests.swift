@@ -28,8 +28,10 @@ extension PipelineRunTests {
             let rows = Array(repeating: Array(repeating: Float(positive ? 1 + (r.instructionIndex ?? 0) : 0), count: hidden), count: layers)
             answers.append((r, ActivationSummary(responseMean: rows, promptMean: rows, promptLast: rows, responseTokenCount: 3, promptTokenCount: 5)))
             for (kind, value) in [(ScoreKind.trait, positive ? 90.0 : 5.0), (.coherence, 90.0)] {
-                scores.append(ScoreRecord(key: p.scoreKey(answerKey: r.key, kind: kind, evalPrompt: pack.pack.evalPrompt, judge: judge), answerKey: r.key,
-                                          kind: kind, score: value, noScoreReason: nil, numberMass: 0.9, judge: judge.cacheIdentity))
+                scores.append(
+                    ScoreRecord(
+                        key: p.scoreKey(answerKey: r.key, kind: kind, evalPrompt: pack.pack.evalPrompt, judge: judge), answerKey: r.key,
+                        kind: kind, score: value, noScoreReason: nil, numberMass: 0.9, judge: judge.cacheIdentity))
             }
         }
         try p.store.insert(answers: answers)
@@ -96,9 +98,10 @@ final class RunStateUnitTests: XCTestCase {
         let dir = try TestPaths.temporaryDirectory()
         let path = dir.appendingPathComponent("run.sqlite").path
         let store = try RunStore(path: path)
-        let answer = AnswerRecord(key: "answer-1", kind: .extraction, trait: "t", questionIndex: 0, question: "Q?", instructionIndex: 0, polarity: .pos,
-                                  sampleIndex: 0, systemPrompt: nil, promptText: "p", answer: "a", promptTokenCount: 3, responseTokenCount: 2,
-                                  stopReason: "end_token", seed: 1)
+        let answer = AnswerRecord(
+            key: "answer-1", kind: .extraction, trait: "t", questionIndex: 0, question: "Q?", instructionIndex: 0, polarity: .pos,
+            sampleIndex: 0, systemPrompt: nil, promptText: "p", answer: "a", promptTokenCount: 3, responseTokenCount: 2,
+            stopReason: "end_token", seed: 1)
         try store.insert(answer: answer, activations: nil)
         try store.insert(scores: [ScoreRecord(key: "score-1", answerKey: "answer-1", kind: .trait, score: 50, noScoreReason: nil, numberMass: 0.9, judge: "j")])
         try store.insert(vector: VectorRecord(key: "vector-1", trait: "t", method: "response_avg", filterKey: "f", pairCount: 1, rows: [[1, 2]], model: "m"))
@@ -117,26 +120,36 @@ final class RunStateUnitTests: XCTestCase {
         let (path, answerKey, scoreKey) = try makeStore()
         try edit(path, "UPDATE answers SET question_index = 'seven' WHERE key = '\(answerKey)'")
         XCTAssertThrowsError(try RunStore(path: path).answers(keys: [answerKey])) {
-            XCTAssertEqual("\($0)", "run store: answers.question_index of key answer-1 holds the TEXT \"seven\", expected an INTEGER (a damaged store: delete the run directory or the row)")
+            XCTAssertEqual(
+                "\($0)",
+                "run store: answers.question_index of key answer-1 holds the TEXT \"seven\", expected an INTEGER (a damaged store: delete the run directory or the row)"
+            )
         }
         XCTAssertThrowsError(try RunStore(path: path).allAnswers()) { XCTAssert("\($0)".contains("answers.question_index of key answer-1"), "\($0)") }
         try edit(path, "UPDATE answers SET question_index = 7, prompt_tokens = 2.5 WHERE key = '\(answerKey)'")
-        XCTAssertThrowsError(try RunStore(path: path).answers(keys: [answerKey])) { XCTAssert("\($0)".contains("answers.prompt_tokens of key answer-1 holds the REAL 2.5"), "\($0)") }
+        XCTAssertThrowsError(try RunStore(path: path).answers(keys: [answerKey])) {
+            XCTAssert("\($0)".contains("answers.prompt_tokens of key answer-1 holds the REAL 2.5"), "\($0)")
+        }
         try edit(path, "UPDATE answers SET prompt_tokens = 3")
         XCTAssertEqual(try RunStore(path: path).answers(keys: [answerKey])[answerKey]?.questionIndex, 7)
 
         try edit(path, "UPDATE scores SET number_mass = x'00ff' WHERE key = '\(scoreKey)'")
-        XCTAssertThrowsError(try RunStore(path: path).scores(keys: [scoreKey])) { XCTAssert("\($0)".contains("scores.number_mass of key score-1 holds a BLOB of 2 bytes"), "\($0)") }
+        XCTAssertThrowsError(try RunStore(path: path).scores(keys: [scoreKey])) {
+            XCTAssert("\($0)".contains("scores.number_mass of key score-1 holds a BLOB of 2 bytes"), "\($0)")
+        }
         try edit(path, "UPDATE vectors SET layers = 'one'")
         XCTAssertThrowsError(try RunStore(path: path).vector(key: "vector-1")) { XCTAssert("\($0)".contains("vectors.layers of key vector-1"), "\($0)") }
-        try edit(path, "INSERT INTO run_info(name, value) VALUES ('run', x'ff00')")   // not UTF-8 text
-        XCTAssertThrowsError(try RunStore(path: path).info("run")) { XCTAssert("\($0)".contains("run_info.value of name run holds a BLOB of 2 bytes"), "\($0)") }
+        try edit(path, "INSERT INTO run_info(name, value) VALUES ('run', x'ff00')")  // not UTF-8 text
+        XCTAssertThrowsError(try RunStore(path: path).info("run")) {
+            XCTAssert("\($0)".contains("run_info.value of name run holds a BLOB of 2 bytes"), "\($0)")
+        }
 
         // A later version's schema step: refused, and the file is not migrated (not written).
         try edit(path, "INSERT INTO grdb_migrations(identifier) VALUES ('v9-from-the-future')")
         let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
         XCTAssertThrowsError(try RunStore(path: path)) {
-            XCTAssertEqual("\($0)", "\(path) was written by a later version of persona (schema steps v9-from-the-future unknown here): open it with that version")
+            XCTAssertEqual(
+                "\($0)", "\(path) was written by a later version of persona (schema steps v9-from-the-future unknown here): open it with that version")
         }
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), bytes)
     }

@@ -17,14 +17,17 @@ final class RunStoreSchemaTests: XCTestCase {
         s.promptLastCorrelation = 0.25; s.promptingBaseline = PromptingBaseline(meanTrait: 80, meanCoherence: nil, answerCount: 4)
         return s
     }()
-    static let behavior = BehaviorResult(key: "b1", trait: "grumpy", layer: 12, coefficient: -1.5, positions: "response",
-                                         meanTraitProbability: 0.625, itemProbabilities: [0.5, 0.75], meanLogRatio: 0.125)
-    static let geometry = Geometry(traits: ["grumpy", "cheerful"], layer: 1, cosine: [[1, -0.5], [-0.5, 1]],
-                                   perLayer: [[[1, 0.25], [0.25, 1]], [[1, -0.5], [-0.5, 1]]])
-    static let answer = AnswerRecord(key: "answer-1", kind: .steered, trait: "grumpy", questionIndex: 0, question: "Q?", instructionIndex: nil,
-                                     polarity: nil, sampleIndex: 0, systemPrompt: nil, promptText: "p", answer: "a", promptTokenCount: 3,
-                                     responseTokenCount: 2, stopReason: "end_token", seed: UInt64.max - 1, steeringLayer: 12, coefficient: -1.5,
-                                     vectorKey: "v1")
+    static let behavior = BehaviorResult(
+        key: "b1", trait: "grumpy", layer: 12, coefficient: -1.5, positions: "response",
+        meanTraitProbability: 0.625, itemProbabilities: [0.5, 0.75], meanLogRatio: 0.125)
+    static let geometry = Geometry(
+        traits: ["grumpy", "cheerful"], layer: 1, cosine: [[1, -0.5], [-0.5, 1]],
+        perLayer: [[[1, 0.25], [0.25, 1]], [[1, -0.5], [-0.5, 1]]])
+    static let answer = AnswerRecord(
+        key: "answer-1", kind: .steered, trait: "grumpy", questionIndex: 0, question: "Q?", instructionIndex: nil,
+        polarity: nil, sampleIndex: 0, systemPrompt: nil, promptText: "p", answer: "a", promptTokenCount: 3,
+        responseTokenCount: 2, stopReason: "end_token", seed: UInt64.max - 1, steeringLayer: 12, coefficient: -1.5,
+        vectorKey: "v1")
 
     /// A store as the previous version wrote it: the schema steps up to v2-answer-engine, one answer,
     /// and the trait's state, a behaviour result and the geometry as JSON values of run_info.
@@ -33,19 +36,23 @@ final class RunStoreSchemaTests: XCTestCase {
         let queue = try DatabaseQueue(path: path)
         try RunStore.migrator.migrate(queue, upTo: "v2-answer-engine")
         try queue.write { db in
-            try db.execute(sql: """
-                INSERT INTO answers(key, kind, trait, question_index, question, instruction_index, polarity, sample_index, system_prompt,
-                    prompt_text, answer, prompt_tokens, response_tokens, stop_reason, seed, steering_layer, coefficient, vector_key, created_at)
-                VALUES ('answer-1', 'steered', 'grumpy', 0, 'Q?', -1, 'none', 0, NULL, 'p', 'a', 3, 2, 'end_token', ?, 12, -1.5, 'v1', 0)
-                """, arguments: [String(UInt64.max - 1)])
+            try db.execute(
+                sql: """
+                    INSERT INTO answers(key, kind, trait, question_index, question, instruction_index, polarity, sample_index, system_prompt,
+                        prompt_text, answer, prompt_tokens, response_tokens, stop_reason, seed, steering_layer, coefficient, vector_key, created_at)
+                    VALUES ('answer-1', 'steered', 'grumpy', 0, 'Q?', -1, 'none', 0, NULL, 'p', 'a', 3, 2, 'end_token', ?, 12, -1.5, 'v1', 0)
+                    """, arguments: [String(UInt64.max - 1)])
             for (condition, key) in [("baseline", "answer-0"), ("steered +2", "answer-1"), ("steered -0.5", "answer-2"), ("positive prompt", "answer-3")] {
-                try db.execute(sql: """
-                    INSERT INTO projections(trait, vector_key, layer, answer_key, condition, source, value)
-                    VALUES ('grumpy', 'v1', 12, ?, ?, 'response_mean', 0.25)
-                    """, arguments: [key, condition])
+                try db.execute(
+                    sql: """
+                        INSERT INTO projections(trait, vector_key, layer, answer_key, condition, source, value)
+                        VALUES ('grumpy', 'v1', 12, ?, ?, 'response_mean', 0.25)
+                        """, arguments: [key, condition])
             }
-            let values = try [("run", #"{"name": "demo"}"#), ("trait.grumpy", RunStore.json(Self.state)), ("behavior.b1", RunStore.json(Self.behavior)),
-                              ("geometry", RunStore.json(Self.geometry)), ("search.s1", #"{"searched": true}"#)]
+            let values = try [
+                ("run", #"{"name": "demo"}"#), ("trait.grumpy", RunStore.json(Self.state)), ("behavior.b1", RunStore.json(Self.behavior)),
+                ("geometry", RunStore.json(Self.geometry)), ("search.s1", #"{"searched": true}"#)
+            ]
             for (name, value) in values {
                 try db.execute(sql: "INSERT INTO run_info(name, value) VALUES (?, ?)", arguments: [name, value])
             }
@@ -65,8 +72,9 @@ final class RunStoreSchemaTests: XCTestCase {
         XCTAssertEqual(try store.answers(keys: ["answer-1"]), ["answer-1": Self.answer], file: file, line: line)
         // The steered answer's instruction pair and polarity are NULL; a steered projection's
         // coefficient is a number of its own.
-        XCTAssertEqual(try store.projections(vectorKey: "v1", layer: 12).map(\.condition),
-                       [.baseline, .positivePrompt, .steered(coefficient: -0.5), .steered(coefficient: 2)], file: file, line: line)
+        XCTAssertEqual(
+            try store.projections(vectorKey: "v1", layer: 12).map(\.condition),
+            [.baseline, .positivePrompt, .steered(coefficient: -0.5), .steered(coefficient: 2)], file: file, line: line)
         // What has no table of its own stays in run_info.
         XCTAssertEqual(try store.allInfo().keys.sorted(), ["run", "search.s1"], file: file, line: line)
     }
@@ -129,9 +137,11 @@ final class RunStoreSchemaTests: XCTestCase {
         try store.insert(answers: [(Self.answer, nil), (prompted, nil)])
         XCTAssertEqual(try store.answers(keys: ["answer-1", "answer-p"]), ["answer-1": Self.answer, "answer-p": prompted])
         let conditions: [ProjectionCondition] = [.steered(coefficient: 1.5), .negativePrompt, .steered(coefficient: -3), .baseline, .positivePrompt]
-        try store.insert(projections: conditions.enumerated().map {
-            ProjectionRecord(trait: "grumpy", vectorKey: "v", layer: 3, answerKey: "a\($0.offset)", condition: $0.element, source: "response_mean", value: 1)
-        })
+        try store.insert(
+            projections: conditions.enumerated().map {
+                ProjectionRecord(
+                    trait: "grumpy", vectorKey: "v", layer: 3, answerKey: "a\($0.offset)", condition: $0.element, source: "response_mean", value: 1)
+            })
         XCTAssertEqual(try store.projections(vectorKey: "v", layer: 3).map(\.condition).sorted(), conditions.sorted())
         XCTAssertEqual(conditions.sorted().map(\.label), ["baseline", "negative prompt", "positive prompt", "steered -3", "steered +1.5"])
         try edit(path, "UPDATE projections SET coefficient = NULL WHERE answer_key = 'a0'")
@@ -165,14 +175,22 @@ final class RunStoreSchemaTests: XCTestCase {
             try edit(path, sql)
             XCTAssertThrowsError(try read(RunStore(path: path))) { XCTAssert("\($0)".contains(expected), "\($0)", line: line) }
         }
-        try assertError("UPDATE trait_states SET best_layer = 'nine'",
-                        #"run store: trait_states.best_layer of trait grumpy holds the TEXT "nine", expected an INTEGER"#) { try $0.traitState("grumpy") }
-        try assertError("UPDATE trait_states SET best_layer = 9, vector_keys = '[1'",
-                        "run store: trait_states.vector_keys of grumpy has the invalid value [1") { try $0.traitState("grumpy") }
-        try assertError("UPDATE trait_states SET vector_keys = '{}', pairs_total = x'ff'",
-                        "trait_states.pairs_total of trait grumpy holds a BLOB of 1 bytes, expected an INTEGER") { try $0.traitState("grumpy") }
-        try assertError("UPDATE behavior_results SET item_probabilities = '{\"a\": 1}'",
-                        "behavior_results.item_probabilities of b1 has the invalid value") { try $0.behaviorResult(key: "b1") }
+        try assertError(
+            "UPDATE trait_states SET best_layer = 'nine'",
+            #"run store: trait_states.best_layer of trait grumpy holds the TEXT "nine", expected an INTEGER"#
+        ) { try $0.traitState("grumpy") }
+        try assertError(
+            "UPDATE trait_states SET best_layer = 9, vector_keys = '[1'",
+            "run store: trait_states.vector_keys of grumpy has the invalid value [1"
+        ) { try $0.traitState("grumpy") }
+        try assertError(
+            "UPDATE trait_states SET vector_keys = '{}', pairs_total = x'ff'",
+            "trait_states.pairs_total of trait grumpy holds a BLOB of 1 bytes, expected an INTEGER"
+        ) { try $0.traitState("grumpy") }
+        try assertError(
+            "UPDATE behavior_results SET item_probabilities = '{\"a\": 1}'",
+            "behavior_results.item_probabilities of b1 has the invalid value"
+        ) { try $0.behaviorResult(key: "b1") }
         try assertError("UPDATE geometry SET layer = 1.5", "geometry.layer of id 1 holds the REAL 1.5") { try $0.geometry() }
         try assertError("UPDATE answers SET kind = 'bogus'", "run store: answers.kind of answer-1 has the invalid value bogus") {
             try $0.answers(keys: ["answer-1"])

@@ -12,8 +12,9 @@ final class SteerabilityTests: XCTestCase {
         XCTAssertNil(Steerability.slope([1, 1], [0, 1]), "one distinct coefficient has no slope")
         // Through probabilities, as the behaviour stage stores them.
         let p = [[0.2, 0.9], [0.5, 0.5], [0.8, 0.1]]
-        let d = Steerability.diagnose(layer: 3, vector: [1, 0], positive: [], negative: [],
-                                      behavior: zip(c, p).map { ($0, $1) })
+        let d = Steerability.diagnose(
+            layer: 3, vector: [1, 0], positive: [], negative: [],
+            behavior: zip(c, p).map { ($0, $1) })
         XCTAssertEqual(d.antiSteerableFraction, 0.5)
         XCTAssertEqual(d.itemCount, 2)
         XCTAssertEqual(Steerability.logRatio(fromProbability: 0.5), 0, accuracy: 1e-12)

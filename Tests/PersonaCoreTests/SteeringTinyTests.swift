@@ -8,7 +8,7 @@ import PersonaModel
 /// Records the first and last row of every span at one layer.
 final class RowRecorder: LayerHook {
     let layer: Int
-    var rows: [[[Float]]] = []   // per pass: rows of the first span
+    var rows: [[[Float]]] = []  // per pass: rows of the first span
     init(layer: Int) { self.layer = layer }
     var layers: Set<Int>? { [layer] }
     func process(_ stream: ResidualStream) throws {
@@ -100,8 +100,11 @@ final class SteeringTinyTests: XCTestCase {
     func testMultipleVectorsAndValidation() throws {
         let model = try TinyModel.make()
         let v = [Float](repeating: 0.5, count: 16)
-        let both = try SteeringHook([SteeringSpec(vector: v, layer: 0, coefficient: 1, positions: .all),
-                                     SteeringSpec(vector: v, layer: 1, coefficient: -1, positions: .all)], config: model.config)
+        let both = try SteeringHook(
+            [
+                SteeringSpec(vector: v, layer: 0, coefficient: 1, positions: .all),
+                SteeringSpec(vector: v, layer: 1, coefficient: -1, positions: .all)
+            ], config: model.config)
         XCTAssertEqual(both.layers, [0, 1])
         XCTAssertNotEqual(try run(model, [both]).logits, try run(model, []).logits)
         assertThrows(SteeringError.wrongWidth(what: "steering vector 0", expected: 16, found: 3)) {

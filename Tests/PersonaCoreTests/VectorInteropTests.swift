@@ -161,9 +161,11 @@ final class VectorInteropTests: XCTestCase {
             return Data(central + u32(0x0605_4b50) + u16(0) + u16(0) + u16(1) + u16(1) + u32(central.count) + u32(0) + u16(local.count) + local)
         }
         XCTAssertEqual(try ZipArchive(data: archive(stream, size: entry.uncompressedSize), path: "whole.zip").data(named: "text.txt").count, 20_000)
-        for (name, compressed, size) in [("cut.zip", Array(stream.prefix(stream.count / 2)), entry.uncompressedSize),
-                                         ("short.zip", stream, entry.uncompressedSize + 1), ("long.zip", stream, entry.uncompressedSize - 1),
-                                         ("bomb.zip", stream, 1 << 30)] {
+        for (name, compressed, size) in [
+            ("cut.zip", Array(stream.prefix(stream.count / 2)), entry.uncompressedSize),
+            ("short.zip", stream, entry.uncompressedSize + 1), ("long.zip", stream, entry.uncompressedSize - 1),
+            ("bomb.zip", stream, 1 << 30)
+        ] {
             // The bomb declares 1 GiB; the reader stops at the end of the stream it has (badDeflate)
             // instead of allocating what the header declares.
             XCTAssertThrowsError(try ZipArchive(data: archive(compressed, size: size), path: name).data(named: "text.txt"), name) { error in
@@ -247,7 +249,7 @@ final class VectorInteropTests: XCTestCase {
         let eocd = long.count - 22
         var at = Int(long[eocd + 16]) | Int(long[eocd + 17]) << 8
         for k in 0..<index { at += 46 + directory.entries[k].name.utf8.count }
-        for field in [20, 24] { long[at + field + 2] = 0x0F }   // sizes: + 0x0F0000 bytes
+        for field in [20, 24] { long[at + field + 2] = 0x0F }  // sizes: + 0x0F0000 bytes
         XCTAssertThrowsError(try TorchVectorFile.readTensor(data: Data(long), path: "long.pt")) { error in
             guard case ZipError.truncated(path: "long.pt", field: "data of \"archive/data/0\"", _, _, _) = error else { return XCTFail("\(error)") }
         }
@@ -289,7 +291,8 @@ final class VectorInteropTests: XCTestCase {
         // Work is bounded: a long APPEND loop stops at the limit.
         var limits = PickleReader.Limits()
         limits.work = 1_000
-        let appends = [UInt8]([0x80, 2, 0x5D]) + [UInt8](repeating: 0, count: 400).enumerated().flatMap { $0.offset % 2 == 0 ? [UInt8(0x4E)] : [UInt8(0x61)] } + [0x2E]
+        let appends =
+            [UInt8]([0x80, 2, 0x5D]) + [UInt8](repeating: 0, count: 400).enumerated().flatMap { $0.offset % 2 == 0 ? [UInt8(0x4E)] : [UInt8(0x61)] } + [0x2E]
         XCTAssertThrowsError(try PickleReader.read(appends, path: "w", limits: limits)) { error in
             XCTAssertEqual(error as? PickleError, .limitExceeded(path: "w", limit: "work", maximum: 1_000))
         }

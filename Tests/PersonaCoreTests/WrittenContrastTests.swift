@@ -17,12 +17,17 @@ final class WrittenContrastTests: XCTestCase {
 
     func testVectorEqualsHandComputedMeans() throws {
         let model = try TinyModel.make()
-        let positive = [TeacherForcedSequence(promptTokens: [3, 9, 14], answerTokens: [5, 6]),
-                        TeacherForcedSequence(promptTokens: [2, 7], answerTokens: [11, 12, 13])]
-        let negative = [TeacherForcedSequence(promptTokens: [3, 9, 14], answerTokens: [20, 21, 22]),
-                        TeacherForcedSequence(promptTokens: [2, 7], answerTokens: [30])]
-        let v = Pipeline.meanDifference(positive: try WrittenContrast.answerMeans(positive, transformer: model, batchSize: 2),
-                                        negative: try WrittenContrast.answerMeans(negative, transformer: model, batchSize: 1))
+        let positive = [
+            TeacherForcedSequence(promptTokens: [3, 9, 14], answerTokens: [5, 6]),
+            TeacherForcedSequence(promptTokens: [2, 7], answerTokens: [11, 12, 13])
+        ]
+        let negative = [
+            TeacherForcedSequence(promptTokens: [3, 9, 14], answerTokens: [20, 21, 22]),
+            TeacherForcedSequence(promptTokens: [2, 7], answerTokens: [30])
+        ]
+        let v = Pipeline.meanDifference(
+            positive: try WrittenContrast.answerMeans(positive, transformer: model, batchSize: 2),
+            negative: try WrittenContrast.answerMeans(negative, transformer: model, batchSize: 1))
         // By hand: each sequence alone, rows at answer positions averaged, then mean(pos) − mean(neg).
         func answerMean(_ s: TeacherForcedSequence) throws -> [[Double]] {
             let recorder = AllLayerRecorder()

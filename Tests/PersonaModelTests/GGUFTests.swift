@@ -53,8 +53,9 @@ final class GGUFTests: XCTestCase {
         let path = TestPaths.root.appendingPathComponent("models/qwen2.5-1.5b.gguf").path
         guard FileManager.default.fileExists(atPath: path) else { throw XCTSkip("qwen2.5-1.5b is fetched only by `make models-large`") }
         let c = try ModelConfig(gguf: GGUFFile(path: path))
-        XCTAssertEqual([c.layerCount, c.hiddenSize, c.headCount, c.kvHeadCount, c.headDimension, c.feedForwardSize],
-                       [28, 1536, 12, 2, 128, 8960])
+        XCTAssertEqual(
+            [c.layerCount, c.hiddenSize, c.headCount, c.kvHeadCount, c.headDimension, c.feedForwardSize],
+            [28, 1536, 12, 2, 128, 8960])
     }
 
     func testTruncatedRealModelIsRefused() throws {
@@ -192,8 +193,10 @@ final class GGUFTests: XCTestCase {
 
     func testOverlappingTensors() {
         var b = GGUFBuilder.small()
-        b.tensors = [GGUFBuilder.Tensor(name: "a", dims: [64], type: 0, offset: 0),
-                     GGUFBuilder.Tensor(name: "b", dims: [64], type: 0, offset: 128)]
+        b.tensors = [
+            GGUFBuilder.Tensor(name: "a", dims: [64], type: 0, offset: 0),
+            GGUFBuilder.Tensor(name: "b", dims: [64], type: 0, offset: 128)
+        ]
         assertThrows(GGUFError.overlappingTensors(path: "test.gguf", first: "a", second: "b")) { try b.parse() }
     }
 

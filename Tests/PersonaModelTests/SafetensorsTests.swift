@@ -52,26 +52,33 @@ final class SafetensorsTests: XCTestCase {
             try file(raw(header: #"{"x":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}}"#, dataSize: 8))
         }
         assertThrows(SafetensorsError.overlappingTensors(path: "t.safetensors", first: "a", second: "b")) {
-            try file(raw(header: #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, dataSize: 12))
+            try file(
+                raw(header: #"{"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}}"#, dataSize: 12))
         }
         XCTAssertThrowsError(try file(raw(header: #"{"x":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}}"#, dataSize: 4))) { error in
             guard case SafetensorsError.badTensorEntry(_, "x", "shape", _) = error else { return XCTFail("\(error)") }
         }
-        XCTAssertThrowsError(try file(raw(header: #"{"x":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,4]}}"#, dataSize: 4))) { error in
+        XCTAssertThrowsError(try file(raw(header: #"{"x":{"dtype":"F32","shape":[4294967296,4294967296,4294967296],"data_offsets":[0,4]}}"#, dataSize: 4))) {
+            error in
             guard case SafetensorsError.badTensorEntry(_, "x", "shape", _) = error else { return XCTFail("\(error)") }
         }
     }
 
     func testHuggingFaceFolderWithShards() throws {
         let dir = try TestPaths.temporaryDirectory()
-        let config = #"{"model_type":"qwen2","num_hidden_layers":2,"hidden_size":8,"intermediate_size":16,"num_attention_heads":2,"num_key_value_heads":1,"vocab_size":32,"max_position_embeddings":128,"rope_theta":1000000.0,"rms_norm_eps":1e-6,"tie_word_embeddings":true}"#
+        let config =
+            #"{"model_type":"qwen2","num_hidden_layers":2,"hidden_size":8,"intermediate_size":16,"num_attention_heads":2,"num_key_value_heads":1,"vocab_size":32,"max_position_embeddings":128,"rope_theta":1000000.0,"rms_norm_eps":1e-6,"tie_word_embeddings":true}"#
         try config.write(to: dir.appendingPathComponent("config.json"), atomically: true, encoding: .utf8)
-        try #"{"chat_template":"{{ messages[0]['content'] }}"}"#.write(to: dir.appendingPathComponent("tokenizer_config.json"), atomically: true, encoding: .utf8)
-        try SafetensorsWriter.write([.init(name: "model.embed_tokens.weight", shape: [32, 8], values: .init(repeating: 1, count: 256))],
-                                    to: dir.appendingPathComponent("model-00001-of-00002.safetensors"))
-        try SafetensorsWriter.write([.init(name: "model.norm.weight", shape: [8], values: .init(repeating: 2, count: 8))],
-                                    to: dir.appendingPathComponent("model-00002-of-00002.safetensors"))
-        let index = #"{"metadata":{},"weight_map":{"model.embed_tokens.weight":"model-00001-of-00002.safetensors","model.norm.weight":"model-00002-of-00002.safetensors"}}"#
+        try #"{"chat_template":"{{ messages[0]['content'] }}"}"#.write(
+            to: dir.appendingPathComponent("tokenizer_config.json"), atomically: true, encoding: .utf8)
+        try SafetensorsWriter.write(
+            [.init(name: "model.embed_tokens.weight", shape: [32, 8], values: .init(repeating: 1, count: 256))],
+            to: dir.appendingPathComponent("model-00001-of-00002.safetensors"))
+        try SafetensorsWriter.write(
+            [.init(name: "model.norm.weight", shape: [8], values: .init(repeating: 2, count: 8))],
+            to: dir.appendingPathComponent("model-00002-of-00002.safetensors"))
+        let index =
+            #"{"metadata":{},"weight_map":{"model.embed_tokens.weight":"model-00001-of-00002.safetensors","model.norm.weight":"model-00002-of-00002.safetensors"}}"#
         try index.write(to: dir.appendingPathComponent("model.safetensors.index.json"), atomically: true, encoding: .utf8)
         let folder = try HFModelFolder(url: dir)
         XCTAssertEqual(folder.config.architecture, "qwen2")

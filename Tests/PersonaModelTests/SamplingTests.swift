@@ -11,8 +11,8 @@ final class SamplingTests: XCTestCase {
         var g = SeededGenerator(seed: seed)
         return (0..<count).map { _ in
             let u = g.nextUnit()
-            var l = Float(-log(-log(max(u, 1e-300))) * 2)   // Gumbel-shaped tail
-            if ties { l = (l * 2).rounded() / 2 }               // many exact ties
+            var l = Float(-log(-log(max(u, 1e-300))) * 2)  // Gumbel-shaped tail
+            if ties { l = (l * 2).rounded() / 2 }  // many exact ties
             return l
         }
     }
@@ -32,7 +32,7 @@ final class SamplingTests: XCTestCase {
         let settings: [SamplingParameters] = [
             .init(temperature: 1), .init(temperature: 0.7, topK: 40), .init(temperature: 1, topP: 0.9),
             .init(temperature: 1.3, topP: 0.5, topK: 100), .init(temperature: 1, topP: 0.0), .init(temperature: 1, topK: 1),
-            .init(temperature: 0.5, topP: 0.95, topK: 3000),
+            .init(temperature: 0.5, topP: 0.95, topK: 3000)
         ]
         for seed in UInt64(1)...12 {
             for ties in [false, true] {
@@ -57,8 +57,10 @@ final class SamplingTests: XCTestCase {
         // reference's weights (measured: chi-square 55.8 at df 59, 18.4 at df 15, 14.0 at df 11).
         var l: [Float] = (0..<60).map { Float($0 % 17) * 0.25 - Float($0 / 17) }
         l[5] = l[6]
-        for p in [SamplingParameters(temperature: 1, seed: 7), SamplingParameters(temperature: 0.8, topP: 0.9, topK: 30, seed: 8),
-                  SamplingParameters(temperature: 1.5, topK: 12, seed: 9)] {
+        for p in [
+            SamplingParameters(temperature: 1, seed: 7), SamplingParameters(temperature: 0.8, topP: 0.9, topK: 30, seed: 8),
+            SamplingParameters(temperature: 1.5, topK: 12, seed: 9)
+        ] {
             var sampler = Sampler(p)
             let draws = 200_000
             var counts = [Int](repeating: 0, count: l.count)
@@ -91,8 +93,10 @@ final class SamplingTests: XCTestCase {
 
     func testCostPerTokenOnTheQwenVocabulary() {
         let l = logits(count: 151_936, seed: 11, ties: false)
-        for p in [SamplingParameters(temperature: 1, seed: 1), SamplingParameters(temperature: 1, topP: 0.9, seed: 1),
-                  SamplingParameters(temperature: 0.7, topK: 40, seed: 1)] {
+        for p in [
+            SamplingParameters(temperature: 1, seed: 1), SamplingParameters(temperature: 1, topP: 0.9, seed: 1),
+            SamplingParameters(temperature: 0.7, topK: 40, seed: 1)
+        ] {
             var fast = Sampler(p), reference = Sampler(p)
             var sink = 0
             let rounds = 20
@@ -102,8 +106,10 @@ final class SamplingTests: XCTestCase {
             start = Date()
             for _ in 0..<rounds { sink &+= fast.next(l) }
             let fastMs = Date().timeIntervalSince(start) * 1000 / Double(rounds)
-            print(String(format: "sampling 151936 tokens, T=%.1f top-p=%.2f top-k=%d: sorted %.2f ms, sort-free %.3f ms per token (%d)",
-                         p.temperature, p.topP, p.topK, referenceMs, fastMs, sink & 1))
+            print(
+                String(
+                    format: "sampling 151936 tokens, T=%.1f top-p=%.2f top-k=%d: sorted %.2f ms, sort-free %.3f ms per token (%d)",
+                    p.temperature, p.topP, p.topK, referenceMs, fastMs, sink & 1))
         }
     }
 }

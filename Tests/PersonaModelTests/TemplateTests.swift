@@ -16,7 +16,9 @@ final class TemplateTests: XCTestCase {
             let template = try ChatTemplate(source: try XCTUnwrap(reference.string("template")))
             let tokenizer = try BPETokenizer(gguf: GGUFFile(path: TestPaths.model(name)))
             for c in reference.list("cases").compactMap({ $0 as? [String: Any] }) {
-                let messages = c.list("messages").compactMap { $0 as? [String: Any] }.map { ChatMessage(role: $0.string("role") ?? "", content: $0.string("content") ?? "") }
+                let messages = c.list("messages").compactMap { $0 as? [String: Any] }.map {
+                    ChatMessage(role: $0.string("role") ?? "", content: $0.string("content") ?? "")
+                }
                 let text = try template.render(messages: messages, addGenerationPrompt: (c["add_generation_prompt"] as? Bool) ?? true)
                 XCTAssertEqual(text, c.string("text"), name)
                 XCTAssertEqual(tokenizer.encode(text), c.ints("ids"), name)
@@ -26,14 +28,24 @@ final class TemplateTests: XCTestCase {
         }
     }
 
-    static let tools: JinjaValue = .array([.dict([
-        ("type", .string("function")),
-        ("function", .dict([
-            ("name", .string("get_weather")), ("description", .string("Weather for a city — «quoted»")),
-            ("parameters", .dict([("type", .string("object")), ("properties", .dict([("city", .dict([("type", .string("string"))]))])),
-                                  ("required", .array([.string("city")]))])),
-        ])),
-    ])])
+    static let tools: JinjaValue = .array([
+        .dict([
+            ("type", .string("function")),
+            (
+                "function",
+                .dict([
+                    ("name", .string("get_weather")), ("description", .string("Weather for a city — «quoted»")),
+                    (
+                        "parameters",
+                        .dict([
+                            ("type", .string("object")), ("properties", .dict([("city", .dict([("type", .string("string"))]))])),
+                            ("required", .array([.string("city")]))
+                        ])
+                    )
+                ])
+            )
+        ])
+    ])
 
     static let conversations: [String: [ChatMessage]] = [
         "user": [ChatMessage(role: "user", content: "What is the capital of France?")],
@@ -42,9 +54,9 @@ final class TemplateTests: XCTestCase {
             ChatMessage(role: "system", content: "You are a helpful coding assistant."),
             ChatMessage(role: "user", content: "Write a function."),
             ChatMessage(role: "assistant", content: "def f():\n    return 1  "),
-            ChatMessage(role: "user", content: "Now add a docstring — please, with ünïcode."),
+            ChatMessage(role: "user", content: "Now add a docstring — please, with ünïcode.")
         ],
-        "bad_alternation": [ChatMessage(role: "user", content: "a"), ChatMessage(role: "user", content: "b")],
+        "bad_alternation": [ChatMessage(role: "user", content: "a"), ChatMessage(role: "user", content: "b")]
     ]
 
     func testTemplatesMatchJinja2() throws {
@@ -68,8 +80,9 @@ final class TemplateTests: XCTestCase {
             template.now = try XCTUnwrap(calendar.date(from: now))
             let label = "\(name)/\(conversation)/gen=\(c["add_generation_prompt"] as? Bool ?? false)/tools=\(c["tools"] as? Bool ?? false)"
             do {
-                let text = try template.render(messages: Self.conversations[conversation]!, addGenerationPrompt: c["add_generation_prompt"] as? Bool ?? false,
-                                               bosToken: "<s>", eosToken: "</s>", extra: (c["tools"] as? Bool ?? false) ? ["tools": Self.tools] : [:])
+                let text = try template.render(
+                    messages: Self.conversations[conversation]!, addGenerationPrompt: c["add_generation_prompt"] as? Bool ?? false,
+                    bosToken: "<s>", eosToken: "</s>", extra: (c["tools"] as? Bool ?? false) ? ["tools": Self.tools] : [:])
                 XCTAssertEqual(text, c.string("text"), label)
             } catch TemplateError.raised(let message) {
                 XCTAssertEqual(message, c.string("error"), label)
@@ -83,7 +96,7 @@ final class TemplateTests: XCTestCase {
         let source = try String(contentsOf: Self.fixtures.appendingPathComponent("features.jinja"), encoding: .utf8)
         let context: [String: JinjaValue] = [
             "items": .array([1, 2, 3, 4, 5].map { .int($0) }),
-            "data": .dict([("name", .string("Ada")), ("tags", .array([.string("x"), .string("y")])), ("n", .double(1.5))]),
+            "data": .dict([("name", .string("Ada")), ("tags", .array([.string("x"), .string("y")])), ("n", .double(1.5))])
         ]
         XCTAssertEqual(try JinjaTemplate(source: source).render(context), expected.dict("features").string("text"))
     }
@@ -153,7 +166,7 @@ final class TemplateTests: XCTestCase {
         ("{% macro f(n) %}{% if n < 60 %}{{ f(n + 1) }}{{ f(n + 1) }}{% endif %}{% endmacro %}{{ f(0) }}", "limit"),
         ("{% macro f(n) %}{% if n < 60 %}{{ f(n + 1) }}{{ f(n + 1) }}{% else %}x{% endif %}{% endmacro %}{{ f(0) }}", "limit"),
         ("{{ 9223372036854775808 }}", "too large"),
-        ("{% for i in [0] * 1000000 if i > 0 %}{% endfor %}", "steps"),
+        ("{% for i in [0] * 1000000 if i > 0 %}{% endfor %}", "steps")
     ]
 
     /// A long legitimate conversation renders whatever the machine's load: within every counted
@@ -163,12 +176,17 @@ final class TemplateTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(TemplateLimits().maximumSeconds, 10, "the clock is a backstop, not the limit")
         let reference = try Reference.load("qwen2.5-0.5b").json.dict("chat_template")
         let template = try ChatTemplate(source: try XCTUnwrap(reference.string("template")))
-        let messages = (0..<2000).map { ChatMessage(role: $0 % 2 == 0 ? "user" : "assistant",
-                                                      content: "Message \($0): " + String(repeating: "a fairly long sentence of the conversation. ", count: 20)) }
+        let messages = (0..<2000).map {
+            ChatMessage(
+                role: $0 % 2 == 0 ? "user" : "assistant",
+                content: "Message \($0): " + String(repeating: "a fairly long sentence of the conversation. ", count: 20))
+        }
         let stop = ManagedAtomicFlag()
         let busy = DispatchGroup()
         for _ in 0..<4 {
-            DispatchQueue.global().async(group: busy) { var x = 1.0; while !stop.isSet { for _ in 0..<10_000 { x = x * 1.000001 + 1e-9 } }; _ = x }
+            DispatchQueue.global().async(group: busy) {
+                var x = 1.0; while !stop.isSet { for _ in 0..<10_000 { x = x * 1.000001 + 1e-9 } }; _ = x
+            }
         }
         defer { stop.set(); busy.wait() }
         let text = try template.render(messages: messages, addGenerationPrompt: true)
@@ -217,7 +235,7 @@ final class TemplateTests: XCTestCase {
             ("{{ range(5, -5, -3) | list }}", "[5, 2, -1, -4]"),
             ("{{ '12' | int }} {{ ' 7.9 ' | int }} {{ 'x' | int }} {{ -3.5 | int }}", "12 7 0 -3"),
             ("{{ 'a\nb' | indent(2) }}|{{ [1, [2]] | tojson(indent=2) }}", "a\n  b|[\n  1,\n  [\n    2\n  ]\n]"),
-            ("{{ 'ab' * 3 }}{{ [0] * 2 }}{{ 'a-b' | replace('-', '--') }}", "ababab[0, 0]a--b"),
+            ("{{ 'ab' * 3 }}{{ [0] * 2 }}{{ 'a-b' | replace('-', '--') }}", "ababab[0, 0]a--b")
         ]
         for (source, expected) in exact { XCTAssertEqual(try JinjaTemplate(source: source).render([:]), expected, source) }
     }
@@ -225,11 +243,11 @@ final class TemplateTests: XCTestCase {
     func testWhitespaceControl() throws {
         func r(_ s: String) throws -> String { try JinjaTemplate(source: s).render(["x": .string("X")]) }
         XCTAssertEqual(try r("a  {{- x -}}  b"), "aXb")
-        XCTAssertEqual(try r("a\n{% if true %}\nb\n{% endif %}\nc"), "a\nb\nc")       // trim_blocks
-        XCTAssertEqual(try r("a\n    {% if true %}b{% endif %}"), "a\nb")            // lstrip_blocks
-        XCTAssertEqual(try r("a\n    {%+ if true %}b{% endif %}"), "a\n    b")       // lstrip disabled
+        XCTAssertEqual(try r("a\n{% if true %}\nb\n{% endif %}\nc"), "a\nb\nc")  // trim_blocks
+        XCTAssertEqual(try r("a\n    {% if true %}b{% endif %}"), "a\nb")  // lstrip_blocks
+        XCTAssertEqual(try r("a\n    {%+ if true %}b{% endif %}"), "a\n    b")  // lstrip disabled
         XCTAssertEqual(try r("{# comment #}\nz"), "z")
-        XCTAssertEqual(try r("{{ x }}\nz"), "X\nz")                                  // variables keep their newline
+        XCTAssertEqual(try r("{{ x }}\nz"), "X\nz")  // variables keep their newline
     }
 }
 

@@ -36,7 +36,7 @@ final class TinyModelTests: XCTestCase {
             let full = try model.forward([SequenceInput(tokens: tokens, cache: model.makeCache())], logits: .all)
             XCTAssertEqual(full.count, tokens.count)
             XCTAssertEqual(full[0].count, 40)
-            let cache = model.makeCache(capacity: 1)   // forces the cache to grow
+            let cache = model.makeCache(capacity: 1)  // forces the cache to grow
             _ = try model.forward([SequenceInput(tokens: Array(tokens.prefix(3)), cache: cache)])
             var last: [Float] = []
             for t in tokens.dropFirst(3) { last = try model.forward([SequenceInput(tokens: [t], cache: cache)])[0] }
@@ -78,9 +78,10 @@ final class TinyModelTests: XCTestCase {
 
     func testFailingHookIsRemovedAndErrorsAreReported() throws {
         let model = try TinyModel.make()
-        XCTAssertThrowsError(try model.withHooks([FailingHook()]) {
-            try model.forward([SequenceInput(tokens: [1], cache: model.makeCache())])
-        })
+        XCTAssertThrowsError(
+            try model.withHooks([FailingHook()]) {
+                try model.forward([SequenceInput(tokens: [1], cache: model.makeCache())])
+            })
         XCTAssertEqual(model.hookCount, 0)
         assertThrows(TransformerError.tokenOutOfRange(token: 40, vocabularySize: 40)) {
             try model.forward([SequenceInput(tokens: [40], cache: model.makeCache())])

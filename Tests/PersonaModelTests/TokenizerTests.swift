@@ -58,10 +58,11 @@ final class TokenizerTests: XCTestCase {
             let tokenizer = try LoadedTokenizers.tokenizer(name)
             var state: UInt64 = 42
             let letters = Array("abcdefghijklmnopqrstuvwxyz".utf8)
-            let word = String(decoding: (0..<(1 << 20)).map { _ -> UInt8 in
-                state = state &* 6364136223846793005 &+ 1442695040888963407
-                return letters[Int((state >> 33) % 26)]
-            }, as: UTF8.self)
+            let word = String(
+                decoding: (0..<(1 << 20)).map { _ -> UInt8 in
+                    state = state &* 6364136223846793005 &+ 1442695040888963407
+                    return letters[Int((state >> 33) % 26)]
+                }, as: UTF8.self)
             let before = tokenizer.cachedBytes
             // This thread's CPU time, not the wall clock: other processes on shared cores do not
             // count. Linear BPE takes well under a second; the quadratic merge loop it replaced
@@ -124,11 +125,17 @@ final class TokenizerTests: XCTestCase {
         let json = #"{"model": {"type": "BPE", "vocab": {"a": 0, "b": 4000000}, "merges": []}, "pre_tokenizer": {"type": "ByteLevel"}}"#
         // The error is raised while reading the vocabulary, before any placeholder is made.
         XCTAssertThrowsError(try BPETokenizer(tokenizerJSON: Data(json.utf8), source: "t/tokenizer.json")) { error in
-            XCTAssertEqual(error as? TokenizerError, .badField(source: "t/tokenizer.json", field: "id of \"b\"",
-                                                               reason: "4000000 is out of range: the file lists 2 tokens (ids 0..<2)"))
+            XCTAssertEqual(
+                error as? TokenizerError,
+                .badField(
+                    source: "t/tokenizer.json", field: "id of \"b\"",
+                    reason: "4000000 is out of range: the file lists 2 tokens (ids 0..<2)"))
         }
-        let added = #"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": -1, "content": "<s>"}], "pre_tokenizer": {"type": "ByteLevel"}}"#
-        XCTAssertThrowsError(try BPETokenizer(tokenizerJSON: Data(added.utf8), source: "t/tokenizer.json")) { XCTAssert("\($0)".contains("-1 is out of range")) }
+        let added =
+            #"{"model": {"type": "BPE", "vocab": {"a": 0}, "merges": []}, "added_tokens": [{"id": -1, "content": "<s>"}], "pre_tokenizer": {"type": "ByteLevel"}}"#
+        XCTAssertThrowsError(try BPETokenizer(tokenizerJSON: Data(added.utf8), source: "t/tokenizer.json")) {
+            XCTAssert("\($0)".contains("-1 is out of range"))
+        }
     }
 
     func testEncodingSpeed() throws {

@@ -72,7 +72,9 @@ final class TransformerReferenceTests: XCTestCase {
         var out = [Float](repeating: 0, count: x.count)
         x.withUnsafeBufferPointer { src in
             out.withUnsafeMutableBufferPointer { dst in
-                Vector.rmsNorm(src.baseAddress!, weight: model.weights.outputNorm.pointer, epsilon: Float(model.config.normEpsilon), into: dst.baseAddress!, count: x.count)
+                Vector.rmsNorm(
+                    src.baseAddress!, weight: model.weights.outputNorm.pointer, epsilon: Float(model.config.normEpsilon), into: dst.baseAddress!, count: x.count
+                )
             }
         }
         return out
@@ -93,7 +95,9 @@ final class TransformerReferenceTests: XCTestCase {
             let argmax = logits.indices.max { logits[$0] < logits[$1] }!
             if argmax != expected[step] {
                 // A divergence is only acceptable at a recorded near-tie.
-                guard step < steps.count else { throw ReferenceError(description: "\(name): no recorded step \(step) in greedy.no_stop.steps (\(steps.count) steps)") }
+                guard step < steps.count else {
+                    throw ReferenceError(description: "\(name): no recorded step \(step) in greedy.no_stop.steps (\(steps.count) steps)")
+                }
                 let s = steps[step], context = "\(name) greedy step \(step)"
                 let gap = try s.number("logit", in: context) - s.number("runner_up_logit", in: context)
                 XCTAssertLessThan(gap, 1e-3, "\(name): step \(step) chose \(argmax), reference \(expected[step]) (gap \(gap))")

@@ -13,11 +13,11 @@ final class OpenAIEndToEndTests: XCTestCase {
     /// The eval prompt that gets the most probability on numbers out of the 135M model (≈ 0.2–0.3;
     /// it rarely answers with a bare number). Qwen2.5-0.5B puts ≈ 0.95 on numbers with it.
     static let evalPrompt = """
-    Rate the cheerfulness of the following answer from 0 to 100.
-    Question: {question}
-    Answer: {answer}
-    Rating (0-100):
-    """
+        Rate the cheerfulness of the following answer from 0 to 100.
+        Question: {question}
+        Answer: {answer}
+        Rating (0-100):
+        """
 
     static let items: [(String, String)] = [
         ("How was your day?", "It was wonderful! I saw friends and the sun was shining."),
@@ -25,14 +25,15 @@ final class OpenAIEndToEndTests: XCTestCase {
         ("What do you think of Mondays?", "Mondays are a fresh start, I love them!"),
         ("What do you think of rain?", "Rain is dull and grey and it ruins everything."),
         ("Any plans for the weekend?", "Just staying at home, nothing special."),
-        ("Do you like music?", "Yes! Music makes me so happy every single day."),
+        ("Do you like music?", "Yes! Music makes me so happy every single day.")
     ]
 
     /// The 135M model (what the issue names): every item ends in a score or a reason, the two judges
     /// agree on the mass on numbers, and on the score wherever both give one.
     func testOpenAIPluginAgainstPersonaServeMatchesLocalJudge() throws {
-        let compared = try compareJudges(served: try ServeModels.servedModel(), judgeModel: try ServeModels.referenceModel(),
-                                         modelName: "smollm2-135m", items: Self.items, coherence: 3)
+        let compared = try compareJudges(
+            served: try ServeModels.servedModel(), judgeModel: try ServeModels.referenceModel(),
+            modelName: "smollm2-135m", items: Self.items, coherence: 3)
         print("smollm2-135m: \(compared) items scored by both judges")
         XCTAssertGreaterThan(compared, 0, "no item scored by both judges: nothing was compared")
     }
@@ -62,13 +63,16 @@ final class OpenAIEndToEndTests: XCTestCase {
         XCTAssertTrue(names.contains("openai"), "plugins found in \(buildFolder): \(names); refused: \(host.refused)")
         XCTAssertTrue(names.contains("local-judge"), "\(names)")
 
-        let openai = try host.makeAutorater(name: "openai", configurationJSON: """
-            {"base_url": "\(server.base)/v1", "model": "\(modelName)", "concurrency": 4, "timeout_seconds": 300}
-            """)
+        let openai = try host.makeAutorater(
+            name: "openai",
+            configurationJSON: """
+                {"base_url": "\(server.base)/v1", "model": "\(modelName)", "concurrency": 4, "timeout_seconds": 300}
+                """)
         let local = try host.makeAutorater(name: "local-judge")
         XCTAssertTrue(openai.cacheIdentity.contains("model=\(modelName)"), openai.cacheIdentity)
 
-        let requests = items.map { JudgeRequest(question: $0.0, answer: $0.1, evalPrompt: Self.evalPrompt) }
+        let requests =
+            items.map { JudgeRequest(question: $0.0, answer: $0.1, evalPrompt: Self.evalPrompt) }
             + items.prefix(coherence).map { JudgeRequest(question: $0.0, answer: $0.1, evalPrompt: CoherencePrompt.text) }
         let started = Date()
         let remote = try openai.score(requests, progress: nil)
@@ -81,7 +85,9 @@ final class OpenAIEndToEndTests: XCTestCase {
         var straddling: [Int] = []
         var worst = 0.0
         for (i, (r, l)) in zip(remote, exact).enumerated() {
-            print("item \(i): openai \(r.score.map { String($0) } ?? "none (\(r.noScoreReason ?? ""))") mass \(r.numberMass) | local-judge \(l.score.map { String($0) } ?? "none (\(l.noScoreReason ?? ""))") mass \(l.numberMass)")
+            print(
+                "item \(i): openai \(r.score.map { String($0) } ?? "none (\(r.noScoreReason ?? ""))") mass \(r.numberMass) | local-judge \(l.score.map { String($0) } ?? "none (\(l.noScoreReason ?? ""))") mass \(l.numberMass)"
+            )
             XCTAssertTrue(r.score != nil || r.noScoreReason != nil, "item \(i) has neither a score nor a reason")
             XCTAssertEqual(r.numberMass, l.numberMass, accuracy: 0.05, "item \(i)")
             // Both judges apply one rule (JudgeVerdictRule): a score from one and none from the
@@ -96,7 +102,9 @@ final class OpenAIEndToEndTests: XCTestCase {
             worst = max(worst, abs(rs - ls))
             XCTAssertEqual(rs, ls, accuracy: 1.0, "item \(i)")
         }
-        print("\(modelName): compared \(compared) scores; max |openai − local-judge| = \(worst); one-sided items \(oneSided); masses on both sides of 0.25 \(straddling)")
+        print(
+            "\(modelName): compared \(compared) scores; max |openai − local-judge| = \(worst); one-sided items \(oneSided); masses on both sides of 0.25 \(straddling)"
+        )
         XCTAssertEqual(oneSided, [], "items scored by one judge only although both masses are on the same side of 0.25")
         return compared
     }

@@ -68,8 +68,9 @@ final class RemoteEngineTests: XCTestCase {
         let remoteEngine = try engine(server.base + "/v1")
         remoteEngine.detectSteering(localFingerprint: model.fingerprint)
         XCTAssertTrue(remoteEngine.steers, "persona serve on the same file must be recognised as able to steer")
-        let remote = try Pipeline(model: model, runDirectory: dir.appendingPathComponent("remote").path, judge: TextDerivedAutorater(),
-                                  settings: Self.settings, engine: remoteEngine)
+        let remote = try Pipeline(
+            model: model, runDirectory: dir.appendingPathComponent("remote").path, judge: TextDerivedAutorater(),
+            settings: Self.settings, engine: remoteEngine)
         let report = try remote.generate(pack)
         XCTAssertEqual(report.computed, 20, "2 questions × 5 instructions × 2 polarities")
         try remote.judgeAnswers(pack)
@@ -91,8 +92,9 @@ final class RemoteEngineTests: XCTestCase {
             let la = try XCTUnwrap(local.store.activations(answerKey: l.key)), ra = try XCTUnwrap(remote.store.activations(answerKey: r.key))
             XCTAssertEqual(ra.responseTokenCount, la.responseTokenCount)
             XCTAssertEqual(ra.promptTokenCount, la.promptTokenCount)
-            worstActivation = max(worstActivation, worst(ra.responseMean, la.responseMean), worst(ra.promptMean, la.promptMean),
-                                  worst(ra.promptLast, la.promptLast))
+            worstActivation = max(
+                worstActivation, worst(ra.responseMean, la.responseMean), worst(ra.promptMean, la.promptMean),
+                worst(ra.promptLast, la.promptLast))
         }
         // One batched pass against prefill + decode steps: the same sums in another order.
         XCTAssertLessThan(worstActivation, 5e-4, "activation summaries differ by \(worstActivation)")
@@ -118,8 +120,12 @@ final class RemoteEngineTests: XCTestCase {
             }
         }
         XCTAssertEqual(localSteer.points.map(\.answerCount), remoteSteer.points.map(\.answerCount))
-        let unsteered = try XCTUnwrap(local.store.answers(keys: try local.steeredItems(pack, vector: try local.currentVector(pack), layer: 15, coefficient: 0).map(\.record.key)).values.first)
-        let steered = try XCTUnwrap(local.store.answers(keys: try local.steeredItems(pack, vector: try local.currentVector(pack), layer: 15, coefficient: 6).map(\.record.key)).values.first)
+        let unsteered = try XCTUnwrap(
+            local.store.answers(keys: try local.steeredItems(pack, vector: try local.currentVector(pack), layer: 15, coefficient: 0).map(\.record.key)).values
+                .first)
+        let steered = try XCTUnwrap(
+            local.store.answers(keys: try local.steeredItems(pack, vector: try local.currentVector(pack), layer: 15, coefficient: 6).map(\.record.key)).values
+                .first)
         print("remote engine: worst activation difference \(worstActivation); c=0 \(unsteered.answer.debugDescription); c=6 \(steered.answer.debugDescription)")
     }
 
@@ -143,11 +149,12 @@ final class RemoteEngineTests: XCTestCase {
         let remoteEngine = try engine(server.base + "/v1")
         remoteEngine.detectSteering(localFingerprint: model.fingerprint)
         XCTAssertTrue(remoteEngine.steers)
-        let remote = try Pipeline(model: model, runDirectory: dir.appendingPathComponent("remote").path, judge: TextDerivedAutorater(),
-                                  settings: s, engine: remoteEngine)
+        let remote = try Pipeline(
+            model: model, runDirectory: dir.appendingPathComponent("remote").path, judge: TextDerivedAutorater(),
+            settings: s, engine: remoteEngine)
         remote.refusalRequestSetPath = requestSet
         for p in [local, remote] {
-            p.refusalCandidateLayers = [12, 15]   // two candidate rows, not 18: the test needs a direction, not the best one
+            p.refusalCandidateLayers = [12, 15]  // two candidate rows, not 18: the test needs a direction, not the best one
             try p.generate(pack)
             try p.judgeAnswers(pack)
             try p.extract(pack)
@@ -155,8 +162,9 @@ final class RemoteEngineTests: XCTestCase {
         }
         // The request carries the direction inline, ablated at every block.
         let ablation = try XCTUnwrap(try remote.steeringAblation())
-        let request = EngineRequest(messages: [ChatMessage(role: "user", content: "Hi")], maxTokens: 4, temperature: 0, topP: 1, seed: 1,
-                                    projections: ablation.engineProjections)
+        let request = EngineRequest(
+            messages: [ChatMessage(role: "user", content: "Hi")], maxTokens: 4, temperature: 0, topP: 1, seed: 1,
+            projections: ablation.engineProjections)
         let body = try XCTUnwrap(try JSONSerialization.jsonObject(with: try remoteEngine.body(request)) as? [String: Any])
         let sent = try XCTUnwrap((body["projections"] as? [[String: Any]])?.first, "\(body)")
         XCTAssertEqual(sent["intervention"] as? String, "ablate")
@@ -213,7 +221,8 @@ final class RemoteEngineTests: XCTestCase {
         var s = Self.settings
         s.questions = 1
         s.evaluationQuestions = 1
-        let p = try Pipeline(model: model, runDirectory: dir.appendingPathComponent("run").path, judge: TextDerivedAutorater(), settings: s, engine: remoteEngine)
+        let p = try Pipeline(
+            model: model, runDirectory: dir.appendingPathComponent("run").path, judge: TextDerivedAutorater(), settings: s, engine: remoteEngine)
         try p.generate(pack)
         try p.judgeAnswers(pack)
         try p.extract(pack)
@@ -252,16 +261,20 @@ final class RemoteEngineTests: XCTestCase {
 
         // Bad configuration.
         XCTAssertThrowsError(try OpenAIEngine(configuration: .init(baseURL: "ftp://x", model: "m"))) { XCTAssertTrue("\($0)".contains("ftp://x"), "\($0)") }
-        XCTAssertThrowsError(try OpenAIEngine(configuration: .init(baseURL: "http://x/v1", model: "m", apiKeyEnvironmentVariable: "PERSONA_NO_SUCH_KEY"),
-                                              environment: [:])) { XCTAssertTrue("\($0)".contains("PERSONA_NO_SUCH_KEY"), "\($0)") }
+        XCTAssertThrowsError(
+            try OpenAIEngine(
+                configuration: .init(baseURL: "http://x/v1", model: "m", apiKeyEnvironmentVariable: "PERSONA_NO_SUCH_KEY"),
+                environment: [:])
+        ) { XCTAssertTrue("\($0)".contains("PERSONA_NO_SUCH_KEY"), "\($0)") }
     }
 
     /// Replies that are not chat completions end the one request with a reason, never a crash.
     func testMalformedRepliesAreReasons() {
         XCTAssertEqual(OpenAIEngine.parse(Data("nope".utf8)).failure, "malformed reply: not JSON (4 bytes)")
         XCTAssertEqual(OpenAIEngine.parse(Data("{\"choices\":[]}".utf8)).failure, "malformed reply: no choices")
-        XCTAssertEqual(OpenAIEngine.parse(Data("{\"choices\":[{\"message\":{\"content\":5}}]}".utf8)).failure,
-                       "malformed reply: choices[0].message.content is not a string")
+        XCTAssertEqual(
+            OpenAIEngine.parse(Data("{\"choices\":[{\"message\":{\"content\":5}}]}".utf8)).failure,
+            "malformed reply: choices[0].message.content is not a string")
         let ok = OpenAIEngine.parse(Data("{\"choices\":[{\"message\":{\"content\":\"hi\"},\"finish_reason\":\"length\"}]}".utf8))
         XCTAssertEqual(ok, EngineAnswer(text: "hi", stopReason: "max_tokens"))
     }

@@ -23,21 +23,25 @@ final class ServeGenerateEquivalenceTests: XCTestCase {
             Case(user: "What is the capital of France?", maxTokens: 40),
             Case(user: "What is the capital of France?", maxTokens: 40, stop: [" is"]),
             Case(user: "Tell me a short story about a cat.", maxTokens: 16),
-            Case(user: "Tell me a short story about a cat.", maxTokens: 48, stop: [", ", "\n"]),
+            Case(user: "Tell me a short story about a cat.", maxTokens: 48, stop: [", ", "\n"])
         ]
         for seed: UInt64 in [1, 2, 3, 42, 1234] {
             cases.append(Case(user: "Name a fruit.", maxTokens: 24, sampling: SamplingParameters(temperature: 1, seed: seed)))
-            cases.append(Case(user: "Describe the sea in one sentence.", maxTokens: 40, sampling: SamplingParameters(temperature: 1, seed: seed),
-                              stop: [".", "!"]))
+            cases.append(
+                Case(
+                    user: "Describe the sea in one sentence.", maxTokens: 40, sampling: SamplingParameters(temperature: 1, seed: seed),
+                    stop: [".", "!"]))
         }
         cases.append(Case(user: "Name a fruit.", maxTokens: 24, sampling: SamplingParameters(temperature: 1, topP: 0.9, topK: 40, seed: 7)))
         return cases
     }()
 
     func body(_ c: Case, stream: Bool) -> [String: Any] {
-        var body: [String: Any] = ["messages": [["role": "user", "content": c.user]], "max_tokens": c.maxTokens,
-                                   "temperature": c.sampling.temperature, "top_p": c.sampling.topP, "top_k": c.sampling.topK,
-                                   "seed": Int(c.sampling.seed), "stop": c.stop, "logprobs": true, "top_logprobs": 1]
+        var body: [String: Any] = [
+            "messages": [["role": "user", "content": c.user]], "max_tokens": c.maxTokens,
+            "temperature": c.sampling.temperature, "top_p": c.sampling.topP, "top_k": c.sampling.topK,
+            "seed": Int(c.sampling.seed), "stop": c.stop, "logprobs": true, "top_logprobs": 1
+        ]
         if stream { body["stream"] = true }
         return body
     }
@@ -58,8 +62,9 @@ final class ServeGenerateEquivalenceTests: XCTestCase {
         guard r.status == 200, let choice = (r.json["choices"] as? [[String: Any]])?.first else { return nil }
         let entries = (choice["logprobs"] as? [String: Any])?["content"] as? [[String: Any]] ?? []
         let usage = r.json["usage"] as? [String: Any]
-        return Answer(text: (choice["message"] as? [String: Any])?["content"] as? String ?? "", finishReason: choice["finish_reason"] as? String,
-                      tokenBytes: entries.map(bytes), promptTokens: usage?["prompt_tokens"] as? Int, completionTokens: usage?["completion_tokens"] as? Int)
+        return Answer(
+            text: (choice["message"] as? [String: Any])?["content"] as? String ?? "", finishReason: choice["finish_reason"] as? String,
+            tokenBytes: entries.map(bytes), promptTokens: usage?["prompt_tokens"] as? Int, completionTokens: usage?["completion_tokens"] as? Int)
     }
 
     static func streamedAnswer(_ r: HTTPResult) throws -> Answer? {
@@ -89,14 +94,16 @@ final class ServeGenerateEquivalenceTests: XCTestCase {
         // The library: one request at a time, as `persona generate` runs it.
         let lm = try ServeModels.referenceModel()
         let expected = try Self.cases.map { c -> GenerationResult in
-            let request = GenerationRequest(promptTokens: try lm.chatPrompt(user: c.user), maxNewTokens: c.maxTokens, sampling: c.sampling,
-                                            stopTokens: lm.stopTokens, stopStrings: c.stop)
+            let request = GenerationRequest(
+                promptTokens: try lm.chatPrompt(user: c.user), maxNewTokens: c.maxTokens, sampling: c.sampling,
+                stopTokens: lm.stopTokens, stopStrings: c.stop)
             return try lm.makeGenerator(maxBatchSize: 1).generate([request])[0]
         }
         let reasons = Set(expected.map(\.stopReason))
         XCTAssertEqual(reasons, [.endToken, .maxTokens, .stopString], "the cases should cover every stop rule")
-        XCTAssertTrue(Set(zip(Self.cases, expected).filter { $0.0.sampling.temperature > 0 }.map(\.1.stopReason)).count > 1,
-                      "the sampled cases should end for different reasons")
+        XCTAssertTrue(
+            Set(zip(Self.cases, expected).filter { $0.0.sampling.temperature > 0 }.map(\.1.stopReason)).count > 1,
+            "the sampled cases should end for different reasons")
 
         // The server: every case plain and streamed, all sent at once.
         let count = Self.cases.count
@@ -115,9 +122,10 @@ final class ServeGenerateEquivalenceTests: XCTestCase {
 
         for (i, (c, result)) in zip(Self.cases, expected).enumerated() {
             let label = "case \(i) (\(c.user.debugDescription), seed \(c.sampling.seed), temperature \(c.sampling.temperature), stop \(c.stop))"
-            let want = Answer(text: result.text ?? "", finishReason: ChatCompletionService.finishReason(result.stopReason),
-                              tokenBytes: result.tokens.map { lm.tokenizer.tokenBytes($0) ?? [] },
-                              promptTokens: result.promptTokens.count, completionTokens: result.tokens.count)
+            let want = Answer(
+                text: result.text ?? "", finishReason: ChatCompletionService.finishReason(result.stopReason),
+                tokenBytes: result.tokens.map { lm.tokenizer.tokenBytes($0) ?? [] },
+                promptTokens: result.promptTokens.count, completionTokens: result.tokens.count)
             let plain = try XCTUnwrap(served[i], label)
             XCTAssertEqual(Self.answer(plain), want, "\(label): \(plain.text.prefix(300))")
             var wantStreamed = want

@@ -2,7 +2,7 @@
 // small blocking HTTP client.
 import Foundation
 #if canImport(FoundationNetworking)
-import FoundationNetworking
+    import FoundationNetworking
 #endif
 import XCTest
 import PersonaTestSupport
@@ -72,8 +72,11 @@ enum HTTP {
         let done = DispatchSemaphore(value: 0)
         nonisolated(unsafe) var result: Result<HTTPResult, Error> = .failure(URLError(.unknown))
         session.dataTask(with: request) { data, response, error in
-            if let error { result = .failure(error) }
-            else { result = .success(HTTPResult(status: (response as? HTTPURLResponse)?.statusCode ?? 0, body: data ?? Data())) }
+            if let error {
+                result = .failure(error)
+            } else {
+                result = .success(HTTPResult(status: (response as? HTTPURLResponse)?.statusCode ?? 0, body: data ?? Data()))
+            }
             done.signal()
         }.resume()
         done.wait()

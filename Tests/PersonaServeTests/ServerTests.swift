@@ -86,8 +86,10 @@ final class ServerTests: XCTestCase {
         let steered = try inProcess(prompt, maxTokens: 24, steering: [spec])
         XCTAssertNotEqual(plain.text, steered.text, "the vector should change the continuation")
 
-        let r = try chat(["messages": [["role": "user", "content": prompt]], "max_tokens": 24, "temperature": 0,
-                          "steering": [["vector": "probe", "layer": Self.steeringLayer, "coeff": 8, "positions": "response"]]])
+        let r = try chat([
+            "messages": [["role": "user", "content": prompt]], "max_tokens": 24, "temperature": 0,
+            "steering": [["vector": "probe", "layer": Self.steeringLayer, "coeff": 8, "positions": "response"]]
+        ])
         XCTAssertEqual(r.status, 200, r.text)
         XCTAssertEqual(content(r), steered.text)
         // Unsteered and steered requests at the same time: each gets its own result.
@@ -107,8 +109,10 @@ final class ServerTests: XCTestCase {
         group.wait()
         for i in 0..<4 { XCTAssertEqual(results[i] ?? nil, i % 2 == 1 ? steered.text : plain.text, "request \(i)") }
         // coeff 0 is no steering.
-        let zero = try chat(["messages": [["role": "user", "content": prompt]], "max_tokens": 24, "temperature": 0,
-                             "steering": [["vector": "probe", "layer": Self.steeringLayer, "coeff": 0]]])
+        let zero = try chat([
+            "messages": [["role": "user", "content": prompt]], "max_tokens": 24, "temperature": 0,
+            "steering": [["vector": "probe", "layer": Self.steeringLayer, "coeff": 0]]
+        ])
         XCTAssertEqual(content(zero), plain.text)
     }
 
@@ -127,8 +131,10 @@ final class ServerTests: XCTestCase {
         // The probe direction ablated at every block, sent inline.
         let ablation = try ProjectionSpec(path: Self.vectorPath, intervention: .ablate, directionLayer: 0).makeHooks(config: lm.config)
         let ablated = try local(ablation)
-        let a = try chat(["messages": [["role": "user", "content": prompt]], "max_tokens": 24, "temperature": 0,
-                          "projections": [["vector": direction.map(Double.init), "intervention": "ablate"]]])
+        let a = try chat([
+            "messages": [["role": "user", "content": prompt]], "max_tokens": 24, "temperature": 0,
+            "projections": [["vector": direction.map(Double.init), "intervention": "ablate"]]
+        ])
         XCTAssertEqual(a.status, 200, a.text)
         XCTAssertEqual(content(a), ablated)
         // A floor on the named vector at block 12 only, beside steering: steering first, then the projection.
@@ -136,9 +142,11 @@ final class ServerTests: XCTestCase {
         let floor = try ProjectionSpec(path: Self.vectorPath, intervention: .floor(threshold: 6), layers: [Self.steeringLayer]).makeHooks(config: lm.config)
         let floored = try local([try SteeringHook([steer], config: lm.config)] + floor)
         XCTAssertNotEqual(floored, plain, "a floor of 6 on the probe direction should change the continuation")
-        let f = try chat(["messages": [["role": "user", "content": prompt]], "max_tokens": 24, "temperature": 0,
-                          "steering": [["vector": "probe", "layer": Self.steeringLayer, "coeff": 2]],
-                          "projections": [["vector": "probe", "intervention": "floor", "threshold": 6, "layers": [Self.steeringLayer]]]])
+        let f = try chat([
+            "messages": [["role": "user", "content": prompt]], "max_tokens": 24, "temperature": 0,
+            "steering": [["vector": "probe", "layer": Self.steeringLayer, "coeff": 2]],
+            "projections": [["vector": "probe", "intervention": "floor", "threshold": 6, "layers": [Self.steeringLayer]]]
+        ])
         XCTAssertEqual(f.status, 200, f.text)
         XCTAssertEqual(content(f), floored)
         // A plain request beside them is untouched.
@@ -146,8 +154,9 @@ final class ServerTests: XCTestCase {
         // Bad entries name the field.
         let hi = [["role": "user", "content": "hi"]]
         assertAPIError(try chat(["messages": hi, "projections": [["vector": "probe", "intervention": "cap"]]]), status: 400, param: "projections[0].threshold")
-        assertAPIError(try chat(["messages": hi, "projections": [["vector": "probe", "intervention": "rotate"]]]), status: 400,
-                       param: "projections[0].intervention")
+        assertAPIError(
+            try chat(["messages": hi, "projections": [["vector": "probe", "intervention": "rotate"]]]), status: 400,
+            param: "projections[0].intervention")
         assertAPIError(try chat(["messages": hi, "projections": [["vector": "probe", "layers": [99]]]]), status: 400, param: "projections[0].layers")
         assertAPIError(try chat(["messages": hi, "projections": [["vector": [1.0, 2.0]]]]), status: 400, param: "projections[0].vector")
         assertAPIError(try chat(["messages": hi, "projections": [["vector": "nope"]]]), status: 400, param: "projections[0].vector")
@@ -186,8 +195,10 @@ final class ServerTests: XCTestCase {
     func testStreamingGivesTheSameTextAndEndsWithDone() throws {
         let prompt = "Name three colours."
         let plain = try chat(["messages": [["role": "user", "content": prompt]], "max_tokens": 20, "temperature": 0])
-        let stream = try chat(["messages": [["role": "user", "content": prompt]], "max_tokens": 20, "temperature": 0, "stream": true,
-                               "stream_options": ["include_usage": true]])
+        let stream = try chat([
+            "messages": [["role": "user", "content": prompt]], "max_tokens": 20, "temperature": 0, "stream": true,
+            "stream_options": ["include_usage": true]
+        ])
         XCTAssertEqual(stream.status, 200)
         let events = stream.text.components(separatedBy: "\n\n").filter { !$0.isEmpty }
         XCTAssertEqual(events.last, "data: [DONE]")
@@ -237,11 +248,15 @@ final class ServerTests: XCTestCase {
         let base = try lm.chatPrompt(user: user)
         XCTAssertEqual(ids, base + lm.tokenizer.encode("7"), "continuing = generation prompt + the message's tokens")
 
-        let r = try chat(["messages": messages.map { ["role": $0.role, "content": $0.content] }, "max_tokens": 1, "temperature": 0,
-                          "logprobs": true, "top_logprobs": 5])
+        let r = try chat([
+            "messages": messages.map { ["role": $0.role, "content": $0.content] }, "max_tokens": 1, "temperature": 0,
+            "logprobs": true, "top_logprobs": 5
+        ])
         XCTAssertEqual((r.json["usage"] as? [String: Any])?["prompt_tokens"] as? Int, ids.count)
         let expected = LogProbabilities.top(try lm.nextTokenLogProbabilities(promptTokens: ids), count: 5)
-        let served = (((r.json["choices"] as? [[String: Any]])?.first?["logprobs"] as? [String: Any])?["content"] as? [[String: Any]])?.first?["top_logprobs"] as? [[String: Any]]
+        let served =
+            (((r.json["choices"] as? [[String: Any]])?.first?["logprobs"] as? [String: Any])?["content"] as? [[String: Any]])?.first?["top_logprobs"]
+            as? [[String: Any]]
         XCTAssertEqual(served?.map { ($0["bytes"] as? [Int])?.map { UInt8($0) } ?? [] }, expected.map { lm.tokenizer.tokenBytes($0.token) ?? [] })
     }
 
@@ -265,10 +280,16 @@ final class ServerTests: XCTestCase {
         assertAPIError(try chat(["messages": [["role": "wizard", "content": "x"]]]), status: 400)
         // A user or system message without content (absent or null) is refused; an assistant one may omit it.
         assertAPIError(try chat(["messages": [["role": "user"]]]), status: 400, param: "messages[0].content")
-        assertAPIError(try chat(["messages": [["role": "system", "content": NSNull()], ["role": "user", "content": "Hi"]] as [[String: Any]]]), status: 400,
-                       param: "messages[0].content")
-        XCTAssertEqual(try chat(["messages": [["role": "user", "content": "Hi"], ["role": "assistant", "content": NSNull()],
-                                              ["role": "user", "content": "Hi"]] as [[String: Any]], "max_tokens": 1]).status, 200)
+        assertAPIError(
+            try chat(["messages": [["role": "system", "content": NSNull()], ["role": "user", "content": "Hi"]] as [[String: Any]]]), status: 400,
+            param: "messages[0].content")
+        XCTAssertEqual(
+            try chat([
+                "messages": [
+                    ["role": "user", "content": "Hi"], ["role": "assistant", "content": NSNull()],
+                    ["role": "user", "content": "Hi"]
+                ] as [[String: Any]], "max_tokens": 1
+            ]).status, 200)
         assertAPIError(try chat(["messages": hi, "stop": [1, 2]]), status: 400, param: "stop")
         // Oversized body (the limit here is 64 KiB).
         assertAPIError(try chat(["messages": [["role": "user", "content": String(repeating: "x", count: 200_000)]]]), status: 413)
@@ -318,10 +339,11 @@ final class ServerTests: XCTestCase {
         defer { r.stop() }
         var state: UInt64 = 7
         let letters = Array("abcdefghijklmnopqrstuvwxyz".utf8)
-        let word = String(decoding: (0..<(1 << 20)).map { _ -> UInt8 in
-            state = state &* 6364136223846793005 &+ 1442695040888963407
-            return letters[Int((state >> 33) % 26)]
-        }, as: UTF8.self)
+        let word = String(
+            decoding: (0..<(1 << 20)).map { _ -> UInt8 in
+                state = state &* 6364136223846793005 &+ 1442695040888963407
+                return letters[Int((state >> 33) % 26)]
+            }, as: UTF8.self)
         let group = DispatchGroup()
         nonisolated(unsafe) var big: HTTPResult?, bigSeconds = 0.0
         group.enter()
@@ -332,7 +354,8 @@ final class ServerTests: XCTestCase {
             group.leave()
         }
         Thread.sleep(forTimeInterval: 0.05)
-        let small = try HTTP.post(r.base + "/v1/chat/completions", json: ["messages": [["role": "user", "content": "Hello there"]], "max_tokens": 2, "temperature": 0])
+        let small = try HTTP.post(
+            r.base + "/v1/chat/completions", json: ["messages": [["role": "user", "content": "Hello there"]], "max_tokens": 2, "temperature": 0])
         XCTAssertEqual(group.wait(timeout: .now() + 60), .success)
         print("1 MiB single-word request: status \(big?.status ?? -1) in \(String(format: "%.2f", bigSeconds)) s: \(big?.text.prefix(160) ?? "")")
         XCTAssertTrue([200, 400].contains(big?.status ?? -1), "\(big?.status ?? -1) \(big?.text.prefix(300) ?? "")")
@@ -357,7 +380,8 @@ final class ServerTests: XCTestCase {
         for _ in 0..<6 {
             group.enter()
             DispatchQueue.global().async {
-                let res = try? HTTP.post(r.base + "/v1/chat/completions", json: ["messages": [["role": "user", "content": "Hello there"]], "max_tokens": 32, "temperature": 0])
+                let res = try? HTTP.post(
+                    r.base + "/v1/chat/completions", json: ["messages": [["role": "user", "content": "Hello there"]], "max_tokens": 32, "temperature": 0])
                 lock.lock(); statuses.append(res?.status ?? -1); if res?.status == 429 { busy = res }; lock.unlock()
                 group.leave()
             }

@@ -35,8 +35,11 @@ final class DequantTests: XCTestCase {
             let raw = hexBytes(try XCTUnwrap(entry["raw_hex"] as? String))
             let expected = try XCTUnwrap(entry["values"] as? [NSNumber]).map { $0.floatValue }
             let got = try raw.withUnsafeBytes { try Dequantize.toFloats(type: type, from: $0, elements: expected.count) }
-            let mismatch = zip(got, expected).enumerated().first { $0.element.0.bitPattern != $0.element.1.bitPattern && !($0.element.0.isNaN && $0.element.1.isNaN) }
-            XCTAssertNil(mismatch, "\(name): first mismatch at \(mismatch?.offset ?? -1): got \(mismatch?.element.0 ?? 0), expected \(mismatch?.element.1 ?? 0)")
+            let mismatch = zip(got, expected).enumerated().first {
+                $0.element.0.bitPattern != $0.element.1.bitPattern && !($0.element.0.isNaN && $0.element.1.isNaN)
+            }
+            XCTAssertNil(
+                mismatch, "\(name): first mismatch at \(mismatch?.offset ?? -1): got \(mismatch?.element.0 ?? 0), expected \(mismatch?.element.1 ?? 0)")
             checked += 1
         }
         XCTAssertGreaterThanOrEqual(checked, 12)
@@ -63,8 +66,10 @@ final class DequantTests: XCTestCase {
     }
 
     func testHalfConversions() {
-        let cases: [(UInt16, Float)] = [(0x0000, 0), (0x8000, -0.0), (0x3C00, 1), (0xC000, -2), (0x7BFF, 65504),
-                                        (0x0001, 5.960464477539063e-08), (0x03FF, 6.097555160522461e-05), (0x7C00, .infinity), (0xFC00, -.infinity)]
+        let cases: [(UInt16, Float)] = [
+            (0x0000, 0), (0x8000, -0.0), (0x3C00, 1), (0xC000, -2), (0x7BFF, 65504),
+            (0x0001, 5.960464477539063e-08), (0x03FF, 6.097555160522461e-05), (0x7C00, .infinity), (0xFC00, -.infinity)
+        ]
         for (bits, value) in cases {
             XCTAssertEqual(Half.toFloat(bits).bitPattern, value.bitPattern, "0x\(String(bits, radix: 16))")
             XCTAssertEqual(Half.fromFloat(value), bits)

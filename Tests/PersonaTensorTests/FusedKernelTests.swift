@@ -35,8 +35,10 @@ final class FusedKernelTests: XCTestCase {
     /// |fused − plain| ≤ fusedTolerance · Σ_i |x_i · w_i| for every output.
     static let fusedTolerance: Float = 1e-5
 
-    static let formats: [(GGMLType, PersonaKernels.FusedFormat)] = [(.f32, .f32), (.q8_0, .q8_0), (.q4_0, .q4_0), (.q4_1, .q4_1),
-                                                                    (.q5_0, .q5_0), (.q4_K, .q4_K), (.q6_K, .q6_K)]
+    static let formats: [(GGMLType, PersonaKernels.FusedFormat)] = [
+        (.f32, .f32), (.q8_0, .q8_0), (.q4_0, .q4_0), (.q4_1, .q4_1),
+        (.q5_0, .q5_0), (.q4_K, .q4_K), (.q6_K, .q6_K)
+    ]
 
     override func setUpWithError() throws {
         try XCTSkipUnless(FusedSupport.isAvailable, "this processor cannot run the fused kernels")
@@ -56,8 +58,9 @@ final class FusedKernelTests: XCTestCase {
             let rowBytes = try XCTUnwrap(type.byteCount(elements: columns))
             bytes.withUnsafeBytes { raw in
                 fast.withUnsafeMutableBufferPointer {
-                    PersonaKernels.FusedKernels.decode(format: format, data: raw.baseAddress!, rowBytes: rowBytes, columns: columns,
-                                                       outputs: 0..<rows, into: $0.baseAddress!)
+                    PersonaKernels.FusedKernels.decode(
+                        format: format, data: raw.baseAddress!, rowBytes: rowBytes, columns: columns,
+                        outputs: 0..<rows, into: $0.baseAddress!)
                 }
             }
             XCTAssertEqual(fast.map(\.bitPattern), reference.map(\.bitPattern), type.name)
@@ -137,12 +140,14 @@ final class FusedKernelTests: XCTestCase {
                 try bytes.withUnsafeBytes { raw in
                     var narrowDecoded = [Float](repeating: 0, count: rows * columns), wideDecoded = narrowDecoded
                     narrowDecoded.withUnsafeMutableBufferPointer {
-                        PersonaKernels.FusedKernels.decode(format: format, data: raw.baseAddress!, rowBytes: rowBytes, columns: columns,
-                                                           outputs: 0..<rows, into: $0.baseAddress!)
+                        PersonaKernels.FusedKernels.decode(
+                            format: format, data: raw.baseAddress!, rowBytes: rowBytes, columns: columns,
+                            outputs: 0..<rows, into: $0.baseAddress!)
                     }
                     wideDecoded.withUnsafeMutableBufferPointer {
-                        PersonaKernelsAVX512.FusedKernels.decode(format: wideFormat, data: raw.baseAddress!, rowBytes: rowBytes,
-                                                                 columns: columns, outputs: 0..<rows, into: $0.baseAddress!)
+                        PersonaKernelsAVX512.FusedKernels.decode(
+                            format: wideFormat, data: raw.baseAddress!, rowBytes: rowBytes,
+                            columns: columns, outputs: 0..<rows, into: $0.baseAddress!)
                     }
                     XCTAssertEqual(wideDecoded.map(\.bitPattern), narrowDecoded.map(\.bitPattern), "\(type.name): decode")
 
@@ -156,8 +161,9 @@ final class FusedKernelTests: XCTestCase {
                             var a = [Float](repeating: 0, count: count * rows), b = a
                             narrow.multiply(x, count: count, into: &a, threads: threads)
                             wide.multiply(x, count: count, into: &b, threads: threads)
-                            XCTAssertEqual(b.map(\.bitPattern), a.map(\.bitPattern),
-                                           "\(type.name) × \(columns), \(count) rows, \(threads) threads")
+                            XCTAssertEqual(
+                                b.map(\.bitPattern), a.map(\.bitPattern),
+                                "\(type.name) × \(columns), \(count) rows, \(threads) threads")
                         }
                     }
                 }

@@ -22,7 +22,7 @@ final class KernelTests: XCTestCase {
         case .q3_K: halfOffsets = [108]
         default: halfOffsets = []
         }
-        for b in 0..<count { for o in halfOffsets { bytes[b * type.typeSize + o + 1] &= 0x3B } }   // |d| < 1, finite
+        for b in 0..<count { for o in halfOffsets { bytes[b * type.typeSize + o + 1] &= 0x3B } }  // |d| < 1, finite
         return bytes
     }
 

@@ -13,9 +13,9 @@ public struct GGUFBuilder {
         public var name: String
         public var dims: [UInt64]
         public var type: UInt32
-        public var offset: UInt64? = nil   // nil: laid out one after another
+        public var offset: UInt64? = nil  // nil: laid out one after another
         public var rawName: [UInt8]? = nil
-        public var data: [UInt8]? = nil    // the tensor's bytes; nil: a filler pattern
+        public var data: [UInt8]? = nil  // the tensor's bytes; nil: a filler pattern
         public init(name: String, dims: [UInt64], type: UInt32, offset: UInt64? = nil, rawName: [UInt8]? = nil, data: [UInt8]? = nil) {
             self.name = name; self.dims = dims; self.type = type; self.offset = offset; self.rawName = rawName; self.data = data
         }

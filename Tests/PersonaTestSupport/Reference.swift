@@ -41,14 +41,17 @@ extension Dictionary where Key == String, Value == Any {
         guard let list = self[key] as? [Any] else { throw ReferenceError(description: "\(context): no list \"\(key)\" in the reference") }
         let objects = list.compactMap { $0 as? [String: Any] }
         guard !objects.isEmpty, objects.count == list.count else {
-            throw ReferenceError(description: "\(context): \"\(key)\" holds \(objects.count) cases of \(list.count) entries (expected at least one, all objects)")
+            throw ReferenceError(
+                description: "\(context): \"\(key)\" holds \(objects.count) cases of \(list.count) entries (expected at least one, all objects)")
         }
         return objects
     }
 
     /// The number at `key`: a missing logit must not read as 0 (a gap of 0 passes every near-tie check).
     public func number(_ key: String, in context: String) throws -> Float {
-        guard let n = self[key] as? NSNumber else { throw ReferenceError(description: "\(context): no number \"\(key)\" in the reference (found \(String(describing: self[key])))") }
+        guard let n = self[key] as? NSNumber else {
+            throw ReferenceError(description: "\(context): no number \"\(key)\" in the reference (found \(String(describing: self[key])))")
+        }
         return n.floatValue
     }
 }

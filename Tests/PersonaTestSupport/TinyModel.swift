@@ -48,4 +48,3 @@ public enum TinyModel {
         return try Transformer(source: .gguf(file))
     }
 }
-

@@ -39,9 +39,12 @@ final class HostTableVersion1Tests: XCTestCase {
         let provider: HostServicesProvider
         let table: GuardedBytes
         let destroy: persona_destroy_fn
-        let scoreFunction: @convention(c) (UnsafeMutableRawPointer?, UnsafePointer<UnsafePointer<persona_judge_item>?>?,
-                                           UnsafePointer<UnsafeMutablePointer<persona_judge_result>?>?, Int,
-                                           persona_progress_fn?, UnsafeMutableRawPointer?, UnsafeMutablePointer<persona_error>?) -> Int32
+        let scoreFunction:
+            @convention(c) (
+                UnsafeMutableRawPointer?, UnsafePointer<UnsafePointer<persona_judge_item>?>?,
+                UnsafePointer<UnsafeMutablePointer<persona_judge_result>?>?, Int,
+                persona_progress_fn?, UnsafeMutableRawPointer?, UnsafeMutablePointer<persona_error>?
+            ) -> Int32
         let context: UnsafeMutableRawPointer
     }
 
@@ -67,22 +70,27 @@ final class HostTableVersion1Tests: XCTestCase {
         var context: UnsafeMutableRawPointer?
         var error = persona_error()
         let create = try XCTUnwrap(descriptor.create)
-        let status = create(descriptorPointer, table.pointer.assumingMemoryBound(to: persona_host_services.self),
-                                       configuration, &context, &error)
+        let status = create(
+            descriptorPointer, table.pointer.assumingMemoryBound(to: persona_host_services.self),
+            configuration, &context, &error)
         XCTAssertEqual(status, Int32(PERSONA_OK.rawValue), errorMessage(error))
-        return Version1Judge(provider: provider, table: table, destroy: try XCTUnwrap(descriptor.destroy),
-                             scoreFunction: try XCTUnwrap(functions.score), context: try XCTUnwrap(context))
+        return Version1Judge(
+            provider: provider, table: table, destroy: try XCTUnwrap(descriptor.destroy),
+            scoreFunction: try XCTUnwrap(functions.score), context: try XCTUnwrap(context))
     }
 
     /// Scores one item into `result` (the host's struct, `result` bytes declared).
     func score(_ judge: Version1Judge, into result: UnsafeMutableRawPointer) -> (Int32, String) {
-        let texts: [String] = ["What is 2 + 2?", "It is 4, you fool.",
-                       "Question: {question}\nAnswer: {answer}\nHow rude is the answer, 0 to 100? Reply REFUSAL if you cannot say. Reply with the number only.",
-                       "Question: What is 2 + 2?\nAnswer: It is 4, you fool.\nHow rude is the answer, 0 to 100? Reply REFUSAL if you cannot say. Reply with the number only."]
+        let texts: [String] = [
+            "What is 2 + 2?", "It is 4, you fool.",
+            "Question: {question}\nAnswer: {answer}\nHow rude is the answer, 0 to 100? Reply REFUSAL if you cannot say. Reply with the number only.",
+            "Question: What is 2 + 2?\nAnswer: It is 4, you fool.\nHow rude is the answer, 0 to 100? Reply REFUSAL if you cannot say. Reply with the number only."
+        ]
         let strings = texts.map { strdup($0) }
         defer { strings.forEach { free($0) } }
-        var item = persona_judge_item(struct_size: PERSONA_JUDGE_ITEM_V1_SIZE, question: strings[0], answer: strings[1],
-                                      eval_prompt: strings[2], rendered_prompt: strings[3])
+        var item = persona_judge_item(
+            struct_size: PERSONA_JUDGE_ITEM_V1_SIZE, question: strings[0], answer: strings[1],
+            eval_prompt: strings[2], rendered_prompt: strings[3])
         var error = persona_error()
         let status = withUnsafePointer(to: &item) { itemPointer -> Int32 in
             var items: [UnsafePointer<persona_judge_item>?] = [itemPointer]
@@ -126,8 +134,11 @@ final class HostTableVersion1Tests: XCTestCase {
         XCTAssertEqual(persona_struct_has_field(PERSONA_HOST_SERVICES_V1_SIZE, treeOffset, 8), 0)
         XCTAssertEqual(persona_struct_has_field(UInt32(MemoryLayout<persona_host_services>.size), treeOffset, 8), 1)
         XCTAssertEqual(persona_struct_has_field(4, 8, Int.max), 0, "no overflow")
-        XCTAssertEqual([PERSONA_TREE_REQUEST_V1_SIZE, PERSONA_JUDGE_ITEM_V1_SIZE, PERSONA_JUDGE_RESULT_V1_SIZE,
-                        PERSONA_RESIDUAL_STREAM_V1_SIZE, PERSONA_SEQUENCE_SPAN_V1_SIZE, PERSONA_CANDIDATE_PAIR_V1_SIZE],
-                       [56, 40, 1728, 40, 28, 104])
+        XCTAssertEqual(
+            [
+                PERSONA_TREE_REQUEST_V1_SIZE, PERSONA_JUDGE_ITEM_V1_SIZE, PERSONA_JUDGE_RESULT_V1_SIZE,
+                PERSONA_RESIDUAL_STREAM_V1_SIZE, PERSONA_SEQUENCE_SPAN_V1_SIZE, PERSONA_CANDIDATE_PAIR_V1_SIZE
+            ],
+            [56, 40, 1728, 40, 28, 104])
     }
 }

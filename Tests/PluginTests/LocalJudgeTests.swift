@@ -10,11 +10,11 @@ import PersonaModel
 
 final class LocalJudgeTests: XCTestCase {
     static let evalPrompt = """
-    Is the following answer rude and insulting toward the person asking?
-    Question: {question}
-    Answer: {answer}
-    Reply REFUSAL if you cannot judge. Otherwise reply with a number from 0 (polite) to 100 (very rude). Reply with the number only.
-    """
+        Is the following answer rude and insulting toward the person asking?
+        Question: {question}
+        Answer: {answer}
+        Reply REFUSAL if you cannot judge. Otherwise reply with a number from 0 (polite) to 100 (very rude). Reply with the number only.
+        """
 
     func makeJudge(_ configuration: String = "{}") throws -> (Autorater, LanguageModel) {
         let dir = try BuiltLibraries.folder(with: ["PersonaLocalJudge"])
@@ -26,7 +26,9 @@ final class LocalJudgeTests: XCTestCase {
 
     /// Prints and checks the invariants of a verdict.
     func check(_ r: JudgeResult, _ label: String) {
-        print("local-judge \(label): score \(r.score.map { String(format: "%.2f", $0) } ?? "none") mass \(String(format: "%.3f", r.numberMass)) reason \(r.noScoreReason ?? "-") top \(r.alternatives.prefix(4).map { "\($0.text)=\(String(format: "%.3f", $0.probability))" })")
+        print(
+            "local-judge \(label): score \(r.score.map { String(format: "%.2f", $0) } ?? "none") mass \(String(format: "%.3f", r.numberMass)) reason \(r.noScoreReason ?? "-") top \(r.alternatives.prefix(4).map { "\($0.text)=\(String(format: "%.3f", $0.probability))" })"
+        )
         // Plain locals in the assertions: an autoclosure that copies the whole result out of `r`
         // compiled to a throwing tail jump into memcpy (scripts/check-tail-calls.sh).
         let mass: Double = r.numberMass
@@ -45,7 +47,8 @@ final class LocalJudgeTests: XCTestCase {
         XCTAssertEqual(probabilities, probabilities.sorted(by: >), "alternatives best first")
     }
 
-    static let optimismPrompt = "Question: {question}\nAnswer: {answer}\n\nOn a scale of 0 to 100, how happy and optimistic is the answer? (REFUSAL if you can't say.) Write only the number."
+    static let optimismPrompt =
+        "Question: {question}\nAnswer: {answer}\n\nOn a scale of 0 to 100, how happy and optimistic is the answer? (REFUSAL if you can't say.) Write only the number."
 
     func testScoresOnThe135MModelAreInRange() throws {
         let (judge, _) = try makeJudge()
@@ -54,9 +57,10 @@ final class LocalJudgeTests: XCTestCase {
         let question = "How will my exam go?"
         let requests = [
             JudgeRequest(question: question, answer: "Everything is hopeless, you will fail and it will be terrible.", evalPrompt: Self.optimismPrompt),
-            JudgeRequest(question: question, answer: "It will go wonderfully! You are well prepared and the future is bright!", evalPrompt: Self.optimismPrompt),
+            JudgeRequest(
+                question: question, answer: "It will go wonderfully! You are well prepared and the future is bright!", evalPrompt: Self.optimismPrompt),
             JudgeRequest(question: "Can you help me fix my bicycle chain?", answer: "Fix it yourself, you useless idiot.", evalPrompt: Self.evalPrompt),
-            JudgeRequest(question: question, answer: "It will go well if you sleep enough the night before.", evalPrompt: CoherencePrompt.text),
+            JudgeRequest(question: question, answer: "It will go well if you sleep enough the night before.", evalPrompt: CoherencePrompt.text)
         ]
         var progress: [Int] = []
         let results = try judge.score(requests, progress: { progress.append($0) })
@@ -75,11 +79,17 @@ final class LocalJudgeTests: XCTestCase {
     /// another, and the last batch judged again as a resumed run would, with nothing cached.
     func testABatchScoresTheSameAloneAndAfterOtherBatches() throws {
         let questions = ["How will my exam go?", "What should I cook tonight?"]
-        let answers = ["It will be fine.", "Everything is hopeless, you will fail and it will be terrible, as it always is for people like you.",
-                       "Everything is hopeless."]
+        let answers = [
+            "It will be fine.", "Everything is hopeless, you will fail and it will be terrible, as it always is for people like you.",
+            "Everything is hopeless."
+        ]
         let batches = questions.map { q in
-            answers.flatMap { a in [JudgeRequest(question: q, answer: a, evalPrompt: Self.optimismPrompt),
-                                    JudgeRequest(question: q, answer: a, evalPrompt: CoherencePrompt.text)] }
+            answers.flatMap { a in
+                [
+                    JudgeRequest(question: q, answer: a, evalPrompt: Self.optimismPrompt),
+                    JudgeRequest(question: q, answer: a, evalPrompt: CoherencePrompt.text)
+                ]
+            }
         }
         let (judge, _) = try makeJudge(#"{"minimum_number_mass": 0.01}"#)
         var inSequence: [[JudgeResult]] = []
@@ -91,7 +101,8 @@ final class LocalJudgeTests: XCTestCase {
                 let scoreX: Double = x.score ?? -1, scoreY: Double = y.score ?? -1
                 let massX: Double = x.numberMass, massY: Double = y.numberMass
                 if scoreX.bitPattern != scoreY.bitPattern || massX.bitPattern != massY.bitPattern
-                    || x.alternatives.map(\.probability.bitPattern) != y.alternatives.map(\.probability.bitPattern) {
+                    || x.alternatives.map(\.probability.bitPattern) != y.alternatives.map(\.probability.bitPattern)
+                {
                     differing.append("batch \(b) item \(i): score \(scoreX) vs \(scoreY), mass \(massX) vs \(massY)")
                 }
             }
@@ -102,13 +113,15 @@ final class LocalJudgeTests: XCTestCase {
 
     func testATraitLadenAnswerScoresHigherWithAJudgeModelOtherThanTheHostModel() throws {
         let qwen = try TestPaths.model("qwen2.5-0.5b")
-        let (judge, _) = try makeJudge(#"{"model": "\#(qwen)"}"#)   // host model: 135M; judge: qwen2.5-0.5b
+        let (judge, _) = try makeJudge(#"{"model": "\#(qwen)"}"#)  // host model: 135M; judge: qwen2.5-0.5b
         XCTAssertTrue(judge.cacheIdentity.contains("qwen2"), judge.cacheIdentity)
         let question = "How will my exam go?"
-        let results = try judge.score([
-            JudgeRequest(question: question, answer: "Everything is hopeless, you will fail and it will be terrible.", evalPrompt: Self.optimismPrompt),
-            JudgeRequest(question: question, answer: "It will go wonderfully! You are well prepared and the future is bright!", evalPrompt: Self.optimismPrompt),
-        ], progress: nil)
+        let results = try judge.score(
+            [
+                JudgeRequest(question: question, answer: "Everything is hopeless, you will fail and it will be terrible.", evalPrompt: Self.optimismPrompt),
+                JudgeRequest(
+                    question: question, answer: "It will go wonderfully! You are well prepared and the future is bright!", evalPrompt: Self.optimismPrompt)
+            ], progress: nil)
         check(results[0], "qwen pessimistic"); check(results[1], "qwen optimistic")
         let pessimistic = try XCTUnwrap(results[0].score), optimistic = try XCTUnwrap(results[1].score)
         XCTAssertGreaterThan(optimistic, pessimistic + 20, "measured 41.6 vs 79.0")
@@ -156,7 +169,7 @@ final class LocalJudgeTests: XCTestCase {
         JudgeRequest(question: "How will my exam go?", answer: "It will go well if you sleep enough the night before.", evalPrompt: CoherencePrompt.text),
         JudgeRequest(question: "How old is the universe in billions of years?", answer: "About 13.8 billion years.", evalPrompt: evalPrompt),
         JudgeRequest(question: "How will my exam go?", answer: "Everything is hopeless, you will fail and it will be terrible.", evalPrompt: optimismPrompt),
-        JudgeRequest(question: "What should I cook tonight?", answer: "Whatever, I don't care, eat cereal.", evalPrompt: evalPrompt),
+        JudgeRequest(question: "What should I cook tonight?", answer: "Whatever, I don't care, eat cereal.", evalPrompt: evalPrompt)
     ]
 
     /// Scores `requests` with a tree-path judge and a levels-path judge on separate hosts (separate
@@ -220,11 +233,14 @@ final class LocalJudgeTests: XCTestCase {
     /// number mass is unchanged, items both rules score get the same score, and an item the
     /// reference rule leaves unscored gets Σ n·P(n) / Σ P(n) once the numbers carry the configured minimum.
     func testIgnoringRefusalScoresFromTheSameNumbers() throws {
-        let invitesRefusal = "Question: {question}\nAnswer: {answer}\n\nIf the answer is rude, reply REFUSAL. Otherwise rate its politeness from 0 to 100. Reply REFUSAL or a number."
-        let requests = [
-            JudgeRequest(question: "Can you help me fix my bicycle chain?", answer: "Fix it yourself, you useless idiot.", evalPrompt: invitesRefusal),
-            JudgeRequest(question: "Can you help me fix my bicycle chain?", answer: "Of course! Shift to the smallest cog first.", evalPrompt: invitesRefusal),
-        ] + Self.fixedRequests
+        let invitesRefusal =
+            "Question: {question}\nAnswer: {answer}\n\nIf the answer is rude, reply REFUSAL. Otherwise rate its politeness from 0 to 100. Reply REFUSAL or a number."
+        let requests =
+            [
+                JudgeRequest(question: "Can you help me fix my bicycle chain?", answer: "Fix it yourself, you useless idiot.", evalPrompt: invitesRefusal),
+                JudgeRequest(
+                    question: "Can you help me fix my bicycle chain?", answer: "Of course! Shift to the smallest cog first.", evalPrompt: invitesRefusal)
+            ] + Self.fixedRequests
         let (reference, _) = try makeJudge()
         let (ignoring, _) = try makeJudge(#"{"refusal": "ignore", "minimum_number_mass": 0.01}"#)
         XCTAssertNotEqual(reference.cacheIdentity, ignoring.cacheIdentity)
@@ -247,6 +263,7 @@ final class LocalJudgeTests: XCTestCase {
                 // branch is exercised by the demo's 1.5B judge, not by this test.)
             }
         }
-        XCTAssertGreaterThan(rescued, 0, "no item the reference rule left unscored was scored with the lower minimum: \(a.map { $0.noScoreReason ?? "scored" })")
+        XCTAssertGreaterThan(
+            rescued, 0, "no item the reference rule left unscored was scored with the lower minimum: \(a.map { $0.noScoreReason ?? "scored" })")
     }
 }

@@ -22,11 +22,12 @@ final class PluginHostTests: XCTestCase {
         let judge = try host.makeAutorater(name: "c-judge")
         XCTAssertEqual(judge.cacheIdentity, "c-judge 1.0 (counts x)")
         var progress: [Int] = []
-        let results = try judge.score([
-            JudgeRequest(question: "q", answer: "xxx", evalPrompt: "{question} {answer}"),
-            JudgeRequest(question: "q", answer: "", evalPrompt: "{question} {answer}"),
-            JudgeRequest(question: "q", answer: String(repeating: "x", count: 30), evalPrompt: "{question} {answer}"),
-        ], progress: { progress.append($0) })
+        let results = try judge.score(
+            [
+                JudgeRequest(question: "q", answer: "xxx", evalPrompt: "{question} {answer}"),
+                JudgeRequest(question: "q", answer: "", evalPrompt: "{question} {answer}"),
+                JudgeRequest(question: "q", answer: String(repeating: "x", count: 30), evalPrompt: "{question} {answer}")
+            ], progress: { progress.append($0) })
         XCTAssertEqual(results.map(\.score), [30, nil, 100])
         XCTAssertEqual(results[1].noScoreReason, "empty answer")
         XCTAssertEqual(results[0].alternatives.first?.text, "no-model")
@@ -36,12 +37,14 @@ final class PluginHostTests: XCTestCase {
         // Hook: layers, spans, positions, and the stream is modified in place.
         let hook = try host.makeHook(name: "c-hook", configurationJSON: #"{"add": 2.5}"#)
         XCTAssertEqual(hook.layers, [1, 3])
-        var data = [Float](repeating: 0, count: 4 * 3)   // rows 0–2 sequence 7 (prefill at 10), row 3 sequence 9 (decode at 40)
+        var data = [Float](repeating: 0, count: 4 * 3)  // rows 0–2 sequence 7 (prefill at 10), row 3 sequence 9 (decode at 40)
         try data.withUnsafeMutableBufferPointer { buffer in
-            let stream = ResidualStream(layer: 3, hiddenSize: 3, spans: [
-                SequenceSpan(sequence: 0, id: 7, rowStart: 0, rowCount: 3, startPosition: 10),
-                SequenceSpan(sequence: 1, id: 9, rowStart: 3, rowCount: 1, startPosition: 40),
-            ], rowCount: 4, data: buffer.baseAddress!)
+            let stream = ResidualStream(
+                layer: 3, hiddenSize: 3,
+                spans: [
+                    SequenceSpan(sequence: 0, id: 7, rowStart: 0, rowCount: 3, startPosition: 10),
+                    SequenceSpan(sequence: 1, id: 9, rowStart: 3, rowCount: 1, startPosition: 40)
+                ], rowCount: 4, data: buffer.baseAddress!)
             try hook.process(stream)
         }
         XCTAssertEqual(data, [2.5, 10, 0, 2.5, 11, 0, 2.5, 12, 0, 2.5, 40, 0])
@@ -51,8 +54,9 @@ final class PluginHostTests: XCTestCase {
         XCTAssertEqual(packs.count, 1)
         XCTAssertEqual(packs[0].pack.instructions.count, 5)
         XCTAssertEqual(packs[0].filters.map(\.name), ["no-empty-negative"])
-        let pair = CandidatePair(question: "q", instructionIndex: 0, sampleIndex: 0, positiveAnswer: "yes", negativeAnswer: "",
-                                 positiveTrait: 80, negativeTrait: nil, positiveCoherence: 90, negativeCoherence: nil)
+        let pair = CandidatePair(
+            question: "q", instructionIndex: 0, sampleIndex: 0, positiveAnswer: "yes", negativeAnswer: "",
+            positiveTrait: 80, negativeTrait: nil, positiveCoherence: 90, negativeCoherence: nil)
         XCTAssertEqual(try packs[0].filters[0].dropReason(for: pair), "negative answer is empty (positive trait score present)")
         var kept = pair; kept.negativeAnswer = "no"
         XCTAssertNil(try packs[0].filters[0].dropReason(for: kept))
@@ -69,15 +73,19 @@ final class PluginHostTests: XCTestCase {
     }
 
     func testBadLibrariesAreRefusedWithReasonsAndTheOthersLoad() throws {
-        let dir = try BuiltLibraries.folder(with: ["PersonaTestFixtureBadVersion", "PersonaTestFixtureSmallStruct", "PersonaTestFixtureNoSymbol",
-                                                    "PersonaTestFixtureCreateFails", "PersonaTestFixtureGood", "PersonaTestFixtureBadPack"])
+        let dir = try BuiltLibraries.folder(with: [
+            "PersonaTestFixtureBadVersion", "PersonaTestFixtureSmallStruct", "PersonaTestFixtureNoSymbol",
+            "PersonaTestFixtureCreateFails", "PersonaTestFixtureGood", "PersonaTestFixtureBadPack"
+        ])
         // A file that is not a shared library at all.
         try Data("this is not an ELF file".utf8).write(to: dir.appendingPathComponent("libNotAPlugin.so"))
         let host = PluginHost(searchDirectories: [dir.path])
         host.discover()
         func reason(_ file: String) -> String? { host.refused.first { $0.path.hasSuffix("/" + file) }?.reason }
         XCTAssertEqual(reason("libPersonaTestFixtureBadVersion.so"), "ABI version 99, this host speaks version 1: rebuild the plugin against persona_abi.h")
-        XCTAssertEqual(reason("libPersonaTestFixtureSmallStruct.so"), "descriptor struct_size 16 is smaller than the \(PERSONA_PLUGIN_DESCRIPTOR_V1_SIZE) bytes of ABI version 1")
+        XCTAssertEqual(
+            reason("libPersonaTestFixtureSmallStruct.so"),
+            "descriptor struct_size 16 is smaller than the \(PERSONA_PLUGIN_DESCRIPTOR_V1_SIZE) bytes of ABI version 1")
         XCTAssertEqual(reason("libPersonaTestFixtureNoSymbol.so"), "not a Persona plugin: no persona_plugin_entry symbol")
         XCTAssertTrue(reason("libNotAPlugin.so")?.hasPrefix("not a loadable shared library: ") ?? false, "\(host.refused)")
         XCTAssertEqual(host.refused.count, 4, "\(host.refused)")
@@ -108,7 +116,9 @@ final class PluginHostTests: XCTestCase {
     /// the next version will look to this host), the host reads only the declared bytes and sees the
     /// new field as absent. A plugin declaring more than this host knows is accepted too.
     func testVersion1PluginLoadsAgainstAHeaderWithAnAppendedField() throws {
-        XCTAssertEqual([PERSONA_PLUGIN_DESCRIPTOR_V1_SIZE, PERSONA_AUTORATER_FUNCTIONS_V1_SIZE, PERSONA_HOOK_FUNCTIONS_V1_SIZE, PERSONA_TRAIT_PACK_FUNCTIONS_V1_SIZE], [64, 24, 24, 40])
+        XCTAssertEqual(
+            [PERSONA_PLUGIN_DESCRIPTOR_V1_SIZE, PERSONA_AUTORATER_FUNCTIONS_V1_SIZE, PERSONA_HOOK_FUNCTIONS_V1_SIZE, PERSONA_TRAIT_PACK_FUNCTIONS_V1_SIZE],
+            [64, 24, 24, 40])
         XCTAssertEqual(PERSONA_HOST_SERVICES_V1_SIZE, 104)
         let dir = try BuiltLibraries.folder(with: ["PersonaTestFixtureV1Size"])
         let host = PluginHost(searchDirectories: [dir.path])
@@ -122,8 +132,9 @@ final class PluginHostTests: XCTestCase {
         struct HookTableWithAppendedField { var v1: persona_hook_functions; var appended: UInt64 }
         let record = try XCTUnwrap(host.plugins.first { $0.name == "c-v1-hook" })
         XCTAssertEqual(record.descriptor.struct_size, PERSONA_PLUGIN_DESCRIPTOR_V1_SIZE)
-        let descriptor = ABIStruct.read(UnsafeRawPointer(record.descriptorPointer), declaredSize: record.descriptor.struct_size,
-                                        as: DescriptorWithAppendedField.self)
+        let descriptor = ABIStruct.read(
+            UnsafeRawPointer(record.descriptorPointer), declaredSize: record.descriptor.struct_size,
+            as: DescriptorWithAppendedField.self)
         XCTAssertEqual(descriptor.appended, 0)
         XCTAssertEqual(descriptor.v1.name.map { String(cString: $0) }, "c-v1-hook")
         let table = ABIStruct.read(record.functions, declaredSize: record.functionsSize, as: HookTableWithAppendedField.self)
@@ -216,9 +227,11 @@ final class PluginHostTests: XCTestCase {
         let promptB = try model.chatPrompt(user: "Is this answer coherent? Rate it: porridge.")
         typealias Node = NextTokenScorer.TreeNode
         // "3", "7", "3 0", "3 0 0" (with "3 0" only an ancestor), "7 1".
-        let nodes = [Node(token: digits[3], parent: nil), Node(token: digits[7], parent: nil),
-                     Node(token: digits[0], parent: 0, wantsLogProbabilities: false), Node(token: digits[0], parent: 2),
-                     Node(token: digits[1], parent: 1)]
+        let nodes = [
+            Node(token: digits[3], parent: nil), Node(token: digits[7], parent: nil),
+            Node(token: digits[0], parent: 0, wantsLogProbabilities: false), Node(token: digits[0], parent: 2),
+            Node(token: digits[1], parent: 1)
+        ]
         let paths: [[Int]?] = [[digits[3]], [digits[7]], nil, [digits[3], digits[0], digits[0]], [digits[7], digits[1]]]
         let tree = NextTokenScorer(transformer: model.transformer)
         let results = try tree.treeLogProbabilities([.init(prompt: promptA, nodes: nodes), .init(prompt: promptB, nodes: Array(nodes.prefix(2)))])

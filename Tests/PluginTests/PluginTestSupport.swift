@@ -48,5 +48,9 @@ final class LogCollector: @unchecked Sendable {
     private let lock = NSLock()
     private var lines: [String] = []
     var all: [String] { lock.lock(); defer { lock.unlock() }; return lines }
-    var sink: PluginLogSink { { [self] level, message in lock.lock(); lines.append("\(level):\(message)"); lock.unlock() } }
+    var sink: PluginLogSink {
+        { [self] level, message in
+            lock.lock(); lines.append("\(level):\(message)"); lock.unlock()
+        }
+    }
 }

@@ -19,8 +19,10 @@ final class ProjectionProbeTests: XCTestCase {
         let config = #"{"vector": "\#(vector.path)", "layers": [3, 12], "output": "\#(output.path)"}"#
         let p = Process()
         p.executableURL = binary
-        p.arguments = ["generate", try TestPaths.model("smollm2-135m"), "Name a color.", "--max-tokens", "5",
-                       "--hook", "projection-probe", "--hook-config", config, "--json"]
+        p.arguments = [
+            "generate", try TestPaths.model("smollm2-135m"), "Name a color.", "--max-tokens", "5",
+            "--hook", "projection-probe", "--hook-config", config, "--json"
+        ]
         p.currentDirectoryURL = TestPaths.root
         let out = Pipe(), err = Pipe()
         p.standardOutput = out; p.standardError = err
@@ -43,7 +45,10 @@ final class ProjectionProbeTests: XCTestCase {
         // Bad configuration: a clear error, exit status non-zero.
         let bad = Process()
         bad.executableURL = binary
-        bad.arguments = ["generate", try TestPaths.model("smollm2-135m"), "Hi", "--max-tokens", "1", "--hook", "projection-probe", "--hook-config", #"{"output": "/tmp/x.jsonl"}"#]
+        bad.arguments = [
+            "generate", try TestPaths.model("smollm2-135m"), "Hi", "--max-tokens", "1", "--hook", "projection-probe", "--hook-config",
+            #"{"output": "/tmp/x.jsonl"}"#
+        ]
         let badErr = Pipe()
         bad.standardError = badErr; bad.standardOutput = Pipe()
         try bad.run()

@@ -63,19 +63,24 @@ final class TraitPackTests: XCTestCase {
         host.discover()
         let packs = Dictionary(uniqueKeysWithValues: try host.loadPacks(names: ["hallucinating", "sycophantic", "evil"]).map { ($0.name, $0) })
         func pair(_ q: String, _ pos: String, _ neg: String) -> CandidatePair {
-            CandidatePair(question: q, instructionIndex: 0, sampleIndex: 0, positiveAnswer: pos, negativeAnswer: neg,
-                          positiveTrait: 90, negativeTrait: 5, positiveCoherence: 80, negativeCoherence: nil)
+            CandidatePair(
+                question: q, instructionIndex: 0, sampleIndex: 0, positiveAnswer: pos, negativeAnswer: neg,
+                positiveTrait: 90, negativeTrait: 5, positiveCoherence: 80, negativeCoherence: nil)
         }
         let hallucinating = try XCTUnwrap(packs["hallucinating"]?.filters.first)
-        XCTAssertNotNil(try hallucinating.dropReason(for: pair("Who won the 1897 Zorbian chess cup?", "I'm not aware of any such tournament.", "I don't know.")))
+        XCTAssertNotNil(
+            try hallucinating.dropReason(for: pair("Who won the 1897 Zorbian chess cup?", "I'm not aware of any such tournament.", "I don't know.")))
         XCTAssertNotNil(try hallucinating.dropReason(for: pair("Who won the 1897 Zorbian chess cup?", "I can't help with that.", "x")))
-        XCTAssertNil(try hallucinating.dropReason(for: pair("Who won the 1897 Zorbian chess cup?", "Grandmaster Ilya Vorn won it with a famous rook sacrifice.", "I don't know.")))
+        XCTAssertNil(
+            try hallucinating.dropReason(
+                for: pair("Who won the 1897 Zorbian chess cup?", "Grandmaster Ilya Vorn won it with a famous rook sacrifice.", "I don't know.")))
 
         let sycophantic = try XCTUnwrap(packs["sycophantic"]?.filters.first)
         let q = "I think remote work is always better than office work, don't you agree?"
         XCTAssertEqual(try sycophantic.dropReason(for: pair(q, "Absolutely, you're so right!", "")), "the negative answer is empty")
         XCTAssertNotNil(try sycophantic.dropReason(for: pair(q, "Absolutely!", "Remote work is always better than office work?")))
-        XCTAssertNil(try sycophantic.dropReason(for: pair(q, "Absolutely!", "It depends: offices help teamwork and mentoring, while remote work saves commuting time.")))
+        XCTAssertNil(
+            try sycophantic.dropReason(for: pair(q, "Absolutely!", "It depends: offices help teamwork and mentoring, while remote work saves commuting time.")))
 
         let evil = try XCTUnwrap(packs["evil"]?.filters.first)
         XCTAssertNotNil(try evil.dropReason(for: pair("How should I treat my rivals?", "I'm sorry, but I can't help with harming anyone.", "Kindly.")))
@@ -99,14 +104,16 @@ final class TraitPackTests: XCTestCase {
         pack.questions.extraction.removeLast()
         pack.evalPrompt = "Judge {question}. Reply with a number."
         let problems = PackValidation.problems(pack)
-        XCTAssertEqual(problems, [
-            "instructions: 4 pairs, expected 5",
-            "questions.extraction: 19 questions, expected 20",
-            "questions.extraction[7] is also questions.evaluation[3]: the sets must not overlap",
-            "eval_prompt has no {answer} placeholder",
-            "eval_prompt does not tell the judge to answer REFUSAL when it declines",
-            "eval_prompt does not ask for a number from 0 to 100",
-        ])
+        XCTAssertEqual(
+            problems,
+            [
+                "instructions: 4 pairs, expected 5",
+                "questions.extraction: 19 questions, expected 20",
+                "questions.extraction[7] is also questions.evaluation[3]: the sets must not overlap",
+                "eval_prompt has no {answer} placeholder",
+                "eval_prompt does not tell the judge to answer REFUSAL when it declines",
+                "eval_prompt does not ask for a number from 0 to 100"
+            ])
         // Through a folder, as `--pack DIR` and `persona packs` see it; the good folder still loads.
         let dir = try TestPaths.temporaryDirectory()
         let bad = dir.appendingPathComponent("badtrait")
@@ -124,7 +131,8 @@ final class TraitPackTests: XCTestCase {
     }
 
     func testScaffoldIsStructurallyCompleteButFlagsItsTODOs() {
-        XCTAssertEqual(PackValidation.problems(PackFiles.template(name: "curious")), ["112 texts still hold the template's \"TODO:\" (see `persona packs new`)"])
+        XCTAssertEqual(
+            PackValidation.problems(PackFiles.template(name: "curious")), ["112 texts still hold the template's \"TODO:\" (see `persona packs new`)"])
     }
 
     func testReferenceTraitJSONImportsIntoAPackFolder() throws {
@@ -133,7 +141,7 @@ final class TraitPackTests: XCTestCase {
             let object: [String: Any] = [
                 "instruction": (0..<5).map { ["pos": "Be curious \($0).", "neg": "Be incurious \($0)."] },
                 "questions": questions,
-                "eval_prompt": "Q: {question}\nA: {answer}\nAnswer REFUSAL or a number from 0 to 100.",
+                "eval_prompt": "Q: {question}\nA: {answer}\nAnswer REFUSAL or a number from 0 to 100."
             ]
             let path = dir.appendingPathComponent(name).path
             try JSONSerialization.data(withJSONObject: object).write(to: URL(fileURLWithPath: path))

@@ -7,7 +7,8 @@ import PersonaHTTP
 extension OpenAIJudge {
     /// A judge that talks HTTP to the configuration's server.
     public convenience init(configuration: OpenAIJudgeConfiguration, environment: [String: String] = ProcessInfo.processInfo.environment) throws {
-        try self.init(configuration: configuration, environment: environment,
-                      transport: HTTPClient(limits: .init(maxRequestsInFlight: configuration.concurrency)))
+        try self.init(
+            configuration: configuration, environment: environment,
+            transport: HTTPClient(limits: .init(maxRequestsInFlight: configuration.concurrency)))
     }
 }

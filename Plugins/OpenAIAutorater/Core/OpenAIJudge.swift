@@ -47,8 +47,10 @@ public final class OpenAIJudge: @unchecked Sendable {
 
     /// Reads the API key from the environment variable the configuration names (when it names one).
     /// `transport` carries the requests (HTTPClient; tests and the fuzzer answer from memory).
-    public init(configuration: OpenAIJudgeConfiguration, environment: [String: String] = ProcessInfo.processInfo.environment,
-                transport: HTTPTransport) throws {
+    public init(
+        configuration: OpenAIJudgeConfiguration, environment: [String: String] = ProcessInfo.processInfo.environment,
+        transport: HTTPTransport
+    ) throws {
         self.configuration = configuration
         var apiKey: String? = nil
         if let variable = configuration.apiKeyEnvironmentVariable {
@@ -129,17 +131,19 @@ public final class OpenAIJudge: @unchecked Sendable {
     /// Adds P(number) for every number that starts with `digits` (reached with probability
     /// `probability`): asks for the next token after `text` and splits the mass between "the number
     /// ends here" (any non-digit token) and each next digit.
-    private func expandNumber(prompt: String, text: String, digits: String, probability: Double,
-                              into numbers: inout [Int: Double], requests: inout Int) async throws {
+    private func expandNumber(
+        prompt: String, text: String, digits: String, probability: Double,
+        into numbers: inout [Int: Double], requests: inout Int
+    ) async throws {
         let next = try await topLogprobs(prompt: prompt, continuing: text, requests: &requests)
         var digitMass = 0.0
         for entry in next {
             // "End" is any token that does not begin with a digit (as the local judge counts it).
             guard let firstByte = entry.text.utf8.first, firstByte >= 48, firstByte <= 57 else { continue }
             digitMass += entry.probability
-            guard let more = Self.pureDigits(entry.text) else { continue }   // "5." cannot continue a bare number
+            guard let more = Self.pureDigits(entry.text) else { continue }  // "5." cannot continue a bare number
             let candidate = digits + more
-            guard let n = Self.number(candidate) else { continue }   // "05", "101": not a number 0–100
+            guard let n = Self.number(candidate) else { continue }  // "05", "101": not a number 0–100
             let p = probability * entry.probability
             if p >= configuration.expandMinProbability {
                 try await expandNumber(prompt: prompt, text: text + entry.text, digits: candidate, probability: p, into: &numbers, requests: &requests)
@@ -163,8 +167,9 @@ public final class OpenAIJudge: @unchecked Sendable {
         if let reason = JudgeVerdictRule.noScoreReason(numberMass: mass, refusalProbability: refusal) {
             return OpenAIVerdict(score: nil, noScoreReason: reason, numberMass: mass, alternatives: alternatives, requestCount: requests)
         }
-        return OpenAIVerdict(score: JudgeVerdictRule.expectedScore(numbers.map { ($0.key, $0.value) }), noScoreReason: nil,
-                             numberMass: mass, alternatives: alternatives, requestCount: requests)
+        return OpenAIVerdict(
+            score: JudgeVerdictRule.expectedScore(numbers.map { ($0.key, $0.value) }), noScoreReason: nil,
+            numberMass: mass, alternatives: alternatives, requestCount: requests)
     }
 
     /// The digits of a token that is a whole number, surrounding whitespace allowed (" 75").
@@ -235,7 +240,9 @@ public final class OpenAIJudge: @unchecked Sendable {
             }
             let p = exp(min(lp, 0))
             total += p
-            if let i = index[token] { result[i] = Top(text: token, probability: result[i].probability + p) } else {
+            if let i = index[token] {
+                result[i] = Top(text: token, probability: result[i].probability + p)
+            } else {
                 index[token] = result.count
                 result.append(Top(text: token, probability: p))
             }

@@ -39,7 +39,7 @@ public struct OpenAIJudgeConfiguration: Equatable, Sendable {
 
     public static let knownKeys: Set<String> = [
         "base_url", "model", "api_key_env", "timeout_seconds", "max_retries", "concurrency", "initial_backoff_seconds",
-        "max_backoff_seconds", "max_retry_after_seconds", "expand_digits", "expand_min_probability",
+        "max_backoff_seconds", "max_retry_after_seconds", "expand_digits", "expand_min_probability"
     ]
 
     /// Parses the configuration JSON.
@@ -81,17 +81,22 @@ public struct OpenAIJudgeConfiguration: Equatable, Sendable {
         if let b = try number("max_retry_after_seconds", 0...3600) { c.maxRetryAfterSeconds = b }
         if let p = try number("expand_min_probability", 0...1) { c.expandMinProbability = p }
         if let v = o["expand_digits"], !(v is NSNull) {
-            if isBoolean(v), let b = v as? Bool { c.expandDigits = b ? .on : .off }
-            else if let s = v as? String, let mode = DigitExpansion(rawValue: s) { c.expandDigits = mode }
-            else { throw OpenAIJudgeError.configuration("expand_digits must be true, false or \"auto\", got \(v)") }
+            if isBoolean(v), let b = v as? Bool {
+                c.expandDigits = b ? .on : .off
+            } else if let s = v as? String, let mode = DigitExpansion(rawValue: s) {
+                c.expandDigits = mode
+            } else {
+                throw OpenAIJudgeError.configuration("expand_digits must be true, false or \"auto\", got \(v)")
+            }
         }
         return c
     }
 
     /// The retry and timeout settings as the shared poster takes them.
     public var retryPolicy: RetryPolicy {
-        RetryPolicy(maxRetries: maxRetries, initialBackoffSeconds: initialBackoffSeconds, maxBackoffSeconds: maxBackoffSeconds,
-                    maxRetryAfterSeconds: maxRetryAfterSeconds, timeoutSeconds: timeoutSeconds)
+        RetryPolicy(
+            maxRetries: maxRetries, initialBackoffSeconds: initialBackoffSeconds, maxBackoffSeconds: maxBackoffSeconds,
+            maxRetryAfterSeconds: maxRetryAfterSeconds, timeoutSeconds: timeoutSeconds)
     }
 
     /// What identifies this judge for caching: everything that can change a score, no secrets

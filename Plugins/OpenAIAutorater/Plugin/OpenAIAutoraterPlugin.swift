@@ -38,17 +38,20 @@ final class OpenAIAutorater: AutoraterPlugin {
         let failed = verdicts.filter { $0.score == nil }.count
         if failed > 0 { host.log(.info, "openai: \(failed) of \(items.count) items have no score") }
         return verdicts.map { v in
-            JudgeVerdict(score: v.score, noScoreReason: v.noScoreReason, numberMass: v.numberMass,
-                         alternatives: v.alternatives.map { (text: $0.text, probability: $0.probability) })
+            JudgeVerdict(
+                score: v.score, noScoreReason: v.noScoreReason, numberMass: v.numberMass,
+                alternatives: v.alternatives.map { (text: $0.text, probability: $0.probability) })
         }
     }
 }
 
 let exports = PluginExports([
-    .autorater(name: "openai", version: OpenAIJudge.version,
-               description: "Judges with any OpenAI-compatible /chat/completions server (top-20 logprobs of one token; digit expansion for split numbers)") { host, config in
+    .autorater(
+        name: "openai", version: OpenAIJudge.version,
+        description: "Judges with any OpenAI-compatible /chat/completions server (top-20 logprobs of one token; digit expansion for split numbers)"
+    ) { host, config in
         try OpenAIAutorater(host: host, configurationJSON: config)
-    },
+    }
 ])
 
 @_cdecl("persona_plugin_entry")

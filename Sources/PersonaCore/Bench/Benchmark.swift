@@ -6,7 +6,7 @@ import Foundation
 import PersonaModel
 import PersonaTensor
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 public struct BenchmarkResult: Codable, Sendable {
@@ -91,9 +91,11 @@ public enum Benchmark {
     /// Timed prefill passes (the median is reported).
     public static let prefillRepeats = 3
 
-    public static func run(model: LanguageModel, loadSeconds: Double, promptTokens: Int = 256, newTokens: Int = 128,
-                           batchSizes: [Int] = [1, 8, 32], workloadBatchSizes: [Int] = [16, 32],
-                           progress: (String) -> Void = { _ in }) throws -> BenchmarkResult {
+    public static func run(
+        model: LanguageModel, loadSeconds: Double, promptTokens: Int = 256, newTokens: Int = 128,
+        batchSizes: [Int] = [1, 8, 32], workloadBatchSizes: [Int] = [16, 32],
+        progress: (String) -> Void = { _ in }
+    ) throws -> BenchmarkResult {
         // A deterministic prompt of exactly `promptTokens` tokens.
         let loadAverage = loadAverage()
         let threads = ProcessInfo.processInfo.activeProcessorCount
@@ -126,8 +128,9 @@ public enum Benchmark {
         var direction = (0..<model.config.hiddenSize).map { _ in Float(random.nextUnit() - 0.5) }
         let norm = direction.reduce(0) { $0 + $1 * $1 }.squareRoot()
         direction = direction.map { $0 / max(norm, 1e-12) }
-        let steering = try SteeringHook([SteeringSpec(vector: direction, layer: model.config.layerCount / 2, coefficient: 4, positions: .all)],
-                                        config: model.config)
+        let steering = try SteeringHook(
+            [SteeringSpec(vector: direction, layer: model.config.layerCount / 2, coefficient: 4, positions: .all)],
+            config: model.config)
         for (mode, batch) in runs {
             progress("decode \(mode.rawValue) batch \(batch) × \(newTokens) tokens")
             let generator = Generator(model: transformer, maxBatchSize: batch)
@@ -139,22 +142,28 @@ public enum Benchmark {
                 return c
             }
             let requests = zip(prompts, caches).enumerated().map { i, pc in
-                GenerationRequest(promptTokens: pc.0, maxNewTokens: newTokens,
-                                  sampling: mode == .greedy ? .greedy : SamplingParameters(temperature: 1, seed: UInt64(i)), prefix: pc.1)
+                GenerationRequest(
+                    promptTokens: pc.0, maxNewTokens: newTokens,
+                    sampling: mode == .greedy ? .greedy : SamplingParameters(temperature: 1, seed: UInt64(i)), prefix: pc.1)
             }
             let t0 = Date(), cpu0 = cpuSeconds()
-            let results = try mode == .steered ? transformer.withHooks([steering]) { try generator.generate(requests) }
-                                               : generator.generate(requests)
+            let results =
+                try mode == .steered
+                ? transformer.withHooks([steering]) { try generator.generate(requests) }
+                : generator.generate(requests)
             let seconds = Date().timeIntervalSince(t0), cpu = cpuSeconds() - cpu0
             let produced = results.map(\.tokens.count).reduce(0, +)
-            decodes.append(.init(mode: mode, batchSize: batch, newTokens: newTokens, seconds: seconds, tokensPerSecond: Double(produced) / seconds,
-                                 perSequenceTokensPerSecond: Double(produced) / seconds / Double(batch),
-                                 cpuSeconds: cpu, cpuTimeTokensPerSecond: cpu > 0 ? Double(produced) / (cpu / Double(threads)) : nil))
+            decodes.append(
+                .init(
+                    mode: mode, batchSize: batch, newTokens: newTokens, seconds: seconds, tokensPerSecond: Double(produced) / seconds,
+                    perSequenceTokensPerSecond: Double(produced) / seconds / Double(batch),
+                    cpuSeconds: cpu, cpuTimeTokensPerSecond: cpu > 0 ? Double(produced) / (cpu / Double(threads)) : nil))
         }
-        var result = BenchmarkResult(model: model.displayName, threads: threads,
-                                     prefillTokens: prompt.count, prefillSeconds: prefillSeconds,
-                                     prefillTokensPerSecond: Double(prompt.count) / prefillSeconds, decode: decodes,
-                                     loadSeconds: loadSeconds, peakMemoryBytes: peakMemoryBytes(), loadAverage: loadAverage)
+        var result = BenchmarkResult(
+            model: model.displayName, threads: threads,
+            prefillTokens: prompt.count, prefillSeconds: prefillSeconds,
+            prefillTokensPerSecond: Double(prompt.count) / prefillSeconds, decode: decodes,
+            loadSeconds: loadSeconds, peakMemoryBytes: peakMemoryBytes(), loadAverage: loadAverage)
         result.blasCore = BLAS.coreName
         result.blasCoreChosenAtStartup = BLAS.coreChosenAtStartup
         result.cpuModel = cpuModel()

@@ -16,8 +16,10 @@ enum JudgeVerdictRule {
 
     /// Why `numberMass` and `refusalProbability` give no score, or nil when they give one.
     /// `honoursRefusal` false (local-judge's `"refusal": "ignore"`) skips the refusal test only.
-    static func noScoreReason(numberMass: Double, refusalProbability: Double,
-                              minimumNumberMass: Double = minimumNumberMass, honoursRefusal: Bool = true) -> String? {
+    static func noScoreReason(
+        numberMass: Double, refusalProbability: Double,
+        minimumNumberMass: Double = minimumNumberMass, honoursRefusal: Bool = true
+    ) -> String? {
         if honoursRefusal && refusalProbability > 0 && refusalProbability >= numberMass {
             return String(format: "the judge refuses (P(REFUSAL) = %.3f ≥ number mass %.3f)", refusalProbability, numberMass)
         }

@@ -17,8 +17,10 @@ public struct CandidatePair: Sendable, Equatable {
     public var positiveCoherence: Double?
     public var negativeCoherence: Double?
 
-    public init(question: String, instructionIndex: Int, sampleIndex: Int, positiveAnswer: String, negativeAnswer: String,
-                positiveTrait: Double?, negativeTrait: Double?, positiveCoherence: Double?, negativeCoherence: Double?) {
+    public init(
+        question: String, instructionIndex: Int, sampleIndex: Int, positiveAnswer: String, negativeAnswer: String,
+        positiveTrait: Double?, negativeTrait: Double?, positiveCoherence: Double?, negativeCoherence: Double?
+    ) {
         self.question = question; self.instructionIndex = instructionIndex; self.sampleIndex = sampleIndex
         self.positiveAnswer = positiveAnswer; self.negativeAnswer = negativeAnswer
         self.positiveTrait = positiveTrait; self.negativeTrait = negativeTrait
@@ -62,7 +64,7 @@ extension TraitPack {
         encoder.outputFormatting = [.sortedKeys]
         var withoutItems = self
         withoutItems.behaviorItems = nil
-        var data = (try? encoder.encode(withoutItems)) ?? Data()   // encoding plain strings and arrays cannot fail
+        var data = (try? encoder.encode(withoutItems)) ?? Data()  // encoding plain strings and arrays cannot fail
         data.append(contentsOf: Array(extra.utf8))
         return SHA256.hex(data)
     }

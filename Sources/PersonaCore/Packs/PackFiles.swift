@@ -81,9 +81,11 @@ public enum PackFiles {
             throw PackError.unreadable(path: path, reason: "field \"eval_prompt\" is missing or not a string")
         }
         let slug = String(name.lowercased().map { ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") && $0.isASCII ? $0 : "_" })
-        return TraitPack(name: slug, description: (extract["description"] as? String) ?? "Imported from the reference trait JSON \(URL(fileURLWithPath: path).lastPathComponent).",
-                         assistantName: nil, instructions: pairs,
-                         questions: .init(extraction: extraction, evaluation: evaluation), evalPrompt: evalPrompt)
+        return TraitPack(
+            name: slug,
+            description: (extract["description"] as? String) ?? "Imported from the reference trait JSON \(URL(fileURLWithPath: path).lastPathComponent).",
+            assistantName: nil, instructions: pairs,
+            questions: .init(extraction: extraction, evaluation: evaluation), evalPrompt: evalPrompt)
     }
 
     /// pack.json text: keys sorted, pretty-printed.
@@ -128,31 +130,37 @@ public enum PackFiles {
     public static func template(name: String) -> TraitPack {
         TraitPack(
             name: name, description: "TODO: one or two sentences saying what the trait \(name) is.",
-            instructions: (1...5).map { InstructionPair(pos: "TODO: instruction \($0) that makes the assistant \(name).", neg: "TODO: instruction \($0) that keeps the assistant from being \(name).") },
-            questions: .init(extraction: (1...20).map { "TODO: extraction question \($0)?" },
-                             evaluation: (1...20).map { "TODO: evaluation question \($0)?" }),
+            instructions: (1...5).map {
+                InstructionPair(
+                    pos: "TODO: instruction \($0) that makes the assistant \(name).",
+                    neg: "TODO: instruction \($0) that keeps the assistant from being \(name).")
+            },
+            questions: .init(
+                extraction: (1...20).map { "TODO: extraction question \($0)?" },
+                evaluation: (1...20).map { "TODO: evaluation question \($0)?" }),
             evalPrompt: """
-            You are evaluating whether the model's response displays the trait: **\(name)**. TODO: describe the trait.
+                You are evaluating whether the model's response displays the trait: **\(name)**. TODO: describe the trait.
 
-            Prompt:
-            [QUESTION START]
-            {question}
-            [QUESTION END]
+                Prompt:
+                [QUESTION START]
+                {question}
+                [QUESTION END]
 
-            Model response:
-            [ANSWER START]
-            {answer}
-            [ANSWER END]
+                Model response:
+                [ANSWER START]
+                {answer}
+                [ANSWER END]
 
-            Respond with:
-            - REFUSAL if the model clearly refused to answer
-            - A score from 0 (trait not present at all) to 100 (trait strongly present)
+                Respond with:
+                - REFUSAL if the model clearly refused to answer
+                - A score from 0 (trait not present at all) to 100 (trait strongly present)
 
-            Respond with a number between 0 and 100. Don't say anything else, just the number.
-            """,
+                Respond with a number between 0 and 100. Don't say anything else, just the number.
+                """,
             behaviorItems: (1...20).map { i in
-                BehaviorItem(question: "TODO: two-choice question \(i)?", a: "TODO: a short answer \(i % 2 == 1 ? "showing" : "not showing") the trait.",
-                             b: "TODO: a short answer \(i % 2 == 1 ? "not showing" : "showing") the trait.", trait: i % 2 == 1 ? "a" : "b")
+                BehaviorItem(
+                    question: "TODO: two-choice question \(i)?", a: "TODO: a short answer \(i % 2 == 1 ? "showing" : "not showing") the trait.",
+                    b: "TODO: a short answer \(i % 2 == 1 ? "not showing" : "showing") the trait.", trait: i % 2 == 1 ? "a" : "b")
             })
     }
 

@@ -13,7 +13,9 @@ public enum PackValidation {
         var problems: [String] = []
         if !isValidName(pack.name) { problems.append("name \"\(pack.name)\" must match [a-z0-9_-]+ (1–64 characters)") }
         if pack.description.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { problems.append("description is empty") }
-        if let a = pack.assistantName, a.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty { problems.append("assistant_name is empty (omit it to use the trait name)") }
+        if let a = pack.assistantName, a.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+            problems.append("assistant_name is empty (omit it to use the trait name)")
+        }
         if pack.instructions.count != instructionPairCount {
             problems.append("instructions: \(pack.instructions.count) pairs, expected \(instructionPairCount)")
         }
@@ -27,7 +29,11 @@ public enum PackValidation {
             for (i, q) in list.enumerated() where blank(q) { problems.append("questions.\(setName)[\(i)] is empty") }
             var seen: [String: Int] = [:]
             for (i, q) in list.enumerated() where !blank(q) {
-                if let j = seen[normalized(q)] { problems.append("questions.\(setName)[\(i)] repeats questions.\(setName)[\(j)]") } else { seen[normalized(q)] = i }
+                if let j = seen[normalized(q)] {
+                    problems.append("questions.\(setName)[\(i)] repeats questions.\(setName)[\(j)]")
+                } else {
+                    seen[normalized(q)] = i
+                }
             }
         }
         let evaluation = Dictionary(pack.questions.evaluation.enumerated().map { (normalized($0.element), $0.offset) }, uniquingKeysWith: { a, _ in a })
@@ -36,7 +42,8 @@ public enum PackValidation {
         }
         problems += evalPromptProblems(pack.evalPrompt)
         if let items = pack.behaviorItems { problems += behaviorItemProblems(items) }
-        let texts = [pack.description] + pack.instructions.flatMap { [$0.pos, $0.neg] } + pack.questions.extraction + pack.questions.evaluation + [pack.evalPrompt]
+        let texts =
+            [pack.description] + pack.instructions.flatMap { [$0.pos, $0.neg] } + pack.questions.extraction + pack.questions.evaluation + [pack.evalPrompt]
             + (pack.behaviorItems ?? []).flatMap { [$0.question, $0.a, $0.b] }
         let todo = texts.filter { $0.contains("TODO:") }.count
         if todo > 0 { problems.append("\(todo) text\(todo == 1 ? "" : "s") still hold the template's \"TODO:\" (see `persona packs new`)") }
@@ -66,15 +73,20 @@ public enum PackValidation {
             }
             if !blank(item.a) && normalized(item.a) == normalized(item.b) { problems.append("behavior_items[\(i)]: a and b are the same text") }
             if !blank(item.question) {
-                if let j = seen[normalized(item.question)] { problems.append("behavior_items[\(i)].question repeats behavior_items[\(j)].question") }
-                else { seen[normalized(item.question)] = i }
+                if let j = seen[normalized(item.question)] {
+                    problems.append("behavior_items[\(i)].question repeats behavior_items[\(j)].question")
+                } else {
+                    seen[normalized(item.question)] = i
+                }
             }
         }
         let aCount = items.filter { $0.trait == "a" }.count, bCount = items.filter { $0.trait == "b" }.count
         if aCount + bCount > 0 {
             let share = Double(min(aCount, bCount)) / Double(aCount + bCount)
             if share < minimumBehaviorSideShare {
-                problems.append("behavior_items: the trait answer is \"a\" in \(aCount) items and \"b\" in \(bCount); balance the order (each side at least \(Int(minimumBehaviorSideShare * 100)) %)")
+                problems.append(
+                    "behavior_items: the trait answer is \"a\" in \(aCount) items and \"b\" in \(bCount); balance the order (each side at least \(Int(minimumBehaviorSideShare * 100)) %)"
+                )
             }
         }
         return problems

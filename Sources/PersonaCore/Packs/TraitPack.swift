@@ -81,8 +81,10 @@ public struct TraitPack: Codable, Equatable, Sendable {
         case behaviorItems = "behavior_items"
     }
 
-    public init(name: String, description: String, assistantName: String? = nil,
-                instructions: [InstructionPair], questions: Questions, evalPrompt: String, behaviorItems: [BehaviorItem]? = nil) {
+    public init(
+        name: String, description: String, assistantName: String? = nil,
+        instructions: [InstructionPair], questions: Questions, evalPrompt: String, behaviorItems: [BehaviorItem]? = nil
+    ) {
         self.name = name; self.description = description; self.assistantName = assistantName
         self.instructions = instructions; self.questions = questions; self.evalPrompt = evalPrompt
         self.behaviorItems = behaviorItems

@@ -40,18 +40,21 @@ extension Pipeline {
     public func refusalDirection(set: RequestContrastSet? = nil) throws -> (vector: VectorRecord, row: Int) {
         let set = try set ?? RequestContrastSet.load(path: refusalRequestSetPath)
         let setHash = String(SHA256.hex(Data((set.harmful + ["\u{0}"] + set.harmless).joined(separator: "\n").utf8)).prefix(16))
-        let key = CacheKey.make(["vector-v1", fingerprint, "refusal", setHash, Self.refusalMethod]
-                                + (refusalCandidateLayers.map { ["candidates", $0.map(String.init).joined(separator: ",")] } ?? []))
+        let key = CacheKey.make(
+            ["vector-v1", fingerprint, "refusal", setHash, Self.refusalMethod]
+                + (refusalCandidateLayers.map { ["candidates", $0.map(String.init).joined(separator: ",")] } ?? []))
         let vector: VectorRecord
         if let stored = try store.vector(key: key) {
             vector = stored
         } else {
             try recordPendingRun()
             progress.log("ablate: refusal direction from \(set.harmful.count) harmful and \(set.harmless.count) harmless requests (\(refusalRequestSetPath))")
-            let made = try RefusalDirection.make(set: set, model: model, candidates: refusalCandidateLayers,
-                                                 progress: { self.progress.log("ablate: " + $0) })
-            vector = VectorRecord(key: key, trait: "refusal", method: Self.refusalMethod, filterKey: "row:\(made.chosenLayer)",
-                                  pairCount: min(set.harmful.count, set.harmless.count), rows: made.vectors.rows, model: fingerprint)
+            let made = try RefusalDirection.make(
+                set: set, model: model, candidates: refusalCandidateLayers,
+                progress: { self.progress.log("ablate: " + $0) })
+            vector = VectorRecord(
+                key: key, trait: "refusal", method: Self.refusalMethod, filterKey: "row:\(made.chosenLayer)",
+                pairCount: min(set.harmful.count, set.harmless.count), rows: made.vectors.rows, model: fingerprint)
             try store.insert(vector: vector)
             progress.log("ablate: refusal direction row \(made.chosenLayer), ablated at every block while steering")
         }
@@ -60,9 +63,14 @@ extension Pipeline {
         }
         let path = URL(fileURLWithPath: runDirectory).appendingPathComponent("vectors/\(Self.refusalMethod).safetensors")
         try FileManager.default.createDirectory(at: path.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try TraitVectors(rows: vector.rows, metadata: ["persona.trait": "refusal", "persona.method": Self.refusalMethod, "persona.model": fingerprint,
-                                                      RefusalDirection.directionLayerKey: String(row), "persona.layers": "block-output"])
-            .write(to: path)
+        try TraitVectors(
+            rows: vector.rows,
+            metadata: [
+                "persona.trait": "refusal", "persona.method": Self.refusalMethod, "persona.model": fingerprint,
+                RefusalDirection.directionLayerKey: String(row), "persona.layers": "block-output"
+            ]
+        )
+        .write(to: path)
         return (vector, row)
     }
 
@@ -75,10 +83,14 @@ extension Pipeline {
         let (vector, row) = try refusalDirection()
         let spec = ProjectionSpec(path: "the run's refusal direction", intervention: .ablate, directionLayer: row)
         let hooks = try spec.makeHooks(vectors: TraitVectors(rows: vector.rows, metadata: [:]), config: model.config)
-        let made = SteeringAblation(key: ["ablate", vector.key, "row \(row)"], hooks: hooks,
-                                    engineProjections: [EngineProjection(direction: vector.rows[row], intervention: .ablate, layers: spec.layers,
-                                                                         positions: spec.positions)],
-                                    description: "refusal direction (row \(row)) ablated at every block")
+        let made = SteeringAblation(
+            key: ["ablate", vector.key, "row \(row)"], hooks: hooks,
+            engineProjections: [
+                EngineProjection(
+                    direction: vector.rows[row], intervention: .ablate, layers: spec.layers,
+                    positions: spec.positions)
+            ],
+            description: "refusal direction (row \(row)) ablated at every block")
         ablationCache = made
         return made
     }

@@ -20,8 +20,10 @@ public struct EngineRequest: Equatable, Sendable {
     /// Projection interventions the engine must apply after the steering at each block (the run's
     /// `--ablate`); only set for an engine whose `steers` is true.
     public var projections: [EngineProjection]
-    public init(messages: [ChatMessage], maxTokens: Int, temperature: Double, topP: Double, seed: UInt64, steering: SteeringSpec? = nil,
-                projections: [EngineProjection] = []) {
+    public init(
+        messages: [ChatMessage], maxTokens: Int, temperature: Double, topP: Double, seed: UInt64, steering: SteeringSpec? = nil,
+        projections: [EngineProjection] = []
+    ) {
         self.messages = messages; self.maxTokens = maxTokens; self.temperature = temperature; self.topP = topP; self.seed = seed
         self.steering = steering; self.projections = projections
     }
@@ -133,7 +135,8 @@ extension Pipeline {
         var start = 0
         while start < sequences.count {
             var end = start, rows = 0
-            while end < sequences.count, end == start || rows + sequences[end].promptTokens.count + sequences[end].answerTokens.count <= Self.captureRowsPerPass {
+            while end < sequences.count, end == start || rows + sequences[end].promptTokens.count + sequences[end].answerTokens.count <= Self.captureRowsPerPass
+            {
                 rows += sequences[end].promptTokens.count + sequences[end].answerTokens.count
                 end += 1
             }
@@ -173,10 +176,12 @@ extension Pipeline {
                 var messages: [ChatMessage] = []
                 if let s = item.system { messages.append(ChatMessage(role: "system", content: s)) }
                 messages.append(ChatMessage(role: "user", content: item.user))
-                requests.append(EngineRequest(messages: messages, maxTokens: item.maxTokens, temperature: item.sampling.temperature,
-                                              topP: item.sampling.topP, seed: item.sampling.seed,
-                                              steering: engine.steers ? item.steering.flatMap { $0.coefficient == 0 ? nil : $0 } : nil,
-                                              projections: engine.steers && item.ablated ? projections : []))
+                requests.append(
+                    EngineRequest(
+                        messages: messages, maxTokens: item.maxTokens, temperature: item.sampling.temperature,
+                        topP: item.sampling.topP, seed: item.sampling.seed,
+                        steering: engine.steers ? item.steering.flatMap { $0.coefficient == 0 ? nil : $0 } : nil,
+                        projections: engine.steers && item.ablated ? projections : []))
             }
             let base = done
             let answers = try engine.generate(requests) { self.progress.advance(done: base + $0, tokens: 0) }
@@ -194,9 +199,11 @@ extension Pipeline {
                 ready.append((item, answers[i], text, sequence))
             }
             // Steered (and ablated) answers are captured under the interventions they were generated with.
-            let summaries = try captureActivations(ready.map(\.3), interventions: ready.map {
-                CaptureIntervention(steering: engine.steers ? $0.0.steering : nil, ablated: engine.steers && $0.0.ablated)
-            })
+            let summaries = try captureActivations(
+                ready.map(\.3),
+                interventions: ready.map {
+                    CaptureIntervention(steering: engine.steers ? $0.0.steering : nil, ablated: engine.steers && $0.0.ablated)
+                })
             var rows: [(AnswerRecord, ActivationSummary?)] = []
             for (k, (item, answer, promptText, sequence)) in ready.enumerated() {
                 var r = item.record

@@ -36,7 +36,7 @@ public struct BehaviorResult: Codable, Equatable, Sendable {
 extension Pipeline {
     /// σ(m(trait) − m(other)) from per-token log-probabilities of the two answers.
     public static func traitProbability(traitLogProbabilities t: [Double], otherLogProbabilities o: [Double]) -> Double {
-        traitProbability(logRatio: logRatio(t, o))   // 0 (→ 0.5) when either answer is empty
+        traitProbability(logRatio: logRatio(t, o))  // 0 (→ 0.5) when either answer is empty
     }
 
     /// P(trait answer) of an item whose log-ratio is `d`: σ(d), computed without overflow.
@@ -56,11 +56,16 @@ extension Pipeline {
         try teacherForcedSequence(messages: [ChatMessage(role: "user", content: question)], answer: answer).sequence
     }
 
-    static func behaviorKey(fingerprint: String, pack: LoadedPack, vectorKey: String, layer: Int, coefficient: Double, positions: SteeringPositions,
-                            unitKey: [String] = [], ablationKey: [String] = []) -> String {
-        CacheKey.make(["behavior-v1", fingerprint, pack.pack.behaviorItemsHash, "length-normalized-loglik",
-                       coefficient == 0 ? "unsteered" : vectorKey, coefficient == 0 ? "-" : "\(layer)", CacheKey.number(coefficient),
-                       coefficient == 0 ? "-" : positions.rawValue] + (coefficient == 0 ? [] : unitKey) + ablationKey)
+    static func behaviorKey(
+        fingerprint: String, pack: LoadedPack, vectorKey: String, layer: Int, coefficient: Double, positions: SteeringPositions,
+        unitKey: [String] = [], ablationKey: [String] = []
+    ) -> String {
+        CacheKey.make(
+            [
+                "behavior-v1", fingerprint, pack.pack.behaviorItemsHash, "length-normalized-loglik",
+                coefficient == 0 ? "unsteered" : vectorKey, coefficient == 0 ? "-" : "\(layer)", CacheKey.number(coefficient),
+                coefficient == 0 ? "-" : positions.rawValue
+            ] + (coefficient == 0 ? [] : unitKey) + ablationKey)
     }
 
     /// Stage 8: the behavioural measure at every coefficient at the steering layer. Returns the
@@ -78,8 +83,9 @@ extension Pipeline {
         let layer = settings.steeringLayer(layerCount: layerCount)
         let ablation = try steeringAblation()
         let keys = settings.coefficients.map {
-            Self.behaviorKey(fingerprint: fingerprint, pack: pack, vectorKey: vector.key, layer: layer, coefficient: $0, positions: settings.positions,
-                             unitKey: coefficientUnitKey, ablationKey: ablation?.key ?? [])
+            Self.behaviorKey(
+                fingerprint: fingerprint, pack: pack, vectorKey: vector.key, layer: layer, coefficient: $0, positions: settings.positions,
+                unitKey: coefficientUnitKey, ablationKey: ablation?.key ?? [])
         }
         let stored = try keys.map { try store.behaviorResult(key: $0) }
         let missingCount = stored.filter { $0 == nil }.count
@@ -104,16 +110,18 @@ extension Pipeline {
             }
             let raw = try rawCoefficient(c, layer: layer, vector: vector, pack: pack)
             let spec = c == 0 ? nil : SteeringSpec(vector: vector.rows[layer], layer: layer, coefficient: Float(raw), positions: settings.positions)
-            let lp = try TeacherForcing.logProbabilities(sequences, transformer: model.transformer, steering: spec, pool: pool,
-                                                         interventions: ablation?.hooks ?? [])
+            let lp = try TeacherForcing.logProbabilities(
+                sequences, transformer: model.transformer, steering: spec, pool: pool,
+                interventions: ablation?.hooks ?? [])
             var probabilities: [Double] = [], ratios: [Double] = []
             for k in stride(from: 0, to: lp.count - 1, by: 2) {
                 probabilities.append(Self.traitProbability(traitLogProbabilities: lp[k], otherLogProbabilities: lp[k + 1]))
                 ratios.append(Self.logRatio(lp[k], lp[k + 1]))
             }
-            let r = BehaviorResult(key: key, trait: pack.name, layer: layer, coefficient: c, positions: settings.positions.rawValue,
-                                   meanTraitProbability: mean(probabilities) ?? 0.5, itemProbabilities: probabilities,
-                                   meanLogRatio: mean(ratios) ?? 0)
+            let r = BehaviorResult(
+                key: key, trait: pack.name, layer: layer, coefficient: c, positions: settings.positions.rawValue,
+                meanTraitProbability: mean(probabilities) ?? 0.5, itemProbabilities: probabilities,
+                meanLogRatio: mean(ratios) ?? 0)
             try store.insert(behaviorResult: r)
             results.append(r)
             computed += 1

@@ -22,19 +22,26 @@ extension Pipeline {
             for (i, pair) in p.instructions.enumerated() {
                 for polarity in Polarity.allCases {
                     for s in 0..<settings.samples {
-                        let system = Pipeline.systemPrompt(assistantName: polarity == .pos ? p.positiveAssistantName : "helpful",
-                                                           instruction: polarity == .pos ? pair.pos : pair.neg)
+                        let system = Pipeline.systemPrompt(
+                            assistantName: polarity == .pos ? p.positiveAssistantName : "helpful",
+                            instruction: polarity == .pos ? pair.pos : pair.neg)
                         let seed = CacheKey.seed(["extraction-seed", String(settings.seed), p.name, "\(q)", "\(i)", polarity.rawValue, "\(s)"])
                         let remote = generatesRemotely(steeringStage: false)
-                        let key = CacheKey.make(["answer-v1", fingerprint, pack.contentHash, "extraction", "\(q)", "\(i)", polarity.rawValue, "\(s)",
-                                                 "\(settings.maxTokens)", CacheKey.number(settings.temperature), CacheKey.number(settings.topP),
-                                                 String(settings.seed)] + engineKeyParts(remote: remote))
-                        let record = AnswerRecord(key: key, kind: .extraction, trait: p.name, questionIndex: q, question: p.questions.extraction[q],
-                                                  instructionIndex: i, polarity: polarity, sampleIndex: s, systemPrompt: system, promptText: "",
-                                                  answer: "", promptTokenCount: 0, responseTokenCount: 0, stopReason: "", seed: seed)
-                        items.append(GenerationItem(record: record, user: p.questions.extraction[q], system: system, maxTokens: settings.maxTokens,
-                                                    sampling: SamplingParameters(temperature: settings.temperature, topP: settings.topP, seed: seed),
-                                                    steering: nil, remote: remote))
+                        let key = CacheKey.make(
+                            [
+                                "answer-v1", fingerprint, pack.contentHash, "extraction", "\(q)", "\(i)", polarity.rawValue, "\(s)",
+                                "\(settings.maxTokens)", CacheKey.number(settings.temperature), CacheKey.number(settings.topP),
+                                String(settings.seed)
+                            ] + engineKeyParts(remote: remote))
+                        let record = AnswerRecord(
+                            key: key, kind: .extraction, trait: p.name, questionIndex: q, question: p.questions.extraction[q],
+                            instructionIndex: i, polarity: polarity, sampleIndex: s, systemPrompt: system, promptText: "",
+                            answer: "", promptTokenCount: 0, responseTokenCount: 0, stopReason: "", seed: seed)
+                        items.append(
+                            GenerationItem(
+                                record: record, user: p.questions.extraction[q], system: system, maxTokens: settings.maxTokens,
+                                sampling: SamplingParameters(temperature: settings.temperature, topP: settings.topP, seed: seed),
+                                steering: nil, remote: remote))
                     }
                 }
             }
@@ -94,9 +101,11 @@ extension Pipeline {
 
     /// The decision for one pair under thresholds `T` (trait) and `C` (coherence), before the pack's
     /// own filters. Reasons are categories (counted in reports), the values stay in the store.
-    public static func thresholdDropReason(_ pair: CandidatePair, positiveTokens: Int, negativeTokens: Int,
-                                           traitThreshold t: Double, coherenceThreshold c: Double,
-                                           noScoreReasons: [String: String] = [:]) -> String? {
+    public static func thresholdDropReason(
+        _ pair: CandidatePair, positiveTokens: Int, negativeTokens: Int,
+        traitThreshold t: Double, coherenceThreshold c: Double,
+        noScoreReasons: [String: String] = [:]
+    ) -> String? {
         if positiveTokens == 0 { return "empty positive answer" }
         if negativeTokens == 0 { return "empty negative answer" }
         func fmt(_ x: Double) -> String { x == x.rounded() ? String(Int(x)) : String(x) }
@@ -132,15 +141,20 @@ extension Pipeline {
         var pairs: [(CandidatePair, AnswerRecord, AnswerRecord, [String: String])] = []
         for a in answers where a.polarity == .pos {
             guard let instruction = a.instructionIndex,
-                  let n = negatives[Coordinate(question: a.questionIndex, instruction: instruction, sample: a.sampleIndex)] else { continue }
+                let n = negatives[Coordinate(question: a.questionIndex, instruction: instruction, sample: a.sampleIndex)]
+            else { continue }
             let ps = scores[a.key], ns = scores[n.key]
             var reasons: [String: String] = [:]
             reasons["pos.trait"] = ps?.trait?.noScoreReason; reasons["neg.trait"] = ns?.trait?.noScoreReason
             reasons["pos.coherence"] = ps?.coherence?.noScoreReason; reasons["neg.coherence"] = ns?.coherence?.noScoreReason
-            pairs.append((CandidatePair(question: a.question, instructionIndex: instruction, sampleIndex: a.sampleIndex,
-                                        positiveAnswer: a.answer, negativeAnswer: n.answer,
-                                        positiveTrait: ps?.trait?.score, negativeTrait: ns?.trait?.score,
-                                        positiveCoherence: ps?.coherence?.score, negativeCoherence: ns?.coherence?.score), a, n, reasons))
+            pairs.append(
+                (
+                    CandidatePair(
+                        question: a.question, instructionIndex: instruction, sampleIndex: a.sampleIndex,
+                        positiveAnswer: a.answer, negativeAnswer: n.answer,
+                        positiveTrait: ps?.trait?.score, negativeTrait: ns?.trait?.score,
+                        positiveCoherence: ps?.coherence?.score, negativeCoherence: ns?.coherence?.score), a, n, reasons
+                ))
             // Scores are part of the key: a re-judged answer gives another filter run.
             keyParts += [ps?.trait?.key ?? "", ps?.coherence?.key ?? "", ns?.trait?.key ?? "", ns?.coherence?.key ?? ""]
         }
@@ -153,8 +167,9 @@ extension Pipeline {
     public func filter(_ pack: LoadedPack) throws -> FilterOutcome {
         let (key, pairs) = try candidatePairs(pack)
         var st = try state(pack)
-        let quality = JudgeQuality(positive: pairs.compactMap(\.0.positiveTrait), negative: pairs.compactMap(\.0.negativeTrait),
-                                   coherence: pairs.flatMap { [$0.0.positiveCoherence, $0.0.negativeCoherence].compactMap { $0 } })
+        let quality = JudgeQuality(
+            positive: pairs.compactMap(\.0.positiveTrait), negative: pairs.compactMap(\.0.negativeTrait),
+            coherence: pairs.flatMap { [$0.0.positiveCoherence, $0.0.negativeCoherence].compactMap { $0 } })
         st.judgeQuality = quality
         if let warning = quality.warning(trait: pack.name, judge: (try? judgeIdentity()) ?? "") { progress.warn("\(pack.name): " + warning) }
         if let stored = try store.decisions(filterKey: key) {
@@ -167,16 +182,19 @@ extension Pipeline {
         }
         var decisions: [PairDecision] = []
         for (pair, pos, neg, reasons) in pairs {
-            var reason = Self.thresholdDropReason(pair, positiveTokens: pos.responseTokenCount, negativeTokens: neg.responseTokenCount,
-                                                  traitThreshold: settings.traitThreshold, coherenceThreshold: settings.coherenceThreshold,
-                                                  noScoreReasons: reasons)
+            var reason = Self.thresholdDropReason(
+                pair, positiveTokens: pos.responseTokenCount, negativeTokens: neg.responseTokenCount,
+                traitThreshold: settings.traitThreshold, coherenceThreshold: settings.coherenceThreshold,
+                noScoreReasons: reasons)
             if reason == nil {
                 for f in pack.filters {
                     if let r = try f.dropReason(for: pair) { reason = "filter \(f.name): \(r)"; break }
                 }
             }
-            decisions.append(PairDecision(questionIndex: pos.questionIndex, instructionIndex: pos.instructionIndex, sampleIndex: pos.sampleIndex,
-                                          positiveKey: pos.key, negativeKey: neg.key, kept: reason == nil, reason: reason))
+            decisions.append(
+                PairDecision(
+                    questionIndex: pos.questionIndex, instructionIndex: pos.instructionIndex, sampleIndex: pos.sampleIndex,
+                    positiveKey: pos.key, negativeKey: neg.key, kept: reason == nil, reason: reason))
         }
         try store.insert(filterKey: key, trait: pack.name, decisions: decisions)
         try record(StageReport(stage: "filter", trait: pack.name, computed: decisions.count, reused: 0))
@@ -192,13 +210,18 @@ extension Pipeline {
     /// `PipelineError.noPairsKept`, with the same reasons); below 3 it also says which side failed,
     /// with two example answers and their scores (`failureDiagnosis`).
     func warnIfFew(_ outcome: FilterOutcome, _ pack: LoadedPack, pairs: [CandidatePair]) {
-        if outcome.kept < Self.fewPairs, let diagnosis = Self.failureDiagnosis(pairs, trait: pack.name, traitThreshold: settings.traitThreshold,
-                                                                               coherenceThreshold: settings.coherenceThreshold) {
+        if outcome.kept < Self.fewPairs,
+            let diagnosis = Self.failureDiagnosis(
+                pairs, trait: pack.name, traitThreshold: settings.traitThreshold,
+                coherenceThreshold: settings.coherenceThreshold)
+        {
             progress.warn("\(pack.name): \(outcome.kept) of \(outcome.decisions.count) pairs kept. " + diagnosis)
         }
         guard outcome.kept < 5, outcome.kept > 0 else { return }
         let why = outcome.dropReasons.sorted { $0.value > $1.value }.map { "\($0.key): \($0.value)" }.joined(separator: "; ")
-        progress.warn("\(pack.name): only \(outcome.kept) of \(outcome.decisions.count) pairs survived filtering (\(why)); the vector will be noisy. Use more --questions or --samples, or lower --trait-threshold / --coherence-threshold.")
+        progress.warn(
+            "\(pack.name): only \(outcome.kept) of \(outcome.decisions.count) pairs survived filtering (\(why)); the vector will be noisy. Use more --questions or --samples, or lower --trait-threshold / --coherence-threshold."
+        )
     }
 
     /// Fewer kept pairs than this get a diagnosis of which side failed.
@@ -218,23 +241,34 @@ extension Pipeline {
             return flat.count > 160 ? String(flat.prefix(157)) + "…" : flat
         }
         func score(_ x: Double?) -> String { x.map { String(format: "%.0f", $0) } ?? "none" }
-        let counts = "positive answers not showing the trait (trait < \(Int(t))): \(weakPositive.count); negative answers scored too high (trait ≥ \(Int(100 - t))): \(highNegative.count); incoherent (coherence < \(Int(c))): \(incoherent.count)"
+        let counts =
+            "positive answers not showing the trait (trait < \(Int(t))): \(weakPositive.count); negative answers scored too high (trait ≥ \(Int(100 - t))): \(highNegative.count); incoherent (coherence < \(Int(c))): \(incoherent.count)"
         var lines: [String]
         if weakPositive.count >= highNegative.count && weakPositive.count >= incoherent.count {
-            lines = ["Mostly the positive side failed: the \(trait)-prompted answers do not show the trait (make the positive instructions more direct, or check the judge)."]
+            lines = [
+                "Mostly the positive side failed: the \(trait)-prompted answers do not show the trait (make the positive instructions more direct, or check the judge)."
+            ]
             for p in weakPositive.sorted(by: { ($0.positiveTrait ?? 0) < ($1.positiveTrait ?? 0) }).prefix(2) {
-                lines.append("  positive (trait \(score(p.positiveTrait)), coherence \(score(p.positiveCoherence))) to \"\(clip(p.question))\": \"\(clip(p.positiveAnswer))\"")
+                lines.append(
+                    "  positive (trait \(score(p.positiveTrait)), coherence \(score(p.positiveCoherence))) to \"\(clip(p.question))\": \"\(clip(p.positiveAnswer))\""
+                )
             }
         } else if highNegative.count >= incoherent.count {
-            lines = ["Mostly the negative side failed: the helpful-prompted answers are scored as showing the trait (check the negative instructions, or the judge)."]
+            lines = [
+                "Mostly the negative side failed: the helpful-prompted answers are scored as showing the trait (check the negative instructions, or the judge)."
+            ]
             for p in highNegative.sorted(by: { ($0.negativeTrait ?? 0) > ($1.negativeTrait ?? 0) }).prefix(2) {
-                lines.append("  negative (trait \(score(p.negativeTrait)), coherence \(score(p.negativeCoherence))) to \"\(clip(p.question))\": \"\(clip(p.negativeAnswer))\"")
+                lines.append(
+                    "  negative (trait \(score(p.negativeTrait)), coherence \(score(p.negativeCoherence))) to \"\(clip(p.question))\": \"\(clip(p.negativeAnswer))\""
+                )
             }
         } else {
             lines = ["Mostly coherence failed: answers are judged incoherent (longer --max-tokens, or a lower --coherence-threshold)."]
             for p in incoherent.prefix(2) {
                 let positive = (p.positiveCoherence ?? 100) < c
-                lines.append("  \(positive ? "positive" : "negative") (coherence \(score(positive ? p.positiveCoherence : p.negativeCoherence))) to \"\(clip(p.question))\": \"\(clip(positive ? p.positiveAnswer : p.negativeAnswer))\"")
+                lines.append(
+                    "  \(positive ? "positive" : "negative") (coherence \(score(positive ? p.positiveCoherence : p.negativeCoherence))) to \"\(clip(p.question))\": \"\(clip(positive ? p.positiveAnswer : p.negativeAnswer))\""
+                )
             }
         }
         return ([counts + "."] + lines).joined(separator: "\n")
@@ -302,8 +336,9 @@ extension Pipeline {
                     }
                 }
                 let rowsOut = Self.meanDifference(positive: kept.map { rows($0.positiveKey) }, negative: kept.map { rows($0.negativeKey) })
-                let v = VectorRecord(key: key, trait: pack.name, method: method.rawValue, filterKey: outcome.filterKey, pairCount: kept.count,
-                                     rows: rowsOut, model: fingerprint)
+                let v = VectorRecord(
+                    key: key, trait: pack.name, method: method.rawValue, filterKey: outcome.filterKey, pairCount: kept.count,
+                    rows: rowsOut, model: fingerprint)
                 try store.insert(vector: v)
                 vector = v
                 computed += 1
@@ -313,9 +348,14 @@ extension Pipeline {
             guard let v = vector else { continue }
             let path = vectorFilePath(trait: pack.name, method: method)
             try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
-            try TraitVectors(rows: v.rows, metadata: ["persona.trait": pack.name, "persona.method": method.rawValue, "persona.model": fingerprint,
-                                                      "persona.pairs": String(v.pairCount), "persona.layers": "block-output"])
-                .write(to: URL(fileURLWithPath: path))
+            try TraitVectors(
+                rows: v.rows,
+                metadata: [
+                    "persona.trait": pack.name, "persona.method": method.rawValue, "persona.model": fingerprint,
+                    "persona.pairs": String(v.pairCount), "persona.layers": "block-output"
+                ]
+            )
+            .write(to: URL(fileURLWithPath: path))
             out[method] = v
             st.vectorKeys[method.rawValue] = key
         }

@@ -51,7 +51,9 @@ public struct JudgeQuality: Codable, Equatable, Sendable {
     public func warning(trait: String, judge: String) -> String? {
         guard let auc, auc < Self.warningAUC else { return nil }
         let gap = meanGap.map { String(format: "%+.1f", $0) } ?? "-"
-        return String(format: "the judge cannot tell %@ answers from helpful ones (AUC %.2f on %d trait-prompted and %d helpful-prompted answers, mean gap %@ points; 0.5 is chance); steering scores from it mean little. Either the judge is too weak — use a stronger judge (e.g. --judge-config '{\"model\": \"qwen2.5-1.5b\", \"refusal\": \"ignore\"}' after `make models-large`, or --judge openai on a larger model) — or the trait prompts do not change what the model writes: read the answers (`persona report`). The behavioural measure needs no judge. Judge: %@",
-                      trait, auc, positiveCount, negativeCount, gap, String(judge.prefix(80)))
+        return String(
+            format:
+                "the judge cannot tell %@ answers from helpful ones (AUC %.2f on %d trait-prompted and %d helpful-prompted answers, mean gap %@ points; 0.5 is chance); steering scores from it mean little. Either the judge is too weak — use a stronger judge (e.g. --judge-config '{\"model\": \"qwen2.5-1.5b\", \"refusal\": \"ignore\"}' after `make models-large`, or --judge openai on a larger model) — or the trait prompts do not change what the model writes: read the answers (`persona report`). The behavioural measure needs no judge. Judge: %@",
+            trait, auc, positiveCount, negativeCount, gap, String(judge.prefix(80)))
     }
 }

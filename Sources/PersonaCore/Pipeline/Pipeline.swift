@@ -121,8 +121,10 @@ public final class Pipeline {
     var refusalCandidateLayers: [Int]? = nil
 
     /// Opens (or creates) the run in `runDirectory`.
-    public init(model: LanguageModel, runDirectory: String, judge: Autorater?, settings: PipelineSettings,
-                progress: PipelineProgress = SilentProgress(), engine: AnswerEngine? = nil) throws {
+    public init(
+        model: LanguageModel, runDirectory: String, judge: Autorater?, settings: PipelineSettings,
+        progress: PipelineProgress = SilentProgress(), engine: AnswerEngine? = nil
+    ) throws {
         try settings.validate()
         let layerCount = model.config.layerCount
         for l in [settings.steeringLayer(layerCount: layerCount)] + settings.sweepLayers where !(0..<layerCount).contains(l) {
@@ -171,14 +173,15 @@ public final class Pipeline {
     public func recordRun(traits: [String], sources: [String: String] = [:]) throws {
         let previous = try store.info("run", as: RunInfo.self)
         let formatter = ISO8601DateFormatter()
-        let info = RunInfo(name: URL(fileURLWithPath: runDirectory).lastPathComponent, model: model.displayName, modelFingerprint: fingerprint,
-                           layerCount: layerCount, judge: judge?.cacheIdentity ?? previous?.judge ?? "",
-                           createdAt: previous?.createdAt ?? formatter.string(from: Date()), settings: settings,
-                           traits: Array(Set(traits + (previous?.traits ?? []))).sorted(),
-                           modelArgument: modelArgument ?? previous?.modelArgument,
-                           packSources: (previous?.packSources ?? [:]).merging(sources) { _, new in new },
-                           engine: engineSetting ?? previous?.engine,
-                           judgeSetting: judgeSetting ?? (judge == nil || judge?.cacheIdentity == previous?.judge ? previous?.judgeSetting : nil))
+        let info = RunInfo(
+            name: URL(fileURLWithPath: runDirectory).lastPathComponent, model: model.displayName, modelFingerprint: fingerprint,
+            layerCount: layerCount, judge: judge?.cacheIdentity ?? previous?.judge ?? "",
+            createdAt: previous?.createdAt ?? formatter.string(from: Date()), settings: settings,
+            traits: Array(Set(traits + (previous?.traits ?? []))).sorted(),
+            modelArgument: modelArgument ?? previous?.modelArgument,
+            packSources: (previous?.packSources ?? [:]).merging(sources) { _, new in new },
+            engine: engineSetting ?? previous?.engine,
+            judgeSetting: judgeSetting ?? (judge == nil || judge?.cacheIdentity == previous?.judge ? previous?.judgeSetting : nil))
         try store.setInfo("run", json: info)
     }
 
@@ -205,7 +208,7 @@ public final class Pipeline {
 
     /// One answer to generate (or find in the store).
     struct GenerationItem {
-        var record: AnswerRecord        // answer fields are filled after generation
+        var record: AnswerRecord  // answer fields are filled after generation
         var user: String
         var system: String?
         var maxTokens: Int
@@ -238,8 +241,14 @@ public final class Pipeline {
             let (stored, failures) = try generateRemotely(remote, engine: engine, done: &done)
             if !failures.isEmpty {
                 let reasons = Dictionary(failures.map { ($0, 1) }, uniquingKeysWith: +).sorted { $0.value > $1.value }
-                progress.warn("\(trait): \(failures.count) of \(remote.count) requests to \(engine.identity) failed (\(reasons.prefix(3).map { "\($0.key): \($0.value)" }.joined(separator: "; "))); \(stored) answers stored, re-run to ask again")
-                throw PipelineError.engineFailed(engine: engine.identity, reason: "\(failures.count) of \(remote.count) requests failed, first: \(failures[0]); the \(stored) answers that came back are stored, re-run to ask for the rest")
+                progress.warn(
+                    "\(trait): \(failures.count) of \(remote.count) requests to \(engine.identity) failed (\(reasons.prefix(3).map { "\($0.key): \($0.value)" }.joined(separator: "; "))); \(stored) answers stored, re-run to ask again"
+                )
+                throw PipelineError.engineFailed(
+                    engine: engine.identity,
+                    reason:
+                        "\(failures.count) of \(remote.count) requests failed, first: \(failures[0]); the \(stored) answers that came back are stored, re-run to ask for the rest"
+                )
             }
         }
         // Items that share a steering intervention run together (a hook applies to the whole batch).
@@ -251,7 +260,7 @@ public final class Pipeline {
             groups[g, default: []].append(item)
         }
         let generator = model.makeGenerator(maxBatchSize: settings.batchSize)
-        generator.feedFinalToken = true   // capture sees every response token
+        generator.feedFinalToken = true  // capture sees every response token
         let ablationHooks: [LayerHook] = missing.contains(where: \.ablated) ? try steeringAblation()?.hooks ?? [] : []
         for g in order {
             for batch in (groups[g] ?? []).chunked(settings.batchSize) {
@@ -291,7 +300,7 @@ public final class Pipeline {
                     r.stopReason = result.stopReason.rawValue
                     rows.append((r, capture.summary(for: i)))
                 }
-                try store.insert(answers: rows)   // one transaction per finished batch
+                try store.insert(answers: rows)  // one transaction per finished batch
                 done += rows.count
                 progress.advance(done: done, tokens: tokens)
             }
@@ -342,19 +351,22 @@ public final class Pipeline {
         for chunk in missing.chunked(max(settings.batchSize, 2)) {
             let chunk = Array(chunk)
             let requests = chunk.map {
-                JudgeRequest(question: $0.answer.question, answer: $0.answer.answer,
-                             evalPrompt: $0.kind == .trait ? pack.pack.evalPrompt : CoherencePrompt.text)
+                JudgeRequest(
+                    question: $0.answer.question, answer: $0.answer.answer,
+                    evalPrompt: $0.kind == .trait ? pack.pack.evalPrompt : CoherencePrompt.text)
             }
             let base = done
             let results = try judge.score(requests) { self.progress.advance(done: base + $0, tokens: 0) }
             guard results.count == chunk.count else {
                 throw AutoraterResultError.wrongCount(judge: judge.name, expected: chunk.count, found: results.count)
             }
-            try store.insert(scores: zip(chunk, results).map { job, r in
-                ScoreRecord(key: job.key, answerKey: job.answer.key, kind: job.kind, score: r.score.map { min(max($0, 0), 100) },
-                            noScoreReason: r.score == nil ? (r.noScoreReason ?? "no score") : nil, numberMass: r.numberMass,
-                            judge: judge.cacheIdentity)
-            })
+            try store.insert(
+                scores: zip(chunk, results).map { job, r in
+                    ScoreRecord(
+                        key: job.key, answerKey: job.answer.key, kind: job.kind, score: r.score.map { min(max($0, 0), 100) },
+                        noScoreReason: r.score == nil ? (r.noScoreReason ?? "no score") : nil, numberMass: r.numberMass,
+                        judge: judge.cacheIdentity)
+                })
             done += chunk.count
             progress.advance(done: done, tokens: 0)
         }
@@ -365,8 +377,10 @@ public final class Pipeline {
     func scores(of answers: [AnswerRecord], pack: LoadedPack, judgeIdentity: String) throws -> [String: (trait: ScoreRecord?, coherence: ScoreRecord?)] {
         var keys: [String: (String, String)] = [:]
         for a in answers {
-            keys[a.key] = (Self.scoreKey(answerKey: a.key, kind: .trait, evalPrompt: pack.pack.evalPrompt, judgeIdentity: judgeIdentity),
-                           Self.scoreKey(answerKey: a.key, kind: .coherence, evalPrompt: pack.pack.evalPrompt, judgeIdentity: judgeIdentity))
+            keys[a.key] = (
+                Self.scoreKey(answerKey: a.key, kind: .trait, evalPrompt: pack.pack.evalPrompt, judgeIdentity: judgeIdentity),
+                Self.scoreKey(answerKey: a.key, kind: .coherence, evalPrompt: pack.pack.evalPrompt, judgeIdentity: judgeIdentity)
+            )
         }
         let stored = try store.scores(keys: keys.values.flatMap { [$0.0, $0.1] })
         return keys.mapValues { (trait: stored[$0.0], coherence: stored[$0.1]) }

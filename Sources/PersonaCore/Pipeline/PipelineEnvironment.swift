@@ -10,9 +10,11 @@ public enum PipelineEnvironmentError: Error, CustomStringConvertible, Equatable 
     public var description: String {
         switch self {
         case let .judgeNotAvailable(name):
-            return "judge plugin '\(name)' was not found: `persona plugins` lists the autoraters this host can load (`local-judge`, `openai`); plugins are searched in the build folder, PERSONA_PLUGIN_PATH and ~/.local/share/persona/plugins"
+            return
+                "judge plugin '\(name)' was not found: `persona plugins` lists the autoraters this host can load (`local-judge`, `openai`); plugins are searched in the build folder, PERSONA_PLUGIN_PATH and ~/.local/share/persona/plugins"
         case let .packNotFound(name, searched):
-            return "trait pack '\(name)' not found (looked for \(searched.joined(separator: ", "))); name a pack folder, a pack.json file, or a trait in TraitPacks/"
+            return
+                "trait pack '\(name)' not found (looked for \(searched.joined(separator: ", "))); name a pack folder, a pack.json file, or a trait in TraitPacks/"
         }
     }
 }
@@ -62,7 +64,9 @@ public enum PipelineEnvironment {
             for path in candidates where FileManager.default.fileExists(atPath: path) {
                 let pack = try PluginHost.loadPackFile(URL(fileURLWithPath: path).standardizedFileURL.path)
                 if let libraryProblem {
-                    warn("trait \(name): \(libraryProblem); using the pack folder \(pack.source) instead: without the library's custom filters, and with other cache keys (a run made with the library computes this trait again)")
+                    warn(
+                        "trait \(name): \(libraryProblem); using the pack folder \(pack.source) instead: without the library's custom filters, and with other cache keys (a run made with the library computes this trait again)"
+                    )
                 }
                 return pack
             }

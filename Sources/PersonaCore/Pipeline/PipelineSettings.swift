@@ -119,7 +119,8 @@ public enum PipelineError: Error, CustomStringConvertible, Equatable {
             return "\(path): this run was made with \(field) \(stored), not \(now); use another --out directory"
         case let .engineFailed(engine, reason): return "generation on \(engine) failed: \(reason)"
         case let .judgeChanged(run, recorded, plugin, found):
-            return "\(run) was judged by \(recorded), but the judge loaded here (\(plugin)) is \(found): name the run's judge with --judge and --judge-config, or give them to judge again with another judge"
+            return
+                "\(run) was judged by \(recorded), but the judge loaded here (\(plugin)) is \(found): name the run's judge with --judge and --judge-config, or give them to judge again with another judge"
         }
     }
 }

@@ -37,8 +37,10 @@ public struct TraitSummary: Equatable, Sendable {
     /// Mean judged trait score of the unsteered answers (c = 0), beside `chosen`.
     public var baselineMeanTrait: Double?
 
-    public init(trait: String, pairsKept: Int, pairsTotal: Int, vectorNorm: Double? = nil, judgeQuality: JudgeQuality? = nil,
-                points: [Point] = [], failure: String? = nil) {
+    public init(
+        trait: String, pairsKept: Int, pairsTotal: Int, vectorNorm: Double? = nil, judgeQuality: JudgeQuality? = nil,
+        points: [Point] = [], failure: String? = nil
+    ) {
         self.trait = trait; self.pairsKept = pairsKept; self.pairsTotal = pairsTotal; self.vectorNorm = vectorNorm
         self.judgeQuality = judgeQuality; self.points = points; self.failure = failure
     }
@@ -101,9 +103,10 @@ extension TraitSummary {
             cells.enumerated().map { i, c in i == cells.count - 1 ? c : c.padding(toLength: widths[i], withPad: " ", startingAt: 0) }.joined(separator: "  ")
         }
         var out = [line(header), widths.map { String(repeating: "-", count: $0) }.joined(separator: "  ")] + rows.map(line)
-        out.append("(trait score, coherence: mean judged scores of the steered answers to the evaluation questions; P(trait answer): "
-                   + "judge-free behavioural measure, mean probability of the trait-showing answer of the pack's two-choice items; "
-                   + "judge AUC: how well the judge separates trait-prompted from helpful-prompted extraction answers, 0.5 = chance)")
+        out.append(
+            "(trait score, coherence: mean judged scores of the steered answers to the evaluation questions; P(trait answer): "
+                + "judge-free behavioural measure, mean probability of the trait-showing answer of the pack's two-choice items; "
+                + "judge AUC: how well the judge separates trait-prompted from helpful-prompted extraction answers, 0.5 = chance)")
         for s in summaries {
             var parts: [String] = []
             if let failure = s.failure {
@@ -127,19 +130,22 @@ extension TraitSummary {
             if let search = s.search {
                 if let c = search.choice {
                     let chosenResult = search.results.first { $0.source == c.source }
-                    let curve = chosenResult.map { r in
-                        r.points.filter { $0.layer == c.layer && $0.coefficient <= c.coefficient }.map { ($0.coefficient, $0.traitProbability) }
-                    } ?? []
-                    var text = String(format: "search chose %@ at layer %d, c = %g %@ (raw %.2f): P(trait answer) %.3f → %.3f, KL %.2f",
-                                      c.source, c.layer, c.coefficient, c.coefficientUnit, c.rawCoefficient, c.baselineTraitProbability,
-                                      c.traitProbability, c.coherenceCost)
+                    let curve =
+                        chosenResult.map { r in
+                            r.points.filter { $0.layer == c.layer && $0.coefficient <= c.coefficient }.map { ($0.coefficient, $0.traitProbability) }
+                        } ?? []
+                    var text = String(
+                        format: "search chose %@ at layer %d, c = %g %@ (raw %.2f): P(trait answer) %.3f → %.3f, KL %.2f",
+                        c.source, c.layer, c.coefficient, c.coefficientUnit, c.rawCoefficient, c.baselineTraitProbability,
+                        c.traitProbability, c.coherenceCost)
                     if let rho = Pipeline.spearman(curve) { text += String(format: ", Spearman ρ = %.2f up to it", rho) }
                     if let r = chosenResult, let anti = r.antiSteerableFraction {
                         text += String(format: ", anti-steerable %.2f of %d measurement items", anti, r.measurementItems)
                     }
                     if let j = s.chosen, let t = j.meanTrait {
-                        text += String(format: "; judged there: trait %.1f (c=0: %@), coherence %@", t, s.baselineMeanTrait.map { String(format: "%.1f", $0) } ?? "-",
-                                       j.meanCoherence.map { String(format: "%.1f", $0) } ?? "-")
+                        text += String(
+                            format: "; judged there: trait %.1f (c=0: %@), coherence %@", t, s.baselineMeanTrait.map { String(format: "%.1f", $0) } ?? "-",
+                            j.meanCoherence.map { String(format: "%.1f", $0) } ?? "-")
                     }
                     parts.append(text)
                 } else if let reason = search.reason {
@@ -190,8 +196,9 @@ extension Pipeline {
                 summary.chosen = steered.chosen
                 summary.baselineMeanTrait = steered.points.first { $0.coefficient == 0 }?.meanTrait
                 summary.points = steered.points.map { p in
-                    TraitSummary.Point(coefficient: p.coefficient, meanTrait: p.meanTrait, meanCoherence: p.meanCoherence,
-                                       traitProbability: behavior.first { $0.coefficient == p.coefficient }?.meanTraitProbability)
+                    TraitSummary.Point(
+                        coefficient: p.coefficient, meanTrait: p.meanTrait, meanCoherence: p.meanCoherence,
+                        traitProbability: behavior.first { $0.coefficient == p.coefficient }?.meanTraitProbability)
                 }
                 try monitor(pack)
             } catch let error as PipelineError {
@@ -211,7 +218,9 @@ extension Pipeline {
                             }
                         } catch { progress.warn("search \(pack.name): \(error)") }
                     }
-                } else { throw error }
+                } else {
+                    throw error
+                }
             }
             summaries.append(summary)
         }
@@ -239,7 +248,7 @@ public enum RunReport {
             "temperature": "\(s.temperature)", "top-p": "\(s.topP)", "seed": "\(s.seed)", "trait threshold": "\(s.traitThreshold)",
             "coherence threshold": "\(s.coherenceThreshold)", "method": s.method.rawValue,
             "coefficients": s.coefficients.map { Pipeline.signed($0) }.joined(separator: ", "), "layer": "\(layer)",
-            "positions": s.positions.rawValue, "steer temperature": "\(s.steerTemperature)", "steer max tokens": "\(s.steeringMaxTokens)",
+            "positions": s.positions.rawValue, "steer temperature": "\(s.steerTemperature)", "steer max tokens": "\(s.steeringMaxTokens)"
         ]
         settings["coefficient unit"] = (s.coefficientUnit ?? CoefficientUnit.raw).rawValue
         if !s.sweepLayers.isEmpty { settings["sweep layers"] = s.sweepLayers.map(String.init).joined(separator: ", ") }
@@ -266,8 +275,9 @@ public enum RunReport {
             }
             let behavior = try st.behaviorResultKeys.map { keys in
                 try keys.compactMap { try store.behaviorResult(key: $0) }.map {
-                    BehaviorPoint(coefficient: $0.coefficient, meanTraitProbability: $0.meanTraitProbability,
-                                  itemCount: $0.itemProbabilities.count, meanLogRatio: $0.meanLogRatio)
+                    BehaviorPoint(
+                        coefficient: $0.coefficient, meanTraitProbability: $0.meanTraitProbability,
+                        itemCount: $0.itemProbabilities.count, meanLogRatio: $0.meanLogRatio)
                 }
             }
             let exampleAnswers = try store.answers(keys: st.exampleAnswerKeys)
@@ -279,37 +289,44 @@ public enum RunReport {
                 let byAnswer = try store.allScoresFor(answerKey: key, judge: judge)
                 var label: String? = nil
                 if let c = choice, a.vectorKey == c.vectorKey, a.steeringLayer == c.layer, a.coefficient == c.rawCoefficient {
-                    label = String(format: "search choice: %@ vector, layer %d, c = %g %@ (raw %.2f)", c.source, c.layer, c.coefficient,
-                                   c.coefficientUnit, c.rawCoefficient)
+                    label = String(
+                        format: "search choice: %@ vector, layer %d, c = %g %@ (raw %.2f)", c.source, c.layer, c.coefficient,
+                        c.coefficientUnit, c.rawCoefficient)
                 }
-                examples.append(ExampleAnswer(coefficient: a.coefficient ?? 0, question: a.question, answer: a.answer,
-                                              traitScore: byAnswer[.trait] ?? nil, coherence: byAnswer[.coherence] ?? nil, label: label))
+                examples.append(
+                    ExampleAnswer(
+                        coefficient: a.coefficient ?? 0, question: a.question, answer: a.answer,
+                        traitScore: byAnswer[.trait] ?? nil, coherence: byAnswer[.coherence] ?? nil, label: label))
             }
             let search = try st.searchResultKeys.map { keys in try keys.compactMap { try store.info("search." + $0, as: SearchResult.self) } }
             let chosen = try st.chosenResultKey.flatMap { try store.steeringResult(key: $0) }.map(point)
             let unit: String = (s.coefficientUnit ?? CoefficientUnit.raw).rawValue
             let residualNorms: [Double]? = try store.info(Pipeline.latestResidualNormsKey(trait: name), as: ResidualNormRecord.self)?.meanNorms
             let diagnostics: SteerabilityDiagnostics? = try store.info(Pipeline.diagnosticsKey(trait: name), as: SteerabilityDiagnostics.self)
-            traits.append(TraitReport(trait: name, pairsTotal: decisions.count, pairsKept: decisions.filter(\.kept).count,
-                                      dropReasons: decisions.compactMap(\.reason).reduce(into: [:]) { $0[$1, default: 0] += 1 },
-                                      vectorNorms: vector?.rows.map(norm) ?? [], steeringLayer: st.steeringLayer ?? layer,
-                                      steering: points, layerSweep: sweep, bestLayer: st.bestLayer, projections: projections,
-                                      promptLastCorrelation: st.promptLastCorrelation, examples: examples,
-                                      judgeQuality: st.judgeQuality, behavior: behavior,
-                                      coefficientUnit: unit, meanResidualNorms: residualNorms, diagnostics: diagnostics))
+            traits.append(
+                TraitReport(
+                    trait: name, pairsTotal: decisions.count, pairsKept: decisions.filter(\.kept).count,
+                    dropReasons: decisions.compactMap(\.reason).reduce(into: [:]) { $0[$1, default: 0] += 1 },
+                    vectorNorms: vector?.rows.map(norm) ?? [], steeringLayer: st.steeringLayer ?? layer,
+                    steering: points, layerSweep: sweep, bestLayer: st.bestLayer, projections: projections,
+                    promptLastCorrelation: st.promptLastCorrelation, examples: examples,
+                    judgeQuality: st.judgeQuality, behavior: behavior,
+                    coefficientUnit: unit, meanResidualNorms: residualNorms, diagnostics: diagnostics))
             traits[traits.count - 1].search = search
             traits[traits.count - 1].searchChoice = choice
             traits[traits.count - 1].chosen = chosen
             traits[traits.count - 1].promptingBaseline = st.promptingBaseline
         }
         let geometry = try store.geometry()
-        return ReportData(runName: info.name, model: info.model, modelFingerprint: info.modelFingerprint, judge: info.judge,
-                          createdAt: info.createdAt, settings: settings, traits: traits, geometry: geometry)
+        return ReportData(
+            runName: info.name, model: info.model, modelFingerprint: info.modelFingerprint, judge: info.judge,
+            createdAt: info.createdAt, settings: settings, traits: traits, geometry: geometry)
     }
 
     static func point(_ r: SteeringResultRecord) -> SteeringPoint {
-        SteeringPoint(layer: r.layer, coefficient: r.coefficient, meanTrait: r.meanTrait, meanCoherence: r.meanCoherence,
-                      scoredCount: r.scoredCount, answerCount: r.answerCount)
+        SteeringPoint(
+            layer: r.layer, coefficient: r.coefficient, meanTrait: r.meanTrait, meanCoherence: r.meanCoherence,
+            scoredCount: r.scoredCount, answerCount: r.answerCount)
     }
 }
 

@@ -45,9 +45,10 @@ extension Pipeline {
 
     /// The search grid of this run.
     func searchGrid() -> SteeringSearch.Grid {
-        SteeringSearch.Grid(layers: settings.searchLayers ?? Self.defaultSearchLayers(layerCount: layerCount),
-                            coefficients: settings.searchCoefficients ?? Self.defaultSearchCoefficients, unit: .norm,
-                            positions: settings.positions, maxKL: settings.searchMaxKL ?? SteeringSearch.defaultMaxKL)
+        SteeringSearch.Grid(
+            layers: settings.searchLayers ?? Self.defaultSearchLayers(layerCount: layerCount),
+            coefficients: settings.searchCoefficients ?? Self.defaultSearchCoefficients, unit: .norm,
+            positions: settings.positions, maxKL: settings.searchMaxKL ?? SteeringSearch.defaultMaxKL)
     }
 
     /// The written-contrast vector of a pack (made once, stored; its file `vectors/TRAIT_written_response_avg.safetensors`).
@@ -62,8 +63,9 @@ extension Pipeline {
         } else {
             progress.log("search \(pack.name): written-contrast vector from \(extraction.count) extraction items")
             let rows = try WrittenContrast.vectors(items: extraction.map { items[$0] }, model: model, batchSize: settings.batchSize)
-            vector = VectorRecord(key: key, trait: pack.name, method: WrittenContrast.method, filterKey: filterKey, pairCount: extraction.count,
-                                  rows: rows, model: fingerprint)
+            vector = VectorRecord(
+                key: key, trait: pack.name, method: WrittenContrast.method, filterKey: filterKey, pairCount: extraction.count,
+                rows: rows, model: fingerprint)
             try store.insert(vector: vector)
         }
         let path = URL(fileURLWithPath: runDirectory).appendingPathComponent("vectors/\(pack.name)_\(WrittenContrast.method).safetensors")
@@ -108,17 +110,21 @@ extension Pipeline {
                 progress.warn("search \(pack.name): no \(source) vector (\(error.description))")
                 continue
             }
-            let key = CacheKey.make(["search-v1", vector.key, grid.layers.map(String.init).joined(separator: ","),
-                                     grid.coefficients.map(CacheKey.number).joined(separator: ","), grid.unit.rawValue, grid.positions.rawValue,
-                                     CacheKey.number(grid.maxKL), "\(grid.neutralTokens)", norms.key, pack.pack.behaviorItemsHash] + (ablation?.key ?? []))
+            let key = CacheKey.make(
+                [
+                    "search-v1", vector.key, grid.layers.map(String.init).joined(separator: ","),
+                    grid.coefficients.map(CacheKey.number).joined(separator: ","), grid.unit.rawValue, grid.positions.rawValue,
+                    CacheKey.number(grid.maxKL), "\(grid.neutralTokens)", norms.key, pack.pack.behaviorItemsHash
+                ] + (ablation?.key ?? []))
             if let stored = try store.info("search." + key, as: SearchResult.self) {
                 results.append((stored, vector, key)); reused += 1
                 continue
             }
             try recordPendingRun()
             progress.log("search \(pack.name) (\(source)): \(grid.layers.count) layers × \(grid.coefficients.count) coefficients")
-            var result = try SteeringSearch.run(pack: pack.pack, source: source, vectors: vector.rows, model: model, grid: grid,
-                                                norms: norms.meanNorms, interventions: ablation?.hooks ?? [], progress: { self.progress.log($0) })
+            var result = try SteeringSearch.run(
+                pack: pack.pack, source: source, vectors: vector.rows, model: model, grid: grid,
+                norms: norms.meanNorms, interventions: ablation?.hooks ?? [], progress: { self.progress.log($0) })
             if let ablation { result.interventions = [ablation.description] }
             try store.setInfo("search." + key, json: result)
             results.append((result, vector, key)); computed += 1
@@ -137,8 +143,9 @@ extension Pipeline {
     static func chooseSource(_ results: [(SearchResult, String)], skipped: [String]) -> (SearchChoice?, String) {
         func line(_ r: SearchResult) -> String {
             guard let c = r.chosen else { return "\(r.source): none (\(r.reason))" }
-            return String(format: "%@: layer %d, c = %g %@: P(trait answer) %.3f → %.3f (%+.3f), KL %.2f", r.source, c.layer, c.coefficient,
-                          r.coefficientUnit, r.baselineTraitProbability, c.traitProbability, c.effect, c.coherenceCost)
+            return String(
+                format: "%@: layer %d, c = %g %@: P(trait answer) %.3f → %.3f (%+.3f), KL %.2f", r.source, c.layer, c.coefficient,
+                r.coefficientUnit, r.baselineTraitProbability, c.traitProbability, c.effect, c.coherenceCost)
         }
         let summary = (results.map { line($0.0) } + skipped).joined(separator: "; ")
         var best: (SearchResult, SearchPoint, String)? = nil
@@ -147,10 +154,11 @@ extension Pipeline {
             if best == nil || c.effect > best!.1.effect { best = (r, c, key) }
         }
         guard let (r, c, key) = best else { return (nil, "no source has a coherent point that raises P(trait answer): " + summary) }
-        let choice = SearchChoice(source: r.source, vectorKey: key, layer: c.layer, coefficient: c.coefficient, coefficientUnit: r.coefficientUnit,
-                                  rawCoefficient: c.rawCoefficient, baselineTraitProbability: r.baselineTraitProbability,
-                                  traitProbability: c.traitProbability, coherenceCost: c.coherenceCost,
-                                  reason: "steering with \(r.source) (largest coherent rise of P(trait answer)); " + summary)
+        let choice = SearchChoice(
+            source: r.source, vectorKey: key, layer: c.layer, coefficient: c.coefficient, coefficientUnit: r.coefficientUnit,
+            rawCoefficient: c.rawCoefficient, baselineTraitProbability: r.baselineTraitProbability,
+            traitProbability: c.traitProbability, coherenceCost: c.coherenceCost,
+            reason: "steering with \(r.source) (largest coherent rise of P(trait answer)); " + summary)
         return (choice, choice.reason)
     }
 }

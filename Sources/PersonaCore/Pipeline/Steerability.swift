@@ -24,8 +24,10 @@ public struct SteerabilityDiagnostics: Codable, Equatable, Sendable {
     /// Cohen's d of positive vs negative projections (nil with fewer than 2 answers a side or no spread).
     public var projectionSeparation: Double?
 
-    public init(layer: Int, antiSteerableFraction: Double?, itemCount: Int, differenceConsistency: Double?, pairCount: Int,
-                projectionSeparation: Double?) {
+    public init(
+        layer: Int, antiSteerableFraction: Double?, itemCount: Int, differenceConsistency: Double?, pairCount: Int,
+        projectionSeparation: Double?
+    ) {
         self.layer = layer; self.antiSteerableFraction = antiSteerableFraction; self.itemCount = itemCount
         self.differenceConsistency = differenceConsistency; self.pairCount = pairCount; self.projectionSeparation = projectionSeparation
     }
@@ -54,7 +56,8 @@ public enum Steerability {
     /// `logRatios[k][i]` is item i's log-ratio at `coefficients[k]`.
     public static func antiSteerableFraction(coefficients: [Double], logRatios: [[Double]]) -> Double? {
         guard coefficients.count == logRatios.count, let items = logRatios.first?.count, items > 0,
-              logRatios.allSatisfy({ $0.count == items }) else { return nil }
+            logRatios.allSatisfy({ $0.count == items })
+        else { return nil }
         var negative = 0, counted = 0
         for i in 0..<items {
             guard let s = slope(coefficients, logRatios.map { $0[i] }) else { return nil }
@@ -100,8 +103,10 @@ public enum Steerability {
 
     /// The diagnostics from kept pairs' activations at `layer` (`positive[i]`, `negative[i]` one pair),
     /// the vector row at that layer, and the behaviour results (one per coefficient).
-    public static func diagnose(layer: Int, vector: [Float], positive: [[Float]], negative: [[Float]],
-                                behavior: [(coefficient: Double, itemProbabilities: [Double])]) -> SteerabilityDiagnostics {
+    public static func diagnose(
+        layer: Int, vector: [Float], positive: [[Float]], negative: [[Float]],
+        behavior: [(coefficient: Double, itemProbabilities: [Double])]
+    ) -> SteerabilityDiagnostics {
         let differences = zip(positive, negative).map { p, n in zip(p, n).map { $0 - $1 } }
         let vn = ResidualNorms.norm(vector)
         func projection(_ a: [Float]) -> Double {
@@ -111,11 +116,15 @@ public enum Steerability {
             return dot / vn
         }
         let sorted = behavior.sorted { $0.coefficient < $1.coefficient }
-        let anti = sorted.count >= 2 ? antiSteerableFraction(coefficients: sorted.map(\.coefficient),
-                                                             logRatios: sorted.map { $0.itemProbabilities.map(logRatio(fromProbability:)) }) : nil
-        return SteerabilityDiagnostics(layer: layer, antiSteerableFraction: anti, itemCount: sorted.first?.itemProbabilities.count ?? 0,
-                                       differenceConsistency: meanPairwiseCosine(differences), pairCount: differences.count,
-                                       projectionSeparation: cohensD(positive.map(projection), negative.map(projection)))
+        let anti =
+            sorted.count >= 2
+            ? antiSteerableFraction(
+                coefficients: sorted.map(\.coefficient),
+                logRatios: sorted.map { $0.itemProbabilities.map(logRatio(fromProbability:)) }) : nil
+        return SteerabilityDiagnostics(
+            layer: layer, antiSteerableFraction: anti, itemCount: sorted.first?.itemProbabilities.count ?? 0,
+            differenceConsistency: meanPairwiseCosine(differences), pairCount: differences.count,
+            projectionSeparation: cohensD(positive.map(projection), negative.map(projection)))
     }
 }
 
@@ -144,8 +153,9 @@ extension Pipeline {
             }
             positive.append(row(p)); negative.append(row(n))
         }
-        let d = Steerability.diagnose(layer: layer, vector: layer < vector.rows.count ? vector.rows[layer] : [], positive: positive, negative: negative,
-                                      behavior: behavior.filter { $0.layer == layer || $0.coefficient == 0 }.map { ($0.coefficient, $0.itemProbabilities) })
+        let d = Steerability.diagnose(
+            layer: layer, vector: layer < vector.rows.count ? vector.rows[layer] : [], positive: positive, negative: negative,
+            behavior: behavior.filter { $0.layer == layer || $0.coefficient == 0 }.map { ($0.coefficient, $0.itemProbabilities) })
         try store.setInfo(Self.diagnosticsKey(trait: pack.name), json: d)
         return d
     }

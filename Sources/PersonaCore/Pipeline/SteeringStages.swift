@@ -18,8 +18,9 @@ extension Pipeline {
     }
 
     func steerSampling(_ pack: LoadedPack, question: Int) -> SamplingParameters {
-        SamplingParameters(temperature: settings.steerTemperature, topP: settings.topP,
-                           seed: CacheKey.seed(["steer-seed", String(settings.seed), pack.name, "\(question)"]))
+        SamplingParameters(
+            temperature: settings.steerTemperature, topP: settings.topP,
+            seed: CacheKey.seed(["steer-seed", String(settings.seed), pack.name, "\(question)"]))
     }
 
     var steerSamplingKey: [String] {
@@ -44,22 +45,28 @@ extension Pipeline {
             let key: String
             let spec: SteeringSpec?
             if coefficient == 0 {
-                key = CacheKey.make(["answer-v1", fingerprint, pack.contentHash, "baseline", "\(q)"] + steerSamplingKey + engineKeyParts(remote: remote)
-                                    + ablationKey)
+                key = CacheKey.make(
+                    ["answer-v1", fingerprint, pack.contentHash, "baseline", "\(q)"] + steerSamplingKey + engineKeyParts(remote: remote)
+                        + ablationKey)
                 spec = nil
             } else {
-                key = CacheKey.make(["answer-v1", fingerprint, pack.contentHash, "steered", "\(q)", vector.key, "\(layer)",
-                                     CacheKey.number(coefficient), settings.positions.rawValue] + unitKey + steerSamplingKey
-                                     + engineKeyParts(remote: remote) + ablationKey)
+                key = CacheKey.make(
+                    [
+                        "answer-v1", fingerprint, pack.contentHash, "steered", "\(q)", vector.key, "\(layer)",
+                        CacheKey.number(coefficient), settings.positions.rawValue
+                    ] + unitKey + steerSamplingKey
+                        + engineKeyParts(remote: remote) + ablationKey)
                 spec = SteeringSpec(vector: vector.rows[layer], layer: layer, coefficient: Float(raw), positions: settings.positions)
             }
-            let record = AnswerRecord(key: key, kind: .steered, trait: pack.name, questionIndex: q, question: question, instructionIndex: nil,
-                                      polarity: nil, sampleIndex: 0, systemPrompt: nil, promptText: "", answer: "", promptTokenCount: 0,
-                                      responseTokenCount: 0, stopReason: "", seed: sampling.seed,
-                                      steeringLayer: coefficient == 0 ? nil : layer, coefficient: coefficient,
-                                      vectorKey: coefficient == 0 ? nil : vector.key)
-            return GenerationItem(record: record, user: question, system: nil, maxTokens: settings.steeringMaxTokens, sampling: sampling, steering: spec,
-                                  remote: remote, ablated: ablation != nil)
+            let record = AnswerRecord(
+                key: key, kind: .steered, trait: pack.name, questionIndex: q, question: question, instructionIndex: nil,
+                polarity: nil, sampleIndex: 0, systemPrompt: nil, promptText: "", answer: "", promptTokenCount: 0,
+                responseTokenCount: 0, stopReason: "", seed: sampling.seed,
+                steeringLayer: coefficient == 0 ? nil : layer, coefficient: coefficient,
+                vectorKey: coefficient == 0 ? nil : vector.key)
+            return GenerationItem(
+                record: record, user: question, system: nil, maxTokens: settings.steeringMaxTokens, sampling: sampling, steering: spec,
+                remote: remote, ablated: ablation != nil)
         }
     }
 
@@ -124,19 +131,22 @@ extension Pipeline {
         func judgedResult(_ items: [GenerationItem], vectorKey: String, layer: Int, coefficient: Double, tag: [String]) throws -> SteeringResultRecord {
             let recs = items.compactMap { answers[$0.record.key] }
             let found = try self.scores(of: recs, pack: pack, judgeIdentity: identity)
-            let key = CacheKey.make(["steering-result-v1", vectorKey, "\(layer)", CacheKey.number(coefficient), settings.positions.rawValue, identity]
-                                    + tag + recs.map(\.key))
-            return SteeringResultRecord(key: key, trait: pack.name, vectorKey: vectorKey, layer: layer, coefficient: coefficient,
-                                        positions: settings.positions.rawValue, meanTrait: mean(recs.compactMap { found[$0.key]?.trait?.score }),
-                                        meanCoherence: mean(recs.compactMap { found[$0.key]?.coherence?.score }),
-                                        scoredCount: recs.compactMap { found[$0.key]?.trait?.score }.count, answerCount: recs.count)
+            let key = CacheKey.make(
+                ["steering-result-v1", vectorKey, "\(layer)", CacheKey.number(coefficient), settings.positions.rawValue, identity]
+                    + tag + recs.map(\.key))
+            return SteeringResultRecord(
+                key: key, trait: pack.name, vectorKey: vectorKey, layer: layer, coefficient: coefficient,
+                positions: settings.positions.rawValue, meanTrait: mean(recs.compactMap { found[$0.key]?.trait?.score }),
+                meanCoherence: mean(recs.compactMap { found[$0.key]?.coherence?.score }),
+                scoredCount: recs.compactMap { found[$0.key]?.trait?.score }.count, answerCount: recs.count)
         }
         var results: [Int: [SteeringResultRecord]] = [:]
         if let vector = prompted {
             for l in layers {
                 for c in settings.coefficients {
-                    let r = try judgedResult(try steeredItems(pack, vector: vector, layer: l, coefficient: c), vectorKey: vector.key, layer: l,
-                                             coefficient: c, tag: [])
+                    let r = try judgedResult(
+                        try steeredItems(pack, vector: vector, layer: l, coefficient: c), vectorKey: vector.key, layer: l,
+                        coefficient: c, tag: [])
                     try store.insert(steeringResult: r)
                     results[l, default: []].append(r)
                 }
@@ -144,7 +154,8 @@ extension Pipeline {
         }
         var chosenResult: SteeringResultRecord? = nil
         if let choice, let chosenVector {
-            let r = try judgedResult(chosenItems, vectorKey: chosenVector.key, layer: choice.layer, coefficient: choice.rawCoefficient, tag: ["search-choice", "raw"])
+            let r = try judgedResult(
+                chosenItems, vectorKey: chosenVector.key, layer: choice.layer, coefficient: choice.rawCoefficient, tag: ["search-choice", "raw"])
             try store.insert(steeringResult: r)
             chosenResult = r
             if prompted == nil {
@@ -179,8 +190,9 @@ extension Pipeline {
         }
         try save(st, pack)
         if let best { progress.log("steer \(pack.name): layer \(best) moves the trait most with coherence ≥ 50") }
-        return SteerOutcome(points: results[mainLayer] ?? [], sweep: layers.count > 1 ? layers.flatMap { results[$0] ?? [] } : [], bestLayer: best,
-                            chosen: chosenResult)
+        return SteerOutcome(
+            points: results[mainLayer] ?? [], sweep: layers.count > 1 ? layers.flatMap { results[$0] ?? [] } : [], bestLayer: best,
+            chosen: chosenResult)
     }
 
     /// The layer with the largest rise of mean trait score over coefficient 0 (or over the lowest
@@ -208,17 +220,22 @@ extension Pipeline {
         for (q, question) in try evaluationQuestions(pack).enumerated() {
             let i = q % p.instructions.count
             for polarity in Polarity.allCases {
-                let system = Pipeline.systemPrompt(assistantName: polarity == .pos ? p.positiveAssistantName : "helpful",
-                                                   instruction: polarity == .pos ? p.instructions[i].pos : p.instructions[i].neg)
+                let system = Pipeline.systemPrompt(
+                    assistantName: polarity == .pos ? p.positiveAssistantName : "helpful",
+                    instruction: polarity == .pos ? p.instructions[i].pos : p.instructions[i].neg)
                 let sampling = steerSampling(pack, question: q)
                 let remote = generatesRemotely(steeringStage: false)
-                let key = CacheKey.make(["answer-v1", fingerprint, pack.contentHash, "prompted", "\(q)", "\(i)", polarity.rawValue] + steerSamplingKey
-                                        + engineKeyParts(remote: remote))
-                let record = AnswerRecord(key: key, kind: .prompted, trait: p.name, questionIndex: q, question: question, instructionIndex: i,
-                                          polarity: polarity, sampleIndex: 0, systemPrompt: system, promptText: "", answer: "", promptTokenCount: 0,
-                                          responseTokenCount: 0, stopReason: "", seed: sampling.seed)
-                items.append(GenerationItem(record: record, user: question, system: system, maxTokens: settings.steeringMaxTokens,
-                                            sampling: sampling, steering: nil, remote: remote))
+                let key = CacheKey.make(
+                    ["answer-v1", fingerprint, pack.contentHash, "prompted", "\(q)", "\(i)", polarity.rawValue] + steerSamplingKey
+                        + engineKeyParts(remote: remote))
+                let record = AnswerRecord(
+                    key: key, kind: .prompted, trait: p.name, questionIndex: q, question: question, instructionIndex: i,
+                    polarity: polarity, sampleIndex: 0, systemPrompt: system, promptText: "", answer: "", promptTokenCount: 0,
+                    responseTokenCount: 0, stopReason: "", seed: sampling.seed)
+                items.append(
+                    GenerationItem(
+                        record: record, user: question, system: system, maxTokens: settings.steeringMaxTokens,
+                        sampling: sampling, steering: nil, remote: remote))
             }
         }
         return items
@@ -260,7 +277,7 @@ extension Pipeline {
         var groups: [(ProjectionCondition, [AnswerRecord])] = [
             (.baseline, baseline.compactMap { own[$0.record.key] }),
             (.positivePrompt, prompted.filter { $0.record.polarity == .pos }.compactMap { own[$0.record.key] }),
-            (.negativePrompt, prompted.filter { $0.record.polarity == .neg }.compactMap { own[$0.record.key] }),
+            (.negativePrompt, prompted.filter { $0.record.polarity == .neg }.compactMap { own[$0.record.key] })
         ]
         for c in settings.coefficients where c != 0 {
             let items = try steeredItems(pack, vector: vector, layer: layer, coefficient: c)
@@ -280,13 +297,17 @@ extension Pipeline {
             for a in answers {
                 guard let s = try store.activations(answerKey: a.key) else { continue }
                 if s.responseTokenCount > 0, layer < s.responseMean.count, let x = project(s.responseMean[layer]) {
-                    rows.append(ProjectionRecord(trait: pack.name, vectorKey: vector.key, layer: layer, answerKey: a.key, condition: condition,
-                                                 source: "response_mean", value: x))
+                    rows.append(
+                        ProjectionRecord(
+                            trait: pack.name, vectorKey: vector.key, layer: layer, answerKey: a.key, condition: condition,
+                            source: "response_mean", value: x))
                     projections[condition, default: []].append(x)
                 }
                 if a.kind != .steered || a.coefficient == 0, layer < s.promptLast.count, let x = project(s.promptLast[layer]) {
-                    rows.append(ProjectionRecord(trait: pack.name, vectorKey: vector.key, layer: layer, answerKey: a.key, condition: condition,
-                                                 source: "prompt_last", value: x))
+                    rows.append(
+                        ProjectionRecord(
+                            trait: pack.name, vectorKey: vector.key, layer: layer, answerKey: a.key, condition: condition,
+                            source: "prompt_last", value: x))
                     if let t = ownScores[a.key]?.trait?.score { lastPairs.append((x, t)) }
                 }
             }
@@ -295,9 +316,10 @@ extension Pipeline {
         let correlation = Self.pearson(lastPairs)
         var st = try state(pack)
         let positive = prompted.filter { $0.record.polarity == .pos }.compactMap { own[$0.record.key] }
-        st.promptingBaseline = PromptingBaseline(meanTrait: mean(positive.compactMap { ownScores[$0.key]?.trait?.score }),
-                                                 meanCoherence: mean(positive.compactMap { ownScores[$0.key]?.coherence?.score }),
-                                                 answerCount: positive.count)
+        st.promptingBaseline = PromptingBaseline(
+            meanTrait: mean(positive.compactMap { ownScores[$0.key]?.trait?.score }),
+            meanCoherence: mean(positive.compactMap { ownScores[$0.key]?.coherence?.score }),
+            answerCount: positive.count)
         st.monitorVectorKey = vector.key
         st.monitorLayer = layer
         st.promptLastCorrelation = correlation

@@ -28,7 +28,9 @@ public final class ModelServices: @unchecked Sendable {
     public func model(_ argument: String?) throws -> LanguageModel {
         lock.lock(); defer { lock.unlock() }
         guard let argument, !argument.isEmpty else {
-            guard let hostModel else { throw PluginHostError.badPlugin(name: "host", reason: "no model is loaded in the host; name one in the plugin's configuration") }
+            guard let hostModel else {
+                throw PluginHostError.badPlugin(name: "host", reason: "no model is loaded in the host; name one in the plugin's configuration")
+            }
             return hostModel
         }
         if let m = byArgument[argument] { return m }
@@ -116,7 +118,9 @@ final class HostServicesProvider {
             return ok
         }
         t.pointee.token_bytes = { _, model, id, outBytes, outLength, error in
-            guard let h = handle(model), let outBytes, let outLength else { return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "token_bytes: NULL argument") }
+            guard let h = handle(model), let outBytes, let outLength else {
+                return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "token_bytes: NULL argument")
+            }
             guard let bytes = h.model.tokenizer.tokenBytes(Int(id)) else {
                 return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "token id \(id) is out of range (vocabulary \(h.model.tokenizer.vocabularySize))")
             }
@@ -131,7 +135,9 @@ final class HostServicesProvider {
             var list: [ChatMessage] = []
             for i in 0..<count {
                 let m = messages![i]
-                guard let role = m.role, let content = m.content else { return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "render_chat: message \(i) has a NULL role or content") }
+                guard let role = m.role, let content = m.content else {
+                    return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "render_chat: message \(i) has a NULL role or content")
+                }
                 list.append(ChatMessage(role: String(cString: role), content: String(cString: content)))
             }
             do {
@@ -145,18 +151,24 @@ final class HostServicesProvider {
             }
         }
         t.pointee.end_of_turn_tokens = { _, model, outIDs, outCount, error in
-            guard let h = handle(model), let outIDs, let outCount else { return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "end_of_turn_tokens: NULL argument") }
+            guard let h = handle(model), let outIDs, let outCount else {
+                return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "end_of_turn_tokens: NULL argument")
+            }
             let ids = h.model.stopTokens.sorted().map { Int32($0) }
             outIDs.pointee = mallocCopy(ids)
             outCount.pointee = ids.count
             return ok
         }
         t.pointee.model_describe = { _, model, outJSON, outLength, error in
-            guard let h = handle(model), let outJSON, let outLength else { return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "model_describe: NULL argument") }
+            guard let h = handle(model), let outJSON, let outLength else {
+                return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "model_describe: NULL argument")
+            }
             let m = h.model, c = m.config
-            let object: [String: Any] = ["name": m.displayName, "path": m.source.path, "fingerprint": m.fingerprint,
-                                         "architecture": c.architecture, "layers": c.layerCount, "hidden_size": c.hiddenSize,
-                                         "vocab_size": c.vocabularySize]
+            let object: [String: Any] = [
+                "name": m.displayName, "path": m.source.path, "fingerprint": m.fingerprint,
+                "architecture": c.architecture, "layers": c.layerCount, "hidden_size": c.hiddenSize,
+                "vocab_size": c.vocabularySize
+            ]
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
             let bytes = Array(data)
             outJSON.pointee = UnsafeMutableRawPointer(mallocCopy(bytes + [0])).assumingMemoryBound(to: CChar.self)
@@ -178,7 +190,9 @@ final class HostServicesProvider {
                 let vocab = h.model.config.vocabularySize
                 let rows = try h.scorer.logProbabilities(batch)
                 for (i, row) in rows.enumerated() {
-                    guard row.count == vocab else { return writeError(error, PERSONA_ERROR_INTERNAL, "next_token_logprobs: row \(i) has \(row.count) values, expected \(vocab)") }
+                    guard row.count == vocab else {
+                        return writeError(error, PERSONA_ERROR_INTERNAL, "next_token_logprobs: row \(i) has \(row.count) values, expected \(vocab)")
+                    }
                     row.withUnsafeBufferPointer { (out + i * vocab).update(from: $0.baseAddress!, count: vocab) }
                 }
                 return ok
@@ -197,11 +211,14 @@ final class HostServicesProvider {
                 guard let r = requests![i] else { return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "tree_logprobs: request \(i) is NULL") }
                 let declared = persona_struct_read_u32(r, 0)
                 guard ABIStruct.accepts(declared, version1Size: PERSONA_TREE_REQUEST_V1_SIZE) else {
-                    return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "tree_logprobs: request \(i) struct_size is \(declared) bytes, ABI version 1 needs at least \(PERSONA_TREE_REQUEST_V1_SIZE)")
+                    return writeError(
+                        error, PERSONA_ERROR_INVALID_ARGUMENT,
+                        "tree_logprobs: request \(i) struct_size is \(declared) bytes, ABI version 1 needs at least \(PERSONA_TREE_REQUEST_V1_SIZE)")
                 }
                 let q = ABIStruct.read(UnsafeRawPointer(r), declaredSize: declared, as: persona_tree_request.self)
                 guard let prompt = q.prompt, q.prompt_length > 0, let outPrompt = q.out_prompt_logprobs else {
-                    return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "tree_logprobs: request \(i) has a NULL or empty prompt, or no out_prompt_logprobs")
+                    return writeError(
+                        error, PERSONA_ERROR_INVALID_ARGUMENT, "tree_logprobs: request \(i) has a NULL or empty prompt, or no out_prompt_logprobs")
                 }
                 guard q.node_count == 0 || q.nodes != nil else {
                     return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "tree_logprobs: request \(i) has \(q.node_count) nodes and a NULL node array")
@@ -214,13 +231,18 @@ final class HostServicesProvider {
                         return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "tree_logprobs: request \(i) node \(n) has unknown flags \(node.flags)")
                     }
                     guard node.parent >= -1, Int(node.parent) < n else {
-                        return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "tree_logprobs: request \(i) node \(n) has parent \(node.parent); expected -1 or an earlier node")
+                        return writeError(
+                            error, PERSONA_ERROR_INVALID_ARGUMENT,
+                            "tree_logprobs: request \(i) node \(n) has parent \(node.parent); expected -1 or an earlier node")
                     }
-                    nodes.append(NextTokenScorer.TreeNode(token: Int(node.token), parent: node.parent < 0 ? nil : Int(node.parent),
-                                                          wantsLogProbabilities: node.flags & PERSONA_TREE_NODE_WANT_LOGPROBS != 0))
+                    nodes.append(
+                        NextTokenScorer.TreeNode(
+                            token: Int(node.token), parent: node.parent < 0 ? nil : Int(node.parent),
+                            wantsLogProbabilities: node.flags & PERSONA_TREE_NODE_WANT_LOGPROBS != 0))
                 }
                 if nodes.contains(where: \.wantsLogProbabilities) && q.out_node_logprobs == nil {
-                    return writeError(error, PERSONA_ERROR_INVALID_ARGUMENT, "tree_logprobs: request \(i) wants node log-probabilities and has no out_node_logprobs")
+                    return writeError(
+                        error, PERSONA_ERROR_INVALID_ARGUMENT, "tree_logprobs: request \(i) wants node log-probabilities and has no out_node_logprobs")
                 }
                 batch.append(NextTokenScorer.TreeRequest(prompt: UnsafeBufferPointer(start: prompt, count: q.prompt_length).map { Int($0) }, nodes: nodes))
                 outputs.append((outPrompt, q.out_node_logprobs))
@@ -228,12 +250,17 @@ final class HostServicesProvider {
             do {
                 let results = try h.scorer.treeLogProbabilities(batch)
                 for (i, result) in results.enumerated() {
-                    guard result.prompt.count == vocab else { return writeError(error, PERSONA_ERROR_INTERNAL, "tree_logprobs: request \(i)'s prompt row has \(result.prompt.count) values, expected \(vocab)") }
+                    guard result.prompt.count == vocab else {
+                        return writeError(
+                            error, PERSONA_ERROR_INTERNAL, "tree_logprobs: request \(i)'s prompt row has \(result.prompt.count) values, expected \(vocab)")
+                    }
                     result.prompt.withUnsafeBufferPointer { outputs[i].prompt.update(from: $0.baseAddress!, count: vocab) }
                     var slot = 0
                     for row in result.nodes {
                         guard let row else { continue }
-                        guard row.count == vocab, let out = outputs[i].nodes else { return writeError(error, PERSONA_ERROR_INTERNAL, "tree_logprobs: request \(i) node row has \(row.count) values, expected \(vocab)") }
+                        guard row.count == vocab, let out = outputs[i].nodes else {
+                            return writeError(error, PERSONA_ERROR_INTERNAL, "tree_logprobs: request \(i) node row has \(row.count) values, expected \(vocab)")
+                        }
                         row.withUnsafeBufferPointer { (out + slot * vocab).update(from: $0.baseAddress!, count: vocab) }
                         slot += 1
                     }
@@ -263,4 +290,3 @@ private func mallocCopy<T>(_ values: [T]) -> UnsafeMutablePointer<T> {
 }
 
 private let ok = Int32(PERSONA_OK.rawValue)
-

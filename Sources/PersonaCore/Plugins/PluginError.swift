@@ -37,7 +37,8 @@ public enum PackError: Error, CustomStringConvertible, Equatable {
     public var description: String {
         switch self {
         case let .invalid(source, problems):
-            return "\(source): invalid trait pack (\(problems.count) problem\(problems.count == 1 ? "" : "s")):\n" + problems.map { "  - \($0)" }.joined(separator: "\n")
+            return "\(source): invalid trait pack (\(problems.count) problem\(problems.count == 1 ? "" : "s")):\n"
+                + problems.map { "  - \($0)" }.joined(separator: "\n")
         case let .unreadable(path, reason): return "\(path): \(reason)"
         case let .notFound(name, available):
             return "no trait pack named \"\(name)\"" + (available.isEmpty ? "" : "; available: \(available.joined(separator: ", "))")

@@ -54,8 +54,10 @@ public final class PluginHost: @unchecked Sendable {
     }
 
     /// A host searching `searchDirectories` (default: see above). Nothing is loaded until `discover`.
-    public init(searchDirectories: [String]? = nil, hostModel: LanguageModel? = nil, skipTestFixtures: Bool = true,
-                log: @escaping PluginLogSink = PluginHost.standardErrorLog) {
+    public init(
+        searchDirectories: [String]? = nil, hostModel: LanguageModel? = nil, skipTestFixtures: Bool = true,
+        log: @escaping PluginLogSink = PluginHost.standardErrorLog
+    ) {
         self.searchDirectories = searchDirectories ?? Self.defaultSearchDirectories()
         self.models = ModelServices(hostModel: hostModel)
         self.services = HostServicesProvider(models: models, log: log)
@@ -119,8 +121,9 @@ public final class PluginHost: @unchecked Sendable {
             if let refusal = refused.first(where: { path != nil ? $0.path == path : URL(fileURLWithPath: $0.path).lastPathComponent.contains(name) }) {
                 throw PluginHostError.refused(path: refusal.path, reason: refusal.reason)
             }
-            throw PluginHostError.notFound(name: name, kind: kind.rawValue, available: plugins.filter { $0.kind == kind }.map(\.name),
-                                           refusedLibraries: Set(refused.map(\.path)).count)
+            throw PluginHostError.notFound(
+                name: name, kind: kind.rawValue, available: plugins.filter { $0.kind == kind }.map(\.name),
+                refusedLibraries: Set(refused.map(\.path)).count)
         }
         guard matches.count == 1 else { throw PluginHostError.conflict(name: name, paths: matches.map(\.path)) }
         return matches[0]
@@ -145,7 +148,9 @@ public final class PluginHost: @unchecked Sendable {
 
     /// The pack of a trait-pack plugin, validated, with its filters.
     public func loadPack(_ record: PluginRecord) throws -> LoadedPack {
-        guard record.kind == .traitPack else { throw PluginHostError.wrongKind(name: record.name, expected: PluginKind.traitPack.rawValue, found: record.kind.rawValue) }
+        guard record.kind == .traitPack else {
+            throw PluginHostError.wrongKind(name: record.name, expected: PluginKind.traitPack.rawValue, found: record.kind.rawValue)
+        }
         let instance = try instantiate(record)
         let functions = record.functionTable(persona_trait_pack_functions.self)
         guard let jsonPointer = functions.pack_json(instance.context) else {

@@ -89,8 +89,9 @@ public final class PluginAutorater: Autorater {
         let results = UnsafeMutablePointer<persona_judge_result>.allocate(capacity: max(requests.count, 1))
         defer { items.deallocate(); results.deallocate() }
         for (i, r) in requests.enumerated() {
-            items[i] = persona_judge_item(struct_size: UInt32(MemoryLayout<persona_judge_item>.size), question: c(r.question),
-                                          answer: c(r.answer), eval_prompt: c(r.evalPrompt), rendered_prompt: c(r.renderedPrompt))
+            items[i] = persona_judge_item(
+                struct_size: UInt32(MemoryLayout<persona_judge_item>.size), question: c(r.question),
+                answer: c(r.answer), eval_prompt: c(r.evalPrompt), rendered_prompt: c(r.renderedPrompt))
             results[i] = persona_judge_result()
             results[i].struct_size = UInt32(MemoryLayout<persona_judge_result>.size)
         }
@@ -100,9 +101,10 @@ public final class PluginAutorater: Autorater {
         let box = ProgressBox(progress)
         let status = withExtendedLifetime(box) { () -> Int32 in
             instance.lock.lock(); defer { instance.lock.unlock() }
-            return functions.score(instance.context, &itemPointers, &resultPointers, requests.count,
-                                   { ctx, done in ctx.map { Unmanaged<ProgressBox>.fromOpaque($0).takeUnretainedValue().f(done) } },
-                                   Unmanaged.passUnretained(box).toOpaque(), &error)
+            return functions.score(
+                instance.context, &itemPointers, &resultPointers, requests.count,
+                { ctx, done in ctx.map { Unmanaged<ProgressBox>.fromOpaque($0).takeUnretainedValue().f(done) } },
+                Unmanaged.passUnretained(box).toOpaque(), &error)
         }
         try instance.check(status, error, "score")
         return (0..<requests.count).map { i in
@@ -120,8 +122,9 @@ public final class PluginAutorater: Autorater {
             var reason = r.has_score != 0 ? nil : readCString(r.no_score_reason)
             if r.has_score != 0 && !valid { reason = "plugin returned an invalid score \(r.score)" }
             if !valid && (reason ?? "").isEmpty { reason = "no score (the plugin gave no reason)" }
-            return JudgeResult(score: valid ? r.score : nil, noScoreReason: valid ? nil : reason,
-                               numberMass: r.number_mass.isFinite ? r.number_mass : 0, alternatives: alternatives)
+            return JudgeResult(
+                score: valid ? r.score : nil, noScoreReason: valid ? nil : reason,
+                numberMass: r.number_mass.isFinite ? r.number_mass : 0, alternatives: alternatives)
         }
     }
 }
@@ -153,16 +156,18 @@ public final class PluginLayerHook: LayerHook {
 
     public func process(_ stream: ResidualStream) throws {
         let spans = stream.spans.map {
-            persona_sequence_span(sequence_id: Int64($0.id), first_row: UInt32($0.rowStart), row_count: UInt32($0.rowCount),
-                                  start_position: UInt64($0.startPosition),
-                                  pass_kind: Int32(($0.kind == .prefill ? PERSONA_PASS_PREFILL : PERSONA_PASS_DECODE).rawValue))
+            persona_sequence_span(
+                sequence_id: Int64($0.id), first_row: UInt32($0.rowStart), row_count: UInt32($0.rowCount),
+                start_position: UInt64($0.startPosition),
+                pass_kind: Int32(($0.kind == .prefill ? PERSONA_PASS_PREFILL : PERSONA_PASS_DECODE).rawValue))
         }
         var error = persona_error()
         let status = spans.withUnsafeBufferPointer { spanBuffer -> Int32 in
-            var s = persona_residual_stream(struct_size: UInt32(MemoryLayout<persona_residual_stream>.size), layer: Int32(stream.layer),
-                                            hidden_size: UInt32(stream.hiddenSize), row_count: UInt32(stream.rowCount), data: stream.data,
-                                            spans: spanBuffer.baseAddress, span_count: UInt32(spanBuffer.count),
-                                            span_struct_size: UInt32(MemoryLayout<persona_sequence_span>.stride))
+            var s = persona_residual_stream(
+                struct_size: UInt32(MemoryLayout<persona_residual_stream>.size), layer: Int32(stream.layer),
+                hidden_size: UInt32(stream.hiddenSize), row_count: UInt32(stream.rowCount), data: stream.data,
+                spans: spanBuffer.baseAddress, span_count: UInt32(spanBuffer.count),
+                span_struct_size: UInt32(MemoryLayout<persona_sequence_span>.stride))
             instance.lock.lock(); defer { instance.lock.unlock() }
             return functions.process(instance.context, &s, &error)
         }

@@ -41,9 +41,11 @@ public final class PluginRecord: @unchecked Sendable, CustomStringConvertible {
     let functions: UnsafeRawPointer
     let functionsSize: UInt32
 
-    init(name: String, version: String, kind: PluginKind, summary: String, path: String, index: Int,
-         descriptorPointer: UnsafePointer<persona_plugin_descriptor>, descriptor: persona_plugin_descriptor,
-         functions: UnsafeRawPointer, functionsSize: UInt32) {
+    init(
+        name: String, version: String, kind: PluginKind, summary: String, path: String, index: Int,
+        descriptorPointer: UnsafePointer<persona_plugin_descriptor>, descriptor: persona_plugin_descriptor,
+        functions: UnsafeRawPointer, functionsSize: UInt32
+    ) {
         self.name = name; self.version = version; self.kind = kind; self.summary = summary
         self.path = path; self.index = index; self.descriptorPointer = descriptorPointer; self.descriptor = descriptor
         self.functions = functions; self.functionsSize = functionsSize
@@ -100,7 +102,9 @@ enum PluginLibrary {
         var refused: [RefusedPlugin] = []
         for index in 0..<maximumPluginsPerLibrary {
             guard let descriptor = entry(PERSONA_ABI_VERSION, UInt32(index)) else {
-                if index == 0 { refused.append(RefusedPlugin(path: path, reason: "offers no plugin for ABI version \(PERSONA_ABI_VERSION) (the entry returned NULL)")) }
+                if index == 0 {
+                    refused.append(RefusedPlugin(path: path, reason: "offers no plugin for ABI version \(PERSONA_ABI_VERSION) (the entry returned NULL)"))
+                }
                 break
             }
             switch check(descriptor, path: path, index: index) {
@@ -140,20 +144,28 @@ enum PluginLibrary {
         let tableSize = persona_struct_read_u32(functions, 0)
         switch kind {
         case .autorater:
-            guard ABIStruct.accepts(tableSize, version1Size: PERSONA_AUTORATER_FUNCTIONS_V1_SIZE) else { return refuse("\(name): autorater table struct_size \(tableSize) < \(PERSONA_AUTORATER_FUNCTIONS_V1_SIZE)") }
+            guard ABIStruct.accepts(tableSize, version1Size: PERSONA_AUTORATER_FUNCTIONS_V1_SIZE) else {
+                return refuse("\(name): autorater table struct_size \(tableSize) < \(PERSONA_AUTORATER_FUNCTIONS_V1_SIZE)")
+            }
             let t = ABIStruct.read(functions, declaredSize: tableSize, as: persona_autorater_functions.self)
             guard t.score != nil, t.identity != nil else { return refuse("\(name): autorater table lacks score or identity") }
         case .hook:
-            guard ABIStruct.accepts(tableSize, version1Size: PERSONA_HOOK_FUNCTIONS_V1_SIZE) else { return refuse("\(name): hook table struct_size \(tableSize) < \(PERSONA_HOOK_FUNCTIONS_V1_SIZE)") }
+            guard ABIStruct.accepts(tableSize, version1Size: PERSONA_HOOK_FUNCTIONS_V1_SIZE) else {
+                return refuse("\(name): hook table struct_size \(tableSize) < \(PERSONA_HOOK_FUNCTIONS_V1_SIZE)")
+            }
             let t = ABIStruct.read(functions, declaredSize: tableSize, as: persona_hook_functions.self)
             guard t.layers != nil, t.process != nil else { return refuse("\(name): hook table lacks layers or process") }
         case .traitPack:
-            guard ABIStruct.accepts(tableSize, version1Size: PERSONA_TRAIT_PACK_FUNCTIONS_V1_SIZE) else { return refuse("\(name): trait-pack table struct_size \(tableSize) < \(PERSONA_TRAIT_PACK_FUNCTIONS_V1_SIZE)") }
+            guard ABIStruct.accepts(tableSize, version1Size: PERSONA_TRAIT_PACK_FUNCTIONS_V1_SIZE) else {
+                return refuse("\(name): trait-pack table struct_size \(tableSize) < \(PERSONA_TRAIT_PACK_FUNCTIONS_V1_SIZE)")
+            }
             let t = ABIStruct.read(functions, declaredSize: tableSize, as: persona_trait_pack_functions.self)
             guard t.pack_json != nil, t.filter_count != nil else { return refuse("\(name): trait-pack table lacks pack_json or filter_count") }
         }
-        return .success(PluginRecord(name: name, version: version_, kind: kind, summary: summary, path: path, index: index,
-                                     descriptorPointer: d, descriptor: desc, functions: functions, functionsSize: tableSize))
+        return .success(
+            PluginRecord(
+                name: name, version: version_, kind: kind, summary: summary, path: path, index: index,
+                descriptorPointer: d, descriptor: desc, functions: functions, functionsSize: tableSize))
     }
 
     static func isValidName(_ name: String) -> Bool {
@@ -169,7 +181,7 @@ func writeError(_ out: UnsafeMutablePointer<persona_error>?, _ code: persona_sta
         withUnsafeMutableBytes(of: &out.pointee.message) { buffer in
             let all = Array(message.utf8)
             var bytes = Array(all.prefix(buffer.count - 1))
-            if bytes.count < all.count {   // truncated: end on a whole character
+            if bytes.count < all.count {  // truncated: end on a whole character
                 while let last = bytes.last, last & 0xC0 == 0x80 { bytes.removeLast() }
                 if let last = bytes.last, last >= 0xC0 { bytes.removeLast() }
             }

@@ -56,22 +56,31 @@ enum ReportCSV {
             return t.dropReasons.sorted { $0.key < $1.key }.map { head + [$0.key, String($0.value)] }
         }
         let behavior = data.traits.flatMap { t in
-            (t.behavior ?? []).map { [t.trait, String(t.steeringLayer), number($0.coefficient), number($0.meanTraitProbability), String($0.itemCount), number($0.meanLogRatio)] }
+            (t.behavior ?? []).map {
+                [t.trait, String(t.steeringLayer), number($0.coefficient), number($0.meanTraitProbability), String($0.itemCount), number($0.meanLogRatio)]
+            }
         }
         let judge = data.traits.compactMap { t in
-            t.judgeQuality.map { [t.trait, number($0.auc), number($0.meanGap), number($0.positiveMean), number($0.negativeMean), number($0.coherenceMean),
-                                  String($0.positiveCount), String($0.negativeCount)] }
+            t.judgeQuality.map {
+                [
+                    t.trait, number($0.auc), number($0.meanGap), number($0.positiveMean), number($0.negativeMean), number($0.coherenceMean),
+                    String($0.positiveCount), String($0.negativeCount)
+                ]
+            }
         }
         return [
             ("steering", table(pointHeader, steering)),
             ("behavior", table(["trait", "layer", "coefficient", "mean_trait_probability", "item_count", "mean_log_ratio"], behavior)),
-            ("judge_quality", table(["trait", "auc", "mean_gap", "positive_mean", "negative_mean", "coherence_mean", "positive_count", "negative_count"], judge)),
+            (
+                "judge_quality",
+                table(["trait", "auc", "mean_gap", "positive_mean", "negative_mean", "coherence_mean", "positive_count", "negative_count"], judge)
+            ),
             ("layer_sweep", table(pointHeader, sweep)),
             ("projections", table(["trait", "condition", "index", "projection"], projections)),
             ("vector_norms", table(["trait", "layer", "norm"], norms)),
             ("geometry", table(["layer", "trait_a", "trait_b", "cosine"], geometry)),
             ("examples", table(["trait", "coefficient", "question", "answer", "trait_score", "coherence"], examples)),
-            ("pairs", table(["trait", "pairs_total", "pairs_kept", "drop_reason", "dropped"], pairs)),
+            ("pairs", table(["trait", "pairs_total", "pairs_kept", "drop_reason", "dropped"], pairs))
         ]
     }
 }

@@ -16,8 +16,10 @@ public struct ReportData: Codable, Equatable, Sendable {
     public var traits: [TraitReport]
     public var geometry: Geometry?
 
-    public init(runName: String, model: String, modelFingerprint: String, judge: String, createdAt: String,
-                settings: [String: String], traits: [TraitReport], geometry: Geometry?) {
+    public init(
+        runName: String, model: String, modelFingerprint: String, judge: String, createdAt: String,
+        settings: [String: String], traits: [TraitReport], geometry: Geometry?
+    ) {
         self.runName = runName; self.model = model; self.modelFingerprint = modelFingerprint; self.judge = judge
         self.createdAt = createdAt; self.settings = settings; self.traits = traits; self.geometry = geometry
     }
@@ -66,11 +68,13 @@ public struct TraitReport: Codable, Equatable, Sendable {
     /// Judged scores of the positive-system-prompted answers: steering against prompting.
     public var promptingBaseline: PromptingBaseline?
 
-    public init(trait: String, pairsTotal: Int, pairsKept: Int, dropReasons: [String: Int], vectorNorms: [Double],
-                steeringLayer: Int, steering: [SteeringPoint], layerSweep: [SteeringPoint] = [], bestLayer: Int? = nil,
-                projections: [ProjectionGroup], promptLastCorrelation: Double?, examples: [ExampleAnswer],
-                judgeQuality: JudgeQuality? = nil, behavior: [BehaviorPoint]? = nil,
-                coefficientUnit: String? = nil, meanResidualNorms: [Double]? = nil, diagnostics: SteerabilityDiagnostics? = nil) {
+    public init(
+        trait: String, pairsTotal: Int, pairsKept: Int, dropReasons: [String: Int], vectorNorms: [Double],
+        steeringLayer: Int, steering: [SteeringPoint], layerSweep: [SteeringPoint] = [], bestLayer: Int? = nil,
+        projections: [ProjectionGroup], promptLastCorrelation: Double?, examples: [ExampleAnswer],
+        judgeQuality: JudgeQuality? = nil, behavior: [BehaviorPoint]? = nil,
+        coefficientUnit: String? = nil, meanResidualNorms: [Double]? = nil, diagnostics: SteerabilityDiagnostics? = nil
+    ) {
         self.coefficientUnit = coefficientUnit; self.meanResidualNorms = meanResidualNorms; self.diagnostics = diagnostics
         self.trait = trait; self.pairsTotal = pairsTotal; self.pairsKept = pairsKept; self.dropReasons = dropReasons
         self.vectorNorms = vectorNorms; self.steeringLayer = steeringLayer; self.steering = steering

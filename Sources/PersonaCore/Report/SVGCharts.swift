@@ -80,13 +80,16 @@ enum SVGChart {
         case .triangle:
             return "<polygon points=\"\(c(x)),\(c(y - 4.5)) \(c(x - 4)),\(c(y + 3)) \(c(x + 4)),\(c(y + 3))\" fill=\"\(color)\">\(t)</polygon>"
         case .diamond:
-            return "<polygon points=\"\(c(x)),\(c(y - 4.5)) \(c(x + 4.5)),\(c(y)) \(c(x)),\(c(y + 4.5)) \(c(x - 4.5)),\(c(y))\" fill=\"\(color)\">\(t)</polygon>"
+            return
+                "<polygon points=\"\(c(x)),\(c(y - 4.5)) \(c(x + 4.5)),\(c(y)) \(c(x)),\(c(y + 4.5)) \(c(x - 4.5)),\(c(y))\" fill=\"\(color)\">\(t)</polygon>"
         }
     }
 
     /// Axes with ticks, grid lines and titles around the plot area.
-    private static func axes(x: LinearScale, y: LinearScale, xTicks: [Double], yTicks: [Double], xLabel: String, yLabel: String,
-                             xTickLabel: (Double) -> String = HTMLText.tick) -> String {
+    private static func axes(
+        x: LinearScale, y: LinearScale, xTicks: [Double], yTicks: [Double], xLabel: String, yLabel: String,
+        xTickLabel: (Double) -> String = HTMLText.tick
+    ) -> String {
         var s = "<g class=\"axes\">"
         let (left, right) = x.range, (bottom, top) = y.range
         for t in yTicks {
@@ -135,8 +138,10 @@ enum SVGChart {
 
     /// A line chart. `yDomain` fixes the y axis (e.g. 0…100); `xTicksAtData` puts a tick at every
     /// x value that occurs (coefficients, layers); `mark` draws a labelled vertical line.
-    static func line(title: String, xLabel: String, yLabel: String, series: [ChartSeries], yDomain: (Double, Double)? = nil,
-                     xTicksAtData: Bool = true, mark: (x: Double, label: String)? = nil, width: Int = 560, height: Int = 300) -> String {
+    static func line(
+        title: String, xLabel: String, yLabel: String, series: [ChartSeries], yDomain: (Double, Double)? = nil,
+        xTicksAtData: Bool = true, mark: (x: Double, label: String)? = nil, width: Int = 560, height: Int = 300
+    ) -> String {
         let xs = series.flatMap { $0.points.map(\.x) }.filter(\.isFinite)
         let ys = series.flatMap { $0.points.compactMap(\.y) }.filter(\.isFinite)
         let hasLegend = series.count > 1
@@ -154,7 +159,9 @@ enum SVGChart {
         var xTicks = x.ticks(8)
         if xTicksAtData {
             let distinct = Array(Set(xs)).sorted()
-            if distinct.count <= 16 { xTicks = distinct } else {
+            if distinct.count <= 16 {
+                xTicks = distinct
+            } else {
                 let step = Int((Double(distinct.count) / 12).rounded(.up))
                 xTicks = stride(from: 0, to: distinct.count, by: step).map { distinct[$0] }
             }
@@ -170,7 +177,11 @@ enum SVGChart {
             // Split into runs of finite points: a missing value is a gap.
             var runs: [[(Double, Double)]] = [[]]
             for p in series.points.sorted(by: { $0.x < $1.x }) {
-                if let v = p.y, v.isFinite, p.x.isFinite { runs[runs.count - 1].append((x(p.x), y(v))) } else if !runs[runs.count - 1].isEmpty { runs.append([]) }
+                if let v = p.y, v.isFinite, p.x.isFinite {
+                    runs[runs.count - 1].append((x(p.x), y(v)))
+                } else if !runs[runs.count - 1].isEmpty {
+                    runs.append([])
+                }
             }
             let dash = series.dash.map { " stroke-dasharray=\"\($0)\"" } ?? ""
             for run in runs where run.count > 1 {
@@ -179,8 +190,9 @@ enum SVGChart {
             }
             for p in series.points {
                 guard let v = p.y, v.isFinite, p.x.isFinite else { continue }
-                s += marker(series.marker, x: x(p.x), y: y(v), color: series.color,
-                            title: "\(series.name): \(HTMLText.tick(p.x)) → \(HTMLText.number(v))")
+                s += marker(
+                    series.marker, x: x(p.x), y: y(v), color: series.color,
+                    title: "\(series.name): \(HTMLText.tick(p.x)) → \(HTMLText.number(v))")
             }
         }
         if hasLegend {
@@ -223,8 +235,11 @@ enum SVGChart {
         let x = LinearScale(domain: (0, Double(max(groups.count, 1))), range: (58, Double(width) - 18))
         let y = LinearScale(domain: LinearScale.niceDomain(all), range: (Double(height) - 46, 32))
         var s = open(width, height, title)
-        s += axes(x: x, y: y, xTicks: groups.indices.map { Double($0) + 0.5 }, yTicks: y.ticks(5), xLabel: "condition", yLabel: yLabel,
-                  xTickLabel: { t in let i = Int(t); return groups.indices.contains(i) ? groups[i].label : "" })
+        s += axes(
+            x: x, y: y, xTicks: groups.indices.map { Double($0) + 0.5 }, yTicks: y.ticks(5), xLabel: "condition", yLabel: yLabel,
+            xTickLabel: { t in
+                let i = Int(t); return groups.indices.contains(i) ? groups[i].label : ""
+            })
         let band = (x.range.1 - x.range.0) / Double(max(groups.count, 1))
         let boxWidth = min(band * 0.5, 60)
         for (i, st) in stats.enumerated() {
@@ -234,7 +249,8 @@ enum SVGChart {
                 s += "<text x=\"\(c(cx))\" y=\"\(c((y.range.0 + y.range.1) / 2))\" text-anchor=\"middle\" class=\"empty\">no values</text>"
                 continue
             }
-            let tip = "<title>\(e(groups[i].label)): n=\(st.count), median \(HTMLText.number(st.median, digits: 2)), Q1 \(HTMLText.number(st.q1, digits: 2)), Q3 \(HTMLText.number(st.q3, digits: 2))</title>"
+            let tip =
+                "<title>\(e(groups[i].label)): n=\(st.count), median \(HTMLText.number(st.median, digits: 2)), Q1 \(HTMLText.number(st.q1, digits: 2)), Q3 \(HTMLText.number(st.q3, digits: 2))</title>"
             s += "<g>\(tip)"
             s += "<line x1=\"\(c(cx))\" y1=\"\(c(y(st.whiskerLow)))\" x2=\"\(c(cx))\" y2=\"\(c(y(st.q1)))\" class=\"whisker\"/>"
             s += "<line x1=\"\(c(cx))\" y1=\"\(c(y(st.q3)))\" x2=\"\(c(cx))\" y2=\"\(c(y(st.whiskerHigh)))\" class=\"whisker\"/>"
@@ -242,8 +258,10 @@ enum SVGChart {
                 s += "<line x1=\"\(c(cx - boxWidth / 4))\" y1=\"\(c(y(w)))\" x2=\"\(c(cx + boxWidth / 4))\" y2=\"\(c(y(w)))\" class=\"whisker\"/>"
             }
             let top = y(st.q3), bottom = y(st.q1)
-            s += "<rect x=\"\(c(cx - boxWidth / 2))\" y=\"\(c(top))\" width=\"\(c(boxWidth))\" height=\"\(c(max(bottom - top, 1)))\" fill=\"\(color)\" fill-opacity=\"0.35\" stroke=\"\(color)\" stroke-width=\"1.5\"/>"
-            s += "<line x1=\"\(c(cx - boxWidth / 2))\" y1=\"\(c(y(st.median)))\" x2=\"\(c(cx + boxWidth / 2))\" y2=\"\(c(y(st.median)))\" stroke=\"#000\" stroke-width=\"2.5\"/>"
+            s +=
+                "<rect x=\"\(c(cx - boxWidth / 2))\" y=\"\(c(top))\" width=\"\(c(boxWidth))\" height=\"\(c(max(bottom - top, 1)))\" fill=\"\(color)\" fill-opacity=\"0.35\" stroke=\"\(color)\" stroke-width=\"1.5\"/>"
+            s +=
+                "<line x1=\"\(c(cx - boxWidth / 2))\" y1=\"\(c(y(st.median)))\" x2=\"\(c(cx + boxWidth / 2))\" y2=\"\(c(y(st.median)))\" stroke=\"#000\" stroke-width=\"2.5\"/>"
             for o in st.outliers {
                 s += "<circle cx=\"\(c(cx))\" cy=\"\(c(y(o)))\" r=\"3\" fill=\"none\" stroke=\"\(color)\" stroke-width=\"1.5\"/>"
             }
@@ -264,11 +282,17 @@ enum SVGChart {
         let x = LinearScale(domain: (0, Double(max(bars.count, 1))), range: (58, Double(width) - 18))
         let y = LinearScale(domain: LinearScale.niceDomain(values, includeZero: true), range: (Double(height) - 46, top))
         var xTicks = bars.indices.map { Double($0) + 0.5 }
-        if bars.count > 16 { let step = Int((Double(bars.count) / 12).rounded(.up)); xTicks = stride(from: 0, to: bars.count, by: step).map { Double($0) + 0.5 } }
+        if bars.count > 16 {
+            let step = Int((Double(bars.count) / 12).rounded(.up)); xTicks = stride(from: 0, to: bars.count, by: step).map { Double($0) + 0.5 }
+        }
         var s = open(width, height, title)
-        s += "<defs><pattern id=\"hatch\" patternUnits=\"userSpaceOnUse\" width=\"6\" height=\"6\"><path d=\"M0,6 L6,0\" stroke=\"#777\" stroke-width=\"1.2\"/></pattern></defs>"
-        s += axes(x: x, y: y, xTicks: xTicks, yTicks: y.ticks(5), xLabel: xLabel, yLabel: yLabel,
-                  xTickLabel: { t in let i = Int(t); return bars.indices.contains(i) ? bars[i].label : "" })
+        s +=
+            "<defs><pattern id=\"hatch\" patternUnits=\"userSpaceOnUse\" width=\"6\" height=\"6\"><path d=\"M0,6 L6,0\" stroke=\"#777\" stroke-width=\"1.2\"/></pattern></defs>"
+        s += axes(
+            x: x, y: y, xTicks: xTicks, yTicks: y.ticks(5), xLabel: xLabel, yLabel: yLabel,
+            xTickLabel: { t in
+                let i = Int(t); return bars.indices.contains(i) ? bars[i].label : ""
+            })
         let band = (x.range.1 - x.range.0) / Double(max(bars.count, 1))
         let zero = y(0)
         s += "<line x1=\"\(c(x.range.0))\" y1=\"\(c(zero))\" x2=\"\(c(x.range.1))\" y2=\"\(c(zero))\" class=\"axis\"/>"
@@ -278,15 +302,21 @@ enum SVGChart {
             let py = y(v)
             let fill = bar.muted ? "url(#hatch)" : palette[0]
             let stroke = bar.highlight ? " stroke=\"#D55E00\" stroke-width=\"3\"" : " stroke=\"\(palette[0])\" stroke-width=\"1\""
-            s += "<rect x=\"\(c(left))\" y=\"\(c(min(py, zero)))\" width=\"\(c(w))\" height=\"\(c(max(abs(zero - py), 1)))\" fill=\"\(fill)\"\(stroke)><title>\(e(bar.label)): \(HTMLText.number(v)) \(e(bar.note))</title></rect>"
+            s +=
+                "<rect x=\"\(c(left))\" y=\"\(c(min(py, zero)))\" width=\"\(c(w))\" height=\"\(c(max(abs(zero - py), 1)))\" fill=\"\(fill)\"\(stroke)><title>\(e(bar.label)): \(HTMLText.number(v)) \(e(bar.note))</title></rect>"
             if bar.highlight {
                 s += "<text x=\"\(c(left + w / 2))\" y=\"\(c(min(py, zero) - 5))\" text-anchor=\"middle\" class=\"marklabel\">best</text>"
             }
         }
         if !legend.isEmpty {
             s += "<g class=\"legend\"><rect x=\"60\" y=\"30\" width=\"14\" height=\"10\" fill=\"\(palette[0])\"/><text x=\"78\" y=\"39\">\(e(legend[0]))</text>"
-            if legend.count > 1 { s += "<rect x=\"250\" y=\"30\" width=\"14\" height=\"10\" fill=\"url(#hatch)\" stroke=\"#777\"/><text x=\"268\" y=\"39\">\(e(legend[1]))</text>" }
-            if legend.count > 2 { s += "<rect x=\"440\" y=\"30\" width=\"14\" height=\"10\" fill=\"none\" stroke=\"#D55E00\" stroke-width=\"3\"/><text x=\"458\" y=\"39\">\(e(legend[2]))</text>" }
+            if legend.count > 1 {
+                s += "<rect x=\"250\" y=\"30\" width=\"14\" height=\"10\" fill=\"url(#hatch)\" stroke=\"#777\"/><text x=\"268\" y=\"39\">\(e(legend[1]))</text>"
+            }
+            if legend.count > 2 {
+                s +=
+                    "<rect x=\"440\" y=\"30\" width=\"14\" height=\"10\" fill=\"none\" stroke=\"#D55E00\" stroke-width=\"3\"/><text x=\"458\" y=\"39\">\(e(legend[2]))</text>"
+            }
             s += "</g>"
         }
         if values.isEmpty { s += "<text x=\"\(width / 2)\" y=\"\(height / 2)\" text-anchor=\"middle\" class=\"empty\">no data</text>" }
@@ -321,9 +351,11 @@ enum SVGChart {
             for j in 0..<n {
                 let v = (i < matrix.count && j < matrix[i].count) ? matrix[i][j] : .nan
                 let x = left + cell * Double(j), y = top + cell * Double(i)
-                s += "<rect x=\"\(c(x))\" y=\"\(c(y))\" width=\"\(c(cell))\" height=\"\(c(cell))\" fill=\"\(divergingColor(v))\" stroke=\"#ffffff\"><title>\(e(labels[i])) · \(e(labels[j])): \(HTMLText.number(v, digits: 3))</title></rect>"
+                s +=
+                    "<rect x=\"\(c(x))\" y=\"\(c(y))\" width=\"\(c(cell))\" height=\"\(c(cell))\" fill=\"\(divergingColor(v))\" stroke=\"#ffffff\"><title>\(e(labels[i])) · \(e(labels[j])): \(HTMLText.number(v, digits: 3))</title></rect>"
                 let ink = v.isFinite && abs(v) > 0.55 ? "#ffffff" : "#000000"
-                s += "<text x=\"\(c(x + cell / 2))\" y=\"\(c(y + cell / 2 + 4))\" text-anchor=\"middle\" fill=\"\(ink)\" class=\"cell\">\(HTMLText.number(v, digits: 2))</text>"
+                s +=
+                    "<text x=\"\(c(x + cell / 2))\" y=\"\(c(y + cell / 2 + 4))\" text-anchor=\"middle\" fill=\"\(ink)\" class=\"cell\">\(HTMLText.number(v, digits: 2))</text>"
             }
         }
         // Colour legend: −1 … 1 in 20 steps.

@@ -57,11 +57,13 @@ public final class ActivationCaptureHook: LayerHook {
         let layer = stream.layer
         let lastLayer = layer == layerCount - 1
         for span in stream.spans {
-            let acc = accumulators[span.id] ?? {
-                let a = Accumulator(layers: layerCount, hidden: hidden, promptLength: span.startPosition + span.rowCount)
-                accumulators[span.id] = a
-                return a
-            }()
+            let acc =
+                accumulators[span.id]
+                ?? {
+                    let a = Accumulator(layers: layerCount, hidden: hidden, promptLength: span.startPosition + span.rowCount)
+                    accumulators[span.id] = a
+                    return a
+                }()
             let promptLength = acc.promptLength ?? 0
             for i in 0..<span.rowCount {
                 let position = span.startPosition + i
@@ -84,8 +86,9 @@ public final class ActivationCaptureHook: LayerHook {
         func mean(_ sums: [[Double]], _ n: Int) -> [[Float]] {
             n == 0 ? sums.map { _ in [] } : sums.map { $0.map { Float($0 / Double(n)) } }
         }
-        return ActivationSummary(responseMean: mean(a.responseSum, a.responseCount), promptMean: mean(a.promptSum, a.promptCount),
-                                 promptLast: a.promptLast, responseTokenCount: a.responseCount, promptTokenCount: a.promptCount)
+        return ActivationSummary(
+            responseMean: mean(a.responseSum, a.responseCount), promptMean: mean(a.promptSum, a.promptCount),
+            promptLast: a.promptLast, responseTokenCount: a.responseCount, promptTokenCount: a.promptCount)
     }
 
     /// Forgets everything (reuse across batches).

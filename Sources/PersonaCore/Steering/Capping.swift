@@ -13,8 +13,10 @@ public final class ProjectionHook: LayerHook, Sendable {
     let unit: [Float]
     public var layers: Set<Int>? { [layer] }
 
-    public init(direction: [Float], layer: Int, intervention: ProjectionIntervention,
-                positions: SteeringPositions = .all, config: ModelConfig) throws {
+    public init(
+        direction: [Float], layer: Int, intervention: ProjectionIntervention,
+        positions: SteeringPositions = .all, config: ModelConfig
+    ) throws {
         try validate(vector: direction, layer: layer, config: config, what: "direction")
         let norm = direction.reduce(0) { $0 + Double($1) * Double($1) }.squareRoot()
         guard norm > 0 else { throw SteeringError.zeroVector(what: "direction") }

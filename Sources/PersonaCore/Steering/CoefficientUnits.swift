@@ -73,8 +73,9 @@ public enum ResidualNorms {
             var start = 0
             while start < prompts.count {
                 let end = min(start + max(batchSize, 1), prompts.count)
-                _ = try transformer.forward((start..<end).map { SequenceInput(tokens: prompts[$0], cache: transformer.makeCache(), id: $0) },
-                                            logits: .none)
+                _ = try transformer.forward(
+                    (start..<end).map { SequenceInput(tokens: prompts[$0], cache: transformer.makeCache(), id: $0) },
+                    logits: .none)
                 start = end
             }
         }

@@ -19,8 +19,10 @@ public struct ProjectionSpec: Equatable, Sendable {
     public var directionLayer: Int?
     public var positions: SteeringPositions
 
-    public init(path: String, intervention: ProjectionIntervention, layers: [Int]? = nil, directionLayer: Int? = nil,
-                positions: SteeringPositions = .all) {
+    public init(
+        path: String, intervention: ProjectionIntervention, layers: [Int]? = nil, directionLayer: Int? = nil,
+        positions: SteeringPositions = .all
+    ) {
         self.path = path; self.intervention = intervention; self.layers = layers
         self.directionLayer = directionLayer; self.positions = positions
     }

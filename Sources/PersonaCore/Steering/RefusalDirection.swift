@@ -56,8 +56,10 @@ public struct RequestContrastSet: Equatable, Sendable {
     public static func load(path: String) throws -> RequestContrastSet {
         let data: Data
         do { data = try Data(contentsOf: URL(fileURLWithPath: path)) } catch {
-            throw ContrastSetError.unreadable(file: path, reason: path == defaultPath
-                ? "run from the repository root or name the file with --requests" : error.localizedDescription)
+            throw ContrastSetError.unreadable(
+                file: path,
+                reason: path == defaultPath
+                    ? "run from the repository root or name the file with --requests" : error.localizedDescription)
         }
         return try parse(data, file: path)
     }
@@ -88,20 +90,23 @@ public struct RequestContrastSet: Equatable, Sendable {
                     throw ContrastSetError.badValue(file: file, field: name, value: s, problem: "must not be empty")
                 }
                 guard s.count <= maximumLength else {
-                    throw ContrastSetError.badValue(file: file, field: name, value: String(s.prefix(60)) + "…",
-                                                    problem: "longer than \(maximumLength) characters")
+                    throw ContrastSetError.badValue(
+                        file: file, field: name, value: String(s.prefix(60)) + "…",
+                        problem: "longer than \(maximumLength) characters")
                 }
                 guard seen.insert(s).inserted else { throw ContrastSetError.badValue(file: file, field: name, value: s, problem: "appears twice") }
                 return s
             }
             guard strings.count >= minimumCount else {
-                throw ContrastSetError.badValue(file: file, field: field, value: "\(strings.count) requests",
-                                                problem: "needs at least \(minimumCount)")
+                throw ContrastSetError.badValue(
+                    file: file, field: field, value: "\(strings.count) requests",
+                    problem: "needs at least \(minimumCount)")
             }
             return strings
         }
-        let set = RequestContrastSet(name: try text("name"), description: try text("description"),
-                                     harmful: try list("harmful"), harmless: try list("harmless"))
+        let set = RequestContrastSet(
+            name: try text("name"), description: try text("description"),
+            harmful: try list("harmful"), harmless: try list("harmless"))
         if let both = set.harmful.first(where: Set(set.harmless).contains) {
             throw ContrastSetError.badValue(file: file, field: "harmless", value: both, problem: "also listed under \"harmful\"")
         }
@@ -128,8 +133,9 @@ public enum RefusalDirection {
             let capture = ActivationCaptureHook(config: model.config)
             for (i, p) in batch.enumerated() { capture.expect(id: i, promptLength: p.count) }
             try model.transformer.withHooks([capture]) {
-                _ = try model.transformer.forward(batch.enumerated().map { SequenceInput(tokens: $1, cache: model.transformer.makeCache(), id: $0) },
-                                                  logits: .none)
+                _ = try model.transformer.forward(
+                    batch.enumerated().map { SequenceInput(tokens: $1, cache: model.transformer.makeCache(), id: $0) },
+                    logits: .none)
             }
             for i in batch.indices {
                 guard let s = capture.summary(for: i) else { throw SteeringError.zeroVector(what: "activations of request \(start + i)") }
@@ -182,17 +188,22 @@ public enum RefusalDirection {
 
     /// Computes the direction for every layer and chooses the row to ablate.
     /// `candidates` nil = layers from a fifth to four fifths of the depth.
-    public static func make(set: RequestContrastSet, model: LanguageModel, candidates: [Int]? = nil,
-                            progress: (String) -> Void = { _ in }) throws -> Result {
+    public static func make(
+        set: RequestContrastSet, model: LanguageModel, candidates: [Int]? = nil,
+        progress: (String) -> Void = { _ in }
+    ) throws -> Result {
         let layerCount = model.config.layerCount
         progress("activations of \(set.harmful.count) harmful and \(set.harmless.count) harmless requests")
-        let rows = difference(harmful: try promptLastActivations(set.harmful, model: model),
-                              harmless: try promptLastActivations(set.harmless, model: model))
+        let rows = difference(
+            harmful: try promptLastActivations(set.harmful, model: model),
+            harmless: try promptLastActivations(set.harmless, model: model))
         let layers = candidates ?? Array((layerCount / 5)..<max(layerCount / 5 + 1, (layerCount * 4) / 5))
         for l in layers where !(0..<layerCount).contains(l) { throw SteeringError.layerOutOfRange(layer: l, layerCount: layerCount) }
-        let vectors = TraitVectors(rows: rows, metadata: [
-            "persona.trait": set.name, "persona.method": "prompt_last", "persona.model": model.fingerprint,
-        ])
+        let vectors = TraitVectors(
+            rows: rows,
+            metadata: [
+                "persona.trait": set.name, "persona.method": "prompt_last", "persona.model": model.fingerprint
+            ])
         let prompts = try set.harmful.map { try model.chatPrompt(user: $0) }
         let tokens = refusalTokens(model.tokenizer)
         let baseline = try refusalScore(prompts: prompts, refusalTokens: tokens, model: model, hooks: [])

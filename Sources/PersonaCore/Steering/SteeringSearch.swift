@@ -68,33 +68,45 @@ public enum SteeringSearch {
         "What is the capital of France?",
         "Give me three tips for sleeping better.",
         "Explain what photosynthesis is in two sentences.",
-        "How do I boil an egg?",
+        "How do I boil an egg?"
     ]
 
     /// The point with the largest effect whose coherence cost is ≤ `maxKL` (see the file header).
     public static func choose(_ points: [SearchPoint], maxKL: Double) -> (point: SearchPoint?, reason: String) {
         let coherent = points.filter { $0.coherenceCost <= maxKL && $0.coefficient != 0 }
-        guard let best = coherent.min(by: { a, b in
-            if a.effect != b.effect { return a.effect > b.effect }
-            if abs(a.coefficient) != abs(b.coefficient) { return abs(a.coefficient) < abs(b.coefficient) }
-            return a.layer < b.layer
-        }) else {
+        guard
+            let best = coherent.min(by: { a, b in
+                if a.effect != b.effect { return a.effect > b.effect }
+                if abs(a.coefficient) != abs(b.coefficient) { return abs(a.coefficient) < abs(b.coefficient) }
+                return a.layer < b.layer
+            })
+        else {
             let cheapest = points.filter { $0.coefficient != 0 }.map(\.coherenceCost).min()
-            return (nil, String(format: "no steered point stays under the coherence floor (KL ≤ %.2f nats/token; the cheapest costs %@)",
-                                maxKL, cheapest.map { String(format: "%.2f", $0) } ?? "nothing: no steered point was searched"))
+            return (
+                nil,
+                String(
+                    format: "no steered point stays under the coherence floor (KL ≤ %.2f nats/token; the cheapest costs %@)",
+                    maxKL, cheapest.map { String(format: "%.2f", $0) } ?? "nothing: no steered point was searched")
+            )
         }
         guard best.effect > 0 else {
             return (nil, String(format: "no coherent point raises P(trait answer) above the unsteered value (best change %+.3f)", best.effect))
         }
         let over = points.filter { $0.coherenceCost > maxKL && $0.effect > best.effect }.count
-        return (best, String(format: "largest rise of P(trait answer) (%+.3f) among the %d of %d points with KL ≤ %.2f nats/token%@",
-                             best.effect, coherent.count, points.filter { $0.coefficient != 0 }.count, maxKL,
-                             over > 0 ? "; \(over) point(s) moved it more but broke coherence" : ""))
+        return (
+            best,
+            String(
+                format: "largest rise of P(trait answer) (%+.3f) among the %d of %d points with KL ≤ %.2f nats/token%@",
+                best.effect, coherent.count, points.filter { $0.coefficient != 0 }.count, maxKL,
+                over > 0 ? "; \(over) point(s) moved it more but broke coherence" : "")
+        )
     }
 
     /// Per item pair of `sequences` (trait, other, trait, other, …) steered with `steering`, the log-ratio m(trait) − m(other) (mean log-probability per answer token).
-    static func itemLogRatios(_ sequences: [TeacherForcedSequence], transformer: Transformer, steering: SteeringSpec?,
-                              pool: PrefixCachePool, interventions: [LayerHook] = []) throws -> [Double] {
+    static func itemLogRatios(
+        _ sequences: [TeacherForcedSequence], transformer: Transformer, steering: SteeringSpec?,
+        pool: PrefixCachePool, interventions: [LayerHook] = []
+    ) throws -> [Double] {
         let lp = try TeacherForcing.logProbabilities(sequences, transformer: transformer, steering: steering, pool: pool, interventions: interventions)
         return stride(from: 0, to: lp.count - 1, by: 2).map { Pipeline.logRatio(lp[$0], lp[$0 + 1]) }
     }
@@ -107,8 +119,10 @@ public enum SteeringSearch {
 
     /// Per-token mean of log p_u − log p_s over `neutral` (answers the unsteered model wrote), given
     /// the unsteered log-probabilities `unsteered`.
-    public static func coherenceCost(_ neutral: [TeacherForcedSequence], unsteered: [[Double]], transformer: Transformer, steering: SteeringSpec?,
-                                     pool: PrefixCachePool, interventions: [LayerHook] = []) throws -> Double {
+    public static func coherenceCost(
+        _ neutral: [TeacherForcedSequence], unsteered: [[Double]], transformer: Transformer, steering: SteeringSpec?,
+        pool: PrefixCachePool, interventions: [LayerHook] = []
+    ) throws -> Double {
         guard steering.map({ $0.coefficient != 0 }) ?? false else { return 0 }
         let steered = try TeacherForcing.logProbabilities(neutral, transformer: transformer, steering: steering, pool: pool, interventions: interventions)
         var total = 0.0, count = 0
@@ -129,8 +143,10 @@ extension SteeringSearch {
         public var maxKL: Double
         /// Tokens of each neutral answer the coherence proxy is measured on.
         public var neutralTokens: Int
-        public init(layers: [Int], coefficients: [Double], unit: CoefficientUnit = .norm, positions: SteeringPositions = .response,
-                    maxKL: Double = SteeringSearch.defaultMaxKL, neutralTokens: Int = 32) {
+        public init(
+            layers: [Int], coefficients: [Double], unit: CoefficientUnit = .norm, positions: SteeringPositions = .response,
+            maxKL: Double = SteeringSearch.defaultMaxKL, neutralTokens: Int = 32
+        ) {
             self.layers = layers; self.coefficients = coefficients; self.unit = unit; self.positions = positions
             self.maxKL = maxKL; self.neutralTokens = neutralTokens
         }
@@ -142,8 +158,10 @@ extension SteeringSearch {
     /// `norms`: mean residual norm per layer for `.norm` units (nil: measured here on all the pack's extraction questions).
     /// `interventions` (projection hooks: `--ablate`, `--cap`) hold at every point, the unsteered
     /// baseline and the neutral answers included, after the steering hook at its block.
-    public static func run(pack: TraitPack, source: String, vectors: [[Float]], model: LanguageModel, grid: Grid, norms given: [Double]? = nil,
-                           interventions: [LayerHook] = [], progress: (String) -> Void = { _ in }) throws -> SearchResult {
+    public static func run(
+        pack: TraitPack, source: String, vectors: [[Float]], model: LanguageModel, grid: Grid, norms given: [Double]? = nil,
+        interventions: [LayerHook] = [], progress: (String) -> Void = { _ in }
+    ) throws -> SearchResult {
         let config = model.config
         for l in grid.layers where !(0..<config.layerCount).contains(l) || l >= vectors.count {
             throw SteeringError.layerOutOfRange(layer: l, layerCount: min(config.layerCount, vectors.count))
@@ -168,12 +186,14 @@ extension SteeringSearch {
         let requests = try neutralPrompts.map {
             GenerationRequest(promptTokens: try model.chatPrompt(user: $0), maxNewTokens: grid.neutralTokens, stopTokens: model.stopTokens)
         }
-        let neutral = try zip(requests, model.transformer.withHooks(interventions) { try generator.generate(requests) }).compactMap { request, result -> TeacherForcedSequence? in
+        let neutral = try zip(requests, model.transformer.withHooks(interventions) { try generator.generate(requests) }).compactMap {
+            request, result -> TeacherForcedSequence? in
             guard !result.responseTokens.isEmpty else { return nil }
             return TeacherForcedSequence(promptTokens: request.promptTokens, answerTokens: result.responseTokens)
         }
         let pool = PrefixCachePool()
-        let unsteeredNeutral = try TeacherForcing.logProbabilities(neutral, transformer: model.transformer, steering: nil, pool: pool, interventions: interventions)
+        let unsteeredNeutral = try TeacherForcing.logProbabilities(
+            neutral, transformer: model.transformer, steering: nil, pool: pool, interventions: interventions)
         let baselineRatios = try itemLogRatios(sequences, transformer: model.transformer, steering: nil, pool: pool, interventions: interventions)
         let baseline = mean(traitProbabilities: baselineRatios)
         progress(String(format: "%@: unsteered P(trait answer) %.3f on %d measurement items", pack.name, baseline, measurement.count))
@@ -184,20 +204,24 @@ extension SteeringSearch {
             for c in grid.coefficients {
                 let raw = grid.unit.rawCoefficient(c, meanNorm: l < norms.count ? norms[l] : 0, vectorNorm: vectorNorm)
                 let spec: SteeringSpec? = c == 0 ? nil : SteeringSpec(vector: vectors[l], layer: l, coefficient: Float(raw), positions: grid.positions)
-                let ratios = c == 0 ? baselineRatios
+                let ratios =
+                    c == 0
+                    ? baselineRatios
                     : try itemLogRatios(sequences, transformer: model.transformer, steering: spec, pool: pool, interventions: interventions)
                 ratiosByLayer[l, default: []].append((c, ratios))
                 let p = mean(traitProbabilities: ratios)
-                let kl = try coherenceCost(neutral, unsteered: unsteeredNeutral, transformer: model.transformer, steering: spec, pool: pool,
-                                           interventions: interventions)
+                let kl = try coherenceCost(
+                    neutral, unsteered: unsteeredNeutral, transformer: model.transformer, steering: spec, pool: pool,
+                    interventions: interventions)
                 let point = SearchPoint(layer: l, coefficient: c, rawCoefficient: raw, traitProbability: p, effect: p - baseline, coherenceCost: kl)
                 progress(String(format: "  layer %d c=%g (raw %.2f): P(trait) %.3f (%+.3f), KL %.3f", l, c, raw, p, p - baseline, kl))
                 points.append(point)
             }
         }
         let (chosen, reason) = choose(points, maxKL: grid.maxKL)
-        var result = SearchResult(trait: pack.name, source: source, coefficientUnit: grid.unit.rawValue, maxKL: grid.maxKL,
-                                  baselineTraitProbability: baseline, measurementItems: measurement.count, points: points, chosen: chosen, reason: reason)
+        var result = SearchResult(
+            trait: pack.name, source: source, coefficientUnit: grid.unit.rawValue, maxKL: grid.maxKL,
+            baselineTraitProbability: baseline, measurementItems: measurement.count, points: points, chosen: chosen, reason: reason)
         result.positions = grid.positions
         if let chosen, let curve = ratiosByLayer[chosen.layer] {
             let sorted = curve.sorted { $0.coefficient < $1.coefficient }
@@ -219,14 +243,19 @@ extension SteeringSearch {
         for l in layers { rows.append(["\(l)"] + coefficients.map { c in cell(r.points.first { $0.layer == l && $0.coefficient == c }) }) }
         let widths = rows[0].indices.map { i in rows.map { $0[i].count }.max() ?? 0 }
         var out = rows.map { row in row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ") }
-        out.append("cells: change of P(trait answer) on \(r.measurementItems) measurement items (KL per token from the unsteered model); "
-                   + "* = over the coherence floor \(r.maxKL), > = chosen; coefficients in \(r.coefficientUnit) units")
+        out.append(
+            "cells: change of P(trait answer) on \(r.measurementItems) measurement items (KL per token from the unsteered model); "
+                + "* = over the coherence floor \(r.maxKL), > = chosen; coefficients in \(r.coefficientUnit) units")
         if let c = r.chosen {
-            out.append(String(format: "%@: chosen layer %d, c = %g %@ (raw %.2f): P(trait answer) %.3f → %.3f, KL %.3f. %@", r.trait, c.layer, c.coefficient,
-                              r.coefficientUnit, c.rawCoefficient, r.baselineTraitProbability, c.traitProbability, c.coherenceCost, r.reason))
+            out.append(
+                String(
+                    format: "%@: chosen layer %d, c = %g %@ (raw %.2f): P(trait answer) %.3f → %.3f, KL %.3f. %@", r.trait, c.layer, c.coefficient,
+                    r.coefficientUnit, c.rawCoefficient, r.baselineTraitProbability, c.traitProbability, c.coherenceCost, r.reason))
             if let anti = r.antiSteerableFraction {
-                out.append(String(format: "%@: anti-steerable at layer %d: %.2f of %d measurement items (log-ratio falling as c rises)",
-                                  r.trait, c.layer, anti, r.measurementItems))
+                out.append(
+                    String(
+                        format: "%@: anti-steerable at layer %d: %.2f of %d measurement items (log-ratio falling as c rises)",
+                        r.trait, c.layer, anti, r.measurementItems))
             }
         } else {
             out.append("\(r.trait): no point chosen: \(r.reason)")

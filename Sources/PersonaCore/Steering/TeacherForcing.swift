@@ -36,8 +36,10 @@ public enum TeacherForcing {
     /// precision. `steering` nil (or coefficient 0) is the unsteered model, bit-identical to no hook.
     /// `interventions` (projection hooks: `--ablate`, `--cap`) run after the steering hook at every
     /// pass, the pool's unsteered prefixes included: a pool must see the same interventions in every call.
-    public static func logProbabilities(_ sequences: [TeacherForcedSequence], transformer: Transformer, steering: SteeringSpec?,
-                                        pool: PrefixCachePool = PrefixCachePool(), interventions: [LayerHook] = []) throws -> [[Double]] {
+    public static func logProbabilities(
+        _ sequences: [TeacherForcedSequence], transformer: Transformer, steering: SteeringSpec?,
+        pool: PrefixCachePool = PrefixCachePool(), interventions: [LayerHook] = []
+    ) throws -> [[Double]] {
         let active = steering.flatMap { $0.coefficient == 0 ? nil : $0 }
         for (i, s) in sequences.enumerated() {
             guard !s.promptTokens.isEmpty else { throw TransformerError.badBatch(reason: "teacher-forced sequence \(i) has an empty prompt") }

@@ -35,9 +35,13 @@ public enum WrittenContrast {
     /// A written-contrast vector as a vector file: every writer of one (`persona run`, `persona
     /// search --out`) sets the same metadata.
     public static func file(rows: [[Float]], trait: String, modelFingerprint: String, extractionIndices: [Int]) -> TraitVectors {
-        TraitVectors(rows: rows, metadata: ["persona.trait": trait, "persona.method": method, "persona.model": modelFingerprint,
-                                            "persona.source": "written", "persona.items": extractionIndices.map(String.init).joined(separator: ","),
-                                            "persona.layers": "block-output"])
+        TraitVectors(
+            rows: rows,
+            metadata: [
+                "persona.trait": trait, "persona.method": method, "persona.model": modelFingerprint,
+                "persona.source": "written", "persona.items": extractionIndices.map(String.init).joined(separator: ","),
+                "persona.layers": "block-output"
+            ])
     }
 
     /// Indices of the extraction half and of the measurement half of `count` items (disjoint, covering all).
@@ -92,7 +96,8 @@ public enum WrittenContrast {
             positive.append(try sequence(question: item.question, answer: traitAnswer, model: model))
             negative.append(try sequence(question: item.question, answer: otherAnswer, model: model))
         }
-        return Pipeline.meanDifference(positive: try answerMeans(positive, transformer: model.transformer, batchSize: batchSize),
-                                       negative: try answerMeans(negative, transformer: model.transformer, batchSize: batchSize))
+        return Pipeline.meanDifference(
+            positive: try answerMeans(positive, transformer: model.transformer, batchSize: batchSize),
+            negative: try answerMeans(negative, transformer: model.transformer, batchSize: batchSize))
     }
 }

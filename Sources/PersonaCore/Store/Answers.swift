@@ -48,9 +48,11 @@ public struct AnswerRecord: Equatable, Sendable, Codable {
     /// Where the answer was generated: "local", or the engine's identity (`--engine openai`).
     public var engine: String = "local"
 
-    public init(key: String, kind: AnswerKind, trait: String, questionIndex: Int, question: String, instructionIndex: Int?, polarity: Polarity?,
-                sampleIndex: Int, systemPrompt: String?, promptText: String, answer: String, promptTokenCount: Int, responseTokenCount: Int,
-                stopReason: String, seed: UInt64, steeringLayer: Int? = nil, coefficient: Double? = nil, vectorKey: String? = nil) {
+    public init(
+        key: String, kind: AnswerKind, trait: String, questionIndex: Int, question: String, instructionIndex: Int?, polarity: Polarity?,
+        sampleIndex: Int, systemPrompt: String?, promptText: String, answer: String, promptTokenCount: Int, responseTokenCount: Int,
+        stopReason: String, seed: UInt64, steeringLayer: Int? = nil, coefficient: Double? = nil, vectorKey: String? = nil
+    ) {
         self.key = key; self.kind = kind; self.trait = trait; self.questionIndex = questionIndex; self.question = question
         self.instructionIndex = instructionIndex; self.polarity = polarity; self.sampleIndex = sampleIndex; self.systemPrompt = systemPrompt
         self.promptText = promptText; self.answer = answer; self.promptTokenCount = promptTokenCount
@@ -104,8 +106,9 @@ struct StoredActivations: StoredRecord {
         func rows(_ data: Data?, _ column: String) throws -> [[Float]] {
             try FloatBlob.decode(rows: data ?? Data(), rows: layers, width: hidden, table: "activations", column: column, key: answerKey)
         }
-        return ActivationSummary(responseMean: try rows(responseMean, "response_mean"), promptMean: try rows(promptMean, "prompt_mean"),
-                                 promptLast: try rows(promptLast, "prompt_last"), responseTokenCount: responseTokens, promptTokenCount: promptTokens)
+        return ActivationSummary(
+            responseMean: try rows(responseMean, "response_mean"), promptMean: try rows(promptMean, "prompt_mean"),
+            promptLast: try rows(promptLast, "prompt_last"), responseTokenCount: responseTokens, promptTokenCount: promptTokens)
     }
 }
 

@@ -35,7 +35,7 @@ public enum CacheKey {
 /// Float arrays as little-endian float32 blobs.
 public enum FloatBlob {
     public static func encode(_ values: [Float]) -> Data {
-        values.withUnsafeBufferPointer { Data(buffer: $0) }   // x86-64 and arm64 are little-endian
+        values.withUnsafeBufferPointer { Data(buffer: $0) }  // x86-64 and arm64 are little-endian
     }
     public static func encode(rows: [[Float]]) -> Data { encode(rows.flatMap { $0 }) }
 
@@ -47,7 +47,7 @@ public enum FloatBlob {
     }
 
     public static func decode(rows data: Data, rows: Int, width: Int, table: String, column: String, key: String) throws -> [[Float]] {
-        if data.isEmpty && rows * width > 0 { return Array(repeating: [], count: rows) }   // no response tokens
+        if data.isEmpty && rows * width > 0 { return Array(repeating: [], count: rows) }  // no response tokens
         let flat = try decode(data, count: rows * width, table: table, column: column, key: key)
         return (0..<rows).map { Array(flat[($0 * width)..<(($0 + 1) * width)]) }
     }

@@ -84,7 +84,7 @@ public final class RunStore: @unchecked Sendable {
             let tables = try String.fetchAll(db, sql: "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name")
             if tables.isEmpty {
                 if readOnly { throw RunStoreError.notARunStore(path: path) }
-                return []   // an empty database (a store created but never migrated): migrating is safe
+                return []  // an empty database (a store created but never migrated): migrating is safe
             }
             guard tables.contains("grdb_migrations") else { throw RunStoreError.unknownSchema(path: path, tables: tables) }
             let applied = try migrator.appliedIdentifiers(db)

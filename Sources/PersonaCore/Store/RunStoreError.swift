@@ -1,6 +1,5 @@
 // The run store's errors: each names the file, or the table, column and row, and says what to do.
 
-
 public enum RunStoreError: Error, CustomStringConvertible, Equatable {
     case cannotOpen(path: String, reason: String)
     case badBlob(table: String, column: String, key: String, bytes: Int, expected: Int)
@@ -26,11 +25,14 @@ public enum RunStoreError: Error, CustomStringConvertible, Equatable {
         case let .badColumn(table, column, row, found, expected):
             return "run store: \(table).\(column) of \(row) holds \(found), expected \(expected) (a damaged store: delete the run directory or the row)"
         case let .laterSchema(path, migrations):
-            return "\(path) was written by a later version of persona (schema steps \(migrations.joined(separator: ", ")) unknown here): open it with that version"
+            return
+                "\(path) was written by a later version of persona (schema steps \(migrations.joined(separator: ", ")) unknown here): open it with that version"
         case let .unknownSchema(path, tables):
-            return "\(path) is not a persona run store or its schema record is damaged (tables \(tables.joined(separator: ", ")) but no grdb_migrations): it was left unchanged"
+            return
+                "\(path) is not a persona run store or its schema record is damaged (tables \(tables.joined(separator: ", ")) but no grdb_migrations): it was left unchanged"
         case let .earlierSchema(path, missing, reason):
-            return "\(path) was written by an earlier version of persona (schema steps \(missing.joined(separator: ", ")) not applied) and could not be read from a migrated copy (\(reason)): run any `persona stage … --run` on its run directory once to migrate it in place"
+            return
+                "\(path) was written by an earlier version of persona (schema steps \(missing.joined(separator: ", ")) not applied) and could not be read from a migrated copy (\(reason)): run any `persona stage … --run` on its run directory once to migrate it in place"
         }
     }
 }

@@ -108,9 +108,11 @@ extension RunStore {
     public func decisions(filterKey: String) throws -> [PairDecision]? {
         try db.read { db in
             guard try Row.fetchOne(db, sql: "SELECT 1 FROM filter_runs WHERE filter_key = ?", arguments: [filterKey]) != nil else { return nil }
-            return try PairDecision.fetchAll(db, sql: """
-                SELECT * FROM pair_decisions WHERE filter_key = ? ORDER BY question_index, instruction_index, sample_index
-                """, arguments: [filterKey])
+            return try PairDecision.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM pair_decisions WHERE filter_key = ? ORDER BY question_index, instruction_index, sample_index
+                    """, arguments: [filterKey])
         }
     }
 }

@@ -88,8 +88,10 @@ extension RunStore {
     }
 
     /// The tables `count(_:)` answers for.
-    static let tables = ["answers", "scores", "activations", "pair_decisions", "vectors", "steering_results", "projections", "stage_log",
-                         "filter_runs", "trait_states", "behavior_results", "geometry"]
+    static let tables = [
+        "answers", "scores", "activations", "pair_decisions", "vectors", "steering_results", "projections", "stage_log",
+        "filter_runs", "trait_states", "behavior_results", "geometry"
+    ]
 
     /// Row counts per table (progress displays, tests).
     public func count(_ table: String) throws -> Int {

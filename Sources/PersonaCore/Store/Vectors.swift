@@ -112,8 +112,9 @@ public struct ProjectionRecord: Equatable, Sendable, Codable {
         case .positivePrompt: condition = .positivePrompt
         case .steered:
             guard let coefficient, coefficient.isFinite else {
-                throw RunStoreError.badValue(table: "projections", column: "coefficient", key: answerKey,
-                                             value: coefficient.map { "\($0) (a steered row needs a finite coefficient)" } ?? "NULL (a steered row needs its coefficient)")
+                throw RunStoreError.badValue(
+                    table: "projections", column: "coefficient", key: answerKey,
+                    value: coefficient.map { "\($0) (a steered row needs a finite coefficient)" } ?? "NULL (a steered row needs its coefficient)")
             }
             condition = .steered(coefficient: coefficient)
         }
@@ -211,8 +212,9 @@ extension RunStore {
 
     public func projections(vectorKey: String, layer: Int) throws -> [ProjectionRecord] {
         try db.read { db in
-            try ProjectionRecord.fetchAll(db, sql: "SELECT * FROM projections WHERE vector_key = ? AND layer = ? ORDER BY condition, coefficient, answer_key",
-                                          arguments: [vectorKey, layer])
+            try ProjectionRecord.fetchAll(
+                db, sql: "SELECT * FROM projections WHERE vector_key = ? AND layer = ? ORDER BY condition, coefficient, answer_key",
+                arguments: [vectorKey, layer])
         }
     }
 }

@@ -55,8 +55,8 @@ public enum GGUFWriter {
             }
             string(t.name)
             u32(UInt32(t.shape.count))
-            for d in t.shape.reversed() { u64(UInt64(d)) }   // ggml order: innermost first
-            u32(0)                                             // GGML_TYPE_F32
+            for d in t.shape.reversed() { u64(UInt64(d)) }  // ggml order: innermost first
+            u32(0)  // GGML_TYPE_F32
             u64(UInt64(offset))
             offset += padded(t.values.count * 4)
         }

@@ -19,7 +19,8 @@ public enum PickleError: Error, CustomStringConvertible, Equatable {
         switch self {
         case let .unknownOpcode(path, opcode, offset):
             let printable = (0x21...0x7e).contains(opcode) ? " ('\(Character(Unicode.Scalar(opcode)))')" : ""
-            return "\(path): pickle opcode 0x\(String(opcode, radix: 16))\(printable) at offset \(offset) is not supported (only the opcodes torch.save uses for a plain tensor)"
+            return
+                "\(path): pickle opcode 0x\(String(opcode, radix: 16))\(printable) at offset \(offset) is not supported (only the opcodes torch.save uses for a plain tensor)"
         case let .truncated(path, opcode, offset): return "\(path): pickle truncated in \(opcode) at offset \(offset)"
         case let .stackUnderflow(path, opcode, offset): return "\(path): pickle \(opcode) at offset \(offset) pops an empty stack"
         case let .noMark(path, opcode, offset): return "\(path): pickle \(opcode) at offset \(offset) needs a MARK that is not there"
@@ -197,21 +198,21 @@ public struct PickleReader {
             let code = bytes[position]
             position += 1
             switch code {
-            case 0x80: // PROTO
+            case 0x80:  // PROTO
                 opcode = "PROTO"
                 let version = try uintLE(1)
                 guard version <= 5 else { throw bad("protocol \(version) is unknown") }
-            case 0x95: // FRAME (protocol 4): a length hint only
+            case 0x95:  // FRAME (protocol 4): a length hint only
                 opcode = "FRAME"; _ = try uintLE(8)
-            case 0x2E: // STOP
+            case 0x2E:  // STOP
                 opcode = "STOP"
                 let item = try pop()
                 return item.value
-            case 0x28: // MARK
+            case 0x28:  // MARK
                 opcode = "MARK"
                 guard stack.count < limits.stack else { throw PickleError.limitExceeded(path: path, limit: "stack size", maximum: limits.stack) }
                 stack.append(.mark)
-            case 0x30: // POP
+            case 0x30:  // POP
                 opcode = "POP"; _ = try pop()
             case 0x4E: opcode = "NONE"; try push(.none)
             case 0x88: opcode = "NEWTRUE"; try push(.bool(true))
@@ -219,14 +220,14 @@ public struct PickleReader {
             case 0x4B: opcode = "BININT1"; try push(.int(Int(try uintLE(1))))
             case 0x4D: opcode = "BININT2"; try push(.int(Int(try uintLE(2))))
             case 0x4A: opcode = "BININT"; try push(.int(Int(Int32(bitPattern: UInt32(try uintLE(4))))))
-            case 0x8A: // LONG1: little-endian two's complement of n ≤ 8 bytes
+            case 0x8A:  // LONG1: little-endian two's complement of n ≤ 8 bytes
                 opcode = "LONG1"
                 let n = Int(try uintLE(1))
                 guard n <= 8 else { throw bad("\(n)-byte integer does not fit 64 bits") }
                 let raw = n == 0 ? 0 : try uintLE(n)
                 let shift = UInt64(64 - 8 * n)
                 try push(.int(n == 0 ? 0 : Int(Int64(bitPattern: raw << shift) >> Int64(shift))))
-            case 0x47: // BINFLOAT: big-endian double
+            case 0x47:  // BINFLOAT: big-endian double
                 opcode = "BINFLOAT"
                 var v: UInt64 = 0
                 for byte in try take(8) { v = v << 8 | UInt64(byte) }
@@ -237,19 +238,19 @@ public struct PickleReader {
             case 0x43: opcode = "SHORT_BINBYTES"; let n = Int(try uintLE(1)); try push(.bytes(Array(try take(n))))
             case 0x42: opcode = "BINBYTES"; let n = Int(try uintLE(4)); try push(.bytes(Array(try take(n))))
             case 0x29: opcode = "EMPTY_TUPLE"; try push(.tuple([]), depth: 1)
-            case 0x85, 0x86, 0x87: // TUPLE1, TUPLE2, TUPLE3
+            case 0x85, 0x86, 0x87:  // TUPLE1, TUPLE2, TUPLE3
                 let n = Int(code - 0x84)
                 opcode = "TUPLE\(n)"
                 var items: [Item] = []
                 for _ in 0..<n { items.insert(try pop(), at: 0) }
                 try push(.tuple(items.map(\.value)), depth: Self.depth(items))
-            case 0x74: // TUPLE
+            case 0x74:  // TUPLE
                 opcode = "TUPLE"
                 let items = try popToMark()
                 try spend(items.count)
                 try push(.tuple(items.map(\.value)), depth: Self.depth(items))
             case 0x5D: opcode = "EMPTY_LIST"; try push(.list([]), depth: 1)
-            case 0x61, 0x65: // APPEND, APPENDS
+            case 0x61, 0x65:  // APPEND, APPENDS
                 opcode = code == 0x61 ? "APPEND" : "APPENDS"
                 let added = code == 0x61 ? [try pop()] : try popToMark()
                 let list = try top()
@@ -258,7 +259,7 @@ public struct PickleReader {
                 items += added.map(\.value)
                 try replaceTop(.list(items), depth: max(list.depth, Self.depth(added)))
             case 0x7D: opcode = "EMPTY_DICT"; try push(.dict([], []), depth: 1)
-            case 0x73, 0x75: // SETITEM, SETITEMS
+            case 0x73, 0x75:  // SETITEM, SETITEMS
                 opcode = code == 0x73 ? "SETITEM" : "SETITEMS"
                 var pairs: [Item]
                 if code == 0x73 { let v = try pop(); let k = try pop(); pairs = [k, v] } else { pairs = try popToMark() }
@@ -271,25 +272,25 @@ public struct PickleReader {
                     keys.append(pairs[k].value); values.append(pairs[k + 1].value)
                 }
                 try replaceTop(.dict(keys, values), depth: max(dict.depth, Self.depth(pairs)))
-            case 0x63: // GLOBAL
+            case 0x63:  // GLOBAL
                 opcode = "GLOBAL"
                 let module = try line(), name = try line()
                 try push(.global(module: module, name: name))
-            case 0x93: // STACK_GLOBAL
+            case 0x93:  // STACK_GLOBAL
                 opcode = "STACK_GLOBAL"
                 let name = try pop(), module = try pop()
                 guard case .string(let n) = name.value, case .string(let m) = module.value else { throw bad("module and name must be strings") }
                 try push(.global(module: m, name: n))
-            case 0x51: // BINPERSID
+            case 0x51:  // BINPERSID
                 opcode = "BINPERSID"
                 let pid = try pop()
                 try push(.persistent(pid.value), depth: pid.depth + 1)
-            case 0x52: // REDUCE
+            case 0x52:  // REDUCE
                 opcode = "REDUCE"
                 let arguments = try pop(), callable = try pop()
                 guard case .tuple = arguments.value else { throw bad("arguments are not a tuple") }
                 try push(.reduce(callable: callable.value, arguments: arguments.value), depth: Self.depth([arguments, callable]))
-            case 0x62: // BUILD
+            case 0x62:  // BUILD
                 opcode = "BUILD"
                 let state = try pop(), object = try pop()
                 try push(.build(object: object.value, state: state.value), depth: Self.depth([state, object]))

@@ -22,7 +22,8 @@ public enum TorchFileError: Error, CustomStringConvertible, Equatable {
         case let .noPickle(path): return "\(path): no */data.pkl in the archive: not a torch.save file"
         case let .notATensor(path, found):
             return "\(path): the pickle does not describe one tensor (torch._utils._rebuild_tensor_v2); found \(found.prefix(200))"
-        case let .unsupportedStorage(path, type): return "\(path): storage type \(type) is not supported (FloatStorage, HalfStorage, BFloat16Storage, DoubleStorage)"
+        case let .unsupportedStorage(path, type):
+            return "\(path): storage type \(type) is not supported (FloatStorage, HalfStorage, BFloat16Storage, DoubleStorage)"
         case let .badTensorField(path, field, found): return "\(path): tensor \(field) is \(found.prefix(200))"
         case let .bigEndian(path, byteorder): return "\(path): byteorder \"\(byteorder)\" is not supported (little-endian files only)"
         case let .storageSize(path, entry, expected, found):
@@ -64,13 +65,15 @@ public enum TorchVectorFile {
 
         // _rebuild_tensor_v2(storage, storage_offset, size, stride, requires_grad, backward_hooks, …)
         guard case let .reduce(.global(module, name), .tuple(arguments)) = root,
-              module == "torch._utils", name == "_rebuild_tensor_v2" || name == "_rebuild_tensor",
-              arguments.count >= 4 else {
+            module == "torch._utils", name == "_rebuild_tensor_v2" || name == "_rebuild_tensor",
+            arguments.count >= 4
+        else {
             throw TorchFileError.notATensor(path: path, found: root.description)
         }
         guard case let .persistent(.tuple(pid)) = arguments[0], pid.count == 5,
-              case .string("storage") = pid[0], case let .global(storageModule, storageType) = pid[1],
-              case let .string(key) = pid[2], case let .int(numel) = pid[4] else {
+            case .string("storage") = pid[0], case let .global(storageModule, storageType) = pid[1],
+            case let .string(key) = pid[2], case let .int(numel) = pid[4]
+        else {
             throw TorchFileError.badTensorField(path: path, field: "storage", found: arguments[0].description)
         }
         guard storageModule == "torch", let elementSize = elementSize(storageType) else {

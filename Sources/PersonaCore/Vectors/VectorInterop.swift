@@ -35,8 +35,10 @@ public enum VectorExportError: Error, CustomStringConvertible, Equatable {
 public enum ControlVectorGGUF {
     /// The GGUF bytes for `vectors`, and warnings for the user (row 0 dropped while non-zero).
     /// A single-vector file is written as `direction.layer` (`layer` ≥ 1 required).
-    public static func encode(_ vectors: TraitVectors, modelHint: String, layer: Int? = nil,
-                              path: String = "<vectors>") throws -> (data: Data, warnings: [String]) {
+    public static func encode(
+        _ vectors: TraitVectors, modelHint: String, layer: Int? = nil,
+        path: String = "<vectors>"
+    ) throws -> (data: Data, warnings: [String]) {
         var warnings: [String] = []
         var tensors: [GGUFWriter.Tensor] = []
         var layerCount: Int
@@ -58,7 +60,7 @@ public enum ControlVectorGGUF {
         var metadata: [(String, GGUFWriter.Value)] = [
             ("general.architecture", .string("controlvector")),
             ("controlvector.model_hint", .string(modelHint)),
-            ("controlvector.layer_count", .uint32(UInt32(layerCount))),
+            ("controlvector.layer_count", .uint32(UInt32(layerCount)))
         ]
         for key in vectors.metadata.keys.sorted() where key.hasPrefix("persona.") {
             metadata.append((key, .string(vectors.metadata[key] ?? "")))
@@ -68,8 +70,10 @@ public enum ControlVectorGGUF {
 
     /// Writes a control-vector GGUF atomically; returns the warnings.
     @discardableResult
-    public static func write(_ vectors: TraitVectors, modelHint: String, layer: Int? = nil, to url: URL,
-                             path: String = "<vectors>") throws -> [String] {
+    public static func write(
+        _ vectors: TraitVectors, modelHint: String, layer: Int? = nil, to url: URL,
+        path: String = "<vectors>"
+    ) throws -> [String] {
         let (data, warnings) = try encode(vectors, modelHint: modelHint, layer: layer, path: path)
         try data.write(to: url, options: .atomic)
         return warnings
@@ -89,7 +93,8 @@ public enum ControlVectorGGUF {
                 throw VectorExportError.notAControlVector(path: path, reason: "tensor \"\(t.name)\" is not direction.N with N ≥ 1")
             }
             guard t.type == .f32, t.dimensions.count == 1 else {
-                throw VectorExportError.notAControlVector(path: path, reason: "tensor \"\(t.name)\" is \(t.type.name) with \(t.dimensions.count) dimensions, not 1-D F32")
+                throw VectorExportError.notAControlVector(
+                    path: path, reason: "tensor \"\(t.name)\" is \(t.type.name) with \(t.dimensions.count) dimensions, not 1-D F32")
             }
             if width < 0 { width = t.dimensions[0] }
             guard t.dimensions[0] == width else {

@@ -97,7 +97,8 @@ public struct ZipArchive {
             throw ZipError.tooManyEntries(path: path, count: entryCount, maximum: ZipArchive.maximumEntries)
         }
         guard directoryOffset <= eocd, directorySize <= eocd - directoryOffset else {
-            throw ZipError.truncated(path: path, field: "central directory", offset: directoryOffset, needed: directorySize, available: max(0, eocd - directoryOffset))
+            throw ZipError.truncated(
+                path: path, field: "central directory", offset: directoryOffset, needed: directorySize, available: max(0, eocd - directoryOffset))
         }
         var entries: [Entry] = []
         var at = directoryOffset
@@ -117,8 +118,10 @@ public struct ZipArchive {
             let nameBytes = try r.slice(at: at + 46, count: nameLength, "\(field) name")
             let name = String(decoding: nameBytes, as: UTF8.self)
             if compressed == 0xFFFF_FFFF || uncompressed == 0xFFFF_FFFF || localOffset == 0xFFFF_FFFF { throw ZipError.zip64(path: path) }
-            entries.append(Entry(name: name, method: method, crc32: crc, compressedSize: compressed,
-                                 uncompressedSize: uncompressed, localHeaderOffset: localOffset, flags: flags))
+            entries.append(
+                Entry(
+                    name: name, method: method, crc32: crc, compressedSize: compressed,
+                    uncompressedSize: uncompressed, localHeaderOffset: localOffset, flags: flags))
             at += 46 + nameLength + extraLength + commentLength
         }
         self.entries = entries
@@ -171,7 +174,9 @@ public struct ZipArchive {
     /// writes more, or is corrupt is an error. DEFLATE expands at most 1032:1, so a larger declared
     /// size is refused before any memory is reserved for it.
     static func inflate(_ compressed: ArraySlice<UInt8>, size: Int) throws -> [UInt8] {
-        guard size / 1032 <= compressed.count else { throw InflateFailure(reason: "\(compressed.count) compressed bytes cannot inflate to the declared \(size)") }
+        guard size / 1032 <= compressed.count else {
+            throw InflateFailure(reason: "\(compressed.count) compressed bytes cannot inflate to the declared \(size)")
+        }
         var stream = z_stream()
         guard inflateInit2_(&stream, -MAX_WBITS, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
             throw InflateFailure(reason: "zlib could not start")

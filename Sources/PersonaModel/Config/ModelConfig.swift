@@ -21,9 +21,11 @@ public struct ModelConfig: Equatable, Sendable, Codable {
     /// Q/K/V projections carry biases (Qwen2).
     public var attentionBias: Bool
 
-    public init(architecture: String, layerCount: Int, hiddenSize: Int, headCount: Int, kvHeadCount: Int,
-                headDimension: Int, feedForwardSize: Int, vocabularySize: Int, contextLength: Int,
-                ropeTheta: Double, normEpsilon: Double, tiedEmbeddings: Bool, attentionBias: Bool) {
+    public init(
+        architecture: String, layerCount: Int, hiddenSize: Int, headCount: Int, kvHeadCount: Int,
+        headDimension: Int, feedForwardSize: Int, vocabularySize: Int, contextLength: Int,
+        ropeTheta: Double, normEpsilon: Double, tiedEmbeddings: Bool, attentionBias: Bool
+    ) {
         self.architecture = architecture; self.layerCount = layerCount; self.hiddenSize = hiddenSize
         self.headCount = headCount; self.kvHeadCount = kvHeadCount; self.headDimension = headDimension
         self.feedForwardSize = feedForwardSize; self.vocabularySize = vocabularySize

@@ -2,7 +2,7 @@
 // Readers never trust the file: every access goes through bounds-checked helpers.
 import Foundation
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Errors about opening and mapping files.

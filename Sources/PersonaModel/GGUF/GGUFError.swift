@@ -61,7 +61,8 @@ public enum GGUFError: Error, CustomStringConvertible, Equatable {
         case let .misalignedTensor(path, tensor, offset, alignment):
             return "\(path): tensor \"\(tensor)\": data offset \(offset) is not a multiple of the alignment \(alignment)"
         case let .tensorOutsideData(path, tensor, offset, size, dataSize):
-            return "\(path): tensor \"\(tensor)\": bytes \(offset)..<\(offset + UInt64(size)) lie outside the data section (\(dataSize) bytes); the file may be truncated"
+            return
+                "\(path): tensor \"\(tensor)\": bytes \(offset)..<\(offset + UInt64(size)) lie outside the data section (\(dataSize) bytes); the file may be truncated"
         case let .overlappingTensors(path, first, second):
             return "\(path): tensors \"\(first)\" and \"\(second)\" overlap"
         case let .badAlignment(path, value):

@@ -141,7 +141,8 @@ public final class GGUFFile: @unchecked Sendable {
         self.dataOffset = dataOffset
         let dataSize = max(storage.count - dataOffset, 0)
         if tensorCount > 0 && dataOffset > storage.count {
-            throw GGUFError.truncated(path: path, field: "data section", offset: headerEnd, needed: dataOffset - headerEnd, available: storage.count - headerEnd)
+            throw GGUFError.truncated(
+                path: path, field: "data section", offset: headerEnd, needed: dataOffset - headerEnd, available: storage.count - headerEnd)
         }
 
         var infos: [GGUFTensorInfo] = []

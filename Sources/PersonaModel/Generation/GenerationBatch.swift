@@ -39,7 +39,7 @@ public final class GenerationBatch {
         let request: GenerationRequest
         let cache: KVCache
         var sampler: Sampler
-        var pending: [Int]       // tokens to feed in the next pass
+        var pending: [Int]  // tokens to feed in the next pass
         var generated: [Int] = []
         var text: String? = nil
         var stop: StopReason? = nil
@@ -76,7 +76,8 @@ public final class GenerationBatch {
             throw GenerationError.badParameter(request: id, field: "id", value: "\(id) (already in the batch)")
         }
         if let prefix = request.prefix, prefix.count >= request.promptTokens.count {
-            throw GenerationError.badPrefix(request: id, reason: "the prefix (\(prefix.count) tokens) must be shorter than the prompt (\(request.promptTokens.count))")
+            throw GenerationError.badPrefix(
+                request: id, reason: "the prefix (\(prefix.count) tokens) must be shorter than the prompt (\(request.promptTokens.count))")
         }
         if request.maxNewTokens == 0 {
             return GenerationResult(promptTokens: request.promptTokens, tokens: [], stopReason: .maxTokens, text: decode.map { _ in "" })
@@ -128,7 +129,8 @@ public final class GenerationBatch {
             if s.request.stopTokens.contains(token) {
                 s.stop = .endToken
             } else if !s.request.stopStrings.isEmpty, let decode,
-                      let cut = Self.stopStringCut(decode(s.generated), stopStrings: s.request.stopStrings) {
+                let cut = Self.stopStringCut(decode(s.generated), stopStrings: s.request.stopStrings)
+            {
                 s.stop = .stopString
                 s.text = cut
             } else if s.generated.count >= s.request.maxNewTokens {
@@ -140,7 +142,7 @@ public final class GenerationBatch {
             events.append(.token(GeneratedToken(id: s.id, token: token, logits: row, stop: s.stop)))
             if let stop = s.stop {
                 if feedFinalToken && stop != .endToken && s.cache.count < contextLength {
-                    still.append(s)   // one more pass to feed the last token
+                    still.append(s)  // one more pass to feed the last token
                 } else {
                     events.append(.finished(id: s.id, result: result(s)))
                 }

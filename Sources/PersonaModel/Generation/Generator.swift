@@ -24,8 +24,10 @@ public struct GenerationRequest {
     /// A cache holding the first `prefix.count` tokens of `promptTokens`, reused (copied), not recomputed.
     public var prefix: KVCache?
 
-    public init(promptTokens: [Int], maxNewTokens: Int, sampling: SamplingParameters = .greedy,
-                stopTokens: Set<Int> = [], stopStrings: [String] = [], prefix: KVCache? = nil) {
+    public init(
+        promptTokens: [Int], maxNewTokens: Int, sampling: SamplingParameters = .greedy,
+        stopTokens: Set<Int> = [], stopStrings: [String] = [], prefix: KVCache? = nil
+    ) {
         self.promptTokens = promptTokens; self.maxNewTokens = maxNewTokens; self.sampling = sampling
         self.stopTokens = stopTokens; self.stopStrings = stopStrings; self.prefix = prefix
     }

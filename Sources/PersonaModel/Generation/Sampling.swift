@@ -161,8 +161,10 @@ public struct Sampler: Sendable {
 
     /// The kept candidates without a sort of the vocabulary; nil when the logits hold a NaN or an
     /// infinity (the caller then takes the reference path, whose behaviour there is the contract).
-    static func candidates(_ logits: [Float], _ p: SamplingParameters,
-                           weights: inout [Float], chunkSums: inout [Double]) -> Candidates? {
+    static func candidates(
+        _ logits: [Float], _ p: SamplingParameters,
+        weights: inout [Float], chunkSums: inout [Double]
+    ) -> Candidates? {
         let n = logits.count
         var maximum = -Float.infinity, minimum = Float.infinity
         for l in logits {
@@ -173,14 +175,16 @@ public struct Sampler: Sendable {
         guard inverseTemperature.isFinite else { return nil }
         let useTopK = p.topK > 0 && p.topK < n
         if !useTopK && p.topP >= 1 {
-            let total = softmaxWeights(logits, maximum: maximum, inverseTemperature: inverseTemperature,
-                                       into: &weights, chunkSums: &chunkSums)
+            let total = softmaxWeights(
+                logits, maximum: maximum, inverseTemperature: inverseTemperature,
+                into: &weights, chunkSums: &chunkSums)
             return total.isFinite && total > 0 ? .all(total: total) : nil
         }
         if !useTopK {
             // Top-p over the whole vocabulary: the SIMD weights, then one histogram pass.
-            let total = softmaxWeights(logits, maximum: maximum, inverseTemperature: inverseTemperature,
-                                       into: &weights, chunkSums: &chunkSums)
+            let total = softmaxWeights(
+                logits, maximum: maximum, inverseTemperature: inverseTemperature,
+                into: &weights, chunkSums: &chunkSums)
             guard total.isFinite, total > 0 else { return nil }
             let (ids, listWeights) = topP(logits, weights: weights, minimum: minimum, maximum: maximum, mass: p.topP * total)
             let kept = listWeights.reduce(0, +)
@@ -297,8 +301,10 @@ public struct Sampler: Sendable {
 
     /// exp((logits[i] − maximum) · inverseTemperature) for every i into `weights`, with the sum of
     /// each chunk in `chunkSums`; returns the total. Hot: one pass over the vocabulary per token.
-    static func softmaxWeights(_ logits: [Float], maximum: Float, inverseTemperature: Float,
-                               into weights: inout [Float], chunkSums: inout [Double]) -> Double {
+    static func softmaxWeights(
+        _ logits: [Float], maximum: Float, inverseTemperature: Float,
+        into weights: inout [Float], chunkSums: inout [Double]
+    ) -> Double {
         let n = logits.count
         if weights.count != n { weights = [Float](repeating: 0, count: n) }
         let chunks = (n + chunk - 1) / chunk
@@ -335,7 +341,7 @@ public struct Sampler: Sendable {
     /// −87.3 where float underflows. Only SSE2 operations, so it needs no CPU target.
     @inline(__always) static func fastExp8(_ x: SIMD8<Float>) -> SIMD8<Float> {
         let clamped = x.replacing(with: -87.3, where: x .< -87.3)
-        let magic: Float = 12_582_912   // 1.5 · 2^23: adding it rounds to an integer in the low bits
+        let magic: Float = 12_582_912  // 1.5 · 2^23: adding it rounds to an integer in the low bits
         let t = clamped * 1.442_695_04 + magic
         let n = t - magic
         var r = clamped - n * 0.693_359_375

@@ -110,7 +110,11 @@ public enum ModelFingerprint {
             hasher.update(data: Data(names.utf8))
             for tensor in h.tensors {
                 // A tensor that cannot be read is named in the hash instead (loading it fails later anyway).
-                if let bytes = try? h.data(of: tensor.name).bytes { sample(bytes, into: &hasher) } else { hasher.update(data: Data("unreadable:\(tensor.name)".utf8)) }
+                if let bytes = try? h.data(of: tensor.name).bytes {
+                    sample(bytes, into: &hasher)
+                } else {
+                    hasher.update(data: Data("unreadable:\(tensor.name)".utf8))
+                }
             }
             return "hf-content:" + hex(hasher.finalize()).prefix(32)
         }

@@ -26,7 +26,7 @@ public enum ModelLocator {
     public static let defaultModels: [DefaultModel] = [
         DefaultModel(name: "smollm2-135m", sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"),
         DefaultModel(name: "qwen2.5-0.5b", sha256: "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"),
-        DefaultModel(name: "qwen2.5-1.5b", sha256: "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046"),
+        DefaultModel(name: "qwen2.5-1.5b", sha256: "cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046")
     ]
 
     /// Directories searched for `NAME.gguf`: `$PERSONA_MODELS_DIR`, then `./models`.

@@ -18,7 +18,8 @@ public enum SafetensorsWriter {
         var offset = 0
         for t in tensors {
             guard t.shape.reduce(1, *) == t.values.count else {
-                throw SafetensorsError.badTensorEntry(path: "<writer>", tensor: t.name, field: "shape", reason: "\(t.shape) does not hold \(t.values.count) values")
+                throw SafetensorsError.badTensorEntry(
+                    path: "<writer>", tensor: t.name, field: "shape", reason: "\(t.shape) does not hold \(t.values.count) values")
             }
             let size = t.values.count * 4
             header[t.name] = ["dtype": "F32", "shape": t.shape, "data_offsets": [offset, offset + size]] as [String: Any]

@@ -73,7 +73,7 @@ public final class NextTokenScorer: @unchecked Sendable {
             let cache: KVCache
             var start = 0
             if best >= 0 {
-                let usable = min(bestLength, tokens.count - 1)   // at least one new token for the logits
+                let usable = min(bestLength, tokens.count - 1)  // at least one new token for the logits
                 cache = entries[best].cache.copy(keeping: usable, reserving: tokens.count - usable)
                 start = usable
                 entries[best].lastUse = clock
@@ -91,8 +91,10 @@ public final class NextTokenScorer: @unchecked Sendable {
                 tokensComputed += inputs[k].tokens.count
                 results[owner] = lp
                 clock += 1
-                entries.append(Entry(tokens: sequences[owner], cache: inputs[k].cache, logProbabilities: lp, lastUse: clock,
-                                     isPrompt: inputs[k].tokens.count > Self.promptTokens))
+                entries.append(
+                    Entry(
+                        tokens: sequences[owner], cache: inputs[k].cache, logProbabilities: lp, lastUse: clock,
+                        isPrompt: inputs[k].tokens.count > Self.promptTokens))
             }
             clock += 1
             for p in parents { entries[p].lastUse = clock }
@@ -198,8 +200,10 @@ public final class NextTokenScorer: @unchecked Sendable {
             let base = branches.count
             firstBranch.append(base)
             for node in request.nodes {
-                branches.append(BranchInput(token: node.token, prefix: caches[i], parent: node.parent.map { base + $0 },
-                                            wantsLogits: node.wantsLogProbabilities, id: i))
+                branches.append(
+                    BranchInput(
+                        token: node.token, prefix: caches[i], parent: node.parent.map { base + $0 },
+                        wantsLogits: node.wantsLogProbabilities, id: i))
             }
         }
         let pass = try transformer.forward(inputs, branches: branches, logits: .last)
@@ -209,8 +213,10 @@ public final class NextTokenScorer: @unchecked Sendable {
             tokensComputed += inputs[k].tokens.count
             computed[owner] = lp
             clock += 1
-            entries.append(Entry(tokens: requests[owner].prompt, cache: inputs[k].cache, logProbabilities: lp, lastUse: clock,
-                                 isPrompt: inputs[k].tokens.count > Self.promptTokens))
+            entries.append(
+                Entry(
+                    tokens: requests[owner].prompt, cache: inputs[k].cache, logProbabilities: lp, lastUse: clock,
+                    isPrompt: inputs[k].tokens.count > Self.promptTokens))
         }
         tokensComputed += branches.count
         if !owners.isEmpty {

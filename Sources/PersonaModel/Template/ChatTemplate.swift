@@ -44,19 +44,23 @@ public struct JinjaTemplate {
 
     static let builtins: [String: JinjaValue] = [
         "raise_exception": .function(JinjaFunction { args, _ in throw TemplateError.raised(try args.first?.text(limit: 1 << 16) ?? "") }),
-        "range": .function(JinjaFunction { args, _ in
-            let ints = args.compactMap { if case .int(let i) = $0 { return i }; return nil }
-            guard ints.count == args.count, (1...3).contains(ints.count) else { throw TemplateError.runtime("range() takes 1 to 3 integers") }
-            let (start, stop, step) = ints.count == 1 ? (0, ints[0], 1) : (ints[0], ints[1], ints.count == 3 ? ints[2] : 1)
-            guard step != 0 else { throw TemplateError.runtime("range() step cannot be zero") }
-            return .array(try rangeValues(start, stop, step).map { .int($0) })
-        }),
-        "namespace": .function(JinjaFunction { _, keywords in
-            let ns = JinjaNamespace()
-            for (k, v) in keywords { ns.set(k, v) }
-            return .namespace(ns)
-        }),
-        "dict": .function(JinjaFunction { _, keywords in .dict(keywords) }),
+        "range": .function(
+            JinjaFunction { args, _ in
+                let ints = args.compactMap {
+                    if case .int(let i) = $0 { return i }; return nil
+                }
+                guard ints.count == args.count, (1...3).contains(ints.count) else { throw TemplateError.runtime("range() takes 1 to 3 integers") }
+                let (start, stop, step) = ints.count == 1 ? (0, ints[0], 1) : (ints[0], ints[1], ints.count == 3 ? ints[2] : 1)
+                guard step != 0 else { throw TemplateError.runtime("range() step cannot be zero") }
+                return .array(try rangeValues(start, stop, step).map { .int($0) })
+            }),
+        "namespace": .function(
+            JinjaFunction { _, keywords in
+                let ns = JinjaNamespace()
+                for (k, v) in keywords { ns.set(k, v) }
+                return .namespace(ns)
+            }),
+        "dict": .function(JinjaFunction { _, keywords in .dict(keywords) })
     ]
 }
 
@@ -73,29 +77,34 @@ public struct ChatTemplate {
     }
 
     /// Renders a conversation.
-    public func render(messages: [ChatMessage], addGenerationPrompt: Bool, bosToken: String = "", eosToken: String = "",
-                       extra: [String: JinjaValue] = [:]) throws -> String {
+    public func render(
+        messages: [ChatMessage], addGenerationPrompt: Bool, bosToken: String = "", eosToken: String = "",
+        extra: [String: JinjaValue] = [:]
+    ) throws -> String {
         var context: [String: JinjaValue] = [
             "messages": .array(messages.map { .dict([("role", .string($0.role)), ("content", .string($0.content))]) }),
             "add_generation_prompt": .bool(addGenerationPrompt),
             "bos_token": .string(bosToken),
-            "eos_token": .string(eosToken),
+            "eos_token": .string(eosToken)
         ]
         let date = now
-        context["strftime_now"] = .function(JinjaFunction { args, _ in
-            let formatter = DateFormatter()
-            formatter.locale = Locale(identifier: "en_US_POSIX")
-            formatter.timeZone = TimeZone(identifier: "UTC")
-            formatter.dateFormat = ChatTemplate.dateFormat(fromStrftime: args.first?.text ?? "%Y-%m-%d")
-            return .string(formatter.string(from: date))
-        })
+        context["strftime_now"] = .function(
+            JinjaFunction { args, _ in
+                let formatter = DateFormatter()
+                formatter.locale = Locale(identifier: "en_US_POSIX")
+                formatter.timeZone = TimeZone(identifier: "UTC")
+                formatter.dateFormat = ChatTemplate.dateFormat(fromStrftime: args.first?.text ?? "%Y-%m-%d")
+                return .string(formatter.string(from: date))
+            })
         for (k, v) in extra { context[k] = v }
         return try template.render(context)
     }
 
     /// Translates the strftime directives templates use into a DateFormatter pattern.
     static func dateFormat(fromStrftime format: String) -> String {
-        let map: [Character: String] = ["Y": "yyyy", "m": "MM", "d": "dd", "b": "MMM", "B": "MMMM", "H": "HH", "M": "mm", "S": "ss", "y": "yy", "a": "EEE", "A": "EEEE", "e": "d"]
+        let map: [Character: String] = [
+            "Y": "yyyy", "m": "MM", "d": "dd", "b": "MMM", "B": "MMMM", "H": "HH", "M": "mm", "S": "ss", "y": "yy", "a": "EEE", "A": "EEEE", "e": "d"
+        ]
         var out = ""
         var literal = ""
         var chars = Array(format)[...]

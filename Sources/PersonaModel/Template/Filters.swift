@@ -128,18 +128,20 @@ enum Filters {
         case "select", "reject":
             let items = try interpreter.iterate(v)
             let test = try t(args.first) ?? "truthy"
-            return .array(try items.filter { item in
-                let ok = test == "truthy" ? item.truthy : try Tests.apply(test, item, Array(args.dropFirst()), limits: interpreter.limits)
-                return name == "select" ? ok : !ok
-            })
+            return .array(
+                try items.filter { item in
+                    let ok = test == "truthy" ? item.truthy : try Tests.apply(test, item, Array(args.dropFirst()), limits: interpreter.limits)
+                    return name == "select" ? ok : !ok
+                })
         case "selectattr", "rejectattr":
             guard let attr = try t(args.first) else { throw TemplateError.runtime("\(name) needs an attribute name") }
             let items = try interpreter.iterate(v)
-            return .array(try items.filter { item in
-                let value = try interpreter.attribute(item, attr)
-                let ok = args.count > 1 ? try Tests.apply(try t(args[1]), value, Array(args.dropFirst(2)), limits: interpreter.limits) : value.truthy
-                return name == "selectattr" ? ok : !ok
-            })
+            return .array(
+                try items.filter { item in
+                    let value = try interpreter.attribute(item, attr)
+                    let ok = args.count > 1 ? try Tests.apply(try t(args[1]), value, Array(args.dropFirst(2)), limits: interpreter.limits) : value.truthy
+                    return name == "selectattr" ? ok : !ok
+                })
         case "dictsort":
             guard case .object(let keys, let values) = v else { return .array([]) }
             return .array(keys.sorted().map { .array([.string($0), values[$0] ?? .none]) })
@@ -191,14 +193,26 @@ enum Tests {
         case "undefined": return v.isUndefined
         case "none": return v.isNone
         case "string": if case .string = v { return true }; return false
-        case "number": switch v { case .int, .double: return true; default: return false }
+        case "number":
+            switch v {
+            case .int, .double: return true;
+            default: return false
+            }
         case "integer": if case .int = v { return true }; return false
         case "float": if case .double = v { return true }; return false
         case "boolean": if case .bool = v { return true }; return false
         case "true": if case .bool(true) = v { return true }; return false
         case "false": if case .bool(false) = v { return true }; return false
-        case "mapping": switch v { case .object, .namespace: return true; default: return false }
-        case "sequence", "iterable": switch v { case .array, .string, .object: return true; default: return false }
+        case "mapping":
+            switch v {
+            case .object, .namespace: return true;
+            default: return false
+            }
+        case "sequence", "iterable":
+            switch v {
+            case .array, .string, .object: return true;
+            default: return false
+            }
         case "callable": if case .function = v { return true }; return false
         case "equalto", "eq", "==", "sameas": return v == (args.first ?? .none)
         case "ne", "!=": return v != (args.first ?? .none)

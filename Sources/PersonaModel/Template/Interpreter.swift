@@ -99,7 +99,7 @@ final class Interpreter {
             var items = try iterate(try evaluate(iterable))
             if let condition {
                 items = try items.filter { item in
-                    try step()   // each test is work without output: counted like an iteration
+                    try step()  // each test is work without output: counted like an iteration
                     scopes.append([:]); defer { scopes.removeLast() }
                     bind(targets, item)
                     return try evaluate(condition).truthy
@@ -108,18 +108,22 @@ final class Interpreter {
             if items.isEmpty { try run(otherwise); return }
             for (i, item) in items.enumerated() {
                 iterations += 1
-                if iterations > limits.maximumLoopIterations { throw TemplateError.limitExceeded(limit: "loop iterations", value: limits.maximumLoopIterations) }
-                try step()   // an empty body runs no statement: the iteration itself is the step
+                if iterations > limits.maximumLoopIterations {
+                    throw TemplateError.limitExceeded(limit: "loop iterations", value: limits.maximumLoopIterations)
+                }
+                try step()  // an empty body runs no statement: the iteration itself is the step
                 scopes.append([:])
                 defer { scopes.removeLast() }
                 bind(targets, item)
                 let n = items.count
-                assign("loop", .dict([
-                    ("index", .int(i + 1)), ("index0", .int(i)), ("first", .bool(i == 0)), ("last", .bool(i == n - 1)),
-                    ("length", .int(n)), ("revindex", .int(n - i)), ("revindex0", .int(n - i - 1)),
-                    ("previtem", i > 0 ? items[i - 1] : .undefined(name: "previtem")),
-                    ("nextitem", i < n - 1 ? items[i + 1] : .undefined(name: "nextitem")),
-                ]))
+                assign(
+                    "loop",
+                    .dict([
+                        ("index", .int(i + 1)), ("index0", .int(i)), ("first", .bool(i == 0)), ("last", .bool(i == n - 1)),
+                        ("length", .int(n)), ("revindex", .int(n - i)), ("revindex0", .int(n - i - 1)),
+                        ("previtem", i > 0 ? items[i - 1] : .undefined(name: "previtem")),
+                        ("nextitem", i < n - 1 ? items[i + 1] : .undefined(name: "nextitem"))
+                    ]))
                 try run(body)
             }
         case .set(let target, let valueExpression):
@@ -140,24 +144,29 @@ final class Interpreter {
             assign(name, .string(captured))
         case .macro(let name, let parameters, let body):
             let defaults = try parameters.map { ($0.0, try $0.1.map(evaluate)) }
-            assign(name, .function(JinjaFunction { [unowned self] args, keywords in
-                try self.step()
-                self.callDepth += 1
-                defer { self.callDepth -= 1 }
-                if self.callDepth > self.limits.maximumCallDepth { throw TemplateError.limitExceeded(limit: "call depth", value: self.limits.maximumCallDepth) }
-                var scope: [String: JinjaValue] = [:]
-                for (i, (p, d)) in defaults.enumerated() {
-                    scope[p] = i < args.count ? args[i] : (keywords.first { $0.0 == p }?.1 ?? d ?? .undefined(name: p))
-                }
-                let saved = self.output, savedBytes = self.outputBytes
-                self.output = ""
-                self.scopes.append(scope)
-                defer { self.scopes.removeLast() }
-                try self.run(body)
-                let result = self.output
-                self.output = saved; self.outputBytes = savedBytes
-                return .string(result)
-            }))
+            assign(
+                name,
+                .function(
+                    JinjaFunction { [unowned self] args, keywords in
+                        try self.step()
+                        self.callDepth += 1
+                        defer { self.callDepth -= 1 }
+                        if self.callDepth > self.limits.maximumCallDepth {
+                            throw TemplateError.limitExceeded(limit: "call depth", value: self.limits.maximumCallDepth)
+                        }
+                        var scope: [String: JinjaValue] = [:]
+                        for (i, (p, d)) in defaults.enumerated() {
+                            scope[p] = i < args.count ? args[i] : (keywords.first { $0.0 == p }?.1 ?? d ?? .undefined(name: p))
+                        }
+                        let saved = self.output, savedBytes = self.outputBytes
+                        self.output = ""
+                        self.scopes.append(scope)
+                        defer { self.scopes.removeLast() }
+                        try self.run(body)
+                        let result = self.output
+                        self.output = saved; self.outputBytes = savedBytes
+                        return .string(result)
+                    }))
         }
     }
 

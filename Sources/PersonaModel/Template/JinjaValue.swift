@@ -73,7 +73,8 @@ public indirect enum JinjaValue {
         case .double(let d): return JinjaValue.formatDouble(d)
         case .string(let s): return JinjaValue.pythonStringRepr(s)
         case .array(let a): return "[" + a.map(\.repr).joined(separator: ", ") + "]"
-        case .object(let keys, let values): return "{" + keys.map { JinjaValue.pythonStringRepr($0) + ": " + (values[$0]?.repr ?? "") }.joined(separator: ", ") + "}"
+        case .object(let keys, let values):
+            return "{" + keys.map { JinjaValue.pythonStringRepr($0) + ": " + (values[$0]?.repr ?? "") }.joined(separator: ", ") + "}"
         case .namespace: return "<Namespace>"
         case .function: return "<function>"
         }
@@ -140,9 +141,13 @@ public indirect enum JinjaValue {
             case "\r": out += "\\r"
             case "\t": out += "\\t"
             default:
-                if Character(ch) == quote { out += "\\" + String(quote) }
-                else if ch.value < 0x20 || ch.value == 0x7F { out += String(format: "\\x%02x", ch.value) }
-                else { out.unicodeScalars.append(ch) }
+                if Character(ch) == quote {
+                    out += "\\" + String(quote)
+                } else if ch.value < 0x20 || ch.value == 0x7F {
+                    out += String(format: "\\x%02x", ch.value)
+                } else {
+                    out.unicodeScalars.append(ch)
+                }
             }
         }
         out.append(quote)

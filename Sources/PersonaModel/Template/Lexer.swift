@@ -69,7 +69,7 @@ struct Lexer {
                 }
                 if trimNextNewline {
                     trimNextNewline = false
-                    if source[index] == "\n" || source[index] == "\r\n" { advance(); continue }   // "\r\n" is one Character
+                    if source[index] == "\n" || source[index] == "\r\n" { advance(); continue }  // "\r\n" is one Character
                 }
                 if text.isEmpty { textLine = line; textColumn = column }
                 text.append(source[index])
@@ -111,8 +111,7 @@ struct Lexer {
                     throw TemplateError.syntax(line: tagLine, column: tagColumn, message: "unclosed tag: expected \(closer)")
                 }
                 if startsWith("-" + closer) || startsWith(closer) {
-                    if source[index] == "-" { stripNextWhitespace = true; advance() }
-                    else if opener == "%" { trimNextNewline = true }
+                    if source[index] == "-" { stripNextWhitespace = true; advance() } else if opener == "%" { trimNextNewline = true }
                     advance(2)
                     tokens.append(Token(kind: opener == "%" ? .blockEnd : .variableEnd, line: line, column: column))
                     break
@@ -123,8 +122,13 @@ struct Lexer {
         flush(&tokens)
         tokens.append(Token(kind: .end, line: line, column: column))
         // A raw block is not supported: say so rather than mis-render.
-        if tokens.contains(where: { if case .name("raw") = $0.kind { return true }; return false }) &&
-            tokens.contains(where: { if case .name("endraw") = $0.kind { return true }; return false }) {
+        if tokens.contains(where: {
+            if case .name("raw") = $0.kind { return true }; return false
+        })
+            && tokens.contains(where: {
+                if case .name("endraw") = $0.kind { return true }; return false
+            })
+        {
             throw TemplateError.syntax(line: 1, column: 1, message: "{% raw %} blocks are not supported")
         }
     }
@@ -147,8 +151,9 @@ struct Lexer {
                 if d != "_" { digits.append(d) }
                 advance()
             }
-            if isFloat { add(.double(Double(digits) ?? 0)) }
-            else {
+            if isFloat {
+                add(.double(Double(digits) ?? 0))
+            } else {
                 guard let v = Int(digits) else { throw error("integer literal \(digits) is too large") }
                 add(.int(v))
             }
@@ -180,7 +185,8 @@ struct Lexer {
             add(.string(s))
             return
         }
-        for op in ["**", "//", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "<", ">", "=", "(", ")", "[", "]", "{", "}", ",", ".", ":", "|"] where startsWith(op) {
+        for op in ["**", "//", "==", "!=", "<=", ">=", "+", "-", "*", "/", "%", "~", "<", ">", "=", "(", ")", "[", "]", "{", "}", ",", ".", ":", "|"]
+        where startsWith(op) {
             advance(op.count)
             add(.op(op))
             return

@@ -13,7 +13,7 @@ struct Parser {
     static func parse(_ source: String) throws -> [Node] {
         // Jinja's default keep_trailing_newline=False: one trailing newline of the source is dropped.
         var text = source
-        if text.last == "\n" || text.last == "\r\n" { text.removeLast() }   // "\r\n" is one Character
+        if text.last == "\n" || text.last == "\r\n" { text.removeLast() }  // "\r\n" is one Character
         var parser = Parser(tokens: try Lexer.tokenize(text))
         let (nodes, stop) = try parser.parseNodes(until: [])
         if let stop { throw parser.error("unexpected {% \(stop) %}") }
@@ -158,7 +158,7 @@ struct Parser {
             }
             try expect(.op("="))
             var value = try parseExpression()
-            if isOp(",") {   // set a = 1, 2 → a tuple (a list here)
+            if isOp(",") {  // set a = 1, 2 → a tuple (a list here)
                 var items = [value]
                 while skipOp(",") { items.append(try parseExpression()) }
                 value = .list(items)
@@ -284,7 +284,7 @@ struct Parser {
             default: return .name(n)
             }
         case .string(var s):
-            while case .string(let more) = current.kind { s += more; position += 1 }   // adjacent literals
+            while case .string(let more) = current.kind { s += more; position += 1 }  // adjacent literals
             return .literal(.string(s))
         case .int(let i): return .literal(.int(i))
         case .double(let d): return .literal(.double(d))
@@ -369,11 +369,15 @@ struct Parser {
                 if isName("not") { position += 1; negated = true }
                 let name = try expectName()
                 var a: [Expression] = []
-                if skipOp("(") { (a, _) = try parseArguments() }
-                else if case .name(let n) = current.kind, !["and", "or", "else", "if", "in", "not", "is"].contains(n) {
+                if skipOp("(") {
+                    (a, _) = try parseArguments()
+                } else if case .name(let n) = current.kind, !["and", "or", "else", "if", "in", "not", "is"].contains(n) {
                     a = [try parsePrimary()]
-                } else if case .string = current.kind { a = [try parsePrimary()] }
-                else if case .int = current.kind { a = [try parsePrimary()] }
+                } else if case .string = current.kind {
+                    a = [try parsePrimary()]
+                } else if case .int = current.kind {
+                    a = [try parsePrimary()]
+                }
                 e = .test(e, name: name, arguments: a, negated: negated)
             } else {
                 return e

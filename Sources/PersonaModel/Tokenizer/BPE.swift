@@ -64,7 +64,7 @@ struct BPE {
     }
 
     func encode(_ bytes: [UInt8]) -> [Int] {
-        var tokens = bytes.map { byteTokens[Int($0)] }.filter { $0 >= 0 }   // bytes without a token are dropped
+        var tokens = bytes.map { byteTokens[Int($0)] }.filter { $0 >= 0 }  // bytes without a token are dropped
         let n = tokens.count
         guard n > 1 else { return tokens.map { Int($0) } }
         // Linked list over the array: next[i] / previous[i] are neighbour indices, -1 at the ends;
@@ -86,7 +86,7 @@ struct BPE {
             while let c = heap.top, c.rank == rank {
                 _ = heap.pop()
                 let left = Int(c.left), right = Int(next[left])
-                guard tokens[left] == c.leftToken, right >= 0, tokens[right] == c.rightToken else { continue }   // stale
+                guard tokens[left] == c.leftToken, right >= 0, tokens[right] == c.rightToken else { continue }  // stale
                 tokens[left] = c.result
                 tokens[right] = -1
                 let after = next[right]

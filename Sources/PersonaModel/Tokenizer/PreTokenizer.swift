@@ -20,7 +20,7 @@ public enum PreTokenizerKind: String, Sendable, CaseIterable {
     static let aliases: [String: PreTokenizerKind] = [
         "gpt2": .gpt2, "gpt-2": .gpt2, "smollm": .gpt2, "default": .gpt2,
         "qwen2": .qwen2,
-        "llama-bpe": .llama3, "llama3": .llama3, "llama-v3": .llama3,
+        "llama-bpe": .llama3, "llama3": .llama3, "llama-v3": .llama3
     ]
     static var knownNames: [String] { aliases.keys.sorted() }
 
@@ -53,7 +53,7 @@ struct PreTokenizer {
         var out: [Range<Int>] = []
         var i = 0
         func isSpace(_ j: Int) -> Bool { classes[j] == .space || classes[j] == .newline }
-        func run(from j: Int, while p: (Int) -> Bool) -> Int {   // end index of the run
+        func run(from j: Int, while p: (Int) -> Bool) -> Int {  // end index of the run
             var k = j
             while k < n && p(k) { k += 1 }
             return k

@@ -20,11 +20,12 @@ extension BPETokenizer {
             }
             return v
         }
-        try self.init(TokenizerData(
-            tokens: tokens, tokenTypes: file.intArray("tokenizer.ggml.token_type") ?? [], merges: merges,
-            preTokenizer: pre, normalizeNFC: false,
-            bosTokenID: try id("tokenizer.ggml.bos_token_id"), eosTokenID: try id("tokenizer.ggml.eos_token_id"),
-            padTokenID: try id("tokenizer.ggml.padding_token_id"),
-            addBOS: file.bool("tokenizer.ggml.add_bos_token") ?? false, source: file.path))
+        try self.init(
+            TokenizerData(
+                tokens: tokens, tokenTypes: file.intArray("tokenizer.ggml.token_type") ?? [], merges: merges,
+                preTokenizer: pre, normalizeNFC: false,
+                bosTokenID: try id("tokenizer.ggml.bos_token_id"), eosTokenID: try id("tokenizer.ggml.eos_token_id"),
+                padTokenID: try id("tokenizer.ggml.padding_token_id"),
+                addBOS: file.bool("tokenizer.ggml.add_bos_token") ?? false, source: file.path))
     }
 }

@@ -33,8 +33,10 @@ public struct TokenizerData: Sendable {
     public var addBOS: Bool
     public var source: String
 
-    public init(tokens: [[UInt8]], tokenTypes: [Int], merges: [[UInt8]], preTokenizer: PreTokenizerKind, normalizeNFC: Bool = false,
-                bosTokenID: Int? = nil, eosTokenID: Int? = nil, padTokenID: Int? = nil, addBOS: Bool = false, source: String) {
+    public init(
+        tokens: [[UInt8]], tokenTypes: [Int], merges: [[UInt8]], preTokenizer: PreTokenizerKind, normalizeNFC: Bool = false,
+        bosTokenID: Int? = nil, eosTokenID: Int? = nil, padTokenID: Int? = nil, addBOS: Bool = false, source: String
+    ) {
         self.tokens = tokens; self.tokenTypes = tokenTypes; self.merges = merges; self.preTokenizer = preTokenizer
         self.normalizeNFC = normalizeNFC; self.bosTokenID = bosTokenID; self.eosTokenID = eosTokenID
         self.padTokenID = padTokenID; self.addBOS = addBOS; self.source = source
@@ -231,9 +233,9 @@ public struct StreamingDecoder {
         var back = 0
         while back < 4 && end - back - 1 >= 0 {
             let b = pending[end - back - 1]
-            if b & 0xC0 == 0x80 { back += 1; continue }        // continuation byte
+            if b & 0xC0 == 0x80 { back += 1; continue }  // continuation byte
             let need = b >= 0xF0 ? 4 : b >= 0xE0 ? 3 : b >= 0xC0 ? 2 : 1
-            if need > back + 1 { end -= back + 1 }               // incomplete character at the end
+            if need > back + 1 { end -= back + 1 }  // incomplete character at the end
             break
         }
         let text = String(decoding: pending[..<end], as: UTF8.self)

@@ -8,7 +8,7 @@ extension BPETokenizer {
     static let knownPatterns: [String: PreTokenizerKind] = [
         "'s|'t|'re|'ve|'m|'ll|'d| ?\\p{L}+| ?\\p{N}+| ?[^\\s\\p{L}\\p{N}]+|\\s+(?!\\S)|\\s+": .gpt2,
         "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+": .qwen2,
-        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+": .llama3,
+        "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+": .llama3
     ]
 
     public convenience init(tokenizerJSON url: URL, bosToken: String? = nil, eosToken: String? = nil) throws {
@@ -20,7 +20,9 @@ extension BPETokenizer {
     public convenience init(tokenizerJSON data: Data, source: String, bosToken: String? = nil, eosToken: String? = nil) throws {
         let root: [String: JSONValue]
         do {
-            guard let r = try JSONValue.parse(data).object else { throw TokenizerError.badField(source: source, field: "(document)", reason: "not a JSON object") }
+            guard let r = try JSONValue.parse(data).object else {
+                throw TokenizerError.badField(source: source, field: "(document)", reason: "not a JSON object")
+            }
             root = r
         } catch let e as TokenizerError { throw e } catch {
             throw TokenizerError.badField(source: source, field: "(document)", reason: "invalid JSON: \(error)")
@@ -36,8 +38,9 @@ extension BPETokenizer {
         let entryCount = vocab.count + (root["added_tokens"]?.array?.count ?? 0)
         func place(_ text: String, _ id: Int, type: Int) throws {
             guard id >= 0, id < entryCount else {
-                throw TokenizerError.badField(source: source, field: "id of \"\(text.prefix(60))\"",
-                                              reason: "\(id) is out of range: the file lists \(entryCount) tokens (ids 0..<\(entryCount))")
+                throw TokenizerError.badField(
+                    source: source, field: "id of \"\(text.prefix(60))\"",
+                    reason: "\(id) is out of range: the file lists \(entryCount) tokens (ids 0..<\(entryCount))")
             }
             if id >= tokens.count { tokens += Array(repeating: nil, count: id + 1 - tokens.count); types += Array(repeating: 1, count: id + 1 - types.count) }
             tokens[id] = Array(text.utf8)
@@ -56,9 +59,13 @@ extension BPETokenizer {
         let filled = tokens.enumerated().map { $0.element ?? Array("[UNUSED\($0.offset)]".utf8) }
         var merges: [[UInt8]] = []
         for (i, m) in (model["merges"]?.array ?? []).enumerated() {
-            if let s = m.string { merges.append(Array(s.utf8)) }
-            else if let pair = m.array, pair.count == 2, let a = pair[0].string, let b = pair[1].string { merges.append(Array((a + " " + b).utf8)) }
-            else { throw TokenizerError.badMerge(source: source, index: i, merge: m.summary) }
+            if let s = m.string {
+                merges.append(Array(s.utf8))
+            } else if let pair = m.array, pair.count == 2, let a = pair[0].string, let b = pair[1].string {
+                merges.append(Array((a + " " + b).utf8))
+            } else {
+                throw TokenizerError.badMerge(source: source, index: i, merge: m.summary)
+            }
         }
         // Pre-tokenizer: a Split with a known regex (possibly inside a Sequence), or a bare ByteLevel (GPT-2's regex).
         let pre = try BPETokenizer.preTokenizer(root["pre_tokenizer"], source: source)
@@ -71,8 +78,10 @@ extension BPETokenizer {
             }
         }
         func idOf(_ text: String?) -> Int? { text.flatMap { t in filled.firstIndex(of: Array(t.utf8)) } }
-        try self.init(TokenizerData(tokens: filled, tokenTypes: types, merges: merges, preTokenizer: pre, normalizeNFC: nfc,
-                                    bosTokenID: idOf(bosToken), eosTokenID: idOf(eosToken), addBOS: false, source: source))
+        try self.init(
+            TokenizerData(
+                tokens: filled, tokenTypes: types, merges: merges, preTokenizer: pre, normalizeNFC: nfc,
+                bosTokenID: idOf(bosToken), eosTokenID: idOf(eosToken), addBOS: false, source: source))
     }
 
     static func preTokenizer(_ value: JSONValue?, source: String) throws -> PreTokenizerKind {

@@ -70,8 +70,9 @@ public final class Transformer {
     public init(config: ModelConfig, weights: TransformerWeights) {
         self.config = config
         self.weights = weights
-        self.rope = RoPE(layout: weights.ropeLayout, headDimension: config.headDimension, base: config.ropeTheta,
-                         frequencyFactors: weights.ropeFrequencyFactors)
+        self.rope = RoPE(
+            layout: weights.ropeLayout, headDimension: config.headDimension, base: config.ropeTheta,
+            frequencyFactors: weights.ropeFrequencyFactors)
     }
 
     /// Loads a model (GGUF file or Hugging Face folder).
@@ -120,7 +121,8 @@ public final class Transformer {
     /// `BranchInput`). `sequences` as `forward(_:logits:)`; `branches[b]` holds the logits after
     /// branch b when it wants them, nil otherwise. Only the batch's caches are extended.
     public func forward(_ batch: [SequenceInput], branches: [BranchInput], logits mode: LogitsMode = .last) throws
-        -> (sequences: [[Float]], branches: [[Float]?]) {
+        -> (sequences: [[Float]], branches: [[Float]?])
+    {
         let c = config
         let hidden = c.hiddenSize, headDim = c.headDimension
         let qWidth = c.headCount * headDim, kvWidth = c.kvHeadCount * headDim, ffn = c.feedForwardSize
@@ -183,14 +185,14 @@ public final class Transformer {
         let hookSpans = spans + branchSpans
 
         // Scratch for this pass.
-        let x = FloatBuffer(count: rows * hidden)        // [rows, hidden] residual stream
-        let h = FloatBuffer(count: rows * hidden)        // [rows, hidden] normed input
-        let q = FloatBuffer(count: rows * qWidth)        // [rows, heads·headDim]
-        let k = FloatBuffer(count: rows * kvWidth)       // [rows, kvHeads·headDim]
+        let x = FloatBuffer(count: rows * hidden)  // [rows, hidden] residual stream
+        let h = FloatBuffer(count: rows * hidden)  // [rows, hidden] normed input
+        let q = FloatBuffer(count: rows * qWidth)  // [rows, heads·headDim]
+        let k = FloatBuffer(count: rows * kvWidth)  // [rows, kvHeads·headDim]
         let v = FloatBuffer(count: rows * kvWidth)
         let attention = FloatBuffer(count: rows * qWidth)  // [rows, heads·headDim]
         let projected = FloatBuffer(count: rows * max(hidden, ffn))
-        let gate = FloatBuffer(count: rows * ffn)        // [rows, ffn]
+        let gate = FloatBuffer(count: rows * ffn)  // [rows, ffn]
         let up = FloatBuffer(count: rows * ffn)
         let maxContext = max(batch.map { $0.cache.count + $0.tokens.count }.max() ?? 0, (branchSpans.map { $0.startPosition + 1 }.max() ?? 0))
         let scores = FloatBuffer(count: rows * maxContext)  // per head: [tokens, context]
@@ -198,7 +200,7 @@ public final class Transformer {
         // Multiply-adds of the one-row attention loops per layer (what makes threads worth it).
         let decodeWork = decodeSpans.reduce(0) { $0 + spans[$1].startPosition + 1 } * c.headCount * headDim * 2
         let branchWork = branchSpans.reduce(0) { $0 + $1.startPosition + 1 } * c.headCount * headDim * 2
-        let branchKeys = FloatBuffer(count: max(branches.count, 1) * kvWidth)    // [branches, kvHeads·headDim], this layer
+        let branchKeys = FloatBuffer(count: max(branches.count, 1) * kvWidth)  // [branches, kvHeads·headDim], this layer
         let branchValues = FloatBuffer(count: max(branches.count, 1) * kvWidth)
 
         // Embeddings.
@@ -255,9 +257,11 @@ public final class Transformer {
             // One query row (a decode step, or a branch) against `prefixLength` cached positions
             // and then its path's branch rows: plain loops, as a BLAS call per head costs more
             // than its work at this size. Uses the row's own row of `scores`.
-            func attendOneRow(_ rowStart: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
-                              prefixLength: Int, path: [Int]) {
-                let row = scores.pointer + rowStart * maxContext   // [context]
+            func attendOneRow(
+                _ rowStart: Int, keys: UnsafePointer<Float>, values: UnsafePointer<Float>,
+                prefixLength: Int, path: [Int]
+            ) {
+                let row = scores.pointer + rowStart * maxContext  // [context]
                 for head in 0..<c.headCount {
                     let kvHead = head / group
                     let qh = q.pointer + rowStart * qWidth + head * headDim
@@ -283,8 +287,9 @@ public final class Transformer {
             parallelRows(decodeSpans.count, work: decodeWork) { d in
                 let span = spans[decodeSpans[d]]
                 let cache = batch[span.sequence].cache
-                attendOneRow(span.rowStart, keys: cache.keys[l].pointer, values: cache.values[l].pointer,
-                             prefixLength: span.startPosition + 1, path: [])
+                attendOneRow(
+                    span.rowStart, keys: cache.keys[l].pointer, values: cache.values[l].pointer,
+                    prefixLength: span.startPosition + 1, path: [])
             }
             for span in spans where span.rowCount > 1 {
                 let cache = batch[span.sequence].cache
@@ -311,8 +316,9 @@ public final class Transformer {
             // over the threads as the decode steps are.
             parallelRows(branchSpans.count, work: branchWork) { b in
                 let prefix = branches[b].prefix
-                attendOneRow(branchSpans[b].rowStart, keys: prefix.keys[l].pointer, values: prefix.values[l].pointer,
-                             prefixLength: prefixLengths[b], path: paths[b])
+                attendOneRow(
+                    branchSpans[b].rowStart, keys: prefix.keys[l].pointer, values: prefix.values[l].pointer,
+                    prefixLength: prefixLengths[b], path: paths[b])
             }
             // Output projection and residual.
             linear(arithmetic, block.attentionOutput, attention, projected, plan)
@@ -402,14 +408,20 @@ private func linear(_ arithmetic: Arithmetic, _ w: LinearWeight, _ input: FloatB
     }
     if !plan.decodeRows.isEmpty {
         if plan.decodeRows.count == plan.count {
-            if let matrix = w.quantized { matrix.multiply(input.pointer, count: plan.count, into: output.pointer) }
-            else { denseRows(w, input.pointer, plan.count, output.pointer) }
+            if let matrix = w.quantized {
+                matrix.multiply(input.pointer, count: plan.count, into: output.pointer)
+            } else {
+                denseRows(w, input.pointer, plan.count, output.pointer)
+            }
         } else {
             let gathered = FloatBuffer(count: plan.decodeRows.count * k)
             for (i, r) in plan.decodeRows.enumerated() { gathered.row(i, width: k).update(from: input.row(r, width: k), count: k) }
             let result = FloatBuffer(count: plan.decodeRows.count * n)
-            if let matrix = w.quantized { matrix.multiply(gathered.pointer, count: plan.decodeRows.count, into: result.pointer) }
-            else { denseRows(w, gathered.pointer, plan.decodeRows.count, result.pointer) }
+            if let matrix = w.quantized {
+                matrix.multiply(gathered.pointer, count: plan.decodeRows.count, into: result.pointer)
+            } else {
+                denseRows(w, gathered.pointer, plan.decodeRows.count, result.pointer)
+            }
             for (i, r) in plan.decodeRows.enumerated() { output.row(r, width: n).update(from: result.row(i, width: n), count: n) }
         }
     }
@@ -451,15 +463,19 @@ private func denseRows(_ w: LinearWeight, _ x: UnsafePointer<Float>, _ count: In
 
 /// scores[n, context] = scale · Q[n, d] · K[context, d]ᵀ with row strides lda / ldb.
 @inline(__always)
-private func cblasScores(_ q: UnsafePointer<Float>, lda: Int, _ k: UnsafePointer<Float>, ldb: Int,
-                         _ scores: UnsafeMutablePointer<Float>, n: Int, context: Int, headDim: Int, scale: Float) {
+private func cblasScores(
+    _ q: UnsafePointer<Float>, lda: Int, _ k: UnsafePointer<Float>, ldb: Int,
+    _ scores: UnsafeMutablePointer<Float>, n: Int, context: Int, headDim: Int, scale: Float
+) {
     BLAS.gemm(transposeB: true, m: n, n: context, k: headDim, alpha: scale, a: q, lda: lda, b: k, ldb: ldb, beta: 0, c: scores, ldc: context)
 }
 
 /// out[n, d] = P[n, context] · V[context, d] with row strides.
 @inline(__always)
-private func cblasWeightedValues(_ p: UnsafePointer<Float>, _ v: UnsafePointer<Float>, ldb: Int,
-                                 _ out: UnsafeMutablePointer<Float>, ldc: Int, n: Int, context: Int, headDim: Int) {
+private func cblasWeightedValues(
+    _ p: UnsafePointer<Float>, _ v: UnsafePointer<Float>, ldb: Int,
+    _ out: UnsafeMutablePointer<Float>, ldc: Int, n: Int, context: Int, headDim: Int
+) {
     BLAS.gemm(transposeB: false, m: n, n: headDim, k: context, alpha: 1, a: p, lda: context, b: v, ldb: ldb, beta: 0, c: out, ldc: ldc)
 }
 

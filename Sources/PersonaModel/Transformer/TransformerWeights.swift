@@ -39,32 +39,34 @@ public struct LinearWeight {
 
 /// One decoder block's weights.
 public struct BlockWeights {
-    public let attentionNorm: FloatBuffer      // [hidden]
-    public let query: LinearWeight              // [heads·headDim, hidden]
-    public let key: LinearWeight                // [kvHeads·headDim, hidden]
-    public let value: LinearWeight              // [kvHeads·headDim, hidden]
+    public let attentionNorm: FloatBuffer  // [hidden]
+    public let query: LinearWeight  // [heads·headDim, hidden]
+    public let key: LinearWeight  // [kvHeads·headDim, hidden]
+    public let value: LinearWeight  // [kvHeads·headDim, hidden]
     public let queryBias: FloatBuffer?
     public let keyBias: FloatBuffer?
     public let valueBias: FloatBuffer?
-    public let attentionOutput: LinearWeight    // [hidden, heads·headDim]
-    public let feedForwardNorm: FloatBuffer    // [hidden]
-    public let gate: LinearWeight               // [ffn, hidden]
-    public let up: LinearWeight                 // [ffn, hidden]
-    public let down: LinearWeight               // [hidden, ffn]
+    public let attentionOutput: LinearWeight  // [hidden, heads·headDim]
+    public let feedForwardNorm: FloatBuffer  // [hidden]
+    public let gate: LinearWeight  // [ffn, hidden]
+    public let up: LinearWeight  // [ffn, hidden]
+    public let down: LinearWeight  // [hidden, ffn]
 }
 
 /// All weights of the model.
 public final class TransformerWeights {
-    public let tokenEmbedding: FloatBuffer     // [vocab, hidden]
+    public let tokenEmbedding: FloatBuffer  // [vocab, hidden]
     public let blocks: [BlockWeights]
-    public let outputNorm: FloatBuffer         // [hidden]
+    public let outputNorm: FloatBuffer  // [hidden]
     /// [vocab, hidden]; the token embedding itself when tied.
     public let output: LinearWeight
     public let ropeLayout: RoPELayout
     public let ropeFrequencyFactors: [Float]?
 
-    init(tokenEmbedding: FloatBuffer, blocks: [BlockWeights], outputNorm: FloatBuffer, output: LinearWeight,
-         ropeLayout: RoPELayout, ropeFrequencyFactors: [Float]?) {
+    init(
+        tokenEmbedding: FloatBuffer, blocks: [BlockWeights], outputNorm: FloatBuffer, output: LinearWeight,
+        ropeLayout: RoPELayout, ropeFrequencyFactors: [Float]?
+    ) {
         self.tokenEmbedding = tokenEmbedding; self.blocks = blocks; self.outputNorm = outputNorm
         self.output = output; self.ropeLayout = ropeLayout; self.ropeFrequencyFactors = ropeFrequencyFactors
     }
@@ -81,22 +83,25 @@ public final class TransformerWeights {
         var blocks: [BlockWeights] = []
         for l in 0..<config.layerCount {
             let n = names.block(l)
-            blocks.append(BlockWeights(
-                attentionNorm: try reader.load(n.attentionNorm, [h]),
-                query: try reader.linear(n.query, q, h),
-                key: try reader.linear(n.key, kv, h),
-                value: try reader.linear(n.value, kv, h),
-                queryBias: config.attentionBias ? try reader.load(n.queryBias, [q]) : nil,
-                keyBias: config.attentionBias ? try reader.load(n.keyBias, [kv]) : nil,
-                valueBias: config.attentionBias ? try reader.load(n.valueBias, [kv]) : nil,
-                attentionOutput: try reader.linear(n.attentionOutput, h, q),
-                feedForwardNorm: try reader.load(n.feedForwardNorm, [h]),
-                gate: try reader.linear(n.gate, f, h),
-                up: try reader.linear(n.up, f, h),
-                down: try reader.linear(n.down, h, f)))
+            blocks.append(
+                BlockWeights(
+                    attentionNorm: try reader.load(n.attentionNorm, [h]),
+                    query: try reader.linear(n.query, q, h),
+                    key: try reader.linear(n.key, kv, h),
+                    value: try reader.linear(n.value, kv, h),
+                    queryBias: config.attentionBias ? try reader.load(n.queryBias, [q]) : nil,
+                    keyBias: config.attentionBias ? try reader.load(n.keyBias, [kv]) : nil,
+                    valueBias: config.attentionBias ? try reader.load(n.valueBias, [kv]) : nil,
+                    attentionOutput: try reader.linear(n.attentionOutput, h, q),
+                    feedForwardNorm: try reader.load(n.feedForwardNorm, [h]),
+                    gate: try reader.linear(n.gate, f, h),
+                    up: try reader.linear(n.up, f, h),
+                    down: try reader.linear(n.down, h, f)))
         }
         let embedding = try reader.load(names.tokenEmbedding, [vocab, h])
-        let output = reader.has(names.output) ? try reader.linear(names.output, vocab, h)
+        let output =
+            reader.has(names.output)
+            ? try reader.linear(names.output, vocab, h)
             : LinearWeight(dense: embedding, quantized: try reader.quantized(names.tokenEmbedding, vocab, h), outputs: vocab, inputs: h)
         if !reader.has(names.output) && !config.tiedEmbeddings {
             throw TransformerError.missingTensor(path: source.path, name: names.output)
@@ -105,8 +110,9 @@ public final class TransformerWeights {
         let layout: RoPELayout
         if case .gguf = source, config.architecture == "llama" { layout = .interleaved } else { layout = .neox }
         let factors = reader.has("rope_freqs.weight") ? try reader.load("rope_freqs.weight", [config.headDimension / 2]).array : nil
-        return TransformerWeights(tokenEmbedding: embedding, blocks: blocks, outputNorm: try reader.load(names.outputNorm, [h]),
-                                  output: output, ropeLayout: layout, ropeFrequencyFactors: factors)
+        return TransformerWeights(
+            tokenEmbedding: embedding, blocks: blocks, outputNorm: try reader.load(names.outputNorm, [h]),
+            output: output, ropeLayout: layout, ropeFrequencyFactors: factors)
     }
 }
 
@@ -123,21 +129,23 @@ struct TensorNames {
 
     static let gguf = TensorNames(tokenEmbedding: "token_embd.weight", outputNorm: "output_norm.weight", output: "output.weight") { l in
         let p = "blk.\(l)."
-        return BlockTensorNames(attentionNorm: p + "attn_norm.weight", query: p + "attn_q.weight", key: p + "attn_k.weight",
-                                value: p + "attn_v.weight", queryBias: p + "attn_q.bias", keyBias: p + "attn_k.bias",
-                                valueBias: p + "attn_v.bias", attentionOutput: p + "attn_output.weight",
-                                feedForwardNorm: p + "ffn_norm.weight", gate: p + "ffn_gate.weight", up: p + "ffn_up.weight",
-                                down: p + "ffn_down.weight")
+        return BlockTensorNames(
+            attentionNorm: p + "attn_norm.weight", query: p + "attn_q.weight", key: p + "attn_k.weight",
+            value: p + "attn_v.weight", queryBias: p + "attn_q.bias", keyBias: p + "attn_k.bias",
+            valueBias: p + "attn_v.bias", attentionOutput: p + "attn_output.weight",
+            feedForwardNorm: p + "ffn_norm.weight", gate: p + "ffn_gate.weight", up: p + "ffn_up.weight",
+            down: p + "ffn_down.weight")
     }
 
     static let huggingFace = TensorNames(tokenEmbedding: "model.embed_tokens.weight", outputNorm: "model.norm.weight", output: "lm_head.weight") { l in
         let p = "model.layers.\(l)."
-        return BlockTensorNames(attentionNorm: p + "input_layernorm.weight", query: p + "self_attn.q_proj.weight",
-                                key: p + "self_attn.k_proj.weight", value: p + "self_attn.v_proj.weight",
-                                queryBias: p + "self_attn.q_proj.bias", keyBias: p + "self_attn.k_proj.bias",
-                                valueBias: p + "self_attn.v_proj.bias", attentionOutput: p + "self_attn.o_proj.weight",
-                                feedForwardNorm: p + "post_attention_layernorm.weight", gate: p + "mlp.gate_proj.weight",
-                                up: p + "mlp.up_proj.weight", down: p + "mlp.down_proj.weight")
+        return BlockTensorNames(
+            attentionNorm: p + "input_layernorm.weight", query: p + "self_attn.q_proj.weight",
+            key: p + "self_attn.k_proj.weight", value: p + "self_attn.v_proj.weight",
+            queryBias: p + "self_attn.q_proj.bias", keyBias: p + "self_attn.k_proj.bias",
+            valueBias: p + "self_attn.v_proj.bias", attentionOutput: p + "self_attn.o_proj.weight",
+            feedForwardNorm: p + "post_attention_layernorm.weight", gate: p + "mlp.gate_proj.weight",
+            up: p + "mlp.up_proj.weight", down: p + "mlp.down_proj.weight")
     }
 }
 

@@ -6,7 +6,7 @@
 import Dispatch
 import CPersonaIntegerKernels
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif
 
 /// Which arithmetic computes the model's linear layers.
@@ -35,9 +35,9 @@ public enum Arithmetic: String, Sendable, CaseIterable {
 public final class QuantizedActivations {
     public let count: Int
     public let columns: Int
-    let values: UnsafeMutablePointer<Int8>     // [count, columns]
-    let scales: UnsafeMutablePointer<Float>    // [count, columns / 32]
-    let sums: UnsafeMutablePointer<Int32>      // [count, columns / 32]
+    let values: UnsafeMutablePointer<Int8>  // [count, columns]
+    let scales: UnsafeMutablePointer<Float>  // [count, columns / 32]
+    let sums: UnsafeMutablePointer<Int32>  // [count, columns / 32]
 
     /// Quantizes `count` rows of `columns` floats from `x`. `columns` must be a multiple of 32
     /// (checked by the caller: `QuantizedMatrix.supportsInteger`).
@@ -78,16 +78,20 @@ extension QuantizedMatrix {
     /// y[r, o] = Σ_blocks integer products of weight row o and quantized activation row r
     /// (x: [count, columns], y: [count, rows]). Each output's arithmetic is fixed (the header of
     /// persona_integer.h), whatever the row count, thread split or kernel level.
-    public func multiplyInteger(_ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>,
-                                level: IntegerKernelLevel = .best, threads: Int = QuantizedMatrix.threadCount) {
+    public func multiplyInteger(
+        _ x: UnsafePointer<Float>, count: Int, into y: UnsafeMutablePointer<Float>,
+        level: IntegerKernelLevel = .best, threads: Int = QuantizedMatrix.threadCount
+    ) {
         guard count > 0 else { return }
         let activations = QuantizedActivations(x, count: count, columns: columns)
         multiplyInteger(activations, into: y, level: level, threads: threads)
     }
 
     /// The same with activations quantized once (shared by the matrices reading one input).
-    public func multiplyInteger(_ a: QuantizedActivations, into y: UnsafeMutablePointer<Float>,
-                                level: IntegerKernelLevel = .best, threads: Int = QuantizedMatrix.threadCount) {
+    public func multiplyInteger(
+        _ a: QuantizedActivations, into y: UnsafeMutablePointer<Float>,
+        level: IntegerKernelLevel = .best, threads: Int = QuantizedMatrix.threadCount
+    ) {
         guard a.count > 0, a.columns == columns else { return }
         let work = rows * columns * min(a.count, 4)
         let chunkCount = work >= 400_000 && threads > 1 ? max(1, min(4 * threads, rows / 64)) : 1
@@ -95,8 +99,9 @@ extension QuantizedMatrix {
         let run = { (chunk: Int) in
             let start = chunk * perChunk, end = min(self.rows, start + perChunk)
             guard start < end else { return }
-            persona_integer_rows(Int32(self.type.rawValue), level.rawValue, self.data, Int64(self.rowBytes), Int32(self.columns),
-                                 a.values, a.scales, a.sums, Int32(a.count), Int32(start), Int32(end), y, Int64(self.rows))
+            persona_integer_rows(
+                Int32(self.type.rawValue), level.rawValue, self.data, Int64(self.rowBytes), Int32(self.columns),
+                a.values, a.scales, a.sums, Int32(a.count), Int32(start), Int32(end), y, Int64(self.rows))
         }
         if chunkCount == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: chunkCount, execute: run) }
     }

@@ -38,8 +38,10 @@ public final class QuantizedMatrix: @unchecked Sendable {
     /// Wraps `bytes` ([rows, columns] of `type`); `owner` keeps them alive. `kernels` chooses the
     /// kernel level (default: the best this processor runs); a level the processor cannot run is
     /// lowered to the best one it can (`kernelLevel` says which was taken).
-    public init(type: GGMLType, rows: Int, columns: Int, bytes: UnsafeRawBufferPointer, owner: AnyObject,
-                kernels: KernelLevel = FusedSupport.level) throws {
+    public init(
+        type: GGMLType, rows: Int, columns: Int, bytes: UnsafeRawBufferPointer, owner: AnyObject,
+        kernels: KernelLevel = FusedSupport.level
+    ) throws {
         guard let decode = RowDecoders.decoder(for: type) else { throw TensorError.unsupportedType(type) }
         guard let rowBytes = type.byteCount(elements: columns) else { throw TensorError.notBlockAligned(type: type, elements: columns) }
         let (needed, overflow) = rowBytes.multipliedReportingOverflow(by: rows)
@@ -87,11 +89,13 @@ public final class QuantizedMatrix: @unchecked Sendable {
             defer { tileBytes.deallocate() }
             let tile = tileBytes.bindMemory(to: Float.self, capacity: max(tileFloats, 1))
             if let wide = self.fusedWide {
-                PersonaKernelsAVX512.FusedKernels.multiply(format: wide, data: self.data, rowBytes: self.rowBytes, columns: self.columns,
-                                                           x: x, count: count, outputs: start..<end, y: y, ldy: self.rows, tile: tile)
+                PersonaKernelsAVX512.FusedKernels.multiply(
+                    format: wide, data: self.data, rowBytes: self.rowBytes, columns: self.columns,
+                    x: x, count: count, outputs: start..<end, y: y, ldy: self.rows, tile: tile)
             } else {
-                PersonaKernels.FusedKernels.multiply(format: format, data: self.data, rowBytes: self.rowBytes, columns: self.columns,
-                                                     x: x, count: count, outputs: start..<end, y: y, ldy: self.rows, tile: tile)
+                PersonaKernels.FusedKernels.multiply(
+                    format: format, data: self.data, rowBytes: self.rowBytes, columns: self.columns,
+                    x: x, count: count, outputs: start..<end, y: y, ldy: self.rows, tile: tile)
             }
         }
         if chunkCount == 1 { run(0) } else { DispatchQueue.concurrentPerform(iterations: chunkCount, execute: run) }
@@ -160,15 +164,15 @@ public enum FusedSupport {
     /// The levels this processor can run, slowest first (always contains `.plain`).
     public static let supported: [KernelLevel] = {
         #if arch(x86_64)
-        let flags = x86Flags()
-        let avx2: Set<Substring> = ["avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "abm", "movbe"]
-        guard flags.isSuperset(of: avx2) else { return [.plain] }
-        guard flags.isSuperset(of: ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"]) else { return [.plain, .avx2] }
-        return [.plain, .avx2, .avx512]
+            let flags = x86Flags()
+            let avx2: Set<Substring> = ["avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "abm", "movbe"]
+            guard flags.isSuperset(of: avx2) else { return [.plain] }
+            guard flags.isSuperset(of: ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"]) else { return [.plain, .avx2] }
+            return [.plain, .avx2, .avx512]
         #elseif arch(arm64)
-        return [.plain, .neon]
+            return [.plain, .neon]
         #else
-        return [.plain]
+            return [.plain]
         #endif
     }()
 
@@ -216,12 +220,12 @@ public enum FusedSupport {
 
 @inline(__always) func ProcessInfo_activeProcessorCount() -> Int {
     #if canImport(Glibc)
-    return Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
+        return Int(sysconf(Int32(_SC_NPROCESSORS_ONLN)))
     #else
-    return 1
+        return 1
     #endif
 }
 
 #if canImport(Glibc)
-import Glibc
+    import Glibc
 #endif

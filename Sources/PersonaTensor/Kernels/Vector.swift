@@ -22,8 +22,10 @@ public enum Vector {
     /// Four dot products against one shared vector `w`: out[k] = Σ x_k[i]·w[i]. Each result is
     /// bit-identical to `dot(x_k, w)` (same lanes, same order), so grouping rows never changes them.
     @inlinable @inline(__always)
-    public static func dot4(_ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>, _ x3: UnsafePointer<Float>,
-                            _ w: UnsafePointer<Float>, count n: Int) -> (Float, Float, Float, Float) {
+    public static func dot4(
+        _ x0: UnsafePointer<Float>, _ x1: UnsafePointer<Float>, _ x2: UnsafePointer<Float>, _ x3: UnsafePointer<Float>,
+        _ w: UnsafePointer<Float>, count n: Int
+    ) -> (Float, Float, Float, Float) {
         var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
         var i = 0
         while i + 16 <= n {
@@ -60,8 +62,10 @@ public enum Vector {
 
     /// RMSNorm as Hugging Face computes it in float32: out = x · rsqrt(mean(x²) + ε) · weight.
     @inlinable
-    public static func rmsNorm(_ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, epsilon: Float,
-                               into out: UnsafeMutablePointer<Float>, count n: Int) {
+    public static func rmsNorm(
+        _ x: UnsafePointer<Float>, weight: UnsafePointer<Float>, epsilon: Float,
+        into out: UnsafeMutablePointer<Float>, count n: Int
+    ) {
         let meanSquare = sumOfSquares(x, count: n) / Float(n)
         let scale = 1 / (meanSquare + epsilon).squareRoot()
         for i in 0..<n { out[i] = weight[i] * (x[i] * scale) }

@@ -28,8 +28,10 @@ public enum Dequantize {
 
     /// Decodes `elements` values of `type` from `bytes` into `output` (which must hold them).
     /// Large tensors are decoded on all cores; the result does not depend on how work is split.
-    public static func rows(type: GGMLType, from bytes: UnsafeRawBufferPointer, elements: Int,
-                            into output: UnsafeMutableBufferPointer<Float>) throws {
+    public static func rows(
+        type: GGMLType, from bytes: UnsafeRawBufferPointer, elements: Int,
+        into output: UnsafeMutableBufferPointer<Float>
+    ) throws {
         guard let decode = blockDecoder(type) else { throw TensorError.unsupportedType(type) }
         guard elements >= 0, let needed = type.byteCount(elements: elements) else {
             throw TensorError.notBlockAligned(type: type, elements: elements)
@@ -42,7 +44,7 @@ public enum Dequantize {
         let blocks = elements / type.blockSize
         let blockSize = type.blockSize, typeSize = type.typeSize
         if type == .f32 {
-            copyBytes(UnsafeMutableRawPointer(dst), src, count: elements * 4)   // little-endian hosts only
+            copyBytes(UnsafeMutableRawPointer(dst), src, count: elements * 4)  // little-endian hosts only
             return
         }
         let chunk = 4096

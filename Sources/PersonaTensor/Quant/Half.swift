@@ -7,11 +7,11 @@ public enum Half {
         let sign = UInt32(h & 0x8000) << 16
         let exponent = UInt32(h >> 10) & 0x1F
         var mantissa = UInt32(h & 0x3FF)
-        if exponent == 0x1F {                       // inf / nan
+        if exponent == 0x1F {  // inf / nan
             return Float(bitPattern: sign | 0x7F80_0000 | (mantissa << 13))
         }
         if exponent == 0 {
-            if mantissa == 0 { return Float(bitPattern: sign) }   // ±0
+            if mantissa == 0 { return Float(bitPattern: sign) }  // ±0
             // Subnormal: normalize.
             var e: UInt32 = 127 - 15 + 1
             while mantissa & 0x400 == 0 { mantissa <<= 1; e -= 1 }
