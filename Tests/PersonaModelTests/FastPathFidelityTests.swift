@@ -14,6 +14,40 @@ final class FastPathFidelityTests: XCTestCase {
     func testFastPathSmolLM2() throws { try checkFastPath("smollm2-135m") }
     func testFastPathQwen() throws { try checkFastPath("qwen2.5-0.5b") }
 
+    /// The fast path reads the weights in the file's format only: a model loaded and run that way
+    /// holds no float32 copy of any linear weight or of the embedding table (peak memory follows
+    /// what runs; issue 21, item 5). The exact path makes the copies its sgemm prefill needs, on first use, and its
+    /// logits are those of a model that was never run fast.
+    func testFastPathMakesNoFloat32WeightCopies() throws {
+        let source = try ModelSource.open(path: TestPaths.model("smollm2-135m"))
+        let model = try Transformer(source: source)
+        func float32Weights() -> [String] {
+            var held: [String] = model.weights.tokenEmbedding.holdsFloat32 ? ["token_embd"] : []
+            if model.weights.output.holdsFloat32 { held.append("output") }
+            for (l, b) in model.weights.blocks.enumerated() {
+                for (name, w) in [("q", b.query), ("k", b.key), ("v", b.value), ("o", b.attentionOutput), ("gate", b.gate), ("up", b.up), ("down", b.down)]
+                where w.holdsFloat32 {
+                    held.append("blk.\(l).\(name)")
+                }
+            }
+            return held
+        }
+        XCTAssertEqual(float32Weights(), [], "loading made float32 copies")
+        let prompt = [1, 504, 3458, 282, 4649, 314]
+        model.arithmetic = .fast
+        let cache = model.makeCache()
+        let fastLogits = try model.forward([SequenceInput(tokens: prompt, cache: cache)])[0]
+        _ = try model.forward([SequenceInput(tokens: [Sampler.argmax(fastLogits)], cache: cache)])
+        XCTAssertEqual(float32Weights(), [], "the fast path made float32 copies")
+        model.arithmetic = .exact
+        let exactLogits = try model.forward([SequenceInput(tokens: prompt, cache: model.makeCache())])[0]
+        // The logits run through the quantized kernel on both paths, and lookups decode rows.
+        XCTAssertEqual(float32Weights().count, 7 * model.config.layerCount, "the exact prefill's sgemm copies: every block weight, not the embedding")
+        XCTAssertFalse(float32Weights().contains("token_embd"))
+        let reference = try LoadedModels.transformer("smollm2-135m")
+        XCTAssertEqual(exactLogits, try reference.forward([SequenceInput(tokens: prompt, cache: reference.makeCache())])[0])
+    }
+
     func cosine(_ a: [Float], _ b: [Float]) -> Double {
         var ab = 0.0, aa = 0.0, bb = 0.0
         for (x, y) in zip(a, b) { ab += Double(x) * Double(y); aa += Double(x) * Double(x); bb += Double(y) * Double(y) }

@@ -207,12 +207,12 @@ public final class Transformer {
         var r = 0
         for s in batch {
             for t in s.tokens {
-                x.row(r, width: hidden).update(from: weights.tokenEmbedding.row(t, width: hidden), count: hidden)
+                weights.tokenEmbedding.copyRow(t, into: x.row(r, width: hidden))
                 r += 1
             }
         }
         for branch in branches {
-            x.row(r, width: hidden).update(from: weights.tokenEmbedding.row(branch.token, width: hidden), count: hidden)
+            weights.tokenEmbedding.copyRow(branch.token, into: x.row(r, width: hidden))
             r += 1
         }
 

@@ -1,6 +1,7 @@
 // The weights of a llama/qwen2 decoder, as float32 matrices in linear-layer layout [out, in].
 // They are dequantized once at load from a GGUF file or read from a Hugging Face folder; the
 // tensor-name mapping of each format lives here and nowhere else.
+import Dispatch
 import Foundation
 import PersonaTensor
 
@@ -28,13 +29,79 @@ public enum TransformerError: Error, CustomStringConvertible, Equatable {
     }
 }
 
-/// A linear layer's weight [out, in]: float32 for multi-token passes (sgemm), and the file's own
-/// format for single-token decode steps (memory-bound; see QuantizedMatrix).
-public struct LinearWeight {
-    public let dense: FloatBuffer
-    public let quantized: QuantizedMatrix?
+/// A linear layer's weight [out, in]: the file's own format (`quantized`, read in place from the
+/// mapped file) and a float32 copy (`dense`) for the paths that need one: sgemm on multi-token
+/// spans of the exact arithmetic, and Hugging Face folders, which have no quantized format.
+///
+/// The float32 copy of a quantized weight is made on first use, not at load: the fast (integer)
+/// path never reads it, so a model run that way holds its weights in the file's size, not in
+/// float32's (qwen2.5-0.5b: 0.47 GB mapped instead of 2.0 GB more of copies). The copy decodes
+/// each row with the decoder the quantized kernels use, which is bit-equal to the reference
+/// dequantizer: the exact path's numbers do not depend on when the copy was made.
+public final class LinearWeight: @unchecked Sendable {
     public let outputs: Int
     public let inputs: Int
+    private enum Source {
+        case float32(FloatBuffer)
+        case quantized(QuantizedMatrix)
+    }
+    private let source: Source
+    private let lock = NSLock()
+    /// The float32 copy of a quantized weight, once a path has asked for it.
+    private var denseCopy: FloatBuffer?
+
+    /// A weight held only as float32 (a Hugging Face folder).
+    init(dense: FloatBuffer, outputs: Int, inputs: Int) {
+        source = .float32(dense); self.outputs = outputs; self.inputs = inputs
+    }
+
+    /// A weight in its file's format; the float32 copy is made when a path first asks for it.
+    init(quantized: QuantizedMatrix) {
+        source = .quantized(quantized); outputs = quantized.rows; inputs = quantized.columns
+    }
+
+    /// The weight in its file's format (nil for a Hugging Face folder).
+    public var quantized: QuantizedMatrix? {
+        if case let .quantized(matrix) = source { return matrix }
+        return nil
+    }
+
+    /// The float32 weights [outputs, inputs], made from the quantized ones on first use.
+    public var dense: FloatBuffer {
+        let matrix: QuantizedMatrix
+        switch source {
+        case let .float32(buffer): return buffer
+        case let .quantized(m): matrix = m
+        }
+        lock.lock(); defer { lock.unlock() }
+        if let denseCopy { return denseCopy }
+        let copy = FloatBuffer(count: outputs * inputs)
+        let (outputs, inputs) = (self.outputs, self.inputs)
+        let chunks = max(1, min(outputs / 256, 4 * QuantizedMatrix.threadCount))
+        let perChunk = (outputs + chunks - 1) / chunks
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            for r in chunk * perChunk..<min(outputs, (chunk + 1) * perChunk) { matrix.decodeRow(r, into: copy.row(r, width: inputs)) }
+        }
+        denseCopy = copy
+        return copy
+    }
+
+    /// Whether float32 weights are held: a Hugging Face folder's, or a quantized weight's copy
+    /// made for a path that needed it.
+    public var holdsFloat32: Bool {
+        guard case .quantized = source else { return true }
+        lock.lock(); defer { lock.unlock() }
+        return denseCopy != nil
+    }
+
+    /// Row `row` as float32 into `output` (`inputs` floats), without making the float32 copy (the
+    /// token embedding's lookups).
+    public func copyRow(_ row: Int, into output: UnsafeMutablePointer<Float>) {
+        switch source {
+        case let .float32(buffer): output.update(from: buffer.row(row, width: inputs), count: inputs)
+        case let .quantized(matrix): matrix.decodeRow(row, into: output)
+        }
+    }
 }
 
 /// One decoder block's weights.
@@ -55,7 +122,8 @@ public struct BlockWeights {
 
 /// All weights of the model.
 public final class TransformerWeights {
-    public let tokenEmbedding: FloatBuffer  // [vocab, hidden]
+    /// [vocab, hidden]; rows are looked up (`copyRow`), so a quantized table stays in its format.
+    public let tokenEmbedding: LinearWeight
     public let blocks: [BlockWeights]
     public let outputNorm: FloatBuffer  // [hidden]
     /// [vocab, hidden]; the token embedding itself when tied.
@@ -64,7 +132,7 @@ public final class TransformerWeights {
     public let ropeFrequencyFactors: [Float]?
 
     init(
-        tokenEmbedding: FloatBuffer, blocks: [BlockWeights], outputNorm: FloatBuffer, output: LinearWeight,
+        tokenEmbedding: LinearWeight, blocks: [BlockWeights], outputNorm: FloatBuffer, output: LinearWeight,
         ropeLayout: RoPELayout, ropeFrequencyFactors: [Float]?
     ) {
         self.tokenEmbedding = tokenEmbedding; self.blocks = blocks; self.outputNorm = outputNorm
@@ -98,11 +166,9 @@ public final class TransformerWeights {
                     up: try reader.linear(n.up, f, h),
                     down: try reader.linear(n.down, h, f)))
         }
-        let embedding = try reader.load(names.tokenEmbedding, [vocab, h])
-        let output =
-            reader.has(names.output)
-            ? try reader.linear(names.output, vocab, h)
-            : LinearWeight(dense: embedding, quantized: try reader.quantized(names.tokenEmbedding, vocab, h), outputs: vocab, inputs: h)
+        let embedding = try reader.linear(names.tokenEmbedding, vocab, h)
+        // Tied: the output layer is the embedding table itself (one float32 copy if a path needs one).
+        let output = reader.has(names.output) ? try reader.linear(names.output, vocab, h) : embedding
         if !reader.has(names.output) && !config.tiedEmbeddings {
             throw TransformerError.missingTensor(path: source.path, name: names.output)
         }
@@ -165,9 +231,11 @@ struct WeightReader {
         }
     }
 
-    /// A linear weight [outputs, inputs]: float32, plus the file's format when it has a fast kernel.
+    /// A linear weight [outputs, inputs]: in the file's format when it is a GGUF file (its float32
+    /// copy made on first use), else float32.
     func linear(_ name: String, _ outputs: Int, _ inputs: Int) throws -> LinearWeight {
-        LinearWeight(dense: try load(name, [outputs, inputs]), quantized: try quantized(name, outputs, inputs), outputs: outputs, inputs: inputs)
+        if let matrix = try quantized(name, outputs, inputs) { return LinearWeight(quantized: matrix) }
+        return LinearWeight(dense: try load(name, [outputs, inputs]), outputs: outputs, inputs: inputs)
     }
 
     /// The tensor as stored in a GGUF file, for the decode kernel (nil for other sources).
