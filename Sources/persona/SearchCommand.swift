@@ -18,6 +18,7 @@ struct SearchCommand: ParsableCommand {
               persona search qwen2.5-0.5b --traits evil --source written --layers 6,9,12,15 --coeffs -0.2,0,0.1,0.2,0.4
               persona search qwen2.5-0.5b --traits evil --vector runs/demo/vectors/evil_response_avg.safetensors --coeff-unit raw --coeffs 0,2,4
               persona search qwen2.5-0.5b --traits evil --ablate refusal     (refusal ablated at every block, baseline included)
+              persona search qwen2.5-0.5b --traits evil --layers 9,12,6+9+12 --coeffs 0,0.05,0.1   (6+9+12: three layers steered at once)
             """)
 
     @Argument(help: "A GGUF file, a Hugging Face folder, or a default model name.")
@@ -32,7 +33,12 @@ struct SearchCommand: ParsableCommand {
     @Option(help: "A vector file ([layers, hidden]) to search instead of making one; one trait only.")
     var vector: String?
 
-    @Option(help: "Comma-separated layers (default: every third block from a sixth to five sixths of the depth).")
+    @Option(
+        help: ArgumentHelp(
+            "Comma-separated layers (default: every third block from a sixth to five sixths of the depth); A+B+C steers layers A, B and C at once.",
+            discussion:
+                "In a layer set every layer gets the coefficient in its own units (norm: c × that layer's mean residual norm / ‖v‖). persona run steers single layers only."
+        ))
     var layers: String?
 
     @Option(parsing: .unconditional, help: "Comma-separated coefficients (default -0.2,0,0.1,0.2,0.3,0.5 in norm units).")
@@ -61,7 +67,22 @@ struct SearchCommand: ParsableCommand {
         guard SteeringPositions(rawValue: positions) != nil else { throw ValidationError("--positions \(positions): expected all, prompt or response") }
         guard maxKL > 0, maxKL.isFinite else { throw ValidationError("--max-kl must be > 0 (got \(maxKL))") }
         _ = try PipelineOptions.numbers(coeffs, option: "coeffs")
-        if let layers { _ = try PipelineOptions.numbers(layers, option: "layers") }
+        if let layers { _ = try Self.layerSets(layers) }
+    }
+
+    /// `--layers`: single layers, and layer sets written A+B+C.
+    static func layerSets(_ text: String) throws -> [[Int]] {
+        try text.split(separator: ",").map { entry in
+            let set = try entry.split(separator: "+", omittingEmptySubsequences: false).map { part -> Int in
+                let trimmed = part.trimmingCharacters(in: .whitespaces)
+                guard let l = Int(trimmed), l >= 0 else {
+                    throw ValidationError("--layers: \"\(trimmed)\" in \"\(entry)\" is not a layer index (whole number ≥ 0)")
+                }
+                return l
+            }
+            guard Set(set).count == set.count else { throw ValidationError("--layers: \"\(entry)\" names a layer twice") }
+            return set
+        }
     }
 
     func run() throws {
@@ -70,16 +91,10 @@ struct SearchCommand: ParsableCommand {
         let packs = try PipelineEnvironment.loadPacks(names: names)
         let lm = try LanguageModel(model)
         let n = lm.config.layerCount
-        let layerList =
-            try layers.map {
-                try PipelineOptions.numbers($0, option: "layers").map {
-                    guard let l = Int(exactly: $0) else { throw ValidationError("--layers: \($0) is not a whole number") }
-                    return l
-                }
-            }
-            ?? Pipeline.defaultSearchLayers(layerCount: n)
+        let sets = try layers.map(Self.layerSets) ?? Pipeline.defaultSearchLayers(layerCount: n).map { [$0] }
         let grid = SteeringSearch.Grid(
-            layers: layerList, coefficients: try PipelineOptions.numbers(coeffs, option: "coeffs"),
+            layers: sets.filter { $0.count == 1 }.map { $0[0] }, layerSets: sets.filter { $0.count > 1 },
+            coefficients: try PipelineOptions.numbers(coeffs, option: "coeffs"),
             unit: CoefficientUnit(rawValue: coefficientUnit) ?? .norm,
             positions: SteeringPositions(rawValue: positions) ?? .response, maxKL: maxKL)
         for loaded in packs {

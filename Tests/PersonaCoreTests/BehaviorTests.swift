@@ -10,8 +10,8 @@ import PersonaModel
 final class BehaviorTests: XCTestCase {
     /// What generation would compute: prefill the prompt, then feed the answer one token per pass,
     /// with a `SteeringHook` (the generation-time semantics of each position mode).
-    func stepwise(_ model: Transformer, prompt: [Int], answer: [Int], spec: SteeringSpec?, after: [LayerHook] = []) throws -> [Double] {
-        let hooks: [LayerHook] = (try spec.map { [try SteeringHook([$0], config: model.config)] } ?? []) + after
+    func stepwise(_ model: Transformer, prompt: [Int], answer: [Int], specs: [SteeringSpec], after: [LayerHook] = []) throws -> [Double] {
+        let hooks: [LayerHook] = (specs.isEmpty ? [] : [try SteeringHook(specs, config: model.config)]) + after
         return try model.withHooks(hooks) {
             let cache = model.makeCache()
             var logits = try model.forward([SequenceInput(tokens: prompt, cache: cache)])[0]
@@ -36,9 +36,9 @@ final class BehaviorTests: XCTestCase {
         for mode in SteeringPositions.allCases {
             for c: Float in [0, 1.5, -2] {
                 let spec = SteeringSpec(vector: v, layer: 0, coefficient: c, positions: mode)
-                let forced = try TeacherForcing.logProbabilities(sequences, transformer: model, steering: spec, pool: pool)
+                let forced = try TeacherForcing.logProbabilities(sequences, transformer: model, steering: [spec], pool: pool)
                 for (i, s) in sequences.enumerated() {
-                    let reference = try stepwise(model, prompt: s.promptTokens, answer: s.answerTokens, spec: c == 0 ? nil : spec)
+                    let reference = try stepwise(model, prompt: s.promptTokens, answer: s.answerTokens, specs: c == 0 ? [] : [spec])
                     XCTAssertEqual(forced[i].count, s.answerTokens.count)
                     let diff = zip(forced[i], reference).map { abs($0 - $1) }.max() ?? 0
                     XCTAssertLessThan(diff, 1e-4, "mode \(mode) coefficient \(c) sequence \(i): max |Δ log p| = \(diff)")
@@ -48,13 +48,40 @@ final class BehaviorTests: XCTestCase {
         // One shared unsteered prefix per distinct prompt.
         XCTAssertEqual(pool.count, 2)
         // Steering must matter (else the comparison above proves nothing).
-        let plain = try TeacherForcing.logProbabilities(sequences, transformer: model, steering: nil)
+        let plain = try TeacherForcing.logProbabilities(sequences, transformer: model, steering: [])
         let steered = try TeacherForcing.logProbabilities(
-            sequences, transformer: model, steering: SteeringSpec(vector: v, layer: 0, coefficient: 3, positions: .response))
+            sequences, transformer: model, steering: [SteeringSpec(vector: v, layer: 0, coefficient: 3, positions: .response)])
         XCTAssertGreaterThan(abs(plain[0].reduce(0, +) - steered[0].reduce(0, +)), 1e-3)
         // Coefficient 0 is bit-identical to no steering.
-        let zero = try TeacherForcing.logProbabilities(sequences, transformer: model, steering: SteeringSpec(vector: v, layer: 0, coefficient: 0))
+        let zero = try TeacherForcing.logProbabilities(sequences, transformer: model, steering: [SteeringSpec(vector: v, layer: 0, coefficient: 0)])
         XCTAssertEqual(zero, plain)
+    }
+
+    /// Several layers steered at once (the search's layer sets): one teacher-forced pass equals
+    /// stepped decoding with both specs, and differs from either layer alone.
+    func testTeacherForcingSteersSeveralLayersAtOnce() throws {
+        let model = try TinyModel.make()
+        XCTAssertGreaterThanOrEqual(model.config.layerCount, 2)
+        let v = (0..<16).map { Float(($0 * 7) % 5) - 2 }, w = (0..<16).map { Float(($0 * 5) % 3) - 1 }
+        let sequences = [
+            TeacherForcedSequence(promptTokens: [3, 9, 14, 2, 7], answerTokens: [5, 6, 11]),
+            TeacherForcedSequence(promptTokens: [1, 4], answerTokens: [4, 4, 30, 2])
+        ]
+        for mode in [SteeringPositions.response, .all] {
+            let specs = [
+                SteeringSpec(vector: v, layer: 0, coefficient: 1.5, positions: mode), SteeringSpec(vector: w, layer: 1, coefficient: -2, positions: mode)
+            ]
+            let both = try TeacherForcing.logProbabilities(sequences, transformer: model, steering: specs, pool: PrefixCachePool())
+            for (i, s) in sequences.enumerated() {
+                let reference = try stepwise(model, prompt: s.promptTokens, answer: s.answerTokens, specs: specs)
+                let diff = zip(both[i], reference).map { abs($0 - $1) }.max() ?? 0
+                XCTAssertLessThan(diff, 1e-4, "mode \(mode) sequence \(i): max |Δ log p| = \(diff)")
+            }
+            for one in specs {
+                let alone = try TeacherForcing.logProbabilities(sequences, transformer: model, steering: [one])
+                XCTAssertGreaterThan(abs(alone[0].reduce(0, +) - both[0].reduce(0, +)), 1e-3, "layer \(one.layer) alone steers as both")
+            }
+        }
     }
 
     /// Projection interventions (`--ablate` in the search and the behavioural measure) run after the
@@ -73,10 +100,10 @@ final class BehaviorTests: XCTestCase {
         let pool = PrefixCachePool()
         for c: Float in [0, 1.5] {
             let spec = SteeringSpec(vector: v, layer: 0, coefficient: c, positions: .all)
-            let forced = try TeacherForcing.logProbabilities(sequences, transformer: model, steering: spec, pool: pool, interventions: ablation)
-            let steeredOnly = try TeacherForcing.logProbabilities(sequences, transformer: model, steering: spec)
+            let forced = try TeacherForcing.logProbabilities(sequences, transformer: model, steering: [spec], pool: pool, interventions: ablation)
+            let steeredOnly = try TeacherForcing.logProbabilities(sequences, transformer: model, steering: [spec])
             for (i, s) in sequences.enumerated() {
-                let reference = try stepwise(model, prompt: s.promptTokens, answer: s.answerTokens, spec: c == 0 ? nil : spec, after: ablation)
+                let reference = try stepwise(model, prompt: s.promptTokens, answer: s.answerTokens, specs: c == 0 ? [] : [spec], after: ablation)
                 let diff = zip(forced[i], reference).map { abs($0 - $1) }.max() ?? 0
                 XCTAssertLessThan(diff, 1e-4, "coefficient \(c) sequence \(i): max |Δ log p| = \(diff)")
                 let moved = zip(forced[i], steeredOnly[i]).map { abs($0 - $1) }.max() ?? 0
@@ -88,9 +115,9 @@ final class BehaviorTests: XCTestCase {
     func testTeacherForcingRejectsEmptyParts() throws {
         let model = try TinyModel.make()
         XCTAssertThrowsError(
-            try TeacherForcing.logProbabilities([TeacherForcedSequence(promptTokens: [], answerTokens: [1])], transformer: model, steering: nil))
+            try TeacherForcing.logProbabilities([TeacherForcedSequence(promptTokens: [], answerTokens: [1])], transformer: model, steering: []))
         XCTAssertThrowsError(
-            try TeacherForcing.logProbabilities([TeacherForcedSequence(promptTokens: [1], answerTokens: [])], transformer: model, steering: nil))
+            try TeacherForcing.logProbabilities([TeacherForcedSequence(promptTokens: [1], answerTokens: [])], transformer: model, steering: []))
     }
 
     func testTraitProbabilityAndSpearman() {

@@ -141,13 +141,21 @@ final class CLITests: XCTestCase {
         let dir = try TestPaths.temporaryDirectory()
         let pack = try TestPack.write(in: dir, behaviorItems: true)
         let out = dir.appendingPathComponent("out")
-        let r = try run(["search", "smollm2-135m", "--traits", pack.path, "--layers", "10", "--coeffs", "-0.1,0,0.2", "--max-kl", "5", "--out", out.path])
+        let r = try run(["search", "smollm2-135m", "--traits", pack.path, "--layers", "10,8+10", "--coeffs", "-0.1,0,0.2", "--max-kl", "5", "--out", out.path])
         XCTAssertEqual(r.status, 0, r.stderr)
-        XCTAssert(r.stdout.contains("grumpy: chosen layer 10") || r.stdout.contains("grumpy: no point chosen"), r.stdout)
+        XCTAssert(r.stdout.contains("grumpy: chosen layer ") || r.stdout.contains("grumpy: no point chosen"), r.stdout)
+        // The layer set 8+10 is a row of the heatmap, steered at both layers.
+        XCTAssert(r.stdout.split(separator: "\n").contains { $0.hasPrefix("8+10 ") }, r.stdout)
         let data = try Data(contentsOf: out.appendingPathComponent("search-grumpy.json"))
         let json = try XCTUnwrap(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         XCTAssertEqual(json["positions"] as? String, "response", "the default positions of every steering command")
-        XCTAssertEqual((json["points"] as? [Any])?.count, 3)
+        let points = try XCTUnwrap(json["points"] as? [[String: Any]])
+        XCTAssertEqual(points.count, 6)
+        XCTAssertEqual(points.compactMap { $0["layers"] as? [Int] }, [[8, 10], [8, 10], [8, 10]])
+        // Steering two layers moves the measure differently from steering one.
+        let single = points.filter { $0["layers"] == nil && ($0["coefficient"] as? Double) == 0.2 }.first?["traitProbability"] as? Double
+        let both = points.filter { $0["layers"] != nil && ($0["coefficient"] as? Double) == 0.2 }.first?["traitProbability"] as? Double
+        XCTAssertNotEqual(try XCTUnwrap(single), try XCTUnwrap(both))
         XCTAssertEqual(json["antiSteerableFraction"] == nil, json["chosen"] == nil, "\(json)")
         let written = try TraitVectors.read(path: out.appendingPathComponent("grumpy_written.safetensors").path)
         XCTAssertEqual(written.metadata["persona.method"], "written_response_avg")
@@ -176,5 +184,8 @@ final class CLITests: XCTestCase {
         XCTAssertNotEqual(noDirection.status, 0)
         XCTAssert(noDirection.stderr.contains("runs/refusal/never-refused.safetensors does not exist; run `persona vectors refusal"), noDirection.stderr)
         XCTAssertFalse(noDirection.stderr.contains("Usage:"), noDirection.stderr)
+        let badSet = try run(["search", "smollm2-135m", "--traits", "evil", "--layers", "3+y"])
+        XCTAssertNotEqual(badSet.status, 0)
+        XCTAssert(badSet.stderr.contains(#"--layers: "y" in "3+y" is not a layer index"#), badSet.stderr)
     }
 }

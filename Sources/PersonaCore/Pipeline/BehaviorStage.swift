@@ -109,7 +109,7 @@ extension Pipeline {
                 results.append(stored); reused += 1; continue
             }
             let raw = try rawCoefficient(c, layer: layer, vector: vector, pack: pack)
-            let spec = c == 0 ? nil : SteeringSpec(vector: vector.rows[layer], layer: layer, coefficient: Float(raw), positions: settings.positions)
+            let spec = c == 0 ? [] : [SteeringSpec(vector: vector.rows[layer], layer: layer, coefficient: Float(raw), positions: settings.positions)]
             let lp = try TeacherForcing.logProbabilities(
                 sequences, transformer: model.transformer, steering: spec, pool: pool,
                 interventions: ablation?.hooks ?? [])

@@ -15,14 +15,24 @@
 //
 // Choice: among points whose coherence cost is ≤ the floor (`maxKL`), the largest effect; ties
 // go to the smaller |c|, then the smaller layer. No point qualifies → no choice, and the reason.
+//
+// Layer sets (`Grid.layerSets`, `persona search --layers 6+9+12`): the vector steers every layer
+// of the set at once, each with the coefficient c in the grid's unit of that layer (in norm units
+// each layer gets c × its own mean residual norm). Spreading one push over several blocks is the
+// lever tried when no single layer moves the trait within the coherence floor. A set is searched
+// and reported like a layer; `persona run` steers single layers only, so its search has none.
 import Foundation
 import PersonaModel
 
 /// One searched point.
 public struct SearchPoint: Codable, Equatable, Sendable {
+    /// The steered layer; for a layer set, its first.
     public var layer: Int
+    /// A layer set's layers (nil: the one layer `layer`).
+    public var layers: [Int]? = nil
     /// In the search's unit (`SearchResult.coefficientUnit`).
     public var coefficient: Double
+    /// The raw coefficient at `layer` (a layer set's other layers have their own, from their norms).
     public var rawCoefficient: Double
     /// Mean P(trait answer) on the measurement items.
     public var traitProbability: Double
@@ -34,6 +44,9 @@ public struct SearchPoint: Codable, Equatable, Sendable {
         self.layer = layer; self.coefficient = coefficient; self.rawCoefficient = rawCoefficient
         self.traitProbability = traitProbability; self.effect = effect; self.coherenceCost = coherenceCost
     }
+
+    /// "12", or "6+9+12" for a layer set.
+    public var layerLabel: String { (layers ?? [layer]).map(String.init).joined(separator: "+") }
 }
 
 /// The search of one trait (`report.json`: `traits[].search`).
@@ -104,7 +117,7 @@ public enum SteeringSearch {
 
     /// Per item pair of `sequences` (trait, other, trait, other, …) steered with `steering`, the log-ratio m(trait) − m(other) (mean log-probability per answer token).
     static func itemLogRatios(
-        _ sequences: [TeacherForcedSequence], transformer: Transformer, steering: SteeringSpec?,
+        _ sequences: [TeacherForcedSequence], transformer: Transformer, steering: [SteeringSpec],
         pool: PrefixCachePool, interventions: [LayerHook] = []
     ) throws -> [Double] {
         let lp = try TeacherForcing.logProbabilities(sequences, transformer: transformer, steering: steering, pool: pool, interventions: interventions)
@@ -120,10 +133,10 @@ public enum SteeringSearch {
     /// Per-token mean of log p_u − log p_s over `neutral` (answers the unsteered model wrote), given
     /// the unsteered log-probabilities `unsteered`.
     public static func coherenceCost(
-        _ neutral: [TeacherForcedSequence], unsteered: [[Double]], transformer: Transformer, steering: SteeringSpec?,
+        _ neutral: [TeacherForcedSequence], unsteered: [[Double]], transformer: Transformer, steering: [SteeringSpec],
         pool: PrefixCachePool, interventions: [LayerHook] = []
     ) throws -> Double {
-        guard steering.map({ $0.coefficient != 0 }) ?? false else { return 0 }
+        guard steering.contains(where: { $0.coefficient != 0 }) else { return 0 }
         let steered = try TeacherForcing.logProbabilities(neutral, transformer: transformer, steering: steering, pool: pool, interventions: interventions)
         var total = 0.0, count = 0
         for (u, s) in zip(unsteered, steered) {
@@ -137,6 +150,8 @@ extension SteeringSearch {
     /// What to search.
     public struct Grid: Sendable {
         public var layers: [Int]
+        /// Layer sets steered together (see the file header), searched after `layers`.
+        public var layerSets: [[Int]]
         public var coefficients: [Double]
         public var unit: CoefficientUnit
         public var positions: SteeringPositions
@@ -144,10 +159,10 @@ extension SteeringSearch {
         /// Tokens of each neutral answer the coherence proxy is measured on.
         public var neutralTokens: Int
         public init(
-            layers: [Int], coefficients: [Double], unit: CoefficientUnit = .norm, positions: SteeringPositions = .response,
-            maxKL: Double = SteeringSearch.defaultMaxKL, neutralTokens: Int = 32
+            layers: [Int], layerSets: [[Int]] = [], coefficients: [Double], unit: CoefficientUnit = .norm,
+            positions: SteeringPositions = .response, maxKL: Double = SteeringSearch.defaultMaxKL, neutralTokens: Int = 32
         ) {
-            self.layers = layers; self.coefficients = coefficients; self.unit = unit; self.positions = positions
+            self.layers = layers; self.layerSets = layerSets; self.coefficients = coefficients; self.unit = unit; self.positions = positions
             self.maxKL = maxKL; self.neutralTokens = neutralTokens
         }
     }
@@ -163,7 +178,7 @@ extension SteeringSearch {
         interventions: [LayerHook] = [], progress: (String) -> Void = { _ in }
     ) throws -> SearchResult {
         let config = model.config
-        for l in grid.layers where !(0..<config.layerCount).contains(l) || l >= vectors.count {
+        for l in grid.layers + grid.layerSets.joined() where !(0..<config.layerCount).contains(l) || l >= vectors.count {
             throw SteeringError.layerOutOfRange(layer: l, layerCount: min(config.layerCount, vectors.count))
         }
         let items = pack.behaviorItems ?? []
@@ -193,28 +208,35 @@ extension SteeringSearch {
         }
         let pool = PrefixCachePool()
         let unsteeredNeutral = try TeacherForcing.logProbabilities(
-            neutral, transformer: model.transformer, steering: nil, pool: pool, interventions: interventions)
-        let baselineRatios = try itemLogRatios(sequences, transformer: model.transformer, steering: nil, pool: pool, interventions: interventions)
+            neutral, transformer: model.transformer, steering: [], pool: pool, interventions: interventions)
+        let baselineRatios = try itemLogRatios(sequences, transformer: model.transformer, steering: [], pool: pool, interventions: interventions)
         let baseline = mean(traitProbabilities: baselineRatios)
         progress(String(format: "%@: unsteered P(trait answer) %.3f on %d measurement items", pack.name, baseline, measurement.count))
         var points: [SearchPoint] = []
-        var ratiosByLayer: [Int: [(coefficient: Double, ratios: [Double])]] = [:]
-        for l in grid.layers {
-            let vectorNorm = ResidualNorms.norm(vectors[l])
+        var ratiosByLayer: [String: [(coefficient: Double, ratios: [Double])]] = [:]
+        for set in grid.layers.map({ [$0] }) + grid.layerSets where !set.isEmpty {
             for c in grid.coefficients {
-                let raw = grid.unit.rawCoefficient(c, meanNorm: l < norms.count ? norms[l] : 0, vectorNorm: vectorNorm)
-                let spec: SteeringSpec? = c == 0 ? nil : SteeringSpec(vector: vectors[l], layer: l, coefficient: Float(raw), positions: grid.positions)
+                let raws = set.map { l in
+                    grid.unit.rawCoefficient(c, meanNorm: l < norms.count ? norms[l] : 0, vectorNorm: ResidualNorms.norm(vectors[l]))
+                }
+                let specs =
+                    c == 0
+                    ? [] : zip(set, raws).map { SteeringSpec(vector: vectors[$0], layer: $0, coefficient: Float($1), positions: grid.positions) }
                 let ratios =
                     c == 0
                     ? baselineRatios
-                    : try itemLogRatios(sequences, transformer: model.transformer, steering: spec, pool: pool, interventions: interventions)
-                ratiosByLayer[l, default: []].append((c, ratios))
+                    : try itemLogRatios(sequences, transformer: model.transformer, steering: specs, pool: pool, interventions: interventions)
                 let p = mean(traitProbabilities: ratios)
                 let kl = try coherenceCost(
-                    neutral, unsteered: unsteeredNeutral, transformer: model.transformer, steering: spec, pool: pool,
+                    neutral, unsteered: unsteeredNeutral, transformer: model.transformer, steering: specs, pool: pool,
                     interventions: interventions)
-                let point = SearchPoint(layer: l, coefficient: c, rawCoefficient: raw, traitProbability: p, effect: p - baseline, coherenceCost: kl)
-                progress(String(format: "  layer %d c=%g (raw %.2f): P(trait) %.3f (%+.3f), KL %.3f", l, c, raw, p, p - baseline, kl))
+                var point = SearchPoint(layer: set[0], coefficient: c, rawCoefficient: raws[0], traitProbability: p, effect: p - baseline, coherenceCost: kl)
+                if set.count > 1 { point.layers = set }
+                ratiosByLayer[point.layerLabel, default: []].append((c, ratios))
+                progress(
+                    String(
+                        format: "  layer %@ c=%g (raw %@): P(trait) %.3f (%+.3f), KL %.3f", point.layerLabel, c,
+                        raws.map { String(format: "%.2f", $0) }.joined(separator: "+"), p, p - baseline, kl))
                 points.append(point)
             }
         }
@@ -223,7 +245,7 @@ extension SteeringSearch {
             trait: pack.name, source: source, coefficientUnit: grid.unit.rawValue, maxKL: grid.maxKL,
             baselineTraitProbability: baseline, measurementItems: measurement.count, points: points, chosen: chosen, reason: reason)
         result.positions = grid.positions
-        if let chosen, let curve = ratiosByLayer[chosen.layer] {
+        if let chosen, let curve = ratiosByLayer[chosen.layerLabel] {
             let sorted = curve.sorted { $0.coefficient < $1.coefficient }
             result.antiSteerableFraction = Steerability.antiSteerableFraction(coefficients: sorted.map(\.coefficient), logRatios: sorted.map(\.ratios))
         }
@@ -232,7 +254,8 @@ extension SteeringSearch {
 
     /// A text heatmap: rows = layers, columns = coefficients, cells = effect (KL), `*` = over the floor, `>` = chosen.
     public static func table(_ r: SearchResult) -> String {
-        let layers = Array(Set(r.points.map(\.layer))).sorted()
+        var layers: [String] = []
+        for p in r.points where !layers.contains(p.layerLabel) { layers.append(p.layerLabel) }
         let coefficients = Array(Set(r.points.map(\.coefficient))).sorted()
         func cell(_ p: SearchPoint?) -> String {
             guard let p else { return "-" }
@@ -240,7 +263,7 @@ extension SteeringSearch {
             return String(format: "%@%+.3f (%.2f)", mark, p.effect, p.coherenceCost)
         }
         var rows = [["layer"] + coefficients.map { "c=\($0)" }]
-        for l in layers { rows.append(["\(l)"] + coefficients.map { c in cell(r.points.first { $0.layer == l && $0.coefficient == c }) }) }
+        for l in layers { rows.append([l] + coefficients.map { c in cell(r.points.first { $0.layerLabel == l && $0.coefficient == c }) }) }
         let widths = rows[0].indices.map { i in rows.map { $0[i].count }.max() ?? 0 }
         var out = rows.map { row in row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ") }
         out.append(
@@ -249,13 +272,13 @@ extension SteeringSearch {
         if let c = r.chosen {
             out.append(
                 String(
-                    format: "%@: chosen layer %d, c = %g %@ (raw %.2f): P(trait answer) %.3f → %.3f, KL %.3f. %@", r.trait, c.layer, c.coefficient,
+                    format: "%@: chosen layer %@, c = %g %@ (raw %.2f): P(trait answer) %.3f → %.3f, KL %.3f. %@", r.trait, c.layerLabel, c.coefficient,
                     r.coefficientUnit, c.rawCoefficient, r.baselineTraitProbability, c.traitProbability, c.coherenceCost, r.reason))
             if let anti = r.antiSteerableFraction {
                 out.append(
                     String(
-                        format: "%@: anti-steerable at layer %d: %.2f of %d measurement items (log-ratio falling as c rises)",
-                        r.trait, c.layer, anti, r.measurementItems))
+                        format: "%@: anti-steerable at layer %@: %.2f of %d measurement items (log-ratio falling as c rises)",
+                        r.trait, c.layerLabel, anti, r.measurementItems))
             }
         } else {
             out.append("\(r.trait): no point chosen: \(r.reason)")

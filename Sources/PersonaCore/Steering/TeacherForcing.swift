@@ -33,20 +33,21 @@ public enum TeacherForcing {
     public static let rowsPerPass = 256
 
     /// Log-probability of every answer token, `[sequences.count][answerTokens.count]`, in double
-    /// precision. `steering` nil (or coefficient 0) is the unsteered model, bit-identical to no hook.
+    /// precision. `steering` empty (or every coefficient 0) is the unsteered model, bit-identical to
+    /// no hook; several specs steer several layers at once (one hook).
     /// `interventions` (projection hooks: `--ablate`, `--cap`) run after the steering hook at every
     /// pass, the pool's unsteered prefixes included: a pool must see the same interventions in every call.
     public static func logProbabilities(
-        _ sequences: [TeacherForcedSequence], transformer: Transformer, steering: SteeringSpec?,
+        _ sequences: [TeacherForcedSequence], transformer: Transformer, steering: [SteeringSpec],
         pool: PrefixCachePool = PrefixCachePool(), interventions: [LayerHook] = []
     ) throws -> [[Double]] {
-        let active = steering.flatMap { $0.coefficient == 0 ? nil : $0 }
+        let active = steering.filter { $0.coefficient != 0 }
         for (i, s) in sequences.enumerated() {
             guard !s.promptTokens.isEmpty else { throw TransformerError.badBatch(reason: "teacher-forced sequence \(i) has an empty prompt") }
             guard !s.answerTokens.isEmpty else { throw TransformerError.badBatch(reason: "teacher-forced sequence \(i) has an empty answer") }
         }
         // Pass 1: prompt prefixes. Shared (unsteered) ones live in the pool; steered ones per call.
-        let prefixSteered = active.map { $0.positions != .response } ?? false
+        let prefixSteered = active.contains { $0.positions != .response }
         var local: [[Int]: KVCache] = [:]
         var prefixes: [[Int]] = []
         var seen = Set<[Int]>()
@@ -58,8 +59,8 @@ public enum TeacherForcing {
         var lengths: [Int: Int] = [:]
         func flushPrefixes() throws {
             guard !batch.isEmpty else { return }
-            if prefixSteered, let spec = active {
-                let hook = try SteeringHook([spec], promptLengths: lengths, config: transformer.config)
+            if prefixSteered {
+                let hook = try SteeringHook(active, promptLengths: lengths, config: transformer.config)
                 _ = try transformer.withHooks([hook] + interventions) { try transformer.forward(batch, logits: .none) }
             } else {
                 _ = try transformer.withHooks(interventions) { try transformer.forward(batch, logits: .none) }
@@ -83,8 +84,8 @@ public enum TeacherForcing {
         func flushAnswers() throws {
             guard !batch.isEmpty else { return }
             let logits: [[Float]]
-            if let spec = active {
-                let hook = try SteeringHook([spec], promptLengths: lengths, config: transformer.config)
+            if !active.isEmpty {
+                let hook = try SteeringHook(active, promptLengths: lengths, config: transformer.config)
                 logits = try transformer.withHooks([hook] + interventions) { try transformer.forward(batch, logits: .all) }
             } else {
                 logits = try transformer.withHooks(interventions) { try transformer.forward(batch, logits: .all) }
