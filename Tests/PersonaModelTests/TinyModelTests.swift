@@ -55,6 +55,25 @@ final class TinyModelTests: XCTestCase {
         XCTAssertEqual(alone[1], together[1])
     }
 
+    /// A pass reuses the scratch buffers earlier passes left (RunState): a larger pass before, with
+    /// other tokens and all logits, changes nothing in a later one, bit for bit; passes on several
+    /// threads at once take separate states.
+    func testPassesDoNotSeeEachOthersScratch() throws {
+        let fresh = try TinyModel.make(), used = try TinyModel.make()
+        let prompt = [3, 7, 1]
+        let expected = try fresh.forward([SequenceInput(tokens: prompt, cache: fresh.makeCache())], logits: .all)
+        _ = try used.forward([SequenceInput(tokens: Array(repeating: 39, count: 40), cache: used.makeCache())], logits: .all)
+        XCTAssertEqual(try used.forward([SequenceInput(tokens: prompt, cache: used.makeCache())], logits: .all), expected)
+        var concurrent = [[[Float]]](repeating: [], count: 8)
+        let lock = NSLock()
+        DispatchQueue.concurrentPerform(iterations: 8) { i in
+            let tokens = i % 2 == 0 ? prompt : Array(repeating: 20 + i, count: 5 + i)
+            let result = (try? used.forward([SequenceInput(tokens: tokens, cache: used.makeCache())], logits: .all)) ?? []
+            lock.lock(); concurrent[i] = result; lock.unlock()
+        }
+        for i in stride(from: 0, to: 8, by: 2) { XCTAssertEqual(concurrent[i], expected, "pass \(i), run beside others") }
+    }
+
     func testHooksSeeLayersKindsPositionsAndCanModify() throws {
         let model = try TinyModel.make()
         let baseline = try model.forward([SequenceInput(tokens: [4, 5, 6], cache: model.makeCache())])[0]

@@ -8,6 +8,8 @@
 //
 // Per block: RMSNorm → Q/K/V (+bias for qwen2) → RoPE → append K/V to the cache → causal GQA
 // attention → output projection → residual → RMSNorm → gated MLP (SwiGLU) → residual → hooks.
+// The linear layers are LinearLayer.swift; a pass's scratch buffers come from a RunState that
+// later passes reuse (RunState.swift).
 import Foundation
 import PersonaTensor
 
@@ -65,6 +67,9 @@ public final class Transformer {
     /// `Arithmetic.default` (PERSONA_EXACT / PERSONA_ARITHMETIC).
     public var arithmetic: Arithmetic = .default
     private var hookEntries: [(id: Int, hook: LayerHook)] = []
+    /// Run states of finished passes, reused by the next ones (one per pass in flight).
+    private var idleRunStates: [RunState] = []
+    private let runStateLock = NSLock()
     private var nextHookID = 0
 
     public init(config: ModelConfig, weights: TransformerWeights) {
@@ -110,6 +115,16 @@ public final class Transformer {
     public var hookCount: Int { hookEntries.count }
 
     // MARK: Forward
+
+    private func takeRunState() -> RunState {
+        runStateLock.lock(); defer { runStateLock.unlock() }
+        return idleRunStates.popLast() ?? RunState()
+    }
+
+    private func returnRunState(_ state: RunState) {
+        runStateLock.lock(); defer { runStateLock.unlock() }
+        idleRunStates.append(state)
+    }
 
     /// Runs one pass. Returns logits, row-major [rows, vocab]: one row per sequence for `.last`
     /// (in batch order), one per token for `.all`, none for `.none`. Caches are extended.
@@ -184,24 +199,27 @@ public final class Transformer {
         let plan = RowPlan(spans: spans + branchSpans)
         let hookSpans = spans + branchSpans
 
-        // Scratch for this pass.
-        let x = FloatBuffer(count: rows * hidden)  // [rows, hidden] residual stream
-        let h = FloatBuffer(count: rows * hidden)  // [rows, hidden] normed input
-        let q = FloatBuffer(count: rows * qWidth)  // [rows, heads·headDim]
-        let k = FloatBuffer(count: rows * kvWidth)  // [rows, kvHeads·headDim]
-        let v = FloatBuffer(count: rows * kvWidth)
-        let attention = FloatBuffer(count: rows * qWidth)  // [rows, heads·headDim]
-        let projected = FloatBuffer(count: rows * max(hidden, ffn))
-        let gate = FloatBuffer(count: rows * ffn)  // [rows, ffn]
-        let up = FloatBuffer(count: rows * ffn)
+        // Scratch for this pass, from a run state reused across passes (see RunState): every buffer
+        // is written before it is read, so what an earlier pass left in it never shows.
         let maxContext = max(batch.map { $0.cache.count + $0.tokens.count }.max() ?? 0, (branchSpans.map { $0.startPosition + 1 }.max() ?? 0))
-        let scores = FloatBuffer(count: rows * maxContext)  // per head: [tokens, context]
+        let state = takeRunState()
+        defer { returnRunState(state) }
+        let x = state.buffer(.residual, rows * hidden)  // [rows, hidden] residual stream
+        let h = state.buffer(.normed, rows * hidden)  // [rows, hidden] normed input
+        let q = state.buffer(.query, rows * qWidth)  // [rows, heads·headDim]
+        let k = state.buffer(.key, rows * kvWidth)  // [rows, kvHeads·headDim]
+        let v = state.buffer(.value, rows * kvWidth)  // [rows, kvHeads·headDim]
+        let attention = state.buffer(.attention, rows * qWidth)  // [rows, heads·headDim]
+        let projected = state.buffer(.projected, rows * hidden)  // [rows, hidden] output of o and down
+        let gate = state.buffer(.gate, rows * ffn)  // [rows, ffn]
+        let up = state.buffer(.up, rows * ffn)  // [rows, ffn]
+        let scores = state.buffer(.scores, rows * maxContext)  // per head: [tokens, context]
         let decodeSpans = spans.indices.filter { spans[$0].rowCount == 1 }
         // Multiply-adds of the one-row attention loops per layer (what makes threads worth it).
         let decodeWork = decodeSpans.reduce(0) { $0 + spans[$1].startPosition + 1 } * c.headCount * headDim * 2
         let branchWork = branchSpans.reduce(0) { $0 + $1.startPosition + 1 } * c.headCount * headDim * 2
-        let branchKeys = FloatBuffer(count: max(branches.count, 1) * kvWidth)  // [branches, kvHeads·headDim], this layer
-        let branchValues = FloatBuffer(count: max(branches.count, 1) * kvWidth)
+        let branchKeys = state.buffer(.branchKeys, max(branches.count, 1) * kvWidth)  // [branches, kvHeads·headDim], this layer
+        let branchValues = state.buffer(.branchValues, max(branches.count, 1) * kvWidth)  // [branches, kvHeads·headDim]
 
         // Embeddings.
         var r = 0
@@ -358,106 +376,17 @@ public final class Transformer {
             logitRows.append(branchSpans[b].rowStart)
         }
         guard !logitRows.isEmpty else { return ([], branchLogitIndex.map { _ in nil }) }
-        let normed = FloatBuffer(count: logitRows.count * hidden)
+        let normed = state.buffer(.normed, logitRows.count * hidden)  // [logit rows, hidden]
         for (i, r) in logitRows.enumerated() {
             Vector.rmsNorm(x.row(r, width: hidden), weight: weights.outputNorm.pointer, epsilon: epsilon, into: normed.row(i, width: hidden), count: hidden)
         }
         let vocab = c.vocabularySize
-        let out = FloatBuffer(count: logitRows.count * vocab)
+        let out = FloatBuffer(count: logitRows.count * vocab)  // [logit rows, vocab]: not kept, it is as large as the result
         // Logits always use the per-row kernel: a prefill's last row is a single row, and sgemm's
         // single-row path sums in another order than its multi-row one.
         linear(arithmetic, weights.output, normed, out, RowPlan(allRowKernel: logitRows.count))
         func logits(_ i: Int) -> [Float] { Array(UnsafeBufferPointer(start: out.row(i, width: vocab), count: vocab)) }
         return ((0..<sequenceLogitCount).map(logits), branchLogitIndex.map { $0.map(logits) })
-    }
-}
-
-/// Which rows of a pass are decode steps (one token of their sequence) and which belong to
-/// multi-token prefills. Decode rows go through the per-row quantized kernel; each prefill span
-/// gets an sgemm call of its own. Both depend only on the row's own sequence, so a sequence's
-/// results never depend on the batch (OpenBLAS may sum differently for different call shapes).
-struct RowPlan {
-    let count: Int
-    let decodeRows: [Int]
-    /// (first row, row count) of every multi-token span.
-    let prefillSpans: [(start: Int, count: Int)]
-
-    init(spans: [SequenceSpan]) {
-        count = spans.reduce(0) { $0 + $1.rowCount }
-        decodeRows = spans.filter { $0.rowCount == 1 }.map(\.rowStart)
-        prefillSpans = spans.filter { $0.rowCount > 1 }.map { ($0.rowStart, $0.rowCount) }
-    }
-
-    /// Every row through the per-row kernel.
-    init(allRowKernel count: Int) {
-        self.count = count
-        decodeRows = Array(0..<count)
-        prefillSpans = []
-    }
-}
-
-/// output[rows, out] = input[rows, in] · Wᵀ: decode rows through the quantized kernel, each prefill
-/// span through one call of it too (or, for weights without fused kernels, its own sgemm call).
-private func linear(_ arithmetic: Arithmetic, _ w: LinearWeight, _ input: FloatBuffer, _ output: FloatBuffer, _ plan: RowPlan) {
-    let n = w.outputs, k = w.inputs
-    if arithmetic == .fast, let matrix = w.quantized, matrix.supportsInteger {
-        // Every row alike (decode steps and prefill spans): each row is quantized on its own and
-        // each output's integer arithmetic is fixed, so a row's result never depends on the batch.
-        matrix.multiplyInteger(input.pointer, count: plan.count, into: output.pointer)
-        return
-    }
-    if !plan.decodeRows.isEmpty {
-        if plan.decodeRows.count == plan.count {
-            if let matrix = w.quantized {
-                matrix.multiply(input.pointer, count: plan.count, into: output.pointer)
-            } else {
-                denseRows(w, input.pointer, plan.count, output.pointer)
-            }
-        } else {
-            let gathered = FloatBuffer(count: plan.decodeRows.count * k)
-            for (i, r) in plan.decodeRows.enumerated() { gathered.row(i, width: k).update(from: input.row(r, width: k), count: k) }
-            let result = FloatBuffer(count: plan.decodeRows.count * n)
-            if let matrix = w.quantized {
-                matrix.multiply(gathered.pointer, count: plan.decodeRows.count, into: result.pointer)
-            } else {
-                denseRows(w, gathered.pointer, plan.decodeRows.count, result.pointer)
-            }
-            for (i, r) in plan.decodeRows.enumerated() { output.row(r, width: n).update(from: result.row(i, width: n), count: n) }
-        }
-    }
-    for span in plan.prefillSpans {
-        if let matrix = w.quantized, matrix.kernelLevel == .avx512, !prefillThroughSgemm {
-            // The AVX-512 build of the fused kernels decodes each tile of weight rows once for all
-            // the span's rows and runs its 6 × 2 block in zmm registers: faster than sgemm on the
-            // float32 copy (+25 % on a 256-token prefill, AMD Zen 5), while the AVX2 build is
-            // slower than OpenBLAS there (−30 %), so it keeps sgemm (BENCHMARKS.md, 2026-12-03).
-            // Each row's arithmetic is then a decode step's, bit for bit.
-            matrix.multiply(input.row(span.start, width: k), count: span.count, into: output.row(span.start, width: n))
-            continue
-        }
-        BLAS.matmulTransposedB(input.row(span.start, width: k), w.dense.pointer, output.row(span.start, width: n), m: span.count, n: n, k: k)
-    }
-}
-
-/// PERSONA_PREFILL=sgemm sends prefill spans of quantized weights through sgemm on their float32
-/// copies even where the AVX-512 kernels run ("fused", the default, uses them there); kept to
-/// compare the two paths.
-let prefillThroughSgemm: Bool = {
-    switch ProcessInfo.processInfo.environment["PERSONA_PREFILL"] {
-    case nil, "", "fused": return false
-    case "sgemm": return true
-    case let other?:
-        fputs("warning: PERSONA_PREFILL=\(other) is not \"fused\" or \"sgemm\"; using the fused kernels\n", stderr)
-        return false
-    }
-}()
-
-/// Decode rows without a quantized copy (Hugging Face folders): the same per-row dot products over
-/// the float32 weights.
-private func denseRows(_ w: LinearWeight, _ x: UnsafePointer<Float>, _ count: Int, _ y: UnsafeMutablePointer<Float>) {
-    for o in 0..<w.outputs {
-        let row = w.dense.row(o, width: w.inputs)
-        for r in 0..<count { y[r * w.outputs + o] = Vector.dot(x + r * w.inputs, row, count: w.inputs) }
     }
 }
 
