@@ -193,7 +193,7 @@ extension Pipeline {
             }
             decisions.append(
                 PairDecision(
-                    questionIndex: pos.questionIndex, instructionIndex: pos.instructionIndex, sampleIndex: pos.sampleIndex,
+                    questionIndex: pos.questionIndex, instructionIndex: pair.instructionIndex, sampleIndex: pos.sampleIndex,
                     positiveKey: pos.key, negativeKey: neg.key, kept: reason == nil, reason: reason))
         }
         try store.insert(filterKey: key, trait: pack.name, decisions: decisions)
