@@ -49,7 +49,8 @@ void persona_quantize_q8(const float *x, int n, int8_t *q, float *d, int32_t *s)
 int persona_integer_supported(int type) {
     switch (type) {
     case PERSONA_INT_Q4_0: case PERSONA_INT_Q4_1: case PERSONA_INT_Q5_0: case PERSONA_INT_Q8_0:
-    case PERSONA_INT_Q4_K: case PERSONA_INT_Q6_K: return 1;
+    case PERSONA_INT_Q5_1: case PERSONA_INT_Q2_K: case PERSONA_INT_Q3_K: case PERSONA_INT_Q4_K:
+    case PERSONA_INT_Q5_K: case PERSONA_INT_Q6_K: return 1;
     default: return 0;
     }
 }
@@ -205,6 +206,100 @@ static float dot_q6_K_plain(const uint8_t *w, const int8_t *q, const float *d, c
     return reduce_lanes(acc);
 }
 
+// Q5_1, 24 bytes: f16 scale, f16 minimum, 32 bits qh, 16 bytes of nibbles as Q4_0; element i's
+// fifth bit is bit i of qh; value nibble | bit·16 (0..31). Minima as Q4_1.
+static float dot_q5_1_plain(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n) {
+    float acc[8] = {0}, m[8];
+    int blocks = n / 32;
+    for (int b = 0; b < blocks; b++, w += 24) {
+        uint32_t qh; memcpy(&qh, w + 4, 4);
+        int v[32];
+        for (int i = 0; i < 16; i++) {
+            v[i] = (w[8 + i] & 0xF) | (((qh >> i) & 1) << 4);
+            v[16 + i] = (w[8 + i] >> 4) | (((qh >> (16 + i)) & 1) << 4);
+        }
+        lanes_add(acc, half_to_float(w) * d[b], v, q + 32 * b);
+        m[b % 8] = half_to_float(w + 2);
+        if (b % 8 == 7 || b == blocks - 1) lanes_minimum(acc, m, d, s, b - b % 8, b % 8 + 1);
+    }
+    return reduce_lanes(acc);
+}
+
+// Q5_K, 176 bytes per 256 values: f16 scale, f16 minimum scale, 12 bytes of scales and minima as
+// Q4_K, 32 bytes qh, 128 bytes of nibbles as Q4_K (from byte 48); sub-block j's element i has
+// fifth bit j of qh[i]. Weight = scale·sc_j·(nibble | bit·16) − dmin·m_j; floats as Q4_K.
+static float dot_q5_K_plain(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n) {
+    float acc[8] = {0};
+    for (int k = 0; k < n / 256; k++, w += 176) {
+        uint8_t sc[8], mn[8]; q4_k_scales(w + 4, sc, mn);
+        int32_t t[8][8];
+        for (int j = 0; j < 8; j++) {
+            int v[32];
+            for (int i = 0; i < 32; i++)
+                v[i] = ((w[48 + 32 * (j / 2) + i] >> (4 * (j & 1))) & 0xF) | (((w[16 + i] >> j) & 1) << 4);
+            lanes_int(t[j], v, q + 256 * k + 32 * j, sc[j], sc[j]);
+        }
+        lanes_super(acc, half_to_float(w), t, d, k);
+        float dmin = half_to_float(w + 2), m[8];
+        for (int j = 0; j < 8; j++) m[j] = -(dmin * (float)mn[j]);
+        lanes_minimum(acc, m, d, s, 8 * k, 8);
+    }
+    return reduce_lanes(acc);
+}
+
+/// Q3_K's 12 scale bytes → 16 signed scales (6-bit − 32), one per 16 elements: scale K has low 4
+/// bits from byte K (K < 8, low nibble) or byte K−8 (high nibble), high 2 bits = bits 2·(K/4)..+1
+/// of byte 8 + K%4.
+static inline void q3_k_scales(const uint8_t *p, int8_t sc[16]) {
+    for (int K = 0; K < 16; K++) {
+        int low = K < 8 ? p[K] & 0xF : p[K - 8] >> 4, high = (p[8 + K % 4] >> (2 * (K / 4))) & 3;
+        sc[K] = (int8_t)((low | (high << 4)) - 32);
+    }
+}
+
+// Q3_K, 110 bytes per 256 values: 32 bytes hmask, 64 bytes qs (2 bits), 12 bytes scales
+// (q3_k_scales), f16 scale. Sub-block j (half h = j/4, r = j%4), element i: 2 bits = bits 2r..2r+1
+// of qs[32h + i], value = those − 4 unless bit j of hmask[i] is set (−4..3); scale sc[2j] for
+// i < 16, sc[2j+1] for i ≥ 16. Floats as Q6_K.
+static float dot_q3_K_plain(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n) {
+    (void)s; float acc[8] = {0};
+    for (int k = 0; k < n / 256; k++, w += 110) {
+        int8_t sc[16]; q3_k_scales(w + 96, sc);
+        int32_t t[8][8];
+        for (int j = 0; j < 8; j++) {
+            int h = j / 4, r = j % 4, v[32];
+            for (int i = 0; i < 32; i++) v[i] = ((w[32 + 32 * h + i] >> (2 * r)) & 3) - (((w[i] >> j) & 1) ? 0 : 4);
+            lanes_int(t[j], v, q + 256 * k + 32 * j, sc[2 * j], sc[2 * j + 1]);
+        }
+        lanes_super(acc, half_to_float(w + 108), t, d, k);
+    }
+    return reduce_lanes(acc);
+}
+
+// Q2_K, 84 bytes per 256 values: 16 bytes of scales (low nibble scale, high nibble minimum, one
+// per 16 elements), 64 bytes qs (2 bits), f16 scale, f16 minimum scale. Sub-block j (h = j/4,
+// r = j%4), element i: value = bits 2r..2r+1 of qs[32h + i] (0..3); scale byte 2j for i < 16,
+// 2j+1 for i ≥ 16. Weight = d·scale·value − dmin·minimum. The minimum is a second set of lane
+// sums, tm_l = minimum(half of l)·Σ_{i=4l..4l+3} q_i, with its own inner sum (as the main one)
+// after the main one: acc[l] = fmaf(−dmin, innerM[l], acc[l]).
+static float dot_q2_K_plain(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n) {
+    (void)s; float acc[8] = {0};
+    int ones[32]; for (int i = 0; i < 32; i++) ones[i] = 1;
+    for (int k = 0; k < n / 256; k++, w += 84) {
+        int32_t t[8][8], tm[8][8];
+        for (int j = 0; j < 8; j++) {
+            int h = j / 4, r = j % 4, v[32];
+            for (int i = 0; i < 32; i++) v[i] = (w[16 + 32 * h + i] >> (2 * r)) & 3;
+            const int8_t *x = q + 256 * k + 32 * j;
+            lanes_int(t[j], v, x, w[2 * j] & 0xF, w[2 * j + 1] & 0xF);
+            lanes_int(tm[j], ones, x, w[2 * j] >> 4, w[2 * j + 1] >> 4);
+        }
+        lanes_super(acc, half_to_float(w + 80), t, d, k);
+        lanes_super(acc, -half_to_float(w + 82), tm, d, k);
+    }
+    return reduce_lanes(acc);
+}
+
 // MARK: AVX2 tiles: WR weight rows × AR activation rows, one __m256 accumulator per pair (lane l
 // = the contract's acc[l]). Each weight block is decoded once per tile; every pair follows the
 // plain function's float steps, so each output is bit-identical to the single-row dot whatever
@@ -217,6 +312,9 @@ static float dot_q6_K_plain(const uint8_t *w, const int8_t *q, const float *d, c
 #define UNROLL _Pragma("GCC unroll 8")
 #define MAXW 4
 #define MAXA 4
+/// Weights read from memory: the hardware prefetcher follows one row stream but not WR
+/// interleaved ones, so each tile prefetches the rows two tiles ahead (2·WR·rb) as it goes.
+#define PREFETCH_NEXT(p) _mm_prefetch((const char *)(p) + 2 * WR * rb, _MM_HINT_T0)
 
 /// f16 at p → the float in all 8 lanes (exact, as half_to_float).
 TILE __m256 half8(const uint8_t *p) {
@@ -263,7 +361,7 @@ TILE __m256i nibbles(const uint8_t *p) {
         __m256i aw[MAXW], sw[MAXW]; __m256 dw[MAXW]; \
         UNROLL for (int i = 0; i < WR; i++) { \
             const uint8_t *p = w + i * rb + (BYTES) * b; \
-            DECODE(p, sw[i]); aw[i] = _mm256_abs_epi8(sw[i]); dw[i] = half8(p); \
+            PREFETCH_NEXT(p); DECODE(p, sw[i]); aw[i] = _mm256_abs_epi8(sw[i]); dw[i] = half8(p); \
         } \
         UNROLL for (int a = 0; a < AR; a++) { \
             __m256i x = X(a, 32 * b); __m256 da = _mm256_broadcast_ss(D(a, b)); \
@@ -285,15 +383,24 @@ TILE void tile_q4_0(TILE_ARGS, const int WR, const int AR) {
     TILE_BEGIN SIGNED_BLOCKS(18, DECODE_Q4_0) TILE_END
 }
 
-/// Q5_0: bit i of qh → byte i. Each byte takes the qh byte holding its bit (shuffle), keeps its
-/// bit (and), and compares; value = nibble − 16 where the bit is clear, nibble where it is set.
-TILE __m256i q5_0_values(const uint8_t *p) {
+/// Bit i of the 32 bits at p → byte i: 0xFF where the bit is clear, 0 where set. Each byte takes
+/// the byte holding its bit (shuffle), keeps its bit (and), and compares with zero.
+TILE __m256i clear_bits(const uint8_t *p) {
     const __m256i which = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
     const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
-    uint32_t qh; memcpy(&qh, p + 2, 4);
+    uint32_t qh; memcpy(&qh, p, 4);
     __m256i spread = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), which), bit);
-    __m256i clear = _mm256_cmpeq_epi8(spread, _mm256_setzero_si256());
-    return _mm256_sub_epi8(nibbles(p + 6), _mm256_and_si256(clear, _mm256_set1_epi8(16)));
+    return _mm256_cmpeq_epi8(spread, _mm256_setzero_si256());
+}
+
+/// Q5_0: value = nibble − 16 where the fifth bit is clear, nibble where it is set.
+TILE __m256i q5_0_values(const uint8_t *p) {
+    return _mm256_sub_epi8(nibbles(p + 6), _mm256_and_si256(clear_bits(p + 2), _mm256_set1_epi8(16)));
+}
+
+/// Q5_1: value = nibble | 16 where the fifth bit is set.
+TILE __m256i q5_1_values(const uint8_t *p) {
+    return _mm256_or_si256(nibbles(p + 8), _mm256_andnot_si256(clear_bits(p + 4), _mm256_set1_epi8(16)));
 }
 #define DECODE_Q5_0(p, v) ((v) = q5_0_values(p))
 
@@ -311,87 +418,128 @@ TILE __m256 ds8(const float *d, const int32_t *s, int count) {
     return _mm256_mul_ps(_mm256_loadu_ps(dd), _mm256_cvtepi32_ps(load32(ss)));
 }
 
-// Q4_1: unsigned nibbles straight into maddubs; minima per group of 8 blocks.
-TILE void tile_q4_1(TILE_ARGS, const int WR, const int AR) {
-    TILE_BEGIN
-    const __m256i pairs = _mm256_set1_epi16(1);
-    for (int g0 = 0; g0 < blocks; g0 += 8) {
-        int count = blocks - g0 < 8 ? blocks - g0 : 8;
-        for (int b = g0; b < g0 + count; b++) {
-            __m256i v[MAXW]; __m256 dw[MAXW];
-            UNROLL for (int i = 0; i < WR; i++) { const uint8_t *p = w + i * rb + 20 * b; v[i] = nibbles(p + 4); dw[i] = half8(p); }
-            UNROLL for (int a = 0; a < AR; a++) {
-                __m256i x = X(a, 32 * b); __m256 da = _mm256_broadcast_ss(D(a, b));
-                UNROLL for (int i = 0; i < WR; i++) {
-                    __m256 t = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(v[i], x), pairs));
-                    acc[i][a] = _mm256_fmadd_ps(_mm256_mul_ps(dw[i], da), t, acc[i][a]);
-                }
-            }
-        }
-        __m256 m[MAXW];
-        UNROLL for (int i = 0; i < WR; i++) {
-            uint16_t h[8] = {0};
-            for (int j = 0; j < count; j++) memcpy(&h[j], w + i * rb + 20 * (g0 + j) + 2, 2);
-            m[i] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h));
-        }
-        UNROLL for (int a = 0; a < AR; a++) {
-            __m256 ds = ds8(D(a, g0), S(a, g0), count);
-            UNROLL for (int i = 0; i < WR; i++) acc[i][a] = _mm256_fmadd_ps(m[i], ds, acc[i][a]);
-        }
+/// Q4_1 and Q5_1: unsigned values straight into maddubs; f16 minimum at byte 2, added per group
+/// of 8 blocks. DECODE(p) gives the block's 32 values.
+#define MIN_BLOCKS(BYTES, DECODE) \
+    const __m256i pairs = _mm256_set1_epi16(1); \
+    for (int g0 = 0; g0 < blocks; g0 += 8) { \
+        int count = blocks - g0 < 8 ? blocks - g0 : 8; \
+        for (int b = g0; b < g0 + count; b++) { \
+            __m256i v[MAXW]; __m256 dw[MAXW]; \
+            UNROLL for (int i = 0; i < WR; i++) { \
+                const uint8_t *p = w + i * rb + (BYTES) * b; PREFETCH_NEXT(p); v[i] = DECODE(p); dw[i] = half8(p); \
+            } \
+            UNROLL for (int a = 0; a < AR; a++) { \
+                __m256i x = X(a, 32 * b); __m256 da = _mm256_broadcast_ss(D(a, b)); \
+                UNROLL for (int i = 0; i < WR; i++) { \
+                    __m256 t = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(v[i], x), pairs)); \
+                    acc[i][a] = _mm256_fmadd_ps(_mm256_mul_ps(dw[i], da), t, acc[i][a]); \
+                } \
+            } \
+        } \
+        __m256 m[MAXW]; \
+        UNROLL for (int i = 0; i < WR; i++) { \
+            uint16_t h[8] = {0}; \
+            for (int j = 0; j < count; j++) memcpy(&h[j], w + i * rb + (BYTES) * (g0 + j) + 2, 2); \
+            m[i] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h)); \
+        } \
+        UNROLL for (int a = 0; a < AR; a++) { \
+            __m256 ds = ds8(D(a, g0), S(a, g0), count); \
+            UNROLL for (int i = 0; i < WR; i++) acc[i][a] = _mm256_fmadd_ps(m[i], ds, acc[i][a]); \
+        } \
     }
-    TILE_END
+
+#define DECODE_Q4_1(p) nibbles((p) + 4)
+#define DECODE_Q5_1(p) q5_1_values(p)
+
+TILE void tile_q4_1(TILE_ARGS, const int WR, const int AR) {
+    TILE_BEGIN MIN_BLOCKS(20, DECODE_Q4_1) TILE_END
+}
+
+TILE void tile_q5_1(TILE_ARGS, const int WR, const int AR) {
+    TILE_BEGIN MIN_BLOCKS(24, DECODE_Q5_1) TILE_END
 }
 
 /// A 256-value format's super-block: inner sums over its 8 sub-blocks, then acc += dw·inner.
-/// SUB(j) must set t[i][a] (lane sums, int32, sub-scale applied) for sub-block j.
-#define SUPER_BLOCK(k, DW, SUB) { \
-        __m256 inner[MAXW][MAXA]; \
+/// SUB(j) must set t[i][a] (lane sums, int32, sub-scale applied) for sub-block j, and when MIN
+/// (Q2_K) also tm[i][a], whose inner sum is then added as acc = fmaf(−dmin, innerM, acc).
+#define SUPER_BLOCK(k, DW, SUB, MIN, DMIN) { \
+        __m256 inner[MAXW][MAXA], innerM[MAXW][MAXA]; (void)innerM; \
         UNROLL for (int j = 0; j < 8; j++) { \
-            __m256i t[MAXW][MAXA]; \
+            __m256i t[MAXW][MAXA], tm[MAXW][MAXA]; (void)tm; \
             SUB(j) \
             UNROLL for (int a = 0; a < AR; a++) { \
                 __m256 da = _mm256_broadcast_ss(D(a, 8 * (k) + j)); \
                 UNROLL for (int i = 0; i < WR; i++) { \
                     __m256 ft = _mm256_cvtepi32_ps(t[i][a]); \
                     inner[i][a] = j == 0 ? _mm256_mul_ps(da, ft) : _mm256_fmadd_ps(da, ft, inner[i][a]); \
+                    if (MIN) { \
+                        __m256 fm = _mm256_cvtepi32_ps(tm[i][a]); \
+                        innerM[i][a] = j == 0 ? _mm256_mul_ps(da, fm) : _mm256_fmadd_ps(da, fm, innerM[i][a]); \
+                    } \
                 } \
             } \
         } \
-        UNROLL for (int i = 0; i < WR; i++) UNROLL for (int a = 0; a < AR; a++) \
+        UNROLL for (int i = 0; i < WR; i++) UNROLL for (int a = 0; a < AR; a++) { \
             acc[i][a] = _mm256_fmadd_ps(DW[i], inner[i][a], acc[i][a]); \
+            if (MIN) acc[i][a] = _mm256_fnmadd_ps(DMIN[i], innerM[i][a], acc[i][a]); \
+        } \
     }
 
-TILE void tile_q4_K(TILE_ARGS, const int WR, const int AR) {
-    TILE_BEGIN
-    const __m256i low = _mm256_set1_epi8(0x0F);
-    for (int k = 0; k < n / 256; k++) {
-        __m256 dw[MAXW], mins[MAXW]; uint8_t sc[MAXW][8];
-        UNROLL for (int i = 0; i < WR; i++) {
-            const uint8_t *p = w + i * rb + 144 * k; uint8_t mn[8];
-            q4_k_scales(p + 4, sc[i], mn);
-            dw[i] = half8(p);
-            mins[i] = _mm256_mul_ps(half8(p + 2), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn))));
-        }
-#define Q4K_SUB(j) \
+/// Q4_K and Q5_K: BYTES per super-block, nibbles from byte QS, HIGH(i, j, v) adds Q5_K's fifth
+/// bits to v (unsigned values into maddubs, the 6-bit scale in madd); minima per super-block.
+#define K4_TILE(BYTES, QS, HIGH) \
+    TILE_BEGIN \
+    const __m256i low = _mm256_set1_epi8(0x0F); \
+    for (int k = 0; k < n / 256; k++) { \
+        __m256 dw[MAXW], mins[MAXW]; uint8_t sc[MAXW][8]; \
+        UNROLL for (int i = 0; i < WR; i++) { \
+            const uint8_t *p = w + i * rb + (BYTES) * k; uint8_t mn[8]; \
+            q4_k_scales(p + 4, sc[i], mn); \
+            dw[i] = half8(p); \
+            mins[i] = _mm256_mul_ps(half8(p + 2), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn)))); \
+        } \
+        SUPER_BLOCK(k, dw, K4_SUB, 0, dw) \
+        UNROLL for (int a = 0; a < AR; a++) { \
+            __m256 ds = ds8(D(a, 8 * k), S(a, 8 * k), 8); \
+            UNROLL for (int i = 0; i < WR; i++) acc[i][a] = _mm256_fnmadd_ps(mins[i], ds, acc[i][a]); \
+        } \
+    } \
+    TILE_END
+#define K4_SUB(j) \
         __m256i v[MAXW], scale[MAXW]; \
         UNROLL for (int i = 0; i < WR; i++) { \
-            __m256i bytes = load32(w + i * rb + 144 * k + 16 + 32 * (j / 2)); \
+            const uint8_t *p = w + i * rb + K4_BYTES * k + K4_QS + 32 * (j / 2); \
+            if ((j & 1) == 0) PREFETCH_NEXT(p); \
+            __m256i bytes = load32(p); \
             v[i] = (j & 1) ? _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low) : _mm256_and_si256(bytes, low); \
+            K4_HIGH(i, j, v[i]) \
             scale[i] = _mm256_set1_epi16(sc[i][j]); \
         } \
         UNROLL for (int a = 0; a < AR; a++) { \
             __m256i x = X(a, 256 * k + 32 * j); \
             UNROLL for (int i = 0; i < WR; i++) t[i][a] = _mm256_madd_epi16(_mm256_maddubs_epi16(v[i], x), scale[i]); \
         }
-        SUPER_BLOCK(k, dw, Q4K_SUB)
-#undef Q4K_SUB
-        UNROLL for (int a = 0; a < AR; a++) {
-            __m256 ds = ds8(D(a, 8 * k), S(a, 8 * k), 8);
-            UNROLL for (int i = 0; i < WR; i++) acc[i][a] = _mm256_fnmadd_ps(mins[i], ds, acc[i][a]);
-        }
-    }
-    TILE_END
-}
+
+#define K4_BYTES 144
+#define K4_QS 16
+#define K4_HIGH(i, j, v)
+TILE void tile_q4_K(TILE_ARGS, const int WR, const int AR) { K4_TILE(144, 16, 0) }
+#undef K4_BYTES
+#undef K4_QS
+#undef K4_HIGH
+
+// Q5_K's fifth bits: bit j of qh[i] (bytes 16..47) → 16 in byte i.
+#define K4_BYTES 176
+#define K4_QS 48
+#define K4_HIGH(i, j, v) { \
+            __m256i bit = _mm256_set1_epi8((char)(1 << (j))); \
+            __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(load32(w + (i) * rb + 176 * k + 16), bit), bit); \
+            (v) = _mm256_or_si256((v), _mm256_and_si256(set, _mm256_set1_epi8(16))); }
+TILE void tile_q5_K(TILE_ARGS, const int WR, const int AR) { K4_TILE(176, 48, 1) }
+#undef K4_BYTES
+#undef K4_QS
+#undef K4_HIGH
 
 TILE void tile_q6_K(TILE_ARGS, const int WR, const int AR) {
     TILE_BEGIN
@@ -403,6 +551,7 @@ TILE void tile_q6_K(TILE_ARGS, const int WR, const int AR) {
         __m256i v[MAXW], av[MAXW], scale[MAXW]; \
         UNROLL for (int i = 0; i < WR; i++) { \
             const uint8_t *p = w + i * rb + 210 * k; const int8_t *sc = (const int8_t *)(p + 192); \
+            if (j < 4 || j == 7) PREFETCH_NEXT(p + (j == 7 ? 192 : 64 * j)); \
             __m256i lq = load32(p + 64 * (j / 4) + 32 * (j & 1)); \
             lq = (j % 4) >= 2 ? _mm256_and_si256(_mm256_srli_epi16(lq, 4), low) : _mm256_and_si256(lq, low); \
             __m256i hq = _mm256_and_si256(_mm256_srli_epi16(load32(p + 128 + 32 * (j / 4)), 2 * (j % 4)), three); \
@@ -414,8 +563,73 @@ TILE void tile_q6_K(TILE_ARGS, const int WR, const int AR) {
             __m256i x = X(a, 256 * k + 32 * j); \
             UNROLL for (int i = 0; i < WR; i++) t[i][a] = lanes_signed(av[i], v[i], x, scale[i]); \
         }
-        SUPER_BLOCK(k, dw, Q6K_SUB)
+        SUPER_BLOCK(k, dw, Q6K_SUB, 0, dw)
 #undef Q6K_SUB
+    }
+    TILE_END
+}
+
+// Q3_K: signed values −4..3 (sign trick), the 16-element scales in madd; floats as Q6_K.
+TILE void tile_q3_K(TILE_ARGS, const int WR, const int AR) {
+    TILE_BEGIN
+    const __m256i three = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    for (int k = 0; k < n / 256; k++) {
+        __m256 dw[MAXW]; int8_t sc[MAXW][16];
+        UNROLL for (int i = 0; i < WR; i++) {
+            const uint8_t *p = w + i * rb + 110 * k;
+            dw[i] = half8(p + 108); q3_k_scales(p + 96, sc[i]);
+        }
+#define Q3K_SUB(j) \
+        __m256i v[MAXW], av[MAXW], scale[MAXW]; \
+        UNROLL for (int i = 0; i < WR; i++) { \
+            const uint8_t *p = w + i * rb + 110 * k; \
+            if (j < 2) PREFETCH_NEXT(p + 64 * j); \
+            __m256i two = _mm256_and_si256(_mm256_srli_epi16(load32(p + 32 + 32 * (j / 4)), 2 * (j % 4)), three); \
+            __m256i bit = _mm256_set1_epi8((char)(1 << j)); \
+            __m256i clear = _mm256_cmpeq_epi8(_mm256_and_si256(load32(p), bit), _mm256_setzero_si256()); \
+            v[i] = _mm256_sub_epi8(two, _mm256_and_si256(clear, four)); \
+            av[i] = _mm256_abs_epi8(v[i]); \
+            scale[i] = _mm256_set_m128i(_mm_set1_epi16(sc[i][2 * j + 1]), _mm_set1_epi16(sc[i][2 * j])); \
+        } \
+        UNROLL for (int a = 0; a < AR; a++) { \
+            __m256i x = X(a, 256 * k + 32 * j); \
+            UNROLL for (int i = 0; i < WR; i++) t[i][a] = lanes_signed(av[i], v[i], x, scale[i]); \
+        }
+        SUPER_BLOCK(k, dw, Q3K_SUB, 0, dw)
+#undef Q3K_SUB
+    }
+    TILE_END
+}
+
+// Q2_K: unsigned values 0..3 into maddubs with the 4-bit scales in madd; the minima as lane sums
+// of x weighted by the 4-bit minima (maddubs of the minima bytes with x, madd by ones).
+TILE void tile_q2_K(TILE_ARGS, const int WR, const int AR) {
+    TILE_BEGIN
+    const __m256i three = _mm256_set1_epi8(3), pairs = _mm256_set1_epi16(1);
+    for (int k = 0; k < n / 256; k++) {
+        __m256 dw[MAXW], dmin[MAXW];
+        UNROLL for (int i = 0; i < WR; i++) {
+            const uint8_t *p = w + i * rb + 84 * k;
+            PREFETCH_NEXT(p); PREFETCH_NEXT(p + 64);
+            dw[i] = half8(p + 80); dmin[i] = half8(p + 82);
+        }
+#define Q2K_SUB(j) \
+        __m256i v[MAXW], scale[MAXW], mb[MAXW]; \
+        UNROLL for (int i = 0; i < WR; i++) { \
+            const uint8_t *p = w + i * rb + 84 * k; \
+            v[i] = _mm256_and_si256(_mm256_srli_epi16(load32(p + 16 + 32 * (j / 4)), 2 * (j % 4)), three); \
+            scale[i] = _mm256_set_m128i(_mm_set1_epi16(p[2 * j + 1] & 0xF), _mm_set1_epi16(p[2 * j] & 0xF)); \
+            mb[i] = _mm256_set_m128i(_mm_set1_epi8((char)(p[2 * j + 1] >> 4)), _mm_set1_epi8((char)(p[2 * j] >> 4))); \
+        } \
+        UNROLL for (int a = 0; a < AR; a++) { \
+            __m256i x = X(a, 256 * k + 32 * j); \
+            UNROLL for (int i = 0; i < WR; i++) { \
+                t[i][a] = _mm256_madd_epi16(_mm256_maddubs_epi16(v[i], x), scale[i]); \
+                tm[i][a] = _mm256_madd_epi16(_mm256_maddubs_epi16(mb[i], x), pairs); \
+            } \
+        }
+        SUPER_BLOCK(k, dw, Q2K_SUB, 1, dmin)
+#undef Q2K_SUB
     }
     TILE_END
 }
@@ -429,14 +643,21 @@ typedef void (*tile_fn)(TILE_ARGS);
     INSTANCE(F, 4, 1) INSTANCE(F, 4, 2) INSTANCE(F, 4, 3) INSTANCE(F, 4, 4)
 #define TABLE(F) { {0}, {0, F##_1_1, F##_1_2, F##_1_3, F##_1_4}, {0, F##_2_1, F##_2_2, F##_2_3, F##_2_4}, \
                    {0}, {0, F##_4_1, F##_4_2, F##_4_3, F##_4_4} }
-INSTANCES(tile_q8_0) INSTANCES(tile_q4_0) INSTANCES(tile_q4_1) INSTANCES(tile_q5_0) INSTANCES(tile_q4_K) INSTANCES(tile_q6_K)
+INSTANCES(tile_q8_0) INSTANCES(tile_q4_0) INSTANCES(tile_q4_1) INSTANCES(tile_q5_0) INSTANCES(tile_q5_1)
+INSTANCES(tile_q2_K) INSTANCES(tile_q3_K) INSTANCES(tile_q4_K) INSTANCES(tile_q5_K) INSTANCES(tile_q6_K)
 
-/// A format's tiles and the weight-row count of its tile for ≥ 4 activation rows (the 256-value
-/// formats hold two accumulators per pair, so fewer pairs fit the 16 registers).
-typedef struct { tile_fn tiles[5][5]; int wide; } tile_set;
-static const tile_set tiles_q8_0 = { TABLE(tile_q8_0), 2 }, tiles_q4_0 = { TABLE(tile_q4_0), 2 },
-    tiles_q4_1 = { TABLE(tile_q4_1), 2 }, tiles_q5_0 = { TABLE(tile_q5_0), 2 },
-    tiles_q4_K = { TABLE(tile_q4_K), 1 }, tiles_q6_K = { TABLE(tile_q6_K), 1 };
+/// A format's tiles and its weight-row counts (measured on Zen 1): `wide` for ≥ 4 activation rows
+/// (2 × 4 pairs; the 256-value formats' second accumulator spills a little, still faster than
+/// 1 × 4), `narrow` for one
+/// (decode: weights stream from memory, where several interleaved rows of the 32-value formats
+/// and of Q6_K read slower than one row, measured on Zen 1; Q4_K gains from 4 rows), at most 2
+/// for 2 or 3 rows.
+typedef struct { tile_fn tiles[5][5]; int wide, narrow; } tile_set;
+static const tile_set tiles_q8_0 = { TABLE(tile_q8_0), 2, 1 }, tiles_q4_0 = { TABLE(tile_q4_0), 2, 1 },
+    tiles_q4_1 = { TABLE(tile_q4_1), 2, 1 }, tiles_q5_0 = { TABLE(tile_q5_0), 2, 1 },
+    tiles_q5_1 = { TABLE(tile_q5_1), 2, 1 }, tiles_q4_K = { TABLE(tile_q4_K), 2, 4 },
+    tiles_q5_K = { TABLE(tile_q5_K), 2, 4 }, tiles_q6_K = { TABLE(tile_q6_K), 2, 1 },
+    tiles_q3_K = { TABLE(tile_q3_K), 2, 1 }, tiles_q2_K = { TABLE(tile_q2_K), 1, 1 };
 
 static const tile_set *tile_set_for(int type) {
     switch (type) {
@@ -444,7 +665,11 @@ static const tile_set *tile_set_for(int type) {
     case PERSONA_INT_Q4_0: return &tiles_q4_0;
     case PERSONA_INT_Q4_1: return &tiles_q4_1;
     case PERSONA_INT_Q5_0: return &tiles_q5_0;
+    case PERSONA_INT_Q5_1: return &tiles_q5_1;
+    case PERSONA_INT_Q2_K: return &tiles_q2_K;
+    case PERSONA_INT_Q3_K: return &tiles_q3_K;
     case PERSONA_INT_Q4_K: return &tiles_q4_K;
+    case PERSONA_INT_Q5_K: return &tiles_q5_K;
     case PERSONA_INT_Q6_K: return &tiles_q6_K;
     }
     return 0;
@@ -459,7 +684,7 @@ static void rows_avx2(const tile_set *set, const uint8_t *w, int64_t rb, int n, 
     int chunk = (96 * 1024 / n) & ~3; if (chunk < 4) chunk = 4;
     for (int c0 = 0; c0 < count; c0 += chunk) {
         int cn = count - c0 < chunk ? count - c0 : chunk;
-        int wr = cn >= 4 ? set->wide : cn == 1 ? 4 : 2;
+        int wr = cn >= 4 ? set->wide : cn == 1 || set->narrow < 2 ? set->narrow : 2;
         for (int o = start; o < end;) {
             int wo = wr; while (wo > end - o) wo /= 2;
             for (int r = c0; r < c0 + cn;) {
@@ -482,7 +707,11 @@ static dot_fn plain_function(int type) {
     case PERSONA_INT_Q4_0: return dot_q4_0_plain;
     case PERSONA_INT_Q4_1: return dot_q4_1_plain;
     case PERSONA_INT_Q5_0: return dot_q5_0_plain;
+    case PERSONA_INT_Q5_1: return dot_q5_1_plain;
+    case PERSONA_INT_Q2_K: return dot_q2_K_plain;
+    case PERSONA_INT_Q3_K: return dot_q3_K_plain;
     case PERSONA_INT_Q4_K: return dot_q4_K_plain;
+    case PERSONA_INT_Q5_K: return dot_q5_K_plain;
     case PERSONA_INT_Q6_K: return dot_q6_K_plain;
     }
     return 0;

@@ -31,6 +31,8 @@ typedef struct { int type; const char *name; int block; int bytes; } format;
 static const format formats[] = {
     {PERSONA_INT_Q8_0, "Q8_0", 32, 34}, {PERSONA_INT_Q4_0, "Q4_0", 32, 18}, {PERSONA_INT_Q4_1, "Q4_1", 32, 20},
     {PERSONA_INT_Q5_0, "Q5_0", 32, 22}, {PERSONA_INT_Q4_K, "Q4_K", 256, 144}, {PERSONA_INT_Q6_K, "Q6_K", 256, 210},
+    {PERSONA_INT_Q5_1, "Q5_1", 32, 24}, {PERSONA_INT_Q5_K, "Q5_K", 256, 176}, {PERSONA_INT_Q3_K, "Q3_K", 256, 110},
+    {PERSONA_INT_Q2_K, "Q2_K", 256, 84},
 };
 static const format *format_of(int type) {
     for (size_t i = 0; i < sizeof formats / sizeof *formats; i++) if (formats[i].type == type) return &formats[i];
@@ -56,9 +58,11 @@ static void random_row(const format *f, uint8_t *row, int n) {
         uint8_t *p = row + b * f->bytes;
         switch (f->type) {
         case PERSONA_INT_Q8_0: case PERSONA_INT_Q4_0: case PERSONA_INT_Q5_0: put_half(p, random_half(1)); break;
-        case PERSONA_INT_Q4_1: put_half(p, random_half(1)); put_half(p + 2, random_half(1)); break;
-        case PERSONA_INT_Q4_K: put_half(p, random_half(0)); put_half(p + 2, random_half(0)); break;
+        case PERSONA_INT_Q4_1: case PERSONA_INT_Q5_1: put_half(p, random_half(1)); put_half(p + 2, random_half(1)); break;
+        case PERSONA_INT_Q4_K: case PERSONA_INT_Q5_K: put_half(p, random_half(0)); put_half(p + 2, random_half(0)); break;
         case PERSONA_INT_Q6_K: put_half(p + 208, random_half(1)); break;
+        case PERSONA_INT_Q3_K: put_half(p + 108, random_half(1)); break;
+        case PERSONA_INT_Q2_K: put_half(p + 80, random_half(0)); put_half(p + 82, random_half(0)); break;
         }
     }
 }
@@ -98,6 +102,67 @@ static void dequantize(const format *f, const uint8_t *row, int n, double *w, do
                 int v = (i < 16 ? p[6 + i] & 15 : p[6 + i - 16] >> 4) + 16 * ((qh >> i) & 1) - 16;
                 wb[i] = half_value(p) * v; ab[i] = fabs(wb[i]);
             }
+            break;
+        }
+        case PERSONA_INT_Q5_1: {
+            uint32_t qh = p[4] | p[5] << 8 | p[6] << 16 | (uint32_t)p[7] << 24;
+            for (int i = 0; i < 32; i++) {
+                int v = (i < 16 ? p[8 + i] & 15 : p[8 + i - 16] >> 4) + 16 * ((qh >> i) & 1);
+                double x = half_value(p) * v, m = half_value(p + 2);
+                wb[i] = x + m; ab[i] = fabs(x) + fabs(m);
+            }
+            break;
+        }
+        case PERSONA_INT_Q5_K: {
+            // ggml order: per 64 elements (pair c), 32 low nibbles then 32 high nibbles of ql[32c..];
+            // fifth bits u1 = 1 << 2c, u2 = 2 << 2c of qh[l].
+            const uint8_t *sc = p + 4, *qh = p + 16, *ql = p + 48;
+            for (int j = 0; j < 8; j++) {
+                int scale, min;
+                if (j < 4) { scale = sc[j] & 63; min = sc[j + 4] & 63; }
+                else { scale = (sc[j + 4] & 15) | (sc[j - 4] >> 6) << 4; min = (sc[j + 4] >> 4) | (sc[j] >> 6) << 4; }
+                for (int l = 0; l < 32; l++) {
+                    int c = j / 2, nib = j % 2 ? ql[32 * c + l] >> 4 : ql[32 * c + l] & 15;
+                    int v = nib + (qh[l] & (1 << (2 * c + j % 2)) ? 16 : 0);
+                    double x = half_value(p) * scale * v, m = half_value(p + 2) * min;
+                    wb[32 * j + l] = x - m; ab[32 * j + l] = fabs(x) + fabs(m);
+                }
+            }
+            break;
+        }
+        case PERSONA_INT_Q3_K: {
+            // ggml's kmask unpacking of 16 6-bit scales, then per 128: 4 shifts × (16 + 16) elements,
+            // hmask bit m advancing per shift across both halves.
+            uint32_t aux[4]; memcpy(aux, p + 96, 12);
+            uint32_t tmp = aux[2], k1 = 0x03030303, k2 = 0x0f0f0f0f;
+            aux[2] = ((aux[0] >> 4) & k2) | (((tmp >> 4) & k1) << 4);
+            aux[3] = ((aux[1] >> 4) & k2) | (((tmp >> 6) & k1) << 4);
+            aux[0] = (aux[0] & k2) | (((tmp >> 0) & k1) << 4);
+            aux[1] = (aux[1] & k2) | (((tmp >> 2) & k1) << 4);
+            const int8_t *scales = (const int8_t *)aux; const uint8_t *q = p + 32, *hm = p;
+            int is = 0, e = 0; unsigned m = 1;
+            for (int h = 0; h < 2; h++, q += 32)
+                for (int shift = 0; shift < 8; shift += 2, m <<= 1)
+                    for (int half = 0; half < 2; half++) {
+                        double dl = half_value(p + 108) * (scales[is++] - 32);
+                        for (int l = 16 * half; l < 16 * half + 16; l++, e++) {
+                            wb[e] = dl * (((q[l] >> shift) & 3) - ((hm[l] & m) ? 0 : 4)); ab[e] = fabs(wb[e]);
+                        }
+                    }
+            break;
+        }
+        case PERSONA_INT_Q2_K: {
+            const uint8_t *q = p + 16; int is = 0, e = 0;
+            for (int h = 0; h < 2; h++, q += 32)
+                for (int shift = 0; shift < 8; shift += 2)
+                    for (int half = 0; half < 2; half++) {
+                        uint8_t sc = p[is++];
+                        double dl = half_value(p + 80) * (sc & 15), ml = half_value(p + 82) * (sc >> 4);
+                        for (int l = 16 * half; l < 16 * half + 16; l++, e++) {
+                            double x = dl * ((q[l] >> shift) & 3);
+                            wb[e] = x - ml; ab[e] = fabs(x) + fabs(ml);
+                        }
+                    }
             break;
         }
         case PERSONA_INT_Q4_K: {

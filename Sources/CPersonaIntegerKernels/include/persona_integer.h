@@ -51,8 +51,8 @@ void persona_quantize_q8(const float *x, int n, int8_t *q, float *d, int32_t *s)
 
 /// Weight formats with integer kernels (ggml type ids).
 enum {
-    PERSONA_INT_Q4_0 = 2, PERSONA_INT_Q4_1 = 3, PERSONA_INT_Q5_0 = 6, PERSONA_INT_Q8_0 = 8,
-    PERSONA_INT_Q4_K = 12, PERSONA_INT_Q6_K = 14,
+    PERSONA_INT_Q4_0 = 2, PERSONA_INT_Q4_1 = 3, PERSONA_INT_Q5_0 = 6, PERSONA_INT_Q5_1 = 7, PERSONA_INT_Q8_0 = 8,
+    PERSONA_INT_Q2_K = 10, PERSONA_INT_Q3_K = 11, PERSONA_INT_Q4_K = 12, PERSONA_INT_Q5_K = 13, PERSONA_INT_Q6_K = 14,
 };
 
 /// 1 when `type` has integer kernels.
