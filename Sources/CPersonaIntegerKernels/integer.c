@@ -486,15 +486,16 @@ TILE void tile_q5_1(TILE_ARGS, const int WR, const int AR) {
         } \
     }
 
-/// Q4_K and Q5_K: BYTES per super-block, nibbles from byte QS, HIGH(i, j, v) adds Q5_K's fifth
-/// bits to v (unsigned values into maddubs, the 6-bit scale in madd); minima per super-block.
-#define K4_TILE(BYTES, QS, HIGH) \
+/// Q4_K and Q5_K: K4_BYTES per super-block, nibbles from byte K4_QS, K4_HIGH(i, j, v) adds Q5_K's
+/// fifth bits to v (unsigned values into maddubs, the 6-bit scale in madd); minima per super-block.
+/// K4_BYTES, K4_QS and K4_HIGH are defined around each use.
+#define K4_TILE \
     TILE_BEGIN \
     const __m256i low = _mm256_set1_epi8(0x0F); \
     for (int k = 0; k < n / 256; k++) { \
         __m256 dw[MAXW], mins[MAXW]; uint8_t sc[MAXW][8]; \
         UNROLL for (int i = 0; i < WR; i++) { \
-            const uint8_t *p = w + i * rb + (BYTES) * k; uint8_t mn[8]; \
+            const uint8_t *p = w + i * rb + K4_BYTES * k; uint8_t mn[8]; \
             q4_k_scales(p + 4, sc[i], mn); \
             dw[i] = half8(p); \
             mins[i] = _mm256_mul_ps(half8(p + 2), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn)))); \
@@ -524,7 +525,7 @@ TILE void tile_q5_1(TILE_ARGS, const int WR, const int AR) {
 #define K4_BYTES 144
 #define K4_QS 16
 #define K4_HIGH(i, j, v)
-TILE void tile_q4_K(TILE_ARGS, const int WR, const int AR) { K4_TILE(144, 16, 0) }
+TILE void tile_q4_K(TILE_ARGS, const int WR, const int AR) { K4_TILE }
 #undef K4_BYTES
 #undef K4_QS
 #undef K4_HIGH
@@ -534,9 +535,9 @@ TILE void tile_q4_K(TILE_ARGS, const int WR, const int AR) { K4_TILE(144, 16, 0)
 #define K4_QS 48
 #define K4_HIGH(i, j, v) { \
             __m256i bit = _mm256_set1_epi8((char)(1 << (j))); \
-            __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(load32(w + (i) * rb + 176 * k + 16), bit), bit); \
+            __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(load32(w + (i) * rb + K4_BYTES * k + 16), bit), bit); \
             (v) = _mm256_or_si256((v), _mm256_and_si256(set, _mm256_set1_epi8(16))); }
-TILE void tile_q5_K(TILE_ARGS, const int WR, const int AR) { K4_TILE(176, 48, 1) }
+TILE void tile_q5_K(TILE_ARGS, const int WR, const int AR) { K4_TILE }
 #undef K4_BYTES
 #undef K4_QS
 #undef K4_HIGH

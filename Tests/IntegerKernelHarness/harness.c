@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+int old_persona_integer_supported(int type);
 float old_persona_integer_dot(int type, int level, const void *w, const int8_t *q, const float *d, const int32_t *s, int n);
 void old_persona_integer_rows(int type, int level, const void *w, int64_t row_bytes, int n,
                               const int8_t *q, const float *d, const int32_t *s, int count,
@@ -336,6 +337,11 @@ static void bench(int quick) {
         {PERSONA_INT_Q4_K, 896, 4864, "down"},
         {PERSONA_INT_Q6_K, 896, 896, "q/o"}, {PERSONA_INT_Q6_K, 128, 896, "k/v"}, {PERSONA_INT_Q6_K, 4864, 896, "gate/up"},
         {PERSONA_INT_Q6_K, 896, 4864, "down"},
+        // The other formats (new only where the old kernels had none) at one shape.
+        {PERSONA_INT_Q4_0, 4864, 896, "gate/up"}, {PERSONA_INT_Q4_1, 4864, 896, "gate/up"},
+        {PERSONA_INT_Q5_0, 4864, 896, "gate/up"}, {PERSONA_INT_Q5_1, 4864, 896, "gate/up"},
+        {PERSONA_INT_Q2_K, 4864, 896, "gate/up"}, {PERSONA_INT_Q3_K, 4864, 896, "gate/up"},
+        {PERSONA_INT_Q5_K, 4864, 896, "gate/up"},
     };
     static const int counts[] = {1, 16, 32, 256};
     printf("(c) benchmark, single thread, median of ≥5 interleaved old/new runs (ms per call; GOPS = 2·rows·cols·count/s)\n");
@@ -354,17 +360,21 @@ static void bench(int quick) {
             double once = now() - t0;
             int reps = (int)(0.3 / (once > 1e-6 ? once : 1e-6)); if (reps < 5) reps = 5; if (reps > 201) reps = 201;
             double *told = malloc(sizeof(double) * reps), *tnew = malloc(sizeof(double) * reps);
+            int has_old = old_persona_integer_supported(sh->type);
             for (int i = 0; i < reps; i++) {
-                t0 = now(); old_persona_integer_rows(sh->type, 1, p.w, p.rb, sh->cols, p.q, p.d, p.s, count, 0, sh->rows, y, sh->rows);
-                told[i] = now() - t0;
+                told[i] = NAN; if (has_old) { t0 = now(); old_persona_integer_rows(sh->type, 1, p.w, p.rb, sh->cols, p.q, p.d, p.s, count, 0, sh->rows, y, sh->rows);
+                told[i] = now() - t0; }
                 t0 = now(); persona_integer_rows(sh->type, 1, p.w, p.rb, sh->cols, p.q, p.d, p.s, count, 0, sh->rows, y, sh->rows);
                 tnew[i] = now() - t0;
             }
             qsort(told, reps, sizeof(double), compare_double); qsort(tnew, reps, sizeof(double), compare_double);
             double mo = told[reps / 2], mn = tnew[reps / 2];
             char dims[32]; snprintf(dims, sizeof dims, "%d×%d", sh->rows, sh->cols);
-            printf("%-5s %-8s %-12s %5d %10.3f %10.3f %8.1f %8.1f %7.2fx\n", f->name, sh->what, dims, count, 1e3 * mo, 1e3 * mn,
-                   ops / mo * 1e-9, ops / mn * 1e-9, mo / mn);
+            if (has_old)
+                printf("%-5s %-8s %-12s %5d %10.3f %10.3f %8.1f %8.1f %7.2fx\n", f->name, sh->what, dims, count, 1e3 * mo, 1e3 * mn,
+                       ops / mo * 1e-9, ops / mn * 1e-9, mo / mn);
+            else
+                printf("%-5s %-8s %-12s %5d %10s %10.3f %8s %8.1f %8s\n", f->name, sh->what, dims, count, "-", 1e3 * mn, "-", ops / mn * 1e-9, "-");
             fflush(stdout);
             free(told); free(tnew);
         }

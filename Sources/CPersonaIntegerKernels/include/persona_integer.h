@@ -16,30 +16,36 @@
 //   of elements 4l, 4l+1, 4l+2, 4l+3, summed exactly in int32 (the grouping of
 //   _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), ·)):  t_l = Σ_{i=4l..4l+3} w_i·q_i.
 //   Weight values w_i are the formats' signed integers (offsets folded in: Q4_0 nibble−8, Q5_0
-//   5-bit−16, Q6_K 6-bit−32, Q8_0 as stored; Q4_1 and Q4_K nibbles 0..15, their minimum is a
-//   separate term below). For Q4_K and Q6_K, t_l is multiplied (exactly, int32) by the block's
-//   integer sub-scale: Q4_K's 6-bit scale of sub-block j; Q6_K's int8 scale of elements 0..15 for
-//   lanes 0..3 and of elements 16..31 for lanes 4..7.
-// * 32-value formats (Q4_0, Q4_1, Q5_0, Q8_0), block b with f16 scale dw:
+//   5-bit−16, Q6_K 6-bit−32, Q3_K 2-bit−4 (unless its hmask bit is set), Q8_0 as stored; Q4_1,
+//   Q5_1, Q4_K, Q5_K, Q2_K unsigned 0..15/0..31/0..3, their minimum is a separate term below).
+//   For the 256-value formats t_l is multiplied (exactly, int32) by the block's integer
+//   sub-scale: Q4_K's/Q5_K's 6-bit scale of sub-block j; Q6_K's int8, Q3_K's 6-bit−32 and Q2_K's
+//   4-bit scale of elements 0..15 for lanes 0..3 and of elements 16..31 for lanes 4..7.
+// * 32-value formats (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0), block b with f16 scale dw:
 //     c = dw·d[b] (float mul);  acc[l] = fmaf(c, (float)t_l, acc[l])  for l = 0..7.
-//   Q4_1's minimum (f16 mw_b) is added per group of 8 consecutive blocks g = 8G..8G+7 (the last
-//   group may be shorter): after the group's last block, for each block b of the group,
-//     acc[b−8G] = fmaf(mw_b, d[b]·(float)s[b], acc[b−8G]).
-// * 256-value formats (Q4_K, Q6_K), super-block k with f16 scale dw, sub-blocks b = 8k+j:
+//   Q4_1's and Q5_1's minimum (f16 mw_b) is added per group of 8 consecutive blocks
+//   g = 8G..8G+7 (the last group may be shorter): after the group's last block, for each block b
+//   of the group,  acc[b−8G] = fmaf(mw_b, d[b]·(float)s[b], acc[b−8G]).
+// * 256-value formats (Q2_K, Q3_K, Q4_K, Q5_K, Q6_K), super-block k with f16 scale dw,
+//   sub-blocks b = 8k+j:
 //     inner[l] = d[8k]·(float)t_l(j=0);  inner[l] = fmaf(d[8k+j], (float)t_l(j), inner[l]), j=1..7;
 //     acc[l] = fmaf(dw, inner[l], acc[l]);
-//   Q4_K then subtracts its minima (f16 dmin, 6-bit m_j): with M_j = dmin·(float)m_j,
+//   Q4_K and Q5_K then subtract their minima (f16 dmin, 6-bit m_j): with M_j = dmin·(float)m_j,
 //     acc[j] = fmaf(−M_j, d[8k+j]·(float)s[8k+j], acc[j])   for j = 0..7.
+//   Q2_K's minima (f16 dmin, 4-bit m per 16 elements) are a second set of lane sums
+//   tm_l = m(elements of lane l)·Σ_{i=4l..4l+3} q_i with their own inner sum innerM (the same
+//   steps as inner), then  acc[l] = fmaf(−dmin, innerM[l], acc[l])  after the main step.
 // * Result: ((acc[0]+acc[4]) + (acc[2]+acc[6])) + ((acc[1]+acc[5]) + (acc[3]+acc[7])).
 //
 // fmaf is one rounding (_mm256_fmadd_ps per lane); no other contraction happens (the file is
 // compiled with -ffp-contract=off). Every output depends only on its weight row and activation
 // row: not on the count of rows, the range of outputs or how the work is split.
 //
-// Bound. With x̂ = d·q (|x − x̂| ≤ d/2 per element) and a_i = |w_i| (for Q4_1/Q4_K the sum of the
-// magnitudes of the element's scale part and minimum part), u = 2^-24, k = n/32 + 8:
+// Bound. With x̂ = d·q (|x − x̂| ≤ d/2 per element) and a_i = |w_i| (for the formats with a
+// minimum, Q4_1, Q5_1, Q2_K, Q4_K, Q5_K: |scale part| + |minimum part| of the element), u = 2^-24,
+// k = n/32 + 8 (the longest chain of roundings any product goes through):
 //   |y − Σ_i w_i·x̂_i| ≤ k·u/(1 − k·u) · Σ_i a_i·|x̂_i|      (float rounding; checked by the harness)
-//   |y − Σ_i w_i·x_i| ≤ Σ_i |w_i|·d_i/2 + 1e-5·Σ_i |w_i|·(|x_i| + d_i)   (IntegerKernelTests)
+//   |y − Σ_i w_i·x_i| ≤ Σ_i |w_i|·d_i/2 + 1e-5·Σ_i |w_i|·(|x_i| + d_i)   (IntegerKernelTests, n = 1024)
 // Callers must check the processor's flags (avx2, fma, f16c) before calling an `_avx2` function.
 #ifndef PERSONA_INTEGER_H
 #define PERSONA_INTEGER_H
