@@ -418,6 +418,15 @@ TILE __m256 ds8(const float *d, const int32_t *s, int count) {
     return _mm256_mul_ps(_mm256_loadu_ps(dd), _mm256_cvtepi32_ps(load32(ss)));
 }
 
+/// The f16 minima of `count` (≤ 8) blocks `bytes` apart from p, as floats (zero beyond count);
+/// built in registers (a stack array of 2-byte stores read back as 16 bytes stalls forwarding).
+TILE __m256 minima8(const uint8_t *p, int bytes, int count) {
+    uint16_t h[8];
+    for (int j = 0; j < 8; j++) { h[j] = 0; if (j < count) memcpy(&h[j], p + bytes * j, 2); }
+    __m128i v = _mm_set_epi16((short)h[7], (short)h[6], (short)h[5], (short)h[4], (short)h[3], (short)h[2], (short)h[1], (short)h[0]);
+    return _mm256_cvtph_ps(v);
+}
+
 /// Q4_1 and Q5_1: unsigned values straight into maddubs; f16 minimum at byte 2, added per group
 /// of 8 blocks. DECODE(p) gives the block's 32 values.
 #define MIN_BLOCKS(BYTES, DECODE) \
@@ -438,11 +447,7 @@ TILE __m256 ds8(const float *d, const int32_t *s, int count) {
             } \
         } \
         __m256 m[MAXW]; \
-        UNROLL for (int i = 0; i < WR; i++) { \
-            uint16_t h[8] = {0}; \
-            for (int j = 0; j < count; j++) memcpy(&h[j], w + i * rb + (BYTES) * (g0 + j) + 2, 2); \
-            m[i] = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)h)); \
-        } \
+        UNROLL for (int i = 0; i < WR; i++) m[i] = minima8(w + i * rb + (BYTES) * g0 + 2, BYTES, count); \
         UNROLL for (int a = 0; a < AR; a++) { \
             __m256 ds = ds8(D(a, g0), S(a, g0), count); \
             UNROLL for (int i = 0; i < WR; i++) acc[i][a] = _mm256_fmadd_ps(m[i], ds, acc[i][a]); \
@@ -651,11 +656,12 @@ INSTANCES(tile_q2_K) INSTANCES(tile_q3_K) INSTANCES(tile_q4_K) INSTANCES(tile_q5
 /// (2 × 4 pairs; the 256-value formats' second accumulator spills a little, still faster than
 /// 1 × 4), `narrow` for one
 /// (decode: weights stream from memory, where several interleaved rows of the 32-value formats
-/// and of Q6_K read slower than one row, measured on Zen 1; Q4_K gains from 4 rows), at most 2
+/// and of Q6_K read slower than one row, measured on Zen 1; Q4_K and Q4_1 gain from 4 rows; Q4_0,
+/// Q5_0, Q5_1, Q3_K and Q2_K are untuned), at most 2
 /// for 2 or 3 rows.
 typedef struct { tile_fn tiles[5][5]; int wide, narrow; } tile_set;
 static const tile_set tiles_q8_0 = { TABLE(tile_q8_0), 2, 1 }, tiles_q4_0 = { TABLE(tile_q4_0), 2, 1 },
-    tiles_q4_1 = { TABLE(tile_q4_1), 2, 1 }, tiles_q5_0 = { TABLE(tile_q5_0), 2, 1 },
+    tiles_q4_1 = { TABLE(tile_q4_1), 2, 4 }, tiles_q5_0 = { TABLE(tile_q5_0), 2, 1 },
     tiles_q5_1 = { TABLE(tile_q5_1), 2, 1 }, tiles_q4_K = { TABLE(tile_q4_K), 2, 4 },
     tiles_q5_K = { TABLE(tile_q5_K), 2, 4 }, tiles_q6_K = { TABLE(tile_q6_K), 2, 1 },
     tiles_q3_K = { TABLE(tile_q3_K), 2, 1 }, tiles_q2_K = { TABLE(tile_q2_K), 1, 1 };
