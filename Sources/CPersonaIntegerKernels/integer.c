@@ -1,6 +1,8 @@
-// Integer kernels: see include/persona_integer.h for the arithmetic contract. Block layouts follow
-// ggml-common.h; each format has a plain function (the reference) and an AVX2 one that computes the
-// same int32 sums with maddubs/madd and performs the same float operations in the same order.
+// Integer kernels: see include/persona_integer.h for the arithmetic contract (8 float lanes per
+// output, lane l = elements 4l..4l+3 of each 32-value block). Block layouts follow ggml-common.h;
+// each format has a plain function (the reference, written in the contract's terms) and an AVX2
+// tile function (several weight rows × several activation rows in registers) doing the same
+// integer sums with maddubs/madd and the same float operations.
 #include "persona_integer.h"
 #include <math.h>
 #include <string.h>
@@ -47,425 +49,707 @@ void persona_quantize_q8(const float *x, int n, int8_t *q, float *d, int32_t *s)
 int persona_integer_supported(int type) {
     switch (type) {
     case PERSONA_INT_Q4_0: case PERSONA_INT_Q4_1: case PERSONA_INT_Q5_0: case PERSONA_INT_Q8_0:
-    case PERSONA_INT_Q4_K: case PERSONA_INT_Q6_K: return 1;
+    case PERSONA_INT_Q5_1: case PERSONA_INT_Q2_K: case PERSONA_INT_Q3_K: case PERSONA_INT_Q4_K:
+    case PERSONA_INT_Q5_K: case PERSONA_INT_Q6_K: return 1;
     default: return 0;
     }
 }
 
-// MARK: Q4_K scale and minimum of sub-block j (ggml's get_scale_min_k4).
-static inline void scale_min_k4(int j, const uint8_t *q, int *sc, int *m) {
-    if (j < 4) { *sc = q[j] & 63; *m = q[j + 4] & 63; }
-    else { *sc = (q[j + 4] & 0xF) | ((q[j - 4] >> 6) << 4); *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4); }
+/// Q4_K's 12 scale bytes → 8 six-bit scales and 8 six-bit minima (sub-block j = 0..7).
+/// Bytes 0..3: scale j (low 6 bits), bytes 4..7: minimum j (low 6 bits), for j < 4; for j ≥ 4
+/// the low 4 bits come from byte 8+(j−4) (scale: low nibble, minimum: high nibble) and the high 2
+/// bits from the top 2 bits of byte j−4 (scale) or byte j (minimum).
+static inline void q4_k_scales(const uint8_t *p, uint8_t sc[8], uint8_t m[8]) {
+    uint32_t a, b, c; memcpy(&a, p, 4); memcpy(&b, p + 4, 4); memcpy(&c, p + 8, 4);
+    uint32_t s0 = a & 0x3F3F3F3Fu, m0 = b & 0x3F3F3F3Fu;
+    uint32_t s1 = (c & 0x0F0F0F0Fu) | ((a >> 2) & 0x30303030u);
+    uint32_t m1 = ((c >> 4) & 0x0F0F0F0Fu) | ((b >> 2) & 0x30303030u);
+    memcpy(sc, &s0, 4); memcpy(sc + 4, &s1, 4); memcpy(m, &m0, 4); memcpy(m + 4, &m1, 4);
 }
 
-// MARK: Plain reference, one function per format. isum is exact; the float lines are the contract.
+/// The contract's final reduction of the 8 lanes.
+static inline float reduce_lanes(const float a[8]) {
+    return ((a[0] + a[4]) + (a[2] + a[6])) + ((a[1] + a[5]) + (a[3] + a[7]));
+}
 
+// MARK: Plain reference, one function per format, in the contract's terms. w32[i] holds the 32
+// signed (or, for Q4_1/Q4_K, unsigned) weight integers of a block in element order.
+
+/// acc[l] = fmaf(c, t_l, acc[l]) with t_l = Σ_{i=4l..4l+3} w32[i]·x[i] (times scale16 of its half).
+static inline void lanes_add(float acc[8], float c, const int w32[32], const int8_t *x) {
+    for (int l = 0; l < 8; l++) {
+        int32_t t = 0;
+        for (int i = 4 * l; i < 4 * l + 4; i++) t += w32[i] * x[i];
+        acc[l] = fmaf(c, (float)t, acc[l]);
+    }
+}
+
+/// Lane sums t_l of a sub-block of a 256-value format, with its integer sub-scales (sc_lo for
+/// lanes 0..3, sc_hi for lanes 4..7).
+static inline void lanes_int(int32_t t[8], const int w32[32], const int8_t *x, int sc_lo, int sc_hi) {
+    for (int l = 0; l < 8; l++) {
+        int32_t u = 0;
+        for (int i = 4 * l; i < 4 * l + 4; i++) u += w32[i] * x[i];
+        t[l] = (l < 4 ? sc_lo : sc_hi) * u;
+    }
+}
+
+// Q8_0, 34 bytes: f16 scale, 32 int8 (element i = byte 2+i).
 static float dot_q8_0_plain(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n) {
-    (void)s; float acc = 0;
+    (void)s; float acc[8] = {0};
     for (int b = 0; b < n / 32; b++, w += 34) {
-        const int8_t *wq = (const int8_t *)(w + 2); int32_t isum = 0;
-        for (int i = 0; i < 32; i++) isum += wq[i] * q[32 * b + i];
-        acc += (half_to_float(w) * d[b]) * (float)isum;
+        int v[32];
+        for (int i = 0; i < 32; i++) v[i] = (int8_t)w[2 + i];
+        lanes_add(acc, half_to_float(w) * d[b], v, q + 32 * b);
     }
-    return acc;
+    return reduce_lanes(acc);
 }
 
+// Q4_0, 18 bytes: f16 scale, 16 bytes; element i < 16 = low nibble of byte 2+i, element 16+i =
+// its high nibble; value nibble − 8. Lane l holds elements 4l..4l+3 (low nibbles for l < 4).
 static float dot_q4_0_plain(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n) {
-    float acc = 0;
+    (void)s; float acc[8] = {0};
     for (int b = 0; b < n / 32; b++, w += 18) {
-        int32_t isum = 0;
-        for (int i = 0; i < 16; i++) isum += (w[2 + i] & 0xF) * q[32 * b + i] + (w[2 + i] >> 4) * q[32 * b + 16 + i];
-        isum -= 8 * s[b];
-        acc += (half_to_float(w) * d[b]) * (float)isum;
+        int v[32];
+        for (int i = 0; i < 16; i++) { v[i] = (w[2 + i] & 0xF) - 8; v[16 + i] = (w[2 + i] >> 4) - 8; }
+        lanes_add(acc, half_to_float(w) * d[b], v, q + 32 * b);
     }
-    return acc;
+    return reduce_lanes(acc);
 }
 
+/// Q4_1's and Q4_K's minimum terms for blocks g0 ..< g0+count: acc[j] = fmaf(m[j], d·s, acc[j]).
+static inline void lanes_minimum(float acc[8], const float m[8], const float *d, const int32_t *s, int g0, int count) {
+    for (int j = 0; j < count; j++) acc[j] = fmaf(m[j], d[g0 + j] * (float)s[g0 + j], acc[j]);
+}
+
+// Q4_1, 20 bytes: f16 scale, f16 minimum, 16 bytes of nibbles as Q4_0 (values 0..15). The
+// minimum terms go to lane b mod 8 after each group of 8 blocks (header).
 static float dot_q4_1_plain(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n) {
-    float acc = 0;
-    for (int b = 0; b < n / 32; b++, w += 20) {
-        int32_t isum = 0;
-        for (int i = 0; i < 16; i++) isum += (w[4 + i] & 0xF) * q[32 * b + i] + (w[4 + i] >> 4) * q[32 * b + 16 + i];
-        acc += (half_to_float(w) * d[b]) * (float)isum;
-        acc += (half_to_float(w + 2) * d[b]) * (float)s[b];
+    float acc[8] = {0}, m[8];
+    int blocks = n / 32;
+    for (int b = 0; b < blocks; b++, w += 20) {
+        int v[32];
+        for (int i = 0; i < 16; i++) { v[i] = w[4 + i] & 0xF; v[16 + i] = w[4 + i] >> 4; }
+        lanes_add(acc, half_to_float(w) * d[b], v, q + 32 * b);
+        m[b % 8] = half_to_float(w + 2);
+        if (b % 8 == 7 || b == blocks - 1) lanes_minimum(acc, m, d, s, b - b % 8, b % 8 + 1);
     }
-    return acc;
+    return reduce_lanes(acc);
 }
 
+// Q5_0, 22 bytes: f16 scale, 32 bits qh, 16 bytes of nibbles as Q4_0; element i's fifth bit is
+// bit i of qh; value (nibble | bit·16) − 16.
 static float dot_q5_0_plain(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n) {
-    float acc = 0;
+    (void)s; float acc[8] = {0};
     for (int b = 0; b < n / 32; b++, w += 22) {
         uint32_t qh; memcpy(&qh, w + 2, 4);
-        int32_t isum = 0;
+        int v[32];
         for (int i = 0; i < 16; i++) {
-            int lo = (w[6 + i] & 0xF) | (((qh >> i) << 4) & 0x10);
-            int hi = (w[6 + i] >> 4) | ((qh >> (i + 12)) & 0x10);
-            isum += lo * q[32 * b + i] + hi * q[32 * b + 16 + i];
+            v[i] = ((w[6 + i] & 0xF) | (((qh >> i) & 1) << 4)) - 16;
+            v[16 + i] = ((w[6 + i] >> 4) | (((qh >> (16 + i)) & 1) << 4)) - 16;
         }
-        isum -= 16 * s[b];
-        acc += (half_to_float(w) * d[b]) * (float)isum;
+        lanes_add(acc, half_to_float(w) * d[b], v, q + 32 * b);
     }
-    return acc;
+    return reduce_lanes(acc);
 }
 
+/// The 256-value formats' float steps for super-block k, given its 8 sub-blocks' lane sums.
+static inline void lanes_super(float acc[8], float dw, int32_t t[8][8], const float *d, int k) {
+    float inner[8];
+    for (int l = 0; l < 8; l++) inner[l] = d[8 * k] * (float)t[0][l];
+    for (int j = 1; j < 8; j++)
+        for (int l = 0; l < 8; l++) inner[l] = fmaf(d[8 * k + j], (float)t[j][l], inner[l]);
+    for (int l = 0; l < 8; l++) acc[l] = fmaf(dw, inner[l], acc[l]);
+}
+
+// Q4_K, 144 bytes per 256 values: f16 scale, f16 minimum scale, 12 bytes of 6-bit scales and
+// minima (q4_k_scales), 128 bytes of nibbles: sub-block j's element i is the low (j even) or high
+// (j odd) nibble of byte 16 + 32·(j/2) + i. Weight = scale·sc_j·nibble − dmin·m_j.
 static float dot_q4_K_plain(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n) {
-    float acc = 0;
+    float acc[8] = {0};
     for (int k = 0; k < n / 256; k++, w += 144) {
-        float dw = half_to_float(w), mw = half_to_float(w + 2);
-        const uint8_t *scales = w + 4, *qs = w + 16;
+        uint8_t sc[8], mn[8]; q4_k_scales(w + 4, sc, mn);
+        int32_t t[8][8];
         for (int j = 0; j < 8; j++) {
-            int b = 8 * k + j, sc, m; scale_min_k4(j, scales, &sc, &m);
-            const uint8_t *p = qs + 32 * (j / 2); int shift = 4 * (j & 1);
-            int32_t isum = 0;
-            for (int i = 0; i < 32; i++) isum += ((p[i] >> shift) & 0xF) * q[32 * b + i];
-            acc += (dw * (float)sc * d[b]) * (float)isum;
-            acc -= (mw * (float)m * d[b]) * (float)s[b];
+            int v[32];
+            for (int i = 0; i < 32; i++) v[i] = (w[16 + 32 * (j / 2) + i] >> (4 * (j & 1))) & 0xF;
+            lanes_int(t[j], v, q + 256 * k + 32 * j, sc[j], sc[j]);
         }
+        lanes_super(acc, half_to_float(w), t, d, k);
+        float dmin = half_to_float(w + 2), m[8];
+        for (int j = 0; j < 8; j++) m[j] = -(dmin * (float)mn[j]);
+        lanes_minimum(acc, m, d, s, 8 * k, 8);
     }
-    return acc;
+    return reduce_lanes(acc);
 }
 
-// Q6_K element e (0..255) of a super-block: quant (0..63) and its 16-element scale index.
-static inline int q6_k_quant(const uint8_t *ql, const uint8_t *qh, int e) {
-    int half = e / 128, r = e % 128, quarter = r / 32, l = r % 32;
-    ql += 64 * half; qh += 32 * half;
-    int low = quarter & 1 ? ql[l + 32] : ql[l];
-    low = quarter >= 2 ? low >> 4 : low & 0xF;
-    return low | (((qh[l] >> (2 * quarter)) & 3) << 4);
-}
-
+// Q6_K, 210 bytes per 256 values: 128 bytes ql (low 4 bits), 64 bytes qh (high 2 bits), 16 int8
+// scales (one per 16 elements), f16 scale. Sub-block j (half h = j/4, quarter r = j%4), element
+// i: low bits = nibble (low for r < 2, high otherwise) of ql[64h + 32(r&1) + i], high bits = bits
+// 2r..2r+1 of qh[32h + i]; value 6-bit − 32; scale sc[2j] for i < 16, sc[2j+1] for i ≥ 16.
 static float dot_q6_K_plain(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n) {
-    (void)s; float acc = 0;
+    (void)s; float acc[8] = {0};
     for (int k = 0; k < n / 256; k++, w += 210) {
-        const uint8_t *ql = w, *qh = w + 128; const int8_t *sc = (const int8_t *)(w + 192);
-        float dw = half_to_float(w + 208);
+        const int8_t *sc = (const int8_t *)(w + 192);
+        int32_t t[8][8];
         for (int j = 0; j < 8; j++) {
-            int b = 8 * k + j; int32_t isum = 0;
-            for (int g = 0; g < 2; g++) {
-                int32_t part = 0;
-                for (int i = 0; i < 16; i++) {
-                    int e = 32 * j + 16 * g + i;
-                    part += (q6_k_quant(ql, qh, e) - 32) * q[32 * b + 16 * g + i];
-                }
-                isum += sc[(32 * j + 16 * g) / 16] * part;
+            int h = j / 4, r = j % 4, v[32];
+            for (int i = 0; i < 32; i++) {
+                int low = (w[64 * h + 32 * (r & 1) + i] >> (r < 2 ? 0 : 4)) & 0xF;
+                int high = (w[128 + 32 * h + i] >> (2 * r)) & 3;
+                v[i] = (low | (high << 4)) - 32;
             }
-            acc += (dw * d[b]) * (float)isum;
+            lanes_int(t[j], v, q + 256 * k + 32 * j, sc[2 * j], sc[2 * j + 1]);
         }
+        lanes_super(acc, half_to_float(w + 208), t, d, k);
     }
-    return acc;
+    return reduce_lanes(acc);
 }
 
-// MARK: AVX2: the same integer sums (maddubs of unsigned weights and signed activations, madd to
-// int32, a horizontal sum) and the same float lines.
+// Q5_1, 24 bytes: f16 scale, f16 minimum, 32 bits qh, 16 bytes of nibbles as Q4_0; element i's
+// fifth bit is bit i of qh; value nibble | bit·16 (0..31). Minima as Q4_1.
+static float dot_q5_1_plain(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n) {
+    float acc[8] = {0}, m[8];
+    int blocks = n / 32;
+    for (int b = 0; b < blocks; b++, w += 24) {
+        uint32_t qh; memcpy(&qh, w + 4, 4);
+        int v[32];
+        for (int i = 0; i < 16; i++) {
+            v[i] = (w[8 + i] & 0xF) | (((qh >> i) & 1) << 4);
+            v[16 + i] = (w[8 + i] >> 4) | (((qh >> (16 + i)) & 1) << 4);
+        }
+        lanes_add(acc, half_to_float(w) * d[b], v, q + 32 * b);
+        m[b % 8] = half_to_float(w + 2);
+        if (b % 8 == 7 || b == blocks - 1) lanes_minimum(acc, m, d, s, b - b % 8, b % 8 + 1);
+    }
+    return reduce_lanes(acc);
+}
+
+// Q5_K, 176 bytes per 256 values: f16 scale, f16 minimum scale, 12 bytes of scales and minima as
+// Q4_K, 32 bytes qh, 128 bytes of nibbles as Q4_K (from byte 48); sub-block j's element i has
+// fifth bit j of qh[i]. Weight = scale·sc_j·(nibble | bit·16) − dmin·m_j; floats as Q4_K.
+static float dot_q5_K_plain(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n) {
+    float acc[8] = {0};
+    for (int k = 0; k < n / 256; k++, w += 176) {
+        uint8_t sc[8], mn[8]; q4_k_scales(w + 4, sc, mn);
+        int32_t t[8][8];
+        for (int j = 0; j < 8; j++) {
+            int v[32];
+            for (int i = 0; i < 32; i++)
+                v[i] = ((w[48 + 32 * (j / 2) + i] >> (4 * (j & 1))) & 0xF) | (((w[16 + i] >> j) & 1) << 4);
+            lanes_int(t[j], v, q + 256 * k + 32 * j, sc[j], sc[j]);
+        }
+        lanes_super(acc, half_to_float(w), t, d, k);
+        float dmin = half_to_float(w + 2), m[8];
+        for (int j = 0; j < 8; j++) m[j] = -(dmin * (float)mn[j]);
+        lanes_minimum(acc, m, d, s, 8 * k, 8);
+    }
+    return reduce_lanes(acc);
+}
+
+/// Q3_K's 12 scale bytes → 16 signed scales (6-bit − 32), one per 16 elements: scale K has low 4
+/// bits from byte K (K < 8, low nibble) or byte K−8 (high nibble), high 2 bits = bits 2·(K/4)..+1
+/// of byte 8 + K%4.
+static inline void q3_k_scales(const uint8_t *p, int8_t sc[16]) {
+    for (int K = 0; K < 16; K++) {
+        int low = K < 8 ? p[K] & 0xF : p[K - 8] >> 4, high = (p[8 + K % 4] >> (2 * (K / 4))) & 3;
+        sc[K] = (int8_t)((low | (high << 4)) - 32);
+    }
+}
+
+// Q3_K, 110 bytes per 256 values: 32 bytes hmask, 64 bytes qs (2 bits), 12 bytes scales
+// (q3_k_scales), f16 scale. Sub-block j (half h = j/4, r = j%4), element i: 2 bits = bits 2r..2r+1
+// of qs[32h + i], value = those − 4 unless bit j of hmask[i] is set (−4..3); scale sc[2j] for
+// i < 16, sc[2j+1] for i ≥ 16. Floats as Q6_K.
+static float dot_q3_K_plain(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n) {
+    (void)s; float acc[8] = {0};
+    for (int k = 0; k < n / 256; k++, w += 110) {
+        int8_t sc[16]; q3_k_scales(w + 96, sc);
+        int32_t t[8][8];
+        for (int j = 0; j < 8; j++) {
+            int h = j / 4, r = j % 4, v[32];
+            for (int i = 0; i < 32; i++) v[i] = ((w[32 + 32 * h + i] >> (2 * r)) & 3) - (((w[i] >> j) & 1) ? 0 : 4);
+            lanes_int(t[j], v, q + 256 * k + 32 * j, sc[2 * j], sc[2 * j + 1]);
+        }
+        lanes_super(acc, half_to_float(w + 108), t, d, k);
+    }
+    return reduce_lanes(acc);
+}
+
+// Q2_K, 84 bytes per 256 values: 16 bytes of scales (low nibble scale, high nibble minimum, one
+// per 16 elements), 64 bytes qs (2 bits), f16 scale, f16 minimum scale. Sub-block j (h = j/4,
+// r = j%4), element i: value = bits 2r..2r+1 of qs[32h + i] (0..3); scale byte 2j for i < 16,
+// 2j+1 for i ≥ 16. Weight = d·scale·value − dmin·minimum. The minimum is a second set of lane
+// sums, tm_l = minimum(half of l)·Σ_{i=4l..4l+3} q_i, with its own inner sum (as the main one)
+// after the main one: acc[l] = fmaf(−dmin, innerM[l], acc[l]).
+static float dot_q2_K_plain(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n) {
+    (void)s; float acc[8] = {0};
+    int ones[32]; for (int i = 0; i < 32; i++) ones[i] = 1;
+    for (int k = 0; k < n / 256; k++, w += 84) {
+        int32_t t[8][8], tm[8][8];
+        for (int j = 0; j < 8; j++) {
+            int h = j / 4, r = j % 4, v[32];
+            for (int i = 0; i < 32; i++) v[i] = (w[16 + 32 * h + i] >> (2 * r)) & 3;
+            const int8_t *x = q + 256 * k + 32 * j;
+            lanes_int(t[j], v, x, w[2 * j] & 0xF, w[2 * j + 1] & 0xF);
+            lanes_int(tm[j], ones, x, w[2 * j] >> 4, w[2 * j + 1] >> 4);
+        }
+        lanes_super(acc, half_to_float(w + 80), t, d, k);
+        lanes_super(acc, -half_to_float(w + 82), tm, d, k);
+    }
+    return reduce_lanes(acc);
+}
+
+// MARK: AVX2 tiles: WR weight rows × AR activation rows, one __m256 accumulator per pair (lane l
+// = the contract's acc[l]). Each weight block is decoded once per tile; every pair follows the
+// plain function's float steps, so each output is bit-identical to the single-row dot whatever
+// the tile. A tile writes y[a·ldy + i] for weight row i < WR (w + i·rb) and activation row a < AR
+// (q + a·n, d/s + a·n/32).
 #if defined(__x86_64__)
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
+#define TILE AVX2 static inline __attribute__((always_inline))
+#define TILE_ARGS const uint8_t *w, int64_t rb, const int8_t *q, const float *d, const int32_t *s, int n, float *y, int64_t ldy
+#define UNROLL _Pragma("GCC unroll 8")
+#define MAXW 4
+#define MAXA 4
+/// Weights read from memory: the hardware prefetcher follows one row stream but not WR
+/// interleaved ones, so each tile prefetches the rows two tiles ahead (2·WR·rb) as it goes.
+#define PREFETCH_NEXT(p) _mm_prefetch((const char *)(p) + 2 * WR * rb, _MM_HINT_T0)
 
-/// binary16 → float with F16C: exact, so equal to half_to_float.
-AVX2 static inline float half_f16c(const uint8_t *p) {
+/// f16 at p → the float in all 8 lanes (exact, as half_to_float).
+TILE __m256 half8(const uint8_t *p) {
     uint16_t h; memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
+    return _mm256_cvtph_ps(_mm_set1_epi16((short)h));
 }
 
-AVX2 static inline int32_t hsum_i32(__m256i v) {
-    __m128i x = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    x = _mm_add_epi32(x, _mm_shuffle_epi32(x, _MM_SHUFFLE(1, 0, 3, 2)));
-    x = _mm_add_epi32(x, _mm_shuffle_epi32(x, _MM_SHUFFLE(2, 3, 0, 1)));
-    return _mm_cvtsi128_si32(x);
+TILE __m256i load32(const void *p) { return _mm256_loadu_si256((const __m256i *)p); }
+
+/// The contract's reduction: ((a0+a4)+(a2+a6))+((a1+a5)+(a3+a7)).
+TILE float reduce8(__m256 v) {
+    __m128 h = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));   // a0+a4, a1+a5, a2+a6, a3+a7
+    h = _mm_add_ps(h, _mm_movehl_ps(h, h));                                            // (a0+a4)+(a2+a6), (a1+a5)+(a3+a7)
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
 }
 
-/// Σ u·v over 32 lanes, u unsigned (≤ 63), v signed int8: pairs never saturate int16.
-AVX2 static inline __m256i dot_u8_i8(__m256i u, __m256i v) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, v), _mm256_set1_epi16(1));
+/// Lane sums of signed weights w (|w| ≤ 128) with x: maddubs needs an unsigned first operand, so
+/// |w| · (x with w's sign). Pairs never saturate int16 (2·128·127 < 32768).
+TILE __m256i lanes_signed(__m256i absw, __m256i w, __m256i x, __m256i pairs) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(absw, _mm256_sign_epi8(x, w)), pairs);
 }
 
 /// 32 nibbles of 16 bytes: low nibbles first (elements 0..15), then high ones (16..31).
-AVX2 static inline __m256i nibbles(const uint8_t *p) {
+TILE __m256i nibbles(const uint8_t *p) {
     __m128i b = _mm_loadu_si128((const __m128i *)p);
-    __m256i both = _mm256_set_m128i(_mm_srli_epi16(b, 4), b);
-    return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(b, 4), b), _mm256_set1_epi8(0x0F));
 }
 
-AVX2 static float dot_q8_0_avx2(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n) {
-    (void)s; float acc = 0;
-    for (int b = 0; b < n / 32; b++, w += 34) {
-        __m256i wq = _mm256_loadu_si256((const __m256i *)(w + 2));
-        __m256i xq = _mm256_loadu_si256((const __m256i *)(q + 32 * b));
-        // |w| · (x with w's sign): maddubs needs an unsigned first operand.
-        __m256i prod = dot_u8_i8(_mm256_sign_epi8(wq, wq), _mm256_sign_epi8(xq, wq));
-        int32_t isum = hsum_i32(prod);
-        acc += (half_f16c(w) * d[b]) * (float)isum;
+#define TILE_BEGIN \
+    const int blocks = n / 32; (void)blocks; (void)s; \
+    __m256 acc[MAXW][MAXA]; \
+    UNROLL for (int i = 0; i < WR; i++) UNROLL for (int a = 0; a < AR; a++) acc[i][a] = _mm256_setzero_ps();
+#define TILE_END \
+    UNROLL for (int i = 0; i < WR; i++) UNROLL for (int a = 0; a < AR; a++) y[a * ldy + i] = reduce8(acc[i][a]);
+#define X(a, e) load32(q + (int64_t)(a) * n + (e))
+#define D(a, b) (d + (int64_t)(a) * blocks + (b))
+#define S(a, b) (s + (int64_t)(a) * blocks + (b))
+
+/// A 32-value format with signed weights: per block, WR decoded blocks (absw, sw, scale dw)
+/// applied to AR activation rows. DECODE(p, sw) sets sw from the block at p.
+#define SIGNED_BLOCKS(BYTES, DECODE) \
+    const __m256i pairs = _mm256_set1_epi16(1); \
+    for (int b = 0; b < blocks; b++) { \
+        __m256i aw[MAXW], sw[MAXW]; __m256 dw[MAXW]; \
+        UNROLL for (int i = 0; i < WR; i++) { \
+            const uint8_t *p = w + i * rb + (BYTES) * b; \
+            PREFETCH_NEXT(p); DECODE(p, sw[i]); aw[i] = _mm256_abs_epi8(sw[i]); dw[i] = half8(p); \
+        } \
+        UNROLL for (int a = 0; a < AR; a++) { \
+            __m256i x = X(a, 32 * b); __m256 da = _mm256_broadcast_ss(D(a, b)); \
+            UNROLL for (int i = 0; i < WR; i++) { \
+                __m256 t = _mm256_cvtepi32_ps(lanes_signed(aw[i], sw[i], x, pairs)); \
+                acc[i][a] = _mm256_fmadd_ps(_mm256_mul_ps(dw[i], da), t, acc[i][a]); \
+            } \
+        } \
     }
-    return acc;
+
+#define DECODE_Q8_0(p, v) ((v) = load32((p) + 2))
+#define DECODE_Q4_0(p, v) ((v) = _mm256_sub_epi8(nibbles((p) + 2), _mm256_set1_epi8(8)))
+
+TILE void tile_q8_0(TILE_ARGS, const int WR, const int AR) {
+    TILE_BEGIN SIGNED_BLOCKS(34, DECODE_Q8_0) TILE_END
 }
 
-AVX2 static float dot_q4_0_avx2(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n) {
-    float acc = 0;
-    for (int b = 0; b < n / 32; b++, w += 18) {
-        __m256i xq = _mm256_loadu_si256((const __m256i *)(q + 32 * b));
-        int32_t isum = hsum_i32(dot_u8_i8(nibbles(w + 2), xq));
-        isum -= 8 * s[b];
-        acc += (half_f16c(w) * d[b]) * (float)isum;
+TILE void tile_q4_0(TILE_ARGS, const int WR, const int AR) {
+    TILE_BEGIN SIGNED_BLOCKS(18, DECODE_Q4_0) TILE_END
+}
+
+/// Bit i of the 32 bits at p → byte i: 0xFF where the bit is clear, 0 where set. Each byte takes
+/// the byte holding its bit (shuffle), keeps its bit (and), and compares with zero.
+TILE __m256i clear_bits(const uint8_t *p) {
+    const __m256i which = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0);
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    uint32_t qh; memcpy(&qh, p, 4);
+    __m256i spread = _mm256_and_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), which), bit);
+    return _mm256_cmpeq_epi8(spread, _mm256_setzero_si256());
+}
+
+/// Q5_0: value = nibble − 16 where the fifth bit is clear, nibble where it is set.
+TILE __m256i q5_0_values(const uint8_t *p) {
+    return _mm256_sub_epi8(nibbles(p + 6), _mm256_and_si256(clear_bits(p + 2), _mm256_set1_epi8(16)));
+}
+
+/// Q5_1: value = nibble | 16 where the fifth bit is set.
+TILE __m256i q5_1_values(const uint8_t *p) {
+    return _mm256_or_si256(nibbles(p + 8), _mm256_andnot_si256(clear_bits(p + 4), _mm256_set1_epi8(16)));
+}
+#define DECODE_Q5_0(p, v) ((v) = q5_0_values(p))
+
+TILE void tile_q5_0(TILE_ARGS, const int WR, const int AR) {
+    TILE_BEGIN SIGNED_BLOCKS(22, DECODE_Q5_0) TILE_END
+}
+
+/// d[b]·(float)s[b] for blocks g0 ..< g0+count of activation row a (zero beyond count), and the
+/// matching weight minima (zero beyond count): fmadd with zeros leaves a lane unchanged (acc is
+/// never −0: it starts +0 and an exact zero sum rounds to +0).
+TILE __m256 ds8(const float *d, const int32_t *s, int count) {
+    if (count == 8) return _mm256_mul_ps(_mm256_loadu_ps(d), _mm256_cvtepi32_ps(load32(s)));
+    float dd[8] = {0}; int32_t ss[8] = {0};
+    for (int j = 0; j < count; j++) { dd[j] = d[j]; ss[j] = s[j]; }
+    return _mm256_mul_ps(_mm256_loadu_ps(dd), _mm256_cvtepi32_ps(load32(ss)));
+}
+
+/// The f16 minima of `count` (≤ 8) blocks `bytes` apart from p, as floats (zero beyond count);
+/// built in registers (a stack array of 2-byte stores read back as 16 bytes stalls forwarding).
+TILE __m256 minima8(const uint8_t *p, int bytes, int count) {
+    uint16_t h[8];
+    for (int j = 0; j < 8; j++) { h[j] = 0; if (j < count) memcpy(&h[j], p + bytes * j, 2); }
+    __m128i v = _mm_set_epi16((short)h[7], (short)h[6], (short)h[5], (short)h[4], (short)h[3], (short)h[2], (short)h[1], (short)h[0]);
+    return _mm256_cvtph_ps(v);
+}
+
+/// Q4_1 and Q5_1: unsigned values straight into maddubs; f16 minimum at byte 2, added per group
+/// of 8 blocks. DECODE(p) gives the block's 32 values.
+#define MIN_BLOCKS(BYTES, DECODE) \
+    const __m256i pairs = _mm256_set1_epi16(1); \
+    for (int g0 = 0; g0 < blocks; g0 += 8) { \
+        int count = blocks - g0 < 8 ? blocks - g0 : 8; \
+        for (int b = g0; b < g0 + count; b++) { \
+            __m256i v[MAXW]; __m256 dw[MAXW]; \
+            UNROLL for (int i = 0; i < WR; i++) { \
+                const uint8_t *p = w + i * rb + (BYTES) * b; PREFETCH_NEXT(p); v[i] = DECODE(p); dw[i] = half8(p); \
+            } \
+            UNROLL for (int a = 0; a < AR; a++) { \
+                __m256i x = X(a, 32 * b); __m256 da = _mm256_broadcast_ss(D(a, b)); \
+                UNROLL for (int i = 0; i < WR; i++) { \
+                    __m256 t = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(v[i], x), pairs)); \
+                    acc[i][a] = _mm256_fmadd_ps(_mm256_mul_ps(dw[i], da), t, acc[i][a]); \
+                } \
+            } \
+        } \
+        __m256 m[MAXW]; \
+        UNROLL for (int i = 0; i < WR; i++) m[i] = minima8(w + i * rb + (BYTES) * g0 + 2, BYTES, count); \
+        UNROLL for (int a = 0; a < AR; a++) { \
+            __m256 ds = ds8(D(a, g0), S(a, g0), count); \
+            UNROLL for (int i = 0; i < WR; i++) acc[i][a] = _mm256_fmadd_ps(m[i], ds, acc[i][a]); \
+        } \
     }
-    return acc;
+
+#define DECODE_Q4_1(p) nibbles((p) + 4)
+#define DECODE_Q5_1(p) q5_1_values(p)
+
+TILE void tile_q4_1(TILE_ARGS, const int WR, const int AR) {
+    TILE_BEGIN MIN_BLOCKS(20, DECODE_Q4_1) TILE_END
 }
 
-AVX2 static float dot_q4_1_avx2(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n) {
-    float acc = 0;
-    for (int b = 0; b < n / 32; b++, w += 20) {
-        __m256i xq = _mm256_loadu_si256((const __m256i *)(q + 32 * b));
-        int32_t isum = hsum_i32(dot_u8_i8(nibbles(w + 4), xq));
-        acc += (half_f16c(w) * d[b]) * (float)isum;
-        acc += (half_f16c(w + 2) * d[b]) * (float)s[b];
+TILE void tile_q5_1(TILE_ARGS, const int WR, const int AR) {
+    TILE_BEGIN MIN_BLOCKS(24, DECODE_Q5_1) TILE_END
+}
+
+/// A 256-value format's super-block: inner sums over its 8 sub-blocks, then acc += dw·inner.
+/// SUB(j) must set t[i][a] (lane sums, int32, sub-scale applied) for sub-block j, and when MIN
+/// (Q2_K) also tm[i][a], whose inner sum is then added as acc = fmaf(−dmin, innerM, acc).
+#define SUPER_BLOCK(k, DW, SUB, MIN, DMIN) { \
+        __m256 inner[MAXW][MAXA], innerM[MAXW][MAXA]; (void)innerM; \
+        UNROLL for (int j = 0; j < 8; j++) { \
+            __m256i t[MAXW][MAXA], tm[MAXW][MAXA]; (void)tm; \
+            SUB(j) \
+            UNROLL for (int a = 0; a < AR; a++) { \
+                __m256 da = _mm256_broadcast_ss(D(a, 8 * (k) + j)); \
+                UNROLL for (int i = 0; i < WR; i++) { \
+                    __m256 ft = _mm256_cvtepi32_ps(t[i][a]); \
+                    inner[i][a] = j == 0 ? _mm256_mul_ps(da, ft) : _mm256_fmadd_ps(da, ft, inner[i][a]); \
+                    if (MIN) { \
+                        __m256 fm = _mm256_cvtepi32_ps(tm[i][a]); \
+                        innerM[i][a] = j == 0 ? _mm256_mul_ps(da, fm) : _mm256_fmadd_ps(da, fm, innerM[i][a]); \
+                    } \
+                } \
+            } \
+        } \
+        UNROLL for (int i = 0; i < WR; i++) UNROLL for (int a = 0; a < AR; a++) { \
+            acc[i][a] = _mm256_fmadd_ps(DW[i], inner[i][a], acc[i][a]); \
+            if (MIN) acc[i][a] = _mm256_fnmadd_ps(DMIN[i], innerM[i][a], acc[i][a]); \
+        } \
     }
-    return acc;
-}
 
-AVX2 static float dot_q5_0_avx2(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n) {
-    float acc = 0;
-    // Bit i of qh goes to byte i as 0x10: spread the 32 bits to 32 bytes.
-    const __m256i shuffle = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0x0000000000000000);
-    const __m256i bitMask = _mm256_set1_epi64x((long long)0x7fbfdfeff7fbfdfe);
-    for (int b = 0; b < n / 32; b++, w += 22) {
-        uint32_t qh; memcpy(&qh, w + 2, 4);
-        __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), shuffle);
-        spread = _mm256_or_si256(spread, bitMask);
-        spread = _mm256_cmpeq_epi8(spread, _mm256_set1_epi64x(-1));   // 0xFF where the bit is set
-        __m256i high = _mm256_and_si256(spread, _mm256_set1_epi8(0x10));
-        __m256i wq = _mm256_or_si256(nibbles(w + 6), high);
-        __m256i xq = _mm256_loadu_si256((const __m256i *)(q + 32 * b));
-        int32_t isum = hsum_i32(dot_u8_i8(wq, xq));
-        isum -= 16 * s[b];
-        acc += (half_f16c(w) * d[b]) * (float)isum;
-    }
-    return acc;
-}
-
-AVX2 static float dot_q4_K_avx2(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n) {
-    float acc = 0;
-    const __m256i low = _mm256_set1_epi8(0x0F);
-    for (int k = 0; k < n / 256; k++, w += 144) {
-        float dw = half_f16c(w), mw = half_f16c(w + 2);
-        const uint8_t *scales = w + 4, *qs = w + 16;
-        for (int c = 0; c < 4; c++) {
-            __m256i bytes = _mm256_loadu_si256((const __m256i *)(qs + 32 * c));
-            for (int h = 0; h < 2; h++) {
-                int j = 2 * c + h, b = 8 * k + j, sc, m; scale_min_k4(j, scales, &sc, &m);
-                __m256i wq = h == 0 ? _mm256_and_si256(bytes, low) : _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low);
-                __m256i xq = _mm256_loadu_si256((const __m256i *)(q + 32 * b));
-                int32_t isum = hsum_i32(dot_u8_i8(wq, xq));
-                acc += (dw * (float)sc * d[b]) * (float)isum;
-                acc -= (mw * (float)m * d[b]) * (float)s[b];
-            }
+/// Q4_K and Q5_K: K4_BYTES per super-block, nibbles from byte K4_QS, K4_HIGH(i, j, v) adds Q5_K's
+/// fifth bits to v (unsigned values into maddubs, the 6-bit scale in madd); minima per super-block.
+/// K4_BYTES, K4_QS and K4_HIGH are defined around each use.
+#define K4_TILE \
+    TILE_BEGIN \
+    const __m256i low = _mm256_set1_epi8(0x0F); \
+    for (int k = 0; k < n / 256; k++) { \
+        __m256 dw[MAXW], mins[MAXW]; uint8_t sc[MAXW][8]; \
+        UNROLL for (int i = 0; i < WR; i++) { \
+            const uint8_t *p = w + i * rb + K4_BYTES * k; uint8_t mn[8]; \
+            q4_k_scales(p + 4, sc[i], mn); \
+            dw[i] = half8(p); \
+            mins[i] = _mm256_mul_ps(half8(p + 2), _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)mn)))); \
+        } \
+        SUPER_BLOCK(k, dw, K4_SUB, 0, dw) \
+        UNROLL for (int a = 0; a < AR; a++) { \
+            __m256 ds = ds8(D(a, 8 * k), S(a, 8 * k), 8); \
+            UNROLL for (int i = 0; i < WR; i++) acc[i][a] = _mm256_fnmadd_ps(mins[i], ds, acc[i][a]); \
+        } \
+    } \
+    TILE_END
+#define K4_SUB(j) \
+        __m256i v[MAXW], scale[MAXW]; \
+        UNROLL for (int i = 0; i < WR; i++) { \
+            const uint8_t *p = w + i * rb + K4_BYTES * k + K4_QS + 32 * (j / 2); \
+            if ((j & 1) == 0) PREFETCH_NEXT(p); \
+            __m256i bytes = load32(p); \
+            v[i] = (j & 1) ? _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low) : _mm256_and_si256(bytes, low); \
+            K4_HIGH(i, j, v[i]) \
+            scale[i] = _mm256_set1_epi16(sc[i][j]); \
+        } \
+        UNROLL for (int a = 0; a < AR; a++) { \
+            __m256i x = X(a, 256 * k + 32 * j); \
+            UNROLL for (int i = 0; i < WR; i++) t[i][a] = _mm256_madd_epi16(_mm256_maddubs_epi16(v[i], x), scale[i]); \
         }
-    }
-    return acc;
-}
 
-AVX2 static float dot_q6_K_avx2(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n) {
-    (void)s; float acc = 0;
+#define K4_BYTES 144
+#define K4_QS 16
+#define K4_HIGH(i, j, v)
+TILE void tile_q4_K(TILE_ARGS, const int WR, const int AR) { K4_TILE }
+#undef K4_BYTES
+#undef K4_QS
+#undef K4_HIGH
+
+// Q5_K's fifth bits: bit j of qh[i] (bytes 16..47) → 16 in byte i.
+#define K4_BYTES 176
+#define K4_QS 48
+#define K4_HIGH(i, j, v) { \
+            __m256i bit = _mm256_set1_epi8((char)(1 << (j))); \
+            __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(load32(w + (i) * rb + K4_BYTES * k + 16), bit), bit); \
+            (v) = _mm256_or_si256((v), _mm256_and_si256(set, _mm256_set1_epi8(16))); }
+TILE void tile_q5_K(TILE_ARGS, const int WR, const int AR) { K4_TILE }
+#undef K4_BYTES
+#undef K4_QS
+#undef K4_HIGH
+
+TILE void tile_q6_K(TILE_ARGS, const int WR, const int AR) {
+    TILE_BEGIN
     const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3), offset = _mm256_set1_epi8(32);
-    for (int k = 0; k < n / 256; k++, w += 210) {
-        const int8_t *sc = (const int8_t *)(w + 192);
-        float dw = half_f16c(w + 208);
-        for (int half = 0; half < 2; half++) {
-            const uint8_t *ql = w + 64 * half, *qh = w + 128 + 32 * half;
-            __m256i l0 = _mm256_loadu_si256((const __m256i *)ql), l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
-            for (int quarter = 0; quarter < 4; quarter++) {
-                __m256i lq = quarter & 1 ? l1 : l0;
-                lq = quarter >= 2 ? _mm256_and_si256(_mm256_srli_epi16(lq, 4), low) : _mm256_and_si256(lq, low);
-                __m256i hq = _mm256_and_si256(_mm256_srli_epi16(hb, 2 * quarter), three);
-                __m256i wq = _mm256_or_si256(lq, _mm256_slli_epi16(hq, 4));   // 0..63, no carry across bytes
-                int j = 4 * half + quarter, b = 8 * k + j;
-                __m256i xq = _mm256_loadu_si256((const __m256i *)(q + 32 * b));
-                // Σ (w − 32)·x per 16 elements, weighted by the two scales: int16 lanes 0..7 hold
-                // elements 0..15, lanes 8..15 elements 16..31.
-                __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(wq, xq), _mm256_maddubs_epi16(offset, xq));
-                int s0 = sc[2 * j], s1 = sc[2 * j + 1];
-                __m256i scale = _mm256_set_m128i(_mm_set1_epi16((short)s1), _mm_set1_epi16((short)s0));
-                int32_t isum = hsum_i32(_mm256_madd_epi16(p, scale));
-                acc += (dw * d[b]) * (float)isum;
+    for (int k = 0; k < n / 256; k++) {
+        __m256 dw[MAXW];
+        UNROLL for (int i = 0; i < WR; i++) dw[i] = half8(w + i * rb + 210 * k + 208);
+#define Q6K_SUB(j) \
+        __m256i v[MAXW], av[MAXW], scale[MAXW]; \
+        UNROLL for (int i = 0; i < WR; i++) { \
+            const uint8_t *p = w + i * rb + 210 * k; const int8_t *sc = (const int8_t *)(p + 192); \
+            if (j < 4 || j == 7) PREFETCH_NEXT(p + (j == 7 ? 192 : 64 * j)); \
+            __m256i lq = load32(p + 64 * (j / 4) + 32 * (j & 1)); \
+            lq = (j % 4) >= 2 ? _mm256_and_si256(_mm256_srli_epi16(lq, 4), low) : _mm256_and_si256(lq, low); \
+            __m256i hq = _mm256_and_si256(_mm256_srli_epi16(load32(p + 128 + 32 * (j / 4)), 2 * (j % 4)), three); \
+            v[i] = _mm256_sub_epi8(_mm256_or_si256(lq, _mm256_slli_epi16(hq, 4)), offset); \
+            av[i] = _mm256_abs_epi8(v[i]); \
+            scale[i] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * j + 1]), _mm_set1_epi16(sc[2 * j])); \
+        } \
+        UNROLL for (int a = 0; a < AR; a++) { \
+            __m256i x = X(a, 256 * k + 32 * j); \
+            UNROLL for (int i = 0; i < WR; i++) t[i][a] = lanes_signed(av[i], v[i], x, scale[i]); \
+        }
+        SUPER_BLOCK(k, dw, Q6K_SUB, 0, dw)
+#undef Q6K_SUB
+    }
+    TILE_END
+}
+
+// Q3_K: signed values −4..3 (sign trick), the 16-element scales in madd; floats as Q6_K.
+TILE void tile_q3_K(TILE_ARGS, const int WR, const int AR) {
+    TILE_BEGIN
+    const __m256i three = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
+    for (int k = 0; k < n / 256; k++) {
+        __m256 dw[MAXW]; int8_t sc[MAXW][16];
+        UNROLL for (int i = 0; i < WR; i++) {
+            const uint8_t *p = w + i * rb + 110 * k;
+            dw[i] = half8(p + 108); q3_k_scales(p + 96, sc[i]);
+        }
+#define Q3K_SUB(j) \
+        __m256i v[MAXW], av[MAXW], scale[MAXW]; \
+        UNROLL for (int i = 0; i < WR; i++) { \
+            const uint8_t *p = w + i * rb + 110 * k; \
+            if (j < 2) PREFETCH_NEXT(p + 64 * j); \
+            __m256i two = _mm256_and_si256(_mm256_srli_epi16(load32(p + 32 + 32 * (j / 4)), 2 * (j % 4)), three); \
+            __m256i bit = _mm256_set1_epi8((char)(1 << j)); \
+            __m256i clear = _mm256_cmpeq_epi8(_mm256_and_si256(load32(p), bit), _mm256_setzero_si256()); \
+            v[i] = _mm256_sub_epi8(two, _mm256_and_si256(clear, four)); \
+            av[i] = _mm256_abs_epi8(v[i]); \
+            scale[i] = _mm256_set_m128i(_mm_set1_epi16(sc[i][2 * j + 1]), _mm_set1_epi16(sc[i][2 * j])); \
+        } \
+        UNROLL for (int a = 0; a < AR; a++) { \
+            __m256i x = X(a, 256 * k + 32 * j); \
+            UNROLL for (int i = 0; i < WR; i++) t[i][a] = lanes_signed(av[i], v[i], x, scale[i]); \
+        }
+        SUPER_BLOCK(k, dw, Q3K_SUB, 0, dw)
+#undef Q3K_SUB
+    }
+    TILE_END
+}
+
+// Q2_K: unsigned values 0..3 into maddubs with the 4-bit scales in madd; the minima as lane sums
+// of x weighted by the 4-bit minima (maddubs of the minima bytes with x, madd by ones).
+TILE void tile_q2_K(TILE_ARGS, const int WR, const int AR) {
+    TILE_BEGIN
+    const __m256i three = _mm256_set1_epi8(3), pairs = _mm256_set1_epi16(1);
+    for (int k = 0; k < n / 256; k++) {
+        __m256 dw[MAXW], dmin[MAXW];
+        UNROLL for (int i = 0; i < WR; i++) {
+            const uint8_t *p = w + i * rb + 84 * k;
+            PREFETCH_NEXT(p); PREFETCH_NEXT(p + 64);
+            dw[i] = half8(p + 80); dmin[i] = half8(p + 82);
+        }
+#define Q2K_SUB(j) \
+        __m256i v[MAXW], scale[MAXW], mb[MAXW]; \
+        UNROLL for (int i = 0; i < WR; i++) { \
+            const uint8_t *p = w + i * rb + 84 * k; \
+            v[i] = _mm256_and_si256(_mm256_srli_epi16(load32(p + 16 + 32 * (j / 4)), 2 * (j % 4)), three); \
+            scale[i] = _mm256_set_m128i(_mm_set1_epi16(p[2 * j + 1] & 0xF), _mm_set1_epi16(p[2 * j] & 0xF)); \
+            mb[i] = _mm256_set_m128i(_mm_set1_epi8((char)(p[2 * j + 1] >> 4)), _mm_set1_epi8((char)(p[2 * j] >> 4))); \
+        } \
+        UNROLL for (int a = 0; a < AR; a++) { \
+            __m256i x = X(a, 256 * k + 32 * j); \
+            UNROLL for (int i = 0; i < WR; i++) { \
+                t[i][a] = _mm256_madd_epi16(_mm256_maddubs_epi16(v[i], x), scale[i]); \
+                tm[i][a] = _mm256_madd_epi16(_mm256_maddubs_epi16(mb[i], x), pairs); \
+            } \
+        }
+        SUPER_BLOCK(k, dw, Q2K_SUB, 1, dmin)
+#undef Q2K_SUB
+    }
+    TILE_END
+}
+
+// Tile instances: WR ∈ {1, 2, 4} weight rows × AR ∈ {1, 2, 3, 4} activation rows.
+typedef void (*tile_fn)(TILE_ARGS);
+#define INSTANCE(F, WR, AR) AVX2 static void F##_##WR##_##AR(TILE_ARGS) { F(w, rb, q, d, s, n, y, ldy, WR, AR); }
+#define INSTANCES(F) \
+    INSTANCE(F, 1, 1) INSTANCE(F, 1, 2) INSTANCE(F, 1, 3) INSTANCE(F, 1, 4) \
+    INSTANCE(F, 2, 1) INSTANCE(F, 2, 2) INSTANCE(F, 2, 3) INSTANCE(F, 2, 4) \
+    INSTANCE(F, 4, 1) INSTANCE(F, 4, 2) INSTANCE(F, 4, 3) INSTANCE(F, 4, 4)
+#define TABLE(F) { {0}, {0, F##_1_1, F##_1_2, F##_1_3, F##_1_4}, {0, F##_2_1, F##_2_2, F##_2_3, F##_2_4}, \
+                   {0}, {0, F##_4_1, F##_4_2, F##_4_3, F##_4_4} }
+INSTANCES(tile_q8_0) INSTANCES(tile_q4_0) INSTANCES(tile_q4_1) INSTANCES(tile_q5_0) INSTANCES(tile_q5_1)
+INSTANCES(tile_q2_K) INSTANCES(tile_q3_K) INSTANCES(tile_q4_K) INSTANCES(tile_q5_K) INSTANCES(tile_q6_K)
+
+/// A format's tiles and its weight-row counts (measured on Zen 1): `wide` for ≥ 4 activation rows
+/// (2 × 4 pairs; the 256-value formats' second accumulator spills a little, still faster than
+/// 1 × 4), `narrow` for one
+/// (decode: weights stream from memory, where several interleaved rows of the 32-value formats
+/// and of Q6_K read slower than one row, measured on Zen 1; Q4_K and Q4_1 gain from 4 rows; Q4_0,
+/// Q5_0, Q5_1, Q3_K and Q2_K are untuned), at most 2
+/// for 2 or 3 rows.
+typedef struct { tile_fn tiles[5][5]; int wide, narrow; } tile_set;
+static const tile_set tiles_q8_0 = { TABLE(tile_q8_0), 2, 1 }, tiles_q4_0 = { TABLE(tile_q4_0), 2, 1 },
+    tiles_q4_1 = { TABLE(tile_q4_1), 2, 4 }, tiles_q5_0 = { TABLE(tile_q5_0), 2, 1 },
+    tiles_q5_1 = { TABLE(tile_q5_1), 2, 1 }, tiles_q4_K = { TABLE(tile_q4_K), 2, 4 },
+    tiles_q5_K = { TABLE(tile_q5_K), 2, 4 }, tiles_q6_K = { TABLE(tile_q6_K), 2, 1 },
+    tiles_q3_K = { TABLE(tile_q3_K), 2, 1 }, tiles_q2_K = { TABLE(tile_q2_K), 1, 1 };
+
+static const tile_set *tile_set_for(int type) {
+    switch (type) {
+    case PERSONA_INT_Q8_0: return &tiles_q8_0;
+    case PERSONA_INT_Q4_0: return &tiles_q4_0;
+    case PERSONA_INT_Q4_1: return &tiles_q4_1;
+    case PERSONA_INT_Q5_0: return &tiles_q5_0;
+    case PERSONA_INT_Q5_1: return &tiles_q5_1;
+    case PERSONA_INT_Q2_K: return &tiles_q2_K;
+    case PERSONA_INT_Q3_K: return &tiles_q3_K;
+    case PERSONA_INT_Q4_K: return &tiles_q4_K;
+    case PERSONA_INT_Q5_K: return &tiles_q5_K;
+    case PERSONA_INT_Q6_K: return &tiles_q6_K;
+    }
+    return 0;
+}
+
+/// Rows driver: activation rows in chunks that stay in L2 (about 96 KiB of q); per chunk, weight
+/// rows in tiles of WR, each applied to the chunk's rows AR = 4 at a time (the weight rows stay
+/// in L1 meanwhile).
+static void rows_avx2(const tile_set *set, const uint8_t *w, int64_t rb, int n, const int8_t *q, const float *d,
+                      const int32_t *s, int count, int start, int end, float *y, int64_t ldy) {
+    int blocks = n / 32;
+    int chunk = (96 * 1024 / n) & ~3; if (chunk < 4) chunk = 4;
+    for (int c0 = 0; c0 < count; c0 += chunk) {
+        int cn = count - c0 < chunk ? count - c0 : chunk;
+        int wr = cn >= 4 ? set->wide : cn == 1 || set->narrow < 2 ? set->narrow : 2;
+        for (int o = start; o < end;) {
+            int wo = wr; while (wo > end - o) wo /= 2;
+            for (int r = c0; r < c0 + cn;) {
+                int ar = c0 + cn - r < MAXA ? c0 + cn - r : MAXA;
+                set->tiles[wo][ar](w + (int64_t)o * rb, rb, q + (int64_t)r * n, d + (int64_t)r * blocks, s + (int64_t)r * blocks,
+                                   n, y + (int64_t)r * ldy + o, ldy);
+                r += ar;
             }
+            o += wo;
         }
     }
-    return acc;
-}
-
-// MARK: AVX2 over several activation rows: each weight block is unpacked once and used for up to
-// GROUP activation rows. Every output keeps its own accumulator, updated block by block with the
-// plain function's float lines, so each result is bit-identical to the single-row dot.
-#define GROUP 8
-#define ROWS_BEGIN(BYTES) \
-    int blocks = n / 32; \
-    for (int r0 = 0; r0 < count; r0 += GROUP) { \
-        int m = count - r0 < GROUP ? count - r0 : GROUP; \
-        float acc[GROUP] = {0, 0, 0, 0, 0, 0, 0, 0}; \
-        const uint8_t *wb = w;
-#define ROWS_END \
-        for (int r = 0; r < m; r++) y[(int64_t)(r0 + r) * ldy] = acc[r]; \
-    }
-#define XQ(rr, b) _mm256_loadu_si256((const __m256i *)(q + (int64_t)(rr) * n + 32 * (b)))
-#define XD(rr, b) d[(int64_t)(rr) * blocks + (b)]
-#define XS(rr, b) s[(int64_t)(rr) * blocks + (b)]
-
-AVX2 static void rows_q8_0_avx2(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n, int count, float *y, int64_t ldy) {
-    ROWS_BEGIN(34)
-        for (int b = 0; b < blocks; b++, wb += 34) {
-            __m256i wq = _mm256_loadu_si256((const __m256i *)(wb + 2)), aw = _mm256_sign_epi8(wq, wq);
-            float dw = half_f16c(wb);
-            for (int r = 0; r < m; r++) {
-                int32_t isum = hsum_i32(dot_u8_i8(aw, _mm256_sign_epi8(XQ(r0 + r, b), wq)));
-                acc[r] += (dw * XD(r0 + r, b)) * (float)isum;
-            }
-        }
-    ROWS_END
-}
-
-AVX2 static void rows_q4_0_avx2(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n, int count, float *y, int64_t ldy) {
-    ROWS_BEGIN(18)
-        for (int b = 0; b < blocks; b++, wb += 18) {
-            __m256i wq = nibbles(wb + 2); float dw = half_f16c(wb);
-            for (int r = 0; r < m; r++) {
-                int32_t isum = hsum_i32(dot_u8_i8(wq, XQ(r0 + r, b)));
-                isum -= 8 * XS(r0 + r, b);
-                acc[r] += (dw * XD(r0 + r, b)) * (float)isum;
-            }
-        }
-    ROWS_END
-}
-
-AVX2 static void rows_q4_1_avx2(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n, int count, float *y, int64_t ldy) {
-    ROWS_BEGIN(20)
-        for (int b = 0; b < blocks; b++, wb += 20) {
-            __m256i wq = nibbles(wb + 4); float dw = half_f16c(wb), mw = half_f16c(wb + 2);
-            for (int r = 0; r < m; r++) {
-                int32_t isum = hsum_i32(dot_u8_i8(wq, XQ(r0 + r, b)));
-                acc[r] += (dw * XD(r0 + r, b)) * (float)isum;
-                acc[r] += (mw * XD(r0 + r, b)) * (float)XS(r0 + r, b);
-            }
-        }
-    ROWS_END
-}
-
-AVX2 static void rows_q5_0_avx2(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n, int count, float *y, int64_t ldy) {
-    const __m256i shuffle = _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0x0000000000000000);
-    const __m256i bitMask = _mm256_set1_epi64x((long long)0x7fbfdfeff7fbfdfe);
-    ROWS_BEGIN(22)
-        for (int b = 0; b < blocks; b++, wb += 22) {
-            uint32_t qh; memcpy(&qh, wb + 2, 4);
-            __m256i spread = _mm256_or_si256(_mm256_shuffle_epi8(_mm256_set1_epi32((int)qh), shuffle), bitMask);
-            spread = _mm256_cmpeq_epi8(spread, _mm256_set1_epi64x(-1));
-            __m256i wq = _mm256_or_si256(nibbles(wb + 6), _mm256_and_si256(spread, _mm256_set1_epi8(0x10)));
-            float dw = half_f16c(wb);
-            for (int r = 0; r < m; r++) {
-                int32_t isum = hsum_i32(dot_u8_i8(wq, XQ(r0 + r, b)));
-                isum -= 16 * XS(r0 + r, b);
-                acc[r] += (dw * XD(r0 + r, b)) * (float)isum;
-            }
-        }
-    ROWS_END
-}
-
-AVX2 static void rows_q4_K_avx2(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n, int count, float *y, int64_t ldy) {
-    const __m256i low = _mm256_set1_epi8(0x0F);
-    ROWS_BEGIN(144)
-        for (int k = 0; k < n / 256; k++, wb += 144) {
-            float dw = half_f16c(wb), mw = half_f16c(wb + 2);
-            const uint8_t *scales = wb + 4, *qs = wb + 16;
-            for (int j = 0; j < 8; j++) {
-                int b = 8 * k + j, sc, mn; scale_min_k4(j, scales, &sc, &mn);
-                __m256i bytes = _mm256_loadu_si256((const __m256i *)(qs + 32 * (j / 2)));
-                __m256i wq = (j & 1) == 0 ? _mm256_and_si256(bytes, low) : _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low);
-                for (int r = 0; r < m; r++) {
-                    int32_t isum = hsum_i32(dot_u8_i8(wq, XQ(r0 + r, b)));
-                    acc[r] += (dw * (float)sc * XD(r0 + r, b)) * (float)isum;
-                    acc[r] -= (mw * (float)mn * XD(r0 + r, b)) * (float)XS(r0 + r, b);
-                }
-            }
-        }
-    ROWS_END
-}
-
-AVX2 static void rows_q6_K_avx2(const uint8_t *w, const int8_t *q, const float *d, const int32_t *s, int n, int count, float *y, int64_t ldy) {
-    const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3), offset = _mm256_set1_epi8(32);
-    ROWS_BEGIN(210)
-        for (int k = 0; k < n / 256; k++, wb += 210) {
-            const int8_t *sc = (const int8_t *)(wb + 192);
-            float dw = half_f16c(wb + 208);
-            for (int j = 0; j < 8; j++) {
-                int half = j / 4, quarter = j % 4, b = 8 * k + j;
-                const uint8_t *ql = wb + 64 * half, *qh = wb + 128 + 32 * half;
-                __m256i lq = _mm256_loadu_si256((const __m256i *)(ql + 32 * (quarter & 1)));
-                lq = quarter >= 2 ? _mm256_and_si256(_mm256_srli_epi16(lq, 4), low) : _mm256_and_si256(lq, low);
-                __m256i hq = _mm256_and_si256(_mm256_srli_epi16(_mm256_loadu_si256((const __m256i *)qh), 2 * quarter), three);
-                __m256i wq = _mm256_or_si256(lq, _mm256_slli_epi16(hq, 4));
-                __m256i scale = _mm256_set_m128i(_mm_set1_epi16((short)sc[2 * j + 1]), _mm_set1_epi16((short)sc[2 * j]));
-                for (int r = 0; r < m; r++) {
-                    __m256i xq = XQ(r0 + r, b);
-                    __m256i p = _mm256_sub_epi16(_mm256_maddubs_epi16(wq, xq), _mm256_maddubs_epi16(offset, xq));
-                    int32_t isum = hsum_i32(_mm256_madd_epi16(p, scale));
-                    acc[r] += (dw * XD(r0 + r, b)) * (float)isum;
-                }
-            }
-        }
-    ROWS_END
 }
 #endif
 
 typedef float (*dot_fn)(const uint8_t *, const int8_t *, const float *, const int32_t *, int);
 
-static dot_fn dot_function(int type, int level) {
-#if defined(__x86_64__)
-    if (level == 1) {
-        switch (type) {
-        case PERSONA_INT_Q8_0: return dot_q8_0_avx2;
-        case PERSONA_INT_Q4_0: return dot_q4_0_avx2;
-        case PERSONA_INT_Q4_1: return dot_q4_1_avx2;
-        case PERSONA_INT_Q5_0: return dot_q5_0_avx2;
-        case PERSONA_INT_Q4_K: return dot_q4_K_avx2;
-        case PERSONA_INT_Q6_K: return dot_q6_K_avx2;
-        }
-    }
-#endif
+static dot_fn plain_function(int type) {
     switch (type) {
     case PERSONA_INT_Q8_0: return dot_q8_0_plain;
     case PERSONA_INT_Q4_0: return dot_q4_0_plain;
     case PERSONA_INT_Q4_1: return dot_q4_1_plain;
     case PERSONA_INT_Q5_0: return dot_q5_0_plain;
+    case PERSONA_INT_Q5_1: return dot_q5_1_plain;
+    case PERSONA_INT_Q2_K: return dot_q2_K_plain;
+    case PERSONA_INT_Q3_K: return dot_q3_K_plain;
     case PERSONA_INT_Q4_K: return dot_q4_K_plain;
+    case PERSONA_INT_Q5_K: return dot_q5_K_plain;
     case PERSONA_INT_Q6_K: return dot_q6_K_plain;
     }
     return 0;
 }
 
 float persona_integer_dot(int type, int level, const void *w, const int8_t *q, const float *d, const int32_t *s, int n) {
-    dot_fn f = dot_function(type, level);
+#if defined(__x86_64__)
+    if (level == 1) {
+        const tile_set *set = tile_set_for(type);
+        if (!set) return 0.0f;
+        float y = 0;
+        set->tiles[1][1]((const uint8_t *)w, 0, q, d, s, n, &y, 1);
+        return y;
+    }
+#endif
+    dot_fn f = plain_function(type);
     return f ? f((const uint8_t *)w, q, d, s, n) : 0.0f;
 }
-
-typedef void (*rows_fn)(const uint8_t *, const int8_t *, const float *, const int32_t *, int, int, float *, int64_t);
 
 void persona_integer_rows(int type, int level, const void *w, int64_t row_bytes, int n,
                           const int8_t *q, const float *d, const int32_t *s, int count,
                           int start, int end, float *y, int64_t ldy) {
+    if (count <= 0 || start >= end) return;
 #if defined(__x86_64__)
-    if (level == 1 && count > 1) {
-        rows_fn g = 0;
-        switch (type) {
-        case PERSONA_INT_Q8_0: g = rows_q8_0_avx2; break;
-        case PERSONA_INT_Q4_0: g = rows_q4_0_avx2; break;
-        case PERSONA_INT_Q4_1: g = rows_q4_1_avx2; break;
-        case PERSONA_INT_Q5_0: g = rows_q5_0_avx2; break;
-        case PERSONA_INT_Q4_K: g = rows_q4_K_avx2; break;
-        case PERSONA_INT_Q6_K: g = rows_q6_K_avx2; break;
-        }
-        if (g) {
-            for (int o = start; o < end; o++) g((const uint8_t *)w + (int64_t)o * row_bytes, q, d, s, n, count, y + o, ldy);
-            return;
-        }
+    if (level == 1) {
+        const tile_set *set = tile_set_for(type);
+        if (set) rows_avx2(set, (const uint8_t *)w, row_bytes, n, q, d, s, count, start, end, y, ldy);
+        return;
     }
 #endif
-    dot_fn f = dot_function(type, level);
+    dot_fn f = plain_function(type);
     if (!f) return;
     int blocks = n / 32;
     for (int o = start; o < end; o++) {
