@@ -652,11 +652,11 @@ typedef void (*tile_fn)(TILE_ARGS);
 INSTANCES(tile_q8_0) INSTANCES(tile_q4_0) INSTANCES(tile_q4_1) INSTANCES(tile_q5_0) INSTANCES(tile_q5_1)
 INSTANCES(tile_q2_K) INSTANCES(tile_q3_K) INSTANCES(tile_q4_K) INSTANCES(tile_q5_K) INSTANCES(tile_q6_K)
 
-/// A format's tiles and its weight-row counts (measured on Zen 1): `wide` for ≥ 4 activation rows
+/// A format's tiles and its weight-row counts (measured on AMD EPYC Zen 4 with the AVX2 code): `wide` for ≥ 4 activation rows
 /// (2 × 4 pairs; the 256-value formats' second accumulator spills a little, still faster than
 /// 1 × 4), `narrow` for one
 /// (decode: weights stream from memory, where several interleaved rows of the 32-value formats
-/// and of Q6_K read slower than one row, measured on Zen 1; Q4_K and Q4_1 gain from 4 rows; Q4_0,
+/// and of Q6_K read slower than one row, measured on AMD EPYC Zen 4 (AVX2 code); Q4_K and Q4_1 gain from 4 rows; Q4_0,
 /// Q5_0, Q5_1, Q3_K and Q2_K are untuned), at most 2
 /// for 2 or 3 rows.
 typedef struct { tile_fn tiles[5][5]; int wide, narrow; } tile_set;

@@ -23,7 +23,9 @@ func matrixBytes(_ type: GGMLType, rows: Int, columns: Int, seed: UInt64) -> [UI
     let halfOffsets: [Int]
     switch type {
     case .q8_0, .q4_0, .q5_0: halfOffsets = [0]
-    case .q4_1, .q4_K: halfOffsets = [0, 2]
+    case .q4_1, .q5_1, .q4_K, .q5_K: halfOffsets = [0, 2]
+    case .q2_K: halfOffsets = [80, 82]
+    case .q3_K: halfOffsets = [108]
     case .q6_K: halfOffsets = [208]
     default: halfOffsets = []
     }

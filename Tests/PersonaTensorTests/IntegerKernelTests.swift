@@ -6,7 +6,7 @@ import CPersonaIntegerKernels
 @testable import PersonaTensor
 
 final class IntegerKernelTests: XCTestCase {
-    static let types: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q4_K, .q6_K]
+    static let types: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .q2_K, .q3_K, .q4_K, .q5_K, .q6_K]
 
     /// Activations like a residual stream's: mostly small, a few large outliers.
     func randomRows(_ count: Int, _ columns: Int, seed: UInt64) -> [Float] {
