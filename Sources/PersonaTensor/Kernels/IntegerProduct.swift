@@ -60,14 +60,46 @@ public final class QuantizedActivations {
     }
 }
 
-/// Integer kernel levels: the plain C reference, or AVX2 (maddubs/madd) when the processor has
-/// AVX2, FMA and F16C. AVX-512 VNNI and AVX-VNNI variants would slot in here as further levels.
-public enum IntegerKernelLevel: Int32, Sendable {
+/// Integer kernel levels: the plain C reference; AVX2 (maddubs/madd) when the processor has AVX2,
+/// FMA and F16C; AVX-512 VNNI (vpdpbusd on 256-bit vectors, with AVX-512 VL) or AVX-VNNI (its VEX
+/// form, on Intel processors without AVX-512). Every level forms the same integer lane sums and
+/// performs the same float operations (persona_integer.h), so all are bit-identical to plain and
+/// the choice changes only the speed. Chosen at run time from the processor's flags, never at
+/// build time: one binary runs everywhere with the best level the machine has.
+public enum IntegerKernelLevel: Int32, Sendable, CaseIterable, CustomStringConvertible {
     case plain = 0
     case avx2 = 1
+    case avx512vnni = 2
+    case avxvnni = 3
 
-    /// The best level this processor runs, capped by `PERSONA_KERNELS=plain`.
-    public static let best: IntegerKernelLevel = FusedSupport.level >= .avx2 ? .avx2 : .plain
+    public var description: String {
+        switch self {
+        case .plain: return "plain"
+        case .avx2: return "avx2"
+        case .avx512vnni: return "avx512vnni"
+        case .avxvnni: return "avxvnni"
+        }
+    }
+
+    /// The levels this processor runs (plain first), capped as the fused kernels are
+    /// (`PERSONA_KERNELS=plain|avx2|avx512`: VNNI needs the cap to allow AVX-512 or, for AVX-VNNI, AVX2).
+    public static let supported: [IntegerKernelLevel] = {
+        let fused = FusedSupport.level
+        guard fused >= .avx2 else { return [.plain] }
+        var levels: [IntegerKernelLevel] = [.plain, .avx2]
+        #if arch(x86_64)
+            let flags = FusedSupport.x86Flags()
+            if fused >= .avx512, flags.isSuperset(of: ["avx512_vnni", "avx512vl", "avx512bw"]) { levels.append(.avx512vnni) }
+            if flags.contains("avx_vnni") { levels.append(.avxvnni) }
+        #endif
+        return levels
+    }()
+
+    /// The fastest level this processor runs: AVX-512 VNNI, then AVX-VNNI, then AVX2, then plain.
+    public static let best: IntegerKernelLevel = {
+        for level in [IntegerKernelLevel.avx512vnni, .avxvnni, .avx2] where supported.contains(level) { return level }
+        return .plain
+    }()
 }
 
 extension QuantizedMatrix {
