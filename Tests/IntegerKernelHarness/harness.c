@@ -230,10 +230,27 @@ static void free_problem(problem *p) { free(p->w); free(p->q); free(p->d); free(
 static int same_bits(float a, float b) { uint32_t x, y; memcpy(&x, &a, 4); memcpy(&y, &b, 4); return x == y; }
 
 // MARK: (a) bit identity and independence
-static int check_identity(void) {
+static const char *level_name(int level) { return level == 1 ? "AVX2" : level == 2 ? "AVX-512 VNNI" : "AVX-VNNI"; }
+
+/// Whether this CPU runs `level` (1 AVX2+FMA+F16C, 2 + AVX-512 F/VL/BW/VNNI, 3 + AVX-VNNI).
+static int level_supported(int level) {
+    __builtin_cpu_init();
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    if (level == 1) return avx2;
+    if (level == 2) return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
+    if (level == 3) {   // AVX-VNNI: cpuid leaf 7 subleaf 1, EAX bit 4
+        unsigned a = 7, b, c = 1, d;
+        __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+        return avx2 && ((a >> 4) & 1);
+    }
+    return 0;
+}
+
+static int check_identity(int level) {
     static const int counts[] = {1, 2, 3, 5, 8, 9, 16, 37};
     int failures = 0;
-    printf("(a) bit identity plain vs AVX2 (rows 11; every output also = count-1 dot, = split runs)\n");
+    printf("(a) bit identity plain vs %s, level %d (rows 11; every output also = count-1 dot, = split runs)\n", level_name(level), level);
     printf("%-6s %-28s", "format", "n");
     for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) printf(" c=%-3d", counts[c]);
     printf("\n");
@@ -252,11 +269,11 @@ static int check_identity(void) {
                 float *plain = malloc(sizeof(float) * count * rows), *wide = malloc(sizeof(float) * count * rows);
                 float *split = malloc(sizeof(float) * count * rows);
                 persona_integer_rows(f->type, 0, p.w, p.rb, n, p.q, p.d, p.s, count, 0, rows, plain, rows);
-                persona_integer_rows(f->type, 1, p.w, p.rb, n, p.q, p.d, p.s, count, 0, rows, wide, rows);
+                persona_integer_rows(f->type, level, p.w, p.rb, n, p.q, p.d, p.s, count, 0, rows, wide, rows);
                 // Split at random points into [start, end) ranges.
                 for (int o = 0; o < rows;) {
                     int e = o + 1 + (int)(next64() % 5); if (e > rows) e = rows;
-                    persona_integer_rows(f->type, 1, p.w, p.rb, n, p.q, p.d, p.s, count, o, e, split, rows);
+                    persona_integer_rows(f->type, level, p.w, p.rb, n, p.q, p.d, p.s, count, o, e, split, rows);
                     o = e;
                 }
                 for (int r = 0; r < count; r++)
@@ -264,14 +281,14 @@ static int check_identity(void) {
                         const uint8_t *row = p.w + o * p.rb; const int8_t *q = p.q + (size_t)r * n;
                         const float *d = p.d + r * blocks; const int32_t *s = p.s + r * blocks;
                         float one0 = persona_integer_dot(f->type, 0, row, q, d, s, n);
-                        float one1 = persona_integer_dot(f->type, 1, row, q, d, s, n);
+                        float one1 = persona_integer_dot(f->type, level, row, q, d, s, n);
                         float single[16];
-                        persona_integer_rows(f->type, 1, p.w, p.rb, n, q, d, s, 1, o, o + 1, single, 1);
+                        persona_integer_rows(f->type, level, p.w, p.rb, n, q, d, s, 1, o, o + 1, single, 1);
                         float y0 = plain[r * rows + o], y1 = wide[r * rows + o], y2 = split[r * rows + o];
                         if (!same_bits(y0, y1) || !same_bits(y0, one0) || !same_bits(y0, one1) || !same_bits(y0, y2) || !same_bits(y0, single[o])) {
                             if (bad < 3)
-                                fprintf(stderr, "\n  MISMATCH %s n=%d count=%d r=%d o=%d: plain %.9g avx2 %.9g dot0 %.9g dot1 %.9g split %.9g single %.9g",
-                                        f->name, n, count, r, o, y0, y1, one0, one1, y2, single[o]);
+                                fprintf(stderr, "\n  MISMATCH level %d %s n=%d count=%d r=%d o=%d: plain %.9g rows %.9g dot0 %.9g dot %.9g split %.9g single %.9g",
+                                        level, f->name, n, count, r, o, y0, y1, one0, one1, y2, single[o]);
                             bad++;
                         }
                     }
@@ -391,7 +408,10 @@ int main(int argc, char **argv) {
     }
     int failures = 0;
     if (do_checks) {
-        failures += check_identity();
+        for (int level = 1; level <= 3; level++) {
+            if (level_supported(level)) failures += check_identity(level);
+            else printf("(a) %s, level %d: skipped (this CPU lacks its flags)\n", level_name(level), level);
+        }
         failures += check_bound();
         printf("checks: %s\n", failures ? "FAILED" : "all passed");
     }
