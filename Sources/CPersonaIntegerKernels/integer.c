@@ -533,6 +533,7 @@ typedef struct { tile_fn tiles[5][5]; int wide, narrow; } tile_set;
 #undef L
 #undef LEVEL_TARGET
 #undef LANES
+#undef LANES_FROM
 #undef LANES_SCALED
 #undef SCALE1
 #undef SCALE2
@@ -543,6 +544,7 @@ typedef struct { tile_fn tiles[5][5]; int wide, narrow; } tile_set;
 #define L(name) CAT(name, _vnni)
 #define LEVEL_TARGET VNNI512
 #define LANES(u, x) _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, x)
+#define LANES_FROM(from, u, x) _mm256_dpbusd_epi32(from, u, x)
 #define LANES_SCALED(u, x, scale) _mm256_mullo_epi32(LANES(u, x), scale)
 #define SCALE1(v) _mm256_set1_epi32(v)
 #define SCALE2(lo, hi) _mm256_set_m128i(_mm_set1_epi32(hi), _mm_set1_epi32(lo))
@@ -550,6 +552,7 @@ typedef struct { tile_fn tiles[5][5]; int wide, narrow; } tile_set;
 #undef L
 #undef LEVEL_TARGET
 #undef LANES
+#undef LANES_FROM
 
 // Level 3, AVX-VNNI (the VEX form, Intel Alder Lake and later without AVX-512): level 2's code
 // with the VEX instruction.
@@ -557,10 +560,12 @@ typedef struct { tile_fn tiles[5][5]; int wide, narrow; } tile_set;
 #define L(name) CAT(name, _avxvnni)
 #define LEVEL_TARGET AVXVNNI
 #define LANES(u, x) _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, x)
+#define LANES_FROM(from, u, x) _mm256_dpbusd_avx_epi32(from, u, x)
 #include "integer_tiles.h"
 #undef L
 #undef LEVEL_TARGET
 #undef LANES
+#undef LANES_FROM
 #undef LANES_SCALED
 #undef SCALE1
 #undef SCALE2

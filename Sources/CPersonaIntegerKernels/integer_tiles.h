@@ -5,6 +5,8 @@
 //   LEVEL_TARGET             the level's target attribute (for the instances)
 //   LANES(u, x)              int32 lane sums Σ_{i=4l..4l+3} u_i·x_i of unsigned bytes u, signed x
 //   LANES_SCALED(u, x, sc)   the same, each lane times its integer sub-scale
+//   LANES_FROM(from, u, x)   (VNNI levels only) from + LANES(u, x) in one instruction: there Q6_K
+//                            takes its unsigned values with from = −32·Σx instead of the sign trick
 //   SCALE1(v), SCALE2(lo, hi) the sub-scale operand: v in every lane, lo in lanes 0..3 / hi in 4..7
 // and uses TILE_BEGIN, SIGNED_BLOCKS, MIN_BLOCKS, K4_TILE, SUPER_BLOCK, … from integer.c. The
 // float steps are the same at every level (each output bit-identical to the plain function).
@@ -55,6 +57,26 @@ LEVEL_TILE void L(tile_q6_K)(TILE_ARGS, const int WR, const int AR) {
     for (int k = 0; k < n / 256; k++) {
         __m256 dw[MAXW];
         UNROLL for (int i = 0; i < WR; i++) dw[i] = half8(w + i * rb + 210 * k + 208);
+#ifdef LANES_FROM
+// Unsigned 6-bit values straight into LANES_FROM, starting from −32·Σx per lane (the offset,
+// once per activation row and sub-block, shared by the weight rows).
+#define Q6K_SUB(j) \
+        __m256i u[MAXW], scale[MAXW]; \
+        UNROLL for (int i = 0; i < WR; i++) { \
+            const uint8_t *p = w + i * rb + 210 * k; const int8_t *sc = (const int8_t *)(p + 192); \
+            if (j < 4 || j == 7) PREFETCH_NEXT(p + (j == 7 ? 192 : 64 * j)); \
+            __m256i lq = load32(p + 64 * (j / 4) + 32 * (j & 1)); \
+            lq = (j % 4) >= 2 ? _mm256_and_si256(_mm256_srli_epi16(lq, 4), low) : _mm256_and_si256(lq, low); \
+            __m256i hq = _mm256_and_si256(_mm256_srli_epi16(load32(p + 128 + 32 * (j / 4)), 2 * (j % 4)), three); \
+            u[i] = _mm256_or_si256(lq, _mm256_slli_epi16(hq, 4)); \
+            scale[i] = SCALE2(sc[2 * j], sc[2 * j + 1]); \
+        } \
+        UNROLL for (int a = 0; a < AR; a++) { \
+            __m256i x = X(a, 256 * k + 32 * j); \
+            __m256i from = _mm256_sub_epi32(_mm256_setzero_si256(), LANES(offset, x)); \
+            UNROLL for (int i = 0; i < WR; i++) t[i][a] = _mm256_mullo_epi32(LANES_FROM(from, u[i], x), scale[i]); \
+        }
+#else
 #define Q6K_SUB(j) \
         __m256i v[MAXW], av[MAXW], scale[MAXW]; \
         UNROLL for (int i = 0; i < WR; i++) { \
@@ -71,6 +93,7 @@ LEVEL_TILE void L(tile_q6_K)(TILE_ARGS, const int WR, const int AR) {
             __m256i x = X(a, 256 * k + 32 * j); \
             UNROLL for (int i = 0; i < WR; i++) t[i][a] = LANES_SCALED(av[i], _mm256_sign_epi8(x, v[i]), scale[i]); \
         }
+#endif
         SUPER_BLOCK(k, dw, Q6K_SUB, 0, dw)
 #undef Q6K_SUB
     }
