@@ -1,8 +1,9 @@
 // Integer kernels: see include/persona_integer.h for the arithmetic contract (8 float lanes per
 // output, lane l = elements 4l..4l+3 of each 32-value block). Block layouts follow ggml-common.h;
-// each format has a plain function (the reference, written in the contract's terms) and an AVX2
-// tile function (several weight rows × several activation rows in registers) doing the same
-// integer sums with maddubs/madd and the same float operations.
+// each format has a plain function (the reference, written in the contract's terms) and tile
+// functions (several weight rows × several activation rows in registers) doing the same integer
+// sums and the same float operations, at each level: AVX2 (maddubs/madd), AVX-512 VNNI and
+// AVX-VNNI (vpdpbusd); the tile bodies are integer_tiles.h, included once per level.
 #include "persona_integer.h"
 #include <math.h>
 #include <string.h>
@@ -300,13 +301,14 @@ static float dot_q2_K_plain(const uint8_t *w, const int8_t *q, const float *d, c
     return reduce_lanes(acc);
 }
 
-// MARK: AVX2 tiles: WR weight rows × AR activation rows, one __m256 accumulator per pair (lane l
+// MARK: Tiles: WR weight rows × AR activation rows, one __m256 accumulator per pair (lane l
 // = the contract's acc[l]). Each weight block is decoded once per tile; every pair follows the
 // plain function's float steps, so each output is bit-identical to the single-row dot whatever
 // the tile. A tile writes y[a·ldy + i] for weight row i < WR (w + i·rb) and activation row a < AR
 // (q + a·n, d/s + a·n/32).
 #if defined(__x86_64__)
 #define AVX2 __attribute__((target("avx2,fma,f16c")))
+/// Helpers (AVX2 target; they inline into the higher levels, whose targets include AVX2).
 #define TILE AVX2 static inline __attribute__((always_inline))
 #define TILE_ARGS const uint8_t *w, int64_t rb, const int8_t *q, const float *d, const int32_t *s, int n, float *y, int64_t ldy
 #define UNROLL _Pragma("GCC unroll 8")
@@ -331,12 +333,6 @@ TILE float reduce8(__m256 v) {
     return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
 }
 
-/// Lane sums of signed weights w (|w| ≤ 128) with x: maddubs needs an unsigned first operand, so
-/// |w| · (x with w's sign). Pairs never saturate int16 (2·128·127 < 32768).
-TILE __m256i lanes_signed(__m256i absw, __m256i w, __m256i x, __m256i pairs) {
-    return _mm256_madd_epi16(_mm256_maddubs_epi16(absw, _mm256_sign_epi8(x, w)), pairs);
-}
-
 /// 32 nibbles of 16 bytes: low nibbles first (elements 0..15), then high ones (16..31).
 TILE __m256i nibbles(const uint8_t *p) {
     __m128i b = _mm_loadu_si128((const __m128i *)p);
@@ -356,7 +352,6 @@ TILE __m256i nibbles(const uint8_t *p) {
 /// A 32-value format with signed weights: per block, WR decoded blocks (absw, sw, scale dw)
 /// applied to AR activation rows. DECODE(p, sw) sets sw from the block at p.
 #define SIGNED_BLOCKS(BYTES, DECODE) \
-    const __m256i pairs = _mm256_set1_epi16(1); \
     for (int b = 0; b < blocks; b++) { \
         __m256i aw[MAXW], sw[MAXW]; __m256 dw[MAXW]; \
         UNROLL for (int i = 0; i < WR; i++) { \
@@ -366,7 +361,7 @@ TILE __m256i nibbles(const uint8_t *p) {
         UNROLL for (int a = 0; a < AR; a++) { \
             __m256i x = X(a, 32 * b); __m256 da = _mm256_broadcast_ss(D(a, b)); \
             UNROLL for (int i = 0; i < WR; i++) { \
-                __m256 t = _mm256_cvtepi32_ps(lanes_signed(aw[i], sw[i], x, pairs)); \
+                __m256 t = _mm256_cvtepi32_ps(LANES(aw[i], _mm256_sign_epi8(x, sw[i]))); \
                 acc[i][a] = _mm256_fmadd_ps(_mm256_mul_ps(dw[i], da), t, acc[i][a]); \
             } \
         } \
@@ -375,13 +370,6 @@ TILE __m256i nibbles(const uint8_t *p) {
 #define DECODE_Q8_0(p, v) ((v) = load32((p) + 2))
 #define DECODE_Q4_0(p, v) ((v) = _mm256_sub_epi8(nibbles((p) + 2), _mm256_set1_epi8(8)))
 
-TILE void tile_q8_0(TILE_ARGS, const int WR, const int AR) {
-    TILE_BEGIN SIGNED_BLOCKS(34, DECODE_Q8_0) TILE_END
-}
-
-TILE void tile_q4_0(TILE_ARGS, const int WR, const int AR) {
-    TILE_BEGIN SIGNED_BLOCKS(18, DECODE_Q4_0) TILE_END
-}
 
 /// Bit i of the 32 bits at p → byte i: 0xFF where the bit is clear, 0 where set. Each byte takes
 /// the byte holding its bit (shuffle), keeps its bit (and), and compares with zero.
@@ -404,9 +392,6 @@ TILE __m256i q5_1_values(const uint8_t *p) {
 }
 #define DECODE_Q5_0(p, v) ((v) = q5_0_values(p))
 
-TILE void tile_q5_0(TILE_ARGS, const int WR, const int AR) {
-    TILE_BEGIN SIGNED_BLOCKS(22, DECODE_Q5_0) TILE_END
-}
 
 /// d[b]·(float)s[b] for blocks g0 ..< g0+count of activation row a (zero beyond count), and the
 /// matching weight minima (zero beyond count): fmadd with zeros leaves a lane unchanged (acc is
@@ -430,7 +415,6 @@ TILE __m256 minima8(const uint8_t *p, int bytes, int count) {
 /// Q4_1 and Q5_1: unsigned values straight into maddubs; f16 minimum at byte 2, added per group
 /// of 8 blocks. DECODE(p) gives the block's 32 values.
 #define MIN_BLOCKS(BYTES, DECODE) \
-    const __m256i pairs = _mm256_set1_epi16(1); \
     for (int g0 = 0; g0 < blocks; g0 += 8) { \
         int count = blocks - g0 < 8 ? blocks - g0 : 8; \
         for (int b = g0; b < g0 + count; b++) { \
@@ -441,7 +425,7 @@ TILE __m256 minima8(const uint8_t *p, int bytes, int count) {
             UNROLL for (int a = 0; a < AR; a++) { \
                 __m256i x = X(a, 32 * b); __m256 da = _mm256_broadcast_ss(D(a, b)); \
                 UNROLL for (int i = 0; i < WR; i++) { \
-                    __m256 t = _mm256_cvtepi32_ps(_mm256_madd_epi16(_mm256_maddubs_epi16(v[i], x), pairs)); \
+                    __m256 t = _mm256_cvtepi32_ps(LANES(v[i], x)); \
                     acc[i][a] = _mm256_fmadd_ps(_mm256_mul_ps(dw[i], da), t, acc[i][a]); \
                 } \
             } \
@@ -457,13 +441,6 @@ TILE __m256 minima8(const uint8_t *p, int bytes, int count) {
 #define DECODE_Q4_1(p) nibbles((p) + 4)
 #define DECODE_Q5_1(p) q5_1_values(p)
 
-TILE void tile_q4_1(TILE_ARGS, const int WR, const int AR) {
-    TILE_BEGIN MIN_BLOCKS(20, DECODE_Q4_1) TILE_END
-}
-
-TILE void tile_q5_1(TILE_ARGS, const int WR, const int AR) {
-    TILE_BEGIN MIN_BLOCKS(24, DECODE_Q5_1) TILE_END
-}
 
 /// A 256-value format's super-block: inner sums over its 8 sub-blocks, then acc += dw·inner.
 /// SUB(j) must set t[i][a] (lane sums, int32, sub-scale applied) for sub-block j, and when MIN
@@ -520,172 +497,92 @@ TILE void tile_q5_1(TILE_ARGS, const int WR, const int AR) {
             __m256i bytes = load32(p); \
             v[i] = (j & 1) ? _mm256_and_si256(_mm256_srli_epi16(bytes, 4), low) : _mm256_and_si256(bytes, low); \
             K4_HIGH(i, j, v[i]) \
-            scale[i] = _mm256_set1_epi16(sc[i][j]); \
+            scale[i] = SCALE1(sc[i][j]); \
         } \
         UNROLL for (int a = 0; a < AR; a++) { \
             __m256i x = X(a, 256 * k + 32 * j); \
-            UNROLL for (int i = 0; i < WR; i++) t[i][a] = _mm256_madd_epi16(_mm256_maddubs_epi16(v[i], x), scale[i]); \
+            UNROLL for (int i = 0; i < WR; i++) t[i][a] = LANES_SCALED(v[i], x, scale[i]); \
         }
 
-#define K4_BYTES 144
-#define K4_QS 16
-#define K4_HIGH(i, j, v)
-TILE void tile_q4_K(TILE_ARGS, const int WR, const int AR) { K4_TILE }
-#undef K4_BYTES
-#undef K4_QS
-#undef K4_HIGH
-
-// Q5_K's fifth bits: bit j of qh[i] (bytes 16..47) → 16 in byte i.
-#define K4_BYTES 176
-#define K4_QS 48
-#define K4_HIGH(i, j, v) { \
-            __m256i bit = _mm256_set1_epi8((char)(1 << (j))); \
-            __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(load32(w + (i) * rb + K4_BYTES * k + 16), bit), bit); \
-            (v) = _mm256_or_si256((v), _mm256_and_si256(set, _mm256_set1_epi8(16))); }
-TILE void tile_q5_K(TILE_ARGS, const int WR, const int AR) { K4_TILE }
-#undef K4_BYTES
-#undef K4_QS
-#undef K4_HIGH
-
-TILE void tile_q6_K(TILE_ARGS, const int WR, const int AR) {
-    TILE_BEGIN
-    const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3), offset = _mm256_set1_epi8(32);
-    for (int k = 0; k < n / 256; k++) {
-        __m256 dw[MAXW];
-        UNROLL for (int i = 0; i < WR; i++) dw[i] = half8(w + i * rb + 210 * k + 208);
-#define Q6K_SUB(j) \
-        __m256i v[MAXW], av[MAXW], scale[MAXW]; \
-        UNROLL for (int i = 0; i < WR; i++) { \
-            const uint8_t *p = w + i * rb + 210 * k; const int8_t *sc = (const int8_t *)(p + 192); \
-            if (j < 4 || j == 7) PREFETCH_NEXT(p + (j == 7 ? 192 : 64 * j)); \
-            __m256i lq = load32(p + 64 * (j / 4) + 32 * (j & 1)); \
-            lq = (j % 4) >= 2 ? _mm256_and_si256(_mm256_srli_epi16(lq, 4), low) : _mm256_and_si256(lq, low); \
-            __m256i hq = _mm256_and_si256(_mm256_srli_epi16(load32(p + 128 + 32 * (j / 4)), 2 * (j % 4)), three); \
-            v[i] = _mm256_sub_epi8(_mm256_or_si256(lq, _mm256_slli_epi16(hq, 4)), offset); \
-            av[i] = _mm256_abs_epi8(v[i]); \
-            scale[i] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * j + 1]), _mm_set1_epi16(sc[2 * j])); \
-        } \
-        UNROLL for (int a = 0; a < AR; a++) { \
-            __m256i x = X(a, 256 * k + 32 * j); \
-            UNROLL for (int i = 0; i < WR; i++) t[i][a] = lanes_signed(av[i], v[i], x, scale[i]); \
-        }
-        SUPER_BLOCK(k, dw, Q6K_SUB, 0, dw)
-#undef Q6K_SUB
-    }
-    TILE_END
-}
-
-// Q3_K: signed values −4..3 (sign trick), the 16-element scales in madd; floats as Q6_K.
-TILE void tile_q3_K(TILE_ARGS, const int WR, const int AR) {
-    TILE_BEGIN
-    const __m256i three = _mm256_set1_epi8(3), four = _mm256_set1_epi8(4);
-    for (int k = 0; k < n / 256; k++) {
-        __m256 dw[MAXW]; int8_t sc[MAXW][16];
-        UNROLL for (int i = 0; i < WR; i++) {
-            const uint8_t *p = w + i * rb + 110 * k;
-            dw[i] = half8(p + 108); q3_k_scales(p + 96, sc[i]);
-        }
-#define Q3K_SUB(j) \
-        __m256i v[MAXW], av[MAXW], scale[MAXW]; \
-        UNROLL for (int i = 0; i < WR; i++) { \
-            const uint8_t *p = w + i * rb + 110 * k; \
-            if (j < 2) PREFETCH_NEXT(p + 64 * j); \
-            __m256i two = _mm256_and_si256(_mm256_srli_epi16(load32(p + 32 + 32 * (j / 4)), 2 * (j % 4)), three); \
-            __m256i bit = _mm256_set1_epi8((char)(1 << j)); \
-            __m256i clear = _mm256_cmpeq_epi8(_mm256_and_si256(load32(p), bit), _mm256_setzero_si256()); \
-            v[i] = _mm256_sub_epi8(two, _mm256_and_si256(clear, four)); \
-            av[i] = _mm256_abs_epi8(v[i]); \
-            scale[i] = _mm256_set_m128i(_mm_set1_epi16(sc[i][2 * j + 1]), _mm_set1_epi16(sc[i][2 * j])); \
-        } \
-        UNROLL for (int a = 0; a < AR; a++) { \
-            __m256i x = X(a, 256 * k + 32 * j); \
-            UNROLL for (int i = 0; i < WR; i++) t[i][a] = lanes_signed(av[i], v[i], x, scale[i]); \
-        }
-        SUPER_BLOCK(k, dw, Q3K_SUB, 0, dw)
-#undef Q3K_SUB
-    }
-    TILE_END
-}
-
-// Q2_K: unsigned values 0..3 into maddubs with the 4-bit scales in madd; the minima as lane sums
-// of x weighted by the 4-bit minima (maddubs of the minima bytes with x, madd by ones).
-TILE void tile_q2_K(TILE_ARGS, const int WR, const int AR) {
-    TILE_BEGIN
-    const __m256i three = _mm256_set1_epi8(3), pairs = _mm256_set1_epi16(1);
-    for (int k = 0; k < n / 256; k++) {
-        __m256 dw[MAXW], dmin[MAXW];
-        UNROLL for (int i = 0; i < WR; i++) {
-            const uint8_t *p = w + i * rb + 84 * k;
-            PREFETCH_NEXT(p); PREFETCH_NEXT(p + 64);
-            dw[i] = half8(p + 80); dmin[i] = half8(p + 82);
-        }
-#define Q2K_SUB(j) \
-        __m256i v[MAXW], scale[MAXW], mb[MAXW]; \
-        UNROLL for (int i = 0; i < WR; i++) { \
-            const uint8_t *p = w + i * rb + 84 * k; \
-            v[i] = _mm256_and_si256(_mm256_srli_epi16(load32(p + 16 + 32 * (j / 4)), 2 * (j % 4)), three); \
-            scale[i] = _mm256_set_m128i(_mm_set1_epi16(p[2 * j + 1] & 0xF), _mm_set1_epi16(p[2 * j] & 0xF)); \
-            mb[i] = _mm256_set_m128i(_mm_set1_epi8((char)(p[2 * j + 1] >> 4)), _mm_set1_epi8((char)(p[2 * j] >> 4))); \
-        } \
-        UNROLL for (int a = 0; a < AR; a++) { \
-            __m256i x = X(a, 256 * k + 32 * j); \
-            UNROLL for (int i = 0; i < WR; i++) { \
-                t[i][a] = _mm256_madd_epi16(_mm256_maddubs_epi16(v[i], x), scale[i]); \
-                tm[i][a] = _mm256_madd_epi16(_mm256_maddubs_epi16(mb[i], x), pairs); \
-            } \
-        }
-        SUPER_BLOCK(k, dw, Q2K_SUB, 1, dmin)
-#undef Q2K_SUB
-    }
-    TILE_END
-}
-
-// Tile instances: WR ∈ {1, 2, 4} weight rows × AR ∈ {1, 2, 3, 4} activation rows.
+/// Tile instances (one function per WR × AR) and a format's table of them; L(name) is the level's name.
 typedef void (*tile_fn)(TILE_ARGS);
-#define INSTANCE(F, WR, AR) AVX2 static void F##_##WR##_##AR(TILE_ARGS) { F(w, rb, q, d, s, n, y, ldy, WR, AR); }
+typedef struct { tile_fn tiles[5][5]; int wide, narrow; } tile_set;
+#define CAT_(a, b) a##b
+#define CAT(a, b) CAT_(a, b)
+#define INSTANCE(F, WR, AR) LEVEL_TARGET static void L(tile_##F##_##WR##_##AR)(TILE_ARGS) { L(tile_##F)(w, rb, q, d, s, n, y, ldy, WR, AR); }
 #define INSTANCES(F) \
     INSTANCE(F, 1, 1) INSTANCE(F, 1, 2) INSTANCE(F, 1, 3) INSTANCE(F, 1, 4) \
     INSTANCE(F, 2, 1) INSTANCE(F, 2, 2) INSTANCE(F, 2, 3) INSTANCE(F, 2, 4) \
     INSTANCE(F, 4, 1) INSTANCE(F, 4, 2) INSTANCE(F, 4, 3) INSTANCE(F, 4, 4)
-#define TABLE(F) { {0}, {0, F##_1_1, F##_1_2, F##_1_3, F##_1_4}, {0, F##_2_1, F##_2_2, F##_2_3, F##_2_4}, \
-                   {0}, {0, F##_4_1, F##_4_2, F##_4_3, F##_4_4} }
-INSTANCES(tile_q8_0) INSTANCES(tile_q4_0) INSTANCES(tile_q4_1) INSTANCES(tile_q5_0) INSTANCES(tile_q5_1)
-INSTANCES(tile_q2_K) INSTANCES(tile_q3_K) INSTANCES(tile_q4_K) INSTANCES(tile_q5_K) INSTANCES(tile_q6_K)
+#define TABLE(F) { {0}, {0, L(tile_##F##_1_1), L(tile_##F##_1_2), L(tile_##F##_1_3), L(tile_##F##_1_4)}, \
+                   {0, L(tile_##F##_2_1), L(tile_##F##_2_2), L(tile_##F##_2_3), L(tile_##F##_2_4)}, {0}, \
+                   {0, L(tile_##F##_4_1), L(tile_##F##_4_2), L(tile_##F##_4_3), L(tile_##F##_4_4)} }
+#define LEVEL_TILE LEVEL_TARGET static inline __attribute__((always_inline))
 
-/// A format's tiles and its weight-row counts (measured on AMD EPYC Zen 4 with the AVX2 code): `wide` for ≥ 4 activation rows
-/// (2 × 4 pairs; the 256-value formats' second accumulator spills a little, still faster than
-/// 1 × 4), `narrow` for one
-/// (decode: weights stream from memory, where several interleaved rows of the 32-value formats
-/// and of Q6_K read slower than one row, measured on AMD EPYC Zen 4 (AVX2 code); Q4_K and Q4_1 gain from 4 rows; Q4_0,
-/// Q5_0, Q5_1, Q3_K and Q2_K are untuned), at most 2
-/// for 2 or 3 rows.
-typedef struct { tile_fn tiles[5][5]; int wide, narrow; } tile_set;
-static const tile_set tiles_q8_0 = { TABLE(tile_q8_0), 2, 1 }, tiles_q4_0 = { TABLE(tile_q4_0), 2, 1 },
-    tiles_q4_1 = { TABLE(tile_q4_1), 2, 4 }, tiles_q5_0 = { TABLE(tile_q5_0), 2, 1 },
-    tiles_q5_1 = { TABLE(tile_q5_1), 2, 1 }, tiles_q4_K = { TABLE(tile_q4_K), 2, 4 },
-    tiles_q5_K = { TABLE(tile_q5_K), 2, 4 }, tiles_q6_K = { TABLE(tile_q6_K), 2, 1 },
-    tiles_q3_K = { TABLE(tile_q3_K), 2, 1 }, tiles_q2_K = { TABLE(tile_q2_K), 1, 1 };
+// Level 1, AVX2: lane sums as madd(maddubs(u, x), pairs). No int16 saturation in any format: a
+// pair of products is at most 2·128·127 = 32512 (Q8_0's −128 as |w| = 128 with x's sign; the
+// other formats' weights are ≤ 63 in magnitude; x is within ±127), so the int32 lane sums are
+// exact, as VNNI's vpdpbusd (4 products straight into int32) computes them.
+#define L(name) CAT(name, _avx2)
+#define LEVEL_TARGET AVX2
+#define LANES(u, x) _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), _mm256_set1_epi16(1))
+#define LANES_SCALED(u, x, scale) _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), scale)
+#define SCALE1(v) _mm256_set1_epi16(v)
+#define SCALE2(lo, hi) _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo))
+#include "integer_tiles.h"
+#undef L
+#undef LEVEL_TARGET
+#undef LANES
+#undef LANES_FROM
+#undef LANES_SCALED
+#undef SCALE1
+#undef SCALE2
 
-static const tile_set *tile_set_for(int type) {
-    switch (type) {
-    case PERSONA_INT_Q8_0: return &tiles_q8_0;
-    case PERSONA_INT_Q4_0: return &tiles_q4_0;
-    case PERSONA_INT_Q4_1: return &tiles_q4_1;
-    case PERSONA_INT_Q5_0: return &tiles_q5_0;
-    case PERSONA_INT_Q5_1: return &tiles_q5_1;
-    case PERSONA_INT_Q2_K: return &tiles_q2_K;
-    case PERSONA_INT_Q3_K: return &tiles_q3_K;
-    case PERSONA_INT_Q4_K: return &tiles_q4_K;
-    case PERSONA_INT_Q5_K: return &tiles_q5_K;
-    case PERSONA_INT_Q6_K: return &tiles_q6_K;
+// Level 2, AVX-512 VNNI on ymm registers (vpdpbusd: 4 u8·s8 products per lane into int32); the
+// sub-scales multiply the lane sums as int32 (vpmulld).
+#define VNNI512 __attribute__((target("avx2,fma,f16c,avx512f,avx512vl,avx512bw,avx512vnni")))
+#define L(name) CAT(name, _vnni)
+#define LEVEL_TARGET VNNI512
+#define LANES(u, x) _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, x)
+#define LANES_FROM(from, u, x) _mm256_dpbusd_epi32(from, u, x)
+#define LANES_SCALED(u, x, scale) _mm256_mullo_epi32(LANES(u, x), scale)
+#define SCALE1(v) _mm256_set1_epi32(v)
+#define SCALE2(lo, hi) _mm256_set_m128i(_mm_set1_epi32(hi), _mm_set1_epi32(lo))
+#include "integer_tiles.h"
+#undef L
+#undef LEVEL_TARGET
+#undef LANES
+#undef LANES_FROM
+
+// Level 3, AVX-VNNI (the VEX form, Intel Alder Lake and later without AVX-512): level 2's code
+// with the VEX instruction.
+#define AVXVNNI __attribute__((target("avx2,fma,f16c,avxvnni")))
+#define L(name) CAT(name, _avxvnni)
+#define LEVEL_TARGET AVXVNNI
+#define LANES(u, x) _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, x)
+#define LANES_FROM(from, u, x) _mm256_dpbusd_avx_epi32(from, u, x)
+#include "integer_tiles.h"
+#undef L
+#undef LEVEL_TARGET
+#undef LANES
+#undef LANES_FROM
+#undef LANES_SCALED
+#undef SCALE1
+#undef SCALE2
+
+/// The tiles of `type` at `level` (1, 2, 3); 0 for an unsupported type.
+static const tile_set *tile_set_at(int type, int level) {
+    switch (level) {
+    case 1: return tile_set_for_avx2(type);
+    case 2: return tile_set_for_vnni(type);
+    default: return tile_set_for_avxvnni(type);
     }
-    return 0;
 }
 
 /// Rows driver: activation rows in chunks that stay in L2 (about 96 KiB of q); per chunk, weight
 /// rows in tiles of WR, each applied to the chunk's rows AR = 4 at a time (the weight rows stay
 /// in L1 meanwhile).
-static void rows_avx2(const tile_set *set, const uint8_t *w, int64_t rb, int n, const int8_t *q, const float *d,
+static void rows_tiles(const tile_set *set, const uint8_t *w, int64_t rb, int n, const int8_t *q, const float *d,
                       const int32_t *s, int count, int start, int end, float *y, int64_t ldy) {
     int blocks = n / 32;
     int chunk = (96 * 1024 / n) & ~3; if (chunk < 4) chunk = 4;
@@ -726,8 +623,8 @@ static dot_fn plain_function(int type) {
 
 float persona_integer_dot(int type, int level, const void *w, const int8_t *q, const float *d, const int32_t *s, int n) {
 #if defined(__x86_64__)
-    if (level == 1) {
-        const tile_set *set = tile_set_for(type);
+    if (level >= 1) {
+        const tile_set *set = tile_set_at(type, level > 3 ? 3 : level);
         if (!set) return 0.0f;
         float y = 0;
         set->tiles[1][1]((const uint8_t *)w, 0, q, d, s, n, &y, 1);
@@ -743,9 +640,9 @@ void persona_integer_rows(int type, int level, const void *w, int64_t row_bytes,
                           int start, int end, float *y, int64_t ldy) {
     if (count <= 0 || start >= end) return;
 #if defined(__x86_64__)
-    if (level == 1) {
-        const tile_set *set = tile_set_for(type);
-        if (set) rows_avx2(set, (const uint8_t *)w, row_bytes, n, q, d, s, count, start, end, y, ldy);
+    if (level >= 1) {
+        const tile_set *set = tile_set_at(type, level > 3 ? 3 : level);
+        if (set) rows_tiles(set, (const uint8_t *)w, row_bytes, n, q, d, s, count, start, end, y, ldy);
         return;
     }
 #endif

@@ -1,10 +1,12 @@
 // Standalone harness for the integer kernels (Sources/CPersonaIntegerKernels), run by run.sh:
-//  (a) AVX2 bit-identical to plain for every format, on random valid blocks (f16 scales of varied
-//      magnitude and sign, zero and subnormal among them) and random activations (zeros, large
-//      values, all-zero blocks), n = 32·k (256·k for the k-quants), count ∈ {1,2,3,5,8,9,16,37};
+//  (a) AVX2, AVX-512 VNNI and AVX-VNNI each bit-identical to plain for every format, on random
+//      valid blocks (f16 scales of varied magnitude and sign, zero and subnormal among them) and
+//      random activations (zeros, large values, all-zero blocks), n = 32·k (256·k for the k-quants), count ∈ {1,2,3,5,8,9,16,37};
 //      every output also equal to the count = 1 dot and to runs split at random start/end;
 //  (b) the plain result within the header's bound of Σ dequant(w)·(d·q) computed in double;
-//  (c) single-threaded benchmark, old kernels (integer_old.c) vs new, at qwen2.5-0.5b's shapes.
+//  (c) single-threaded benchmark, old kernels (integer_old.c) vs new, at qwen2.5-0.5b's shapes;
+//  (d) single-threaded benchmark, AVX2 (level 1) vs AVX-512 VNNI (level 2), at the same shapes.
+// Levels 2 and 3 are checked only where the CPU has their flags (level 3, AVX-VNNI, needs Intel).
 #include "persona_integer.h"
 #include <math.h>
 #include <stdio.h>
@@ -230,10 +232,27 @@ static void free_problem(problem *p) { free(p->w); free(p->q); free(p->d); free(
 static int same_bits(float a, float b) { uint32_t x, y; memcpy(&x, &a, 4); memcpy(&y, &b, 4); return x == y; }
 
 // MARK: (a) bit identity and independence
-static int check_identity(void) {
+static const char *level_name(int level) { return level == 1 ? "AVX2" : level == 2 ? "AVX-512 VNNI" : "AVX-VNNI"; }
+
+/// Whether this CPU runs `level` (1 AVX2+FMA+F16C, 2 + AVX-512 F/VL/BW/VNNI, 3 + AVX-VNNI).
+static int level_supported(int level) {
+    __builtin_cpu_init();
+    int avx2 = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+    if (level == 1) return avx2;
+    if (level == 2) return avx2 && __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl") &&
+                           __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vnni");
+    if (level == 3) {   // AVX-VNNI: cpuid leaf 7 subleaf 1, EAX bit 4
+        unsigned a = 7, b, c = 1, d;
+        __asm__ volatile("cpuid" : "+a"(a), "=b"(b), "+c"(c), "=d"(d));
+        return avx2 && ((a >> 4) & 1);
+    }
+    return 0;
+}
+
+static int check_identity(int level) {
     static const int counts[] = {1, 2, 3, 5, 8, 9, 16, 37};
     int failures = 0;
-    printf("(a) bit identity plain vs AVX2 (rows 11; every output also = count-1 dot, = split runs)\n");
+    printf("(a) bit identity plain vs %s, level %d (rows 11; every output also = count-1 dot, = split runs)\n", level_name(level), level);
     printf("%-6s %-28s", "format", "n");
     for (size_t c = 0; c < sizeof counts / sizeof *counts; c++) printf(" c=%-3d", counts[c]);
     printf("\n");
@@ -252,11 +271,11 @@ static int check_identity(void) {
                 float *plain = malloc(sizeof(float) * count * rows), *wide = malloc(sizeof(float) * count * rows);
                 float *split = malloc(sizeof(float) * count * rows);
                 persona_integer_rows(f->type, 0, p.w, p.rb, n, p.q, p.d, p.s, count, 0, rows, plain, rows);
-                persona_integer_rows(f->type, 1, p.w, p.rb, n, p.q, p.d, p.s, count, 0, rows, wide, rows);
+                persona_integer_rows(f->type, level, p.w, p.rb, n, p.q, p.d, p.s, count, 0, rows, wide, rows);
                 // Split at random points into [start, end) ranges.
                 for (int o = 0; o < rows;) {
                     int e = o + 1 + (int)(next64() % 5); if (e > rows) e = rows;
-                    persona_integer_rows(f->type, 1, p.w, p.rb, n, p.q, p.d, p.s, count, o, e, split, rows);
+                    persona_integer_rows(f->type, level, p.w, p.rb, n, p.q, p.d, p.s, count, o, e, split, rows);
                     o = e;
                 }
                 for (int r = 0; r < count; r++)
@@ -264,14 +283,14 @@ static int check_identity(void) {
                         const uint8_t *row = p.w + o * p.rb; const int8_t *q = p.q + (size_t)r * n;
                         const float *d = p.d + r * blocks; const int32_t *s = p.s + r * blocks;
                         float one0 = persona_integer_dot(f->type, 0, row, q, d, s, n);
-                        float one1 = persona_integer_dot(f->type, 1, row, q, d, s, n);
+                        float one1 = persona_integer_dot(f->type, level, row, q, d, s, n);
                         float single[16];
-                        persona_integer_rows(f->type, 1, p.w, p.rb, n, q, d, s, 1, o, o + 1, single, 1);
+                        persona_integer_rows(f->type, level, p.w, p.rb, n, q, d, s, 1, o, o + 1, single, 1);
                         float y0 = plain[r * rows + o], y1 = wide[r * rows + o], y2 = split[r * rows + o];
                         if (!same_bits(y0, y1) || !same_bits(y0, one0) || !same_bits(y0, one1) || !same_bits(y0, y2) || !same_bits(y0, single[o])) {
                             if (bad < 3)
-                                fprintf(stderr, "\n  MISMATCH %s n=%d count=%d r=%d o=%d: plain %.9g avx2 %.9g dot0 %.9g dot1 %.9g split %.9g single %.9g",
-                                        f->name, n, count, r, o, y0, y1, one0, one1, y2, single[o]);
+                                fprintf(stderr, "\n  MISMATCH level %d %s n=%d count=%d r=%d o=%d: plain %.9g rows %.9g dot0 %.9g dot %.9g split %.9g single %.9g",
+                                        level, f->name, n, count, r, o, y0, y1, one0, one1, y2, single[o]);
                             bad++;
                         }
                     }
@@ -288,7 +307,7 @@ static int check_identity(void) {
 // MARK: (b) float bound
 static int check_bound(void) {
     int failures = 0;
-    printf("(b) |y − Σ w·(d·q)| ≤ k·u/(1−k·u)·Σ a·|d·q|, k = n/32 + 8 (plain; AVX2 is bit-identical)\n");
+    printf("(b) |y − Σ w·(d·q)| ≤ k·u/(1−k·u)·Σ a·|d·q|, k = n/32 + 8 (plain; the other levels are bit-identical)\n");
     for (size_t fi = 0; fi < sizeof formats / sizeof *formats; fi++) {
         const format *f = &formats[fi];
         int ns[] = {256, 1024, 4864 / 256 * 256, 4864, 8192};
@@ -382,19 +401,73 @@ static void bench(int quick) {
     }
 }
 
+/// AVX2 (level 1) vs VNNI (level 2) at qwen2.5-0.5b's shapes, single thread, median of ≥5
+/// interleaved runs.
+static void bench_vnni(int quick) {
+    typedef struct { int type, rows, cols; const char *what; } shape;
+    static const shape shapes[] = {
+        {PERSONA_INT_Q8_0, 896, 896, "q/o"}, {PERSONA_INT_Q8_0, 128, 896, "k/v"}, {PERSONA_INT_Q8_0, 4864, 896, "gate/up"},
+        {PERSONA_INT_Q8_0, 896, 4864, "down"}, {PERSONA_INT_Q8_0, 151936, 896, "output"},
+        {PERSONA_INT_Q4_K, 896, 896, "q/o"}, {PERSONA_INT_Q4_K, 128, 896, "k/v"}, {PERSONA_INT_Q4_K, 4864, 896, "gate/up"},
+        {PERSONA_INT_Q4_K, 896, 4864, "down"},
+        {PERSONA_INT_Q6_K, 896, 896, "q/o"}, {PERSONA_INT_Q6_K, 128, 896, "k/v"}, {PERSONA_INT_Q6_K, 4864, 896, "gate/up"},
+        {PERSONA_INT_Q6_K, 896, 4864, "down"},
+    };
+    static const int counts[] = {1, 16, 32, 256};
+    if (!level_supported(2)) { printf("(d) AVX2 vs VNNI: skipped (this CPU lacks AVX-512 VNNI)\n"); return; }
+    printf("(d) benchmark AVX2 (level 1) vs AVX-512 VNNI (level 2), single thread, median of ≥5 interleaved runs (ms per call; GOPS = 2·rows·cols·count/s)\n");
+    printf("%-5s %-8s %-12s %5s %10s %10s %9s %9s %8s\n", "type", "matrix", "rows×cols", "count", "AVX2 ms", "VNNI ms", "AVX2 GOPS", "VNNI GOPS", "speedup");
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+        const shape *sh = &shapes[si]; const format *f = format_of(sh->type);
+        int maxc = counts[sizeof counts / sizeof *counts - 1];
+        problem p = make_problem(f, sh->rows, sh->cols, maxc);
+        float *y = malloc(sizeof(float) * (size_t)maxc * sh->rows);
+        for (size_t ci = 0; ci < sizeof counts / sizeof *counts; ci++) {
+            int count = counts[ci];
+            double ops = 2.0 * sh->rows * sh->cols * count;
+            if (quick && ops > 2e10) continue;
+            double t0 = now(); persona_integer_rows(sh->type, 2, p.w, p.rb, sh->cols, p.q, p.d, p.s, count, 0, sh->rows, y, sh->rows);
+            double once = now() - t0;
+            int reps = (int)(0.3 / (once > 1e-6 ? once : 1e-6)); if (reps < 5) reps = 5; if (reps > 201) reps = 201;
+            double *ta = malloc(sizeof(double) * reps), *tb = malloc(sizeof(double) * reps);
+            for (int i = 0; i < reps; i++) {
+                t0 = now(); persona_integer_rows(sh->type, 1, p.w, p.rb, sh->cols, p.q, p.d, p.s, count, 0, sh->rows, y, sh->rows);
+                ta[i] = now() - t0;
+                t0 = now(); persona_integer_rows(sh->type, 2, p.w, p.rb, sh->cols, p.q, p.d, p.s, count, 0, sh->rows, y, sh->rows);
+                tb[i] = now() - t0;
+            }
+            qsort(ta, reps, sizeof(double), compare_double); qsort(tb, reps, sizeof(double), compare_double);
+            double ma = ta[reps / 2], mb = tb[reps / 2];
+            char dims[32]; snprintf(dims, sizeof dims, "%d×%d", sh->rows, sh->cols);
+            printf("%-5s %-8s %-12s %5d %10.3f %10.3f %9.1f %9.1f %7.2fx\n", f->name, sh->what, dims, count, 1e3 * ma, 1e3 * mb,
+                   ops / ma * 1e-9, ops / mb * 1e-9, ma / mb);
+            fflush(stdout);
+            free(ta); free(tb);
+        }
+        free(y); free_problem(&p);
+    }
+}
+
 int main(int argc, char **argv) {
-    int do_checks = 1, do_bench = 1, quick = 0;
+    int do_checks = 1, do_bench = 1, do_vnni = 1, quick = 0;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--no-bench")) do_bench = 0;
+        if (!strcmp(argv[i], "--no-bench")) do_bench = do_vnni = 0;
         else if (!strcmp(argv[i], "--bench-only")) do_checks = 0;
         else if (!strcmp(argv[i], "--quick")) quick = 1;
+        else if (!strcmp(argv[i], "--vnni")) do_bench = 0;            // checks + AVX2-vs-VNNI table only
+        else if (!strcmp(argv[i], "--vnni-bench-only")) { do_checks = 0; do_bench = 0; }
+        else if (!strcmp(argv[i], "--no-vnni-bench")) do_vnni = 0;
     }
     int failures = 0;
     if (do_checks) {
-        failures += check_identity();
+        for (int level = 1; level <= 3; level++) {
+            if (level_supported(level)) failures += check_identity(level);
+            else printf("(a) %s, level %d: skipped (this CPU lacks its flags)\n", level_name(level), level);
+        }
         failures += check_bound();
         printf("checks: %s\n", failures ? "FAILED" : "all passed");
     }
     if (do_bench) bench(quick);
+    if (do_vnni) bench_vnni(quick);
     return failures ? 1 : 0;
 }

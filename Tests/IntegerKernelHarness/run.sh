@@ -1,7 +1,10 @@
 #!/bin/sh
-# Builds and runs the integer kernel harness: bit-identity plain vs AVX2, independence of
-# count/start/end, the float bound, and the old-vs-new benchmark (skip it with --no-bench).
-# Usage: Tests/IntegerKernelHarness/run.sh [--no-bench] [--bench-only] [--quick]
+# Builds and runs the integer kernel harness: bit-identity plain vs AVX2 / AVX-512 VNNI / AVX-VNNI
+# (each where the CPU has it), independence of
+# count/start/end, the float bound, the old-vs-new benchmark (skip it with --no-bench) and the
+# AVX2-vs-VNNI benchmark (--no-vnni-bench skips it; --vnni: checks and that table only;
+# --vnni-bench-only).
+# Usage: Tests/IntegerKernelHarness/run.sh [--no-bench] [--bench-only] [--quick] [--vnni] [--vnni-bench-only] [--no-vnni-bench]
 set -e
 here=$(cd "$(dirname "$0")" && pwd)
 src="$here/../../Sources/CPersonaIntegerKernels"

@@ -7,14 +7,15 @@
 // with x ≈ d[b]·q.
 //
 // The arithmetic (one contract, followed by each `plain` function in integer.c and, with other
-// instructions, by each AVX2 function; bit-identical, tested by IntegerKernelTests and
+// instructions, by each AVX2 and VNNI function; bit-identical, tested by IntegerKernelTests and
 // Tests/IntegerKernelHarness). For one weight row and one activation row:
 //
 // * Lanes. 8 float accumulators acc[0..7], all +0 at the start (one per 32-bit lane of a
 //   __m256). In every format a 32-value block's elements are taken in ggml's element order
 //   (element i of the block multiplies activation q[32b + i]), and lane l gets the four products
 //   of elements 4l, 4l+1, 4l+2, 4l+3, summed exactly in int32 (the grouping of
-//   _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), ·)):  t_l = Σ_{i=4l..4l+3} w_i·q_i.
+//   _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), ·), whose int16 pairs never saturate here, and
+//   of VNNI's _mm256_dpbusd_epi32):  t_l = Σ_{i=4l..4l+3} w_i·q_i.
 //   Weight values w_i are the formats' signed integers (offsets folded in: Q4_0 nibble−8, Q5_0
 //   5-bit−16, Q6_K 6-bit−32, Q3_K 2-bit−4 (unless its hmask bit is set), Q8_0 as stored; Q4_1,
 //   Q5_1, Q4_K, Q5_K, Q2_K unsigned 0..15/0..31/0..3, their minimum is a separate term below).
@@ -46,7 +47,11 @@
 // k = n/32 + 8 (the longest chain of roundings any product goes through):
 //   |y − Σ_i w_i·x̂_i| ≤ k·u/(1 − k·u) · Σ_i a_i·|x̂_i|      (float rounding; checked by the harness)
 //   |y − Σ_i w_i·x_i| ≤ Σ_i |w_i|·d_i/2 + 1e-5·Σ_i |w_i|·(|x_i| + d_i)   (IntegerKernelTests, n = 1024)
-// Callers must check the processor's flags (avx2, fma, f16c) before calling an `_avx2` function.
+// Levels (the `level` argument): 0 = plain reference, 1 = AVX2, 2 = AVX-512 VNNI (vpdpbusd on
+// ymm), 3 = AVX-VNNI (its VEX form, for CPUs without AVX-512); the caller checks the CPU flags:
+// level 1 needs avx2, fma, f16c; level 2 those and avx512f, avx512vl, avx512bw, avx512vnni;
+// level 3 those of level 1 and avxvnni (cpuid leaf 7 subleaf 1, EAX bit 4). A level above 3
+// runs level 3. All levels give bit-identical results.
 #ifndef PERSONA_INTEGER_H
 #define PERSONA_INTEGER_H
 #include <stdint.h>
@@ -65,12 +70,12 @@ enum {
 int persona_integer_supported(int type);
 
 /// Σ over the row: weight row `w` (ggml `type`, `n` elements) · activation row (q, d, s).
-/// level 0 = plain reference, 1 = AVX2 (only after the caller checked the flags). 0 for an
-/// unsupported type.
+/// level 0 = plain reference, 1 = AVX2, 2 = AVX-512 VNNI (vpdpbusd on ymm), 3 = AVX-VNNI; the
+/// caller checks the CPU flags (above). 0 for an unsupported type.
 float persona_integer_dot(int type, int level, const void *w, const int8_t *q, const float *d, const int32_t *s, int n);
 
 /// y[r·ldy + o] = dot(row o of w, activation row r) for o in [start, end), r in [0, count):
-/// the AVX2 level tiles weight rows × activation rows in registers and blocks the activations
+/// levels ≥ 1 tile weight rows × activation rows in registers and blocks the activations
 /// for the cache; each output is bit-identical to persona_integer_dot's.
 void persona_integer_rows(int type, int level, const void *w, int64_t row_bytes, int n,
                           const int8_t *q, const float *d, const int32_t *s, int count,
