@@ -11,21 +11,25 @@ import Foundation
 import PersonaTensor
 
 enum OpenBLASCoreChoice {
+    /// The kernel family to re-execute with, nil when none is due (the one rule both callers share).
+    private static var due: String? {
+        let env = ProcessInfo.processInfo.environment
+        guard env["OPENBLAS_CORETYPE"] == nil, env["PERSONA_KEEP_OPENBLAS_CORE"] == nil else { return nil }
+        return BLAS.betterCore
+    }
+
     /// The environment assignments the choice makes, empty when it makes none.
     static var environment: [(String, String)] {
-        let env = ProcessInfo.processInfo.environment
-        if BLAS.coreChosenAtStartup, let core = env["OPENBLAS_CORETYPE"] {
+        if BLAS.coreChosenAtStartup, let core = ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] {
             return [("OPENBLAS_CORETYPE", core), ("PERSONA_OPENBLAS_CORE_SET", core)]
         }
-        guard env["OPENBLAS_CORETYPE"] == nil, env["PERSONA_KEEP_OPENBLAS_CORE"] == nil, let core = BLAS.betterCore else { return [] }
-        return [("OPENBLAS_CORETYPE", core), ("PERSONA_OPENBLAS_CORE_SET", core)]
+        return due.map { [("OPENBLAS_CORETYPE", $0), ("PERSONA_OPENBLAS_CORE_SET", $0)] } ?? []
     }
 
     /// Re-executes the program with the better kernel family when one is due; returns when none is
     /// (or when the re-execution fails: the program goes on with OpenBLAS's own choice).
     static func apply() {
-        let env = ProcessInfo.processInfo.environment
-        guard env["OPENBLAS_CORETYPE"] == nil, env["PERSONA_KEEP_OPENBLAS_CORE"] == nil, let core = BLAS.betterCore else { return }
+        guard let core = due else { return }
         setenv("OPENBLAS_CORETYPE", core, 1)
         setenv("PERSONA_OPENBLAS_CORE_SET", core, 1)
         execv("/proc/self/exe", CommandLine.unsafeArgv)
