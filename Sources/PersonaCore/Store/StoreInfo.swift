@@ -13,8 +13,6 @@ struct InfoEntry: StoredRecord {
     var value: String
     init(row: Row) throws { self = try Self.decodeStored(row) }
     init(name: String, value: String) { self.name = name; self.value = value }
-
-    @inline(never) static func value(of entry: InfoEntry?) -> String? { entry?.value }
 }
 
 /// A row of `stage_log`: what one stage computed and reused in one invocation.
@@ -40,11 +38,14 @@ extension RunStore {
     }
 
     public func info(_ name: String) throws -> String? {
-        // The entry comes out of the read whole and its value is taken by a call: projecting
-        // `?.value` inside the throwing closure compiled to a tail jump into memcpy, which Swift
-        // 6.3.1 emits without restoring the error register (scripts/check-tail-calls.sh).
-        let entry = try db.read { db in try InfoEntry.fetchOne(db, sql: "SELECT name, value FROM run_info WHERE name = ?", arguments: [name]) }
-        return InfoEntry.value(of: entry)
+        // The closure returns nothing: returning the value (or the entry) from it compiled to a
+        // thunk that tail-jumps into memcpy, which Swift 6.3.1 emits without restoring the error
+        // register (scripts/check-tail-calls.sh).
+        var value: String?
+        try db.read { db in
+            value = try InfoEntry.fetchOne(db, sql: "SELECT name, value FROM run_info WHERE name = ?", arguments: [name])?.value
+        }
+        return value
     }
 
     public func allInfo() throws -> [String: String] {
