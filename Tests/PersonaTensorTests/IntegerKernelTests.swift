@@ -46,6 +46,34 @@ final class IntegerKernelTests: XCTestCase {
         }
     }
 
+    /// The activation quantizer gives the same bytes, scales and sums at every level this processor
+    /// runs: rounding ties (x·127/amax exactly k + 0.5), zeros, subnormals, large values, and blocks
+    /// holding an infinity or a NaN (d = NaN, q = 0).
+    func testQuantizationIsTheSameAtEveryLevel() throws {
+        let columns = 256, count = 6
+        var x = randomRows(count, columns, seed: 11)
+        for i in 0..<32 { x[i] = Float(i) - 15.5 }  // amax 15.5: scaled values k + 0.5 are ties
+        for i in 32..<64 { x[i] = 0 }
+        for i in 64..<96 { x[i] = Float.leastNonzeroMagnitude * Float(i - 80) }
+        x[100] = .infinity; x[140] = -.infinity; x[170] = .nan; x[200] = 3e38
+        try XCTSkipIf(IntegerKernelLevel.supported == [.plain], "this processor has no SIMD quantizer")
+        let plain = x.withUnsafeBufferPointer { QuantizedActivations($0.baseAddress!, count: count, columns: columns, level: .plain) }
+        for level in IntegerKernelLevel.supported where level != .plain {
+            let other = x.withUnsafeBufferPointer { QuantizedActivations($0.baseAddress!, count: count, columns: columns, level: level) }
+            let blocks = count * columns / 32
+            XCTAssertEqual(
+                Array(UnsafeBufferPointer(start: other.values, count: count * columns)),
+                Array(UnsafeBufferPointer(start: plain.values, count: count * columns)), "\(level) values")
+            XCTAssertEqual(
+                UnsafeBufferPointer(start: other.scales, count: blocks).map(\.bitPattern),
+                UnsafeBufferPointer(start: plain.scales, count: blocks).map(\.bitPattern), "\(level) scales")
+            XCTAssertEqual(
+                Array(UnsafeBufferPointer(start: other.sums, count: blocks)),
+                Array(UnsafeBufferPointer(start: plain.sums, count: blocks)), "\(level) sums")
+        }
+        XCTAssert(plain.scales[3].isNaN && plain.scales[4].isNaN && plain.scales[5].isNaN, "blocks with inf or NaN have d = NaN")
+    }
+
     /// The stated bound of the integer path against float32: with x̂ = d·q the quantized activation
     /// (|x − x̂| ≤ d/2 per element, d = max|x| / 127 of its block),
     ///   |y_int − y_f32| ≤ Σ_i |w_i| · d_i / 2  +  1e-5 · Σ_i |w_i| · (|x_i| + d_i)

@@ -41,14 +41,17 @@ public final class QuantizedActivations {
 
     /// Quantizes `count` rows of `columns` floats from `x`. `columns` must be a multiple of 32
     /// (checked by the caller: `QuantizedMatrix.supportsInteger`).
-    public init(_ x: UnsafePointer<Float>, count: Int, columns: Int) {
+    /// `level` chooses the quantizer's code (plain C, or AVX2 from level 1 on); every level gives
+    /// the same bytes (persona_quantize_q8_level).
+    public init(_ x: UnsafePointer<Float>, count: Int, columns: Int, level: IntegerKernelLevel = .best) {
         self.count = count; self.columns = columns
         let blocks = columns / 32
         values = .allocate(capacity: max(1, count * columns))
         scales = .allocate(capacity: max(1, count * blocks))
         sums = .allocate(capacity: max(1, count * blocks))
         for r in 0..<count {
-            persona_quantize_q8(x + r * columns, Int32(columns), values + r * columns, scales + r * blocks, sums + r * blocks)
+            persona_quantize_q8_level(
+                x + r * columns, Int32(columns), values + r * columns, scales + r * blocks, sums + r * blocks, level.rawValue)
         }
     }
 
@@ -115,7 +118,7 @@ extension QuantizedMatrix {
         level: IntegerKernelLevel = .best, threads: Int = QuantizedMatrix.threadCount
     ) {
         guard count > 0 else { return }
-        let activations = QuantizedActivations(x, count: count, columns: columns)
+        let activations = QuantizedActivations(x, count: count, columns: columns, level: level)
         multiplyInteger(activations, into: y, level: level, threads: threads)
     }
 
