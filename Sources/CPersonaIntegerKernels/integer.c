@@ -381,16 +381,15 @@ TILE __m256i clear_bits(const uint8_t *p) {
     return _mm256_cmpeq_epi8(spread, _mm256_setzero_si256());
 }
 
-/// Q5_0: value = nibble − 16 where the fifth bit is clear, nibble where it is set.
-TILE __m256i q5_0_values(const uint8_t *p) {
-    return _mm256_sub_epi8(nibbles(p + 6), _mm256_and_si256(clear_bits(p + 2), _mm256_set1_epi8(16)));
+/// Q5_0 unsigned: nibble | 16 where the fifth bit is set (0..31; the tile subtracts the 16).
+TILE __m256i q5_0_unsigned(const uint8_t *p) {
+    return _mm256_or_si256(nibbles(p + 6), _mm256_andnot_si256(clear_bits(p + 2), _mm256_set1_epi8(16)));
 }
 
 /// Q5_1: value = nibble | 16 where the fifth bit is set.
 TILE __m256i q5_1_values(const uint8_t *p) {
     return _mm256_or_si256(nibbles(p + 8), _mm256_andnot_si256(clear_bits(p + 4), _mm256_set1_epi8(16)));
 }
-#define DECODE_Q5_0(p, v) ((v) = q5_0_values(p))
 
 
 /// d[b]·(float)s[b] for blocks g0 ..< g0+count of activation row a (zero beyond count), and the
@@ -529,6 +528,7 @@ typedef struct { tile_fn tiles[5][5]; int wide, narrow; } tile_set;
 #define LANES_SCALED(u, x, scale) _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), scale)
 #define SCALE1(v) _mm256_set1_epi16(v)
 #define SCALE2(lo, hi) _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo))
+#define Q5_0_UNSIGNED(p) q5_0_unsigned(p)
 #include "integer_tiles.h"
 #undef L
 #undef LEVEL_TARGET
@@ -548,6 +548,14 @@ typedef struct { tile_fn tiles[5][5]; int wide, narrow; } tile_set;
 #define LANES_SCALED(u, x, scale) _mm256_mullo_epi32(LANES(u, x), scale)
 #define SCALE1(v) _mm256_set1_epi32(v)
 #define SCALE2(lo, hi) _mm256_set_m128i(_mm_set1_epi32(hi), _mm_set1_epi32(lo))
+#undef Q5_0_UNSIGNED
+/// Q5_0's fifth bits straight from qh as an AVX-512 byte mask: nibbles + 16 where bit i is set.
+#define Q5_0_UNSIGNED(p) q5_0_unsigned_mask(p)
+VNNI512 static inline __attribute__((always_inline)) __m256i q5_0_unsigned_mask(const uint8_t *p) {
+    uint32_t qh; memcpy(&qh, p + 2, 4);
+    __m256i v = nibbles(p + 6);
+    return _mm256_mask_add_epi8(v, _cvtu32_mask32(qh), v, _mm256_set1_epi8(16));
+}
 #include "integer_tiles.h"
 #undef L
 #undef LEVEL_TARGET
@@ -561,6 +569,8 @@ typedef struct { tile_fn tiles[5][5]; int wide, narrow; } tile_set;
 #define LEVEL_TARGET AVXVNNI
 #define LANES(u, x) _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, x)
 #define LANES_FROM(from, u, x) _mm256_dpbusd_avx_epi32(from, u, x)
+#undef Q5_0_UNSIGNED
+#define Q5_0_UNSIGNED(p) q5_0_unsigned(p)
 #include "integer_tiles.h"
 #undef L
 #undef LEVEL_TARGET
@@ -569,6 +579,7 @@ typedef struct { tile_fn tiles[5][5]; int wide, narrow; } tile_set;
 #undef LANES_SCALED
 #undef SCALE1
 #undef SCALE2
+#undef Q5_0_UNSIGNED
 
 /// The tiles of `type` at `level` (1, 2, 3); 0 for an unsupported type.
 static const tile_set *tile_set_at(int type, int level) {
