@@ -529,6 +529,7 @@ typedef struct { tile_fn tiles[5][5]; int wide, narrow; } tile_set;
 #define SCALE1(v) _mm256_set1_epi16(v)
 #define SCALE2(lo, hi) _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo))
 #define Q5_0_UNSIGNED(p) q5_0_unsigned(p)
+#define Q5_0_NARROW 2
 #include "integer_tiles.h"
 #undef L
 #undef LEVEL_TARGET
@@ -551,6 +552,8 @@ typedef struct { tile_fn tiles[5][5]; int wide, narrow; } tile_set;
 #undef Q5_0_UNSIGNED
 /// Q5_0's fifth bits straight from qh as an AVX-512 byte mask: nibbles + 16 where bit i is set.
 #define Q5_0_UNSIGNED(p) q5_0_unsigned_mask(p)
+#undef Q5_0_NARROW
+#define Q5_0_NARROW 4
 VNNI512 static inline __attribute__((always_inline)) __m256i q5_0_unsigned_mask(const uint8_t *p) {
     uint32_t qh; memcpy(&qh, p + 2, 4);
     __m256i v = nibbles(p + 6);
@@ -571,6 +574,8 @@ VNNI512 static inline __attribute__((always_inline)) __m256i q5_0_unsigned_mask(
 #define LANES_FROM(from, u, x) _mm256_dpbusd_avx_epi32(from, u, x)
 #undef Q5_0_UNSIGNED
 #define Q5_0_UNSIGNED(p) q5_0_unsigned(p)
+#undef Q5_0_NARROW
+#define Q5_0_NARROW 2
 #include "integer_tiles.h"
 #undef L
 #undef LEVEL_TARGET
@@ -580,6 +585,7 @@ VNNI512 static inline __attribute__((always_inline)) __m256i q5_0_unsigned_mask(
 #undef SCALE1
 #undef SCALE2
 #undef Q5_0_UNSIGNED
+#undef Q5_0_NARROW
 
 /// persona_quantize_q8 with AVX2, 32 floats (4 registers) per block, bit-identical to the plain
 /// function: the same amax (max of |x|, order-free), the scale and inverse as the same scalar float
