@@ -381,16 +381,15 @@ TILE __m256i clear_bits(const uint8_t *p) {
     return _mm256_cmpeq_epi8(spread, _mm256_setzero_si256());
 }
 
-/// Q5_0: value = nibble − 16 where the fifth bit is clear, nibble where it is set.
-TILE __m256i q5_0_values(const uint8_t *p) {
-    return _mm256_sub_epi8(nibbles(p + 6), _mm256_and_si256(clear_bits(p + 2), _mm256_set1_epi8(16)));
+/// Q5_0 unsigned: nibble | 16 where the fifth bit is set (0..31; the tile subtracts the 16).
+TILE __m256i q5_0_unsigned(const uint8_t *p) {
+    return _mm256_or_si256(nibbles(p + 6), _mm256_andnot_si256(clear_bits(p + 2), _mm256_set1_epi8(16)));
 }
 
 /// Q5_1: value = nibble | 16 where the fifth bit is set.
 TILE __m256i q5_1_values(const uint8_t *p) {
     return _mm256_or_si256(nibbles(p + 8), _mm256_andnot_si256(clear_bits(p + 4), _mm256_set1_epi8(16)));
 }
-#define DECODE_Q5_0(p, v) ((v) = q5_0_values(p))
 
 
 /// d[b]·(float)s[b] for blocks g0 ..< g0+count of activation row a (zero beyond count), and the
@@ -529,6 +528,8 @@ typedef struct { tile_fn tiles[5][5]; int wide, narrow; } tile_set;
 #define LANES_SCALED(u, x, scale) _mm256_madd_epi16(_mm256_maddubs_epi16(u, x), scale)
 #define SCALE1(v) _mm256_set1_epi16(v)
 #define SCALE2(lo, hi) _mm256_set_m128i(_mm_set1_epi16(hi), _mm_set1_epi16(lo))
+#define Q5_0_UNSIGNED(p) q5_0_unsigned(p)
+#define Q5_0_NARROW 2
 #include "integer_tiles.h"
 #undef L
 #undef LEVEL_TARGET
@@ -548,6 +549,16 @@ typedef struct { tile_fn tiles[5][5]; int wide, narrow; } tile_set;
 #define LANES_SCALED(u, x, scale) _mm256_mullo_epi32(LANES(u, x), scale)
 #define SCALE1(v) _mm256_set1_epi32(v)
 #define SCALE2(lo, hi) _mm256_set_m128i(_mm_set1_epi32(hi), _mm_set1_epi32(lo))
+#undef Q5_0_UNSIGNED
+/// Q5_0's fifth bits straight from qh as an AVX-512 byte mask: nibbles + 16 where bit i is set.
+#define Q5_0_UNSIGNED(p) q5_0_unsigned_mask(p)
+#undef Q5_0_NARROW
+#define Q5_0_NARROW 4
+VNNI512 static inline __attribute__((always_inline)) __m256i q5_0_unsigned_mask(const uint8_t *p) {
+    uint32_t qh; memcpy(&qh, p + 2, 4);
+    __m256i v = nibbles(p + 6);
+    return _mm256_mask_add_epi8(v, _cvtu32_mask32(qh), v, _mm256_set1_epi8(16));
+}
 #include "integer_tiles.h"
 #undef L
 #undef LEVEL_TARGET
@@ -561,6 +572,10 @@ typedef struct { tile_fn tiles[5][5]; int wide, narrow; } tile_set;
 #define LEVEL_TARGET AVXVNNI
 #define LANES(u, x) _mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), u, x)
 #define LANES_FROM(from, u, x) _mm256_dpbusd_avx_epi32(from, u, x)
+#undef Q5_0_UNSIGNED
+#define Q5_0_UNSIGNED(p) q5_0_unsigned(p)
+#undef Q5_0_NARROW
+#define Q5_0_NARROW 2
 #include "integer_tiles.h"
 #undef L
 #undef LEVEL_TARGET
@@ -569,6 +584,54 @@ typedef struct { tile_fn tiles[5][5]; int wide, narrow; } tile_set;
 #undef LANES_SCALED
 #undef SCALE1
 #undef SCALE2
+#undef Q5_0_UNSIGNED
+#undef Q5_0_NARROW
+
+/// persona_quantize_q8 with AVX2, 32 floats (4 registers) per block, bit-identical to the plain
+/// function: the same amax (max of |x|, order-free), the scale and inverse as the same scalar float
+/// ops, v = x·inverse, roundf as trunc(v) + copysign(1, v) where |v − trunc(v)| ≥ 0.5 (v − trunc(v)
+/// is exact), the conversion as cvttps2dq — x86's (int) of a float: out of range or NaN gives
+/// INT_MIN, which the clamp makes −127, as in the plain code (it happens when amax is so small that
+/// 127/amax is infinite) — then the clamp to ±127 and the int32 sum; a block with a NaN or an
+/// infinity gets q = 0, s = 0, d = NaN.
+AVX2 static void quantize_q8_avx2(const float *x, int n, int8_t *q, float *d, int32_t *s) {
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF)), inf = _mm256_set1_ps(INFINITY);
+    const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
+    const __m256i hi = _mm256_set1_epi32(127), lo = _mm256_set1_epi32(-127), order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int b = 0; b < n / 32; b++) {
+        const float *xb = x + 32 * b;
+        __m256 v[4], amax = _mm256_setzero_ps(), finite = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+        for (int j = 0; j < 4; j++) {
+            v[j] = _mm256_loadu_ps(xb + 8 * j);
+            __m256 a = _mm256_and_ps(v[j], absmask), f = _mm256_cmp_ps(a, inf, _CMP_LT_OQ);   // false for ±inf and NaN
+            finite = _mm256_and_ps(finite, f);
+            amax = _mm256_max_ps(amax, _mm256_and_ps(a, f));
+        }
+        if (_mm256_movemask_ps(finite) != 0xFF) {
+            memset(q + 32 * b, 0, 32); d[b] = NAN; s[b] = 0; continue;
+        }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(amax), _mm256_extractf128_ps(amax, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        float m = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
+        float scale = m / 127.0f, inverse = scale != 0 ? 127.0f / m : 0.0f;
+        __m256 inv = _mm256_set1_ps(inverse);
+        __m256i iv[4], sum = _mm256_setzero_si256();
+        for (int j = 0; j < 4; j++) {
+            __m256 y = _mm256_mul_ps(v[j], inv);
+            __m256 t = _mm256_round_ps(y, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
+            __m256 away = _mm256_cmp_ps(_mm256_and_ps(_mm256_sub_ps(y, t), absmask), half, _CMP_GE_OQ);
+            t = _mm256_add_ps(t, _mm256_and_ps(away, _mm256_or_ps(_mm256_and_ps(y, sign), one)));
+            iv[j] = _mm256_max_epi32(_mm256_min_epi32(_mm256_cvttps_epi32(t), hi), lo);
+            sum = _mm256_add_epi32(sum, iv[j]);
+        }
+        __m256i bytes = _mm256_packs_epi16(_mm256_packs_epi32(iv[0], iv[1]), _mm256_packs_epi32(iv[2], iv[3]));
+        _mm256_storeu_si256((__m256i *)(q + 32 * b), _mm256_permutevar8x32_epi32(bytes, order));
+        __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+        s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+        d[b] = scale; s[b] = _mm_cvtsi128_si32(s4);
+    }
+}
 
 /// The tiles of `type` at `level` (1, 2, 3); 0 for an unsupported type.
 static const tile_set *tile_set_at(int type, int level) {
@@ -654,4 +717,12 @@ void persona_integer_rows(int type, int level, const void *w, int64_t row_bytes,
         for (int r = 0; r < count; r++)
             y[(int64_t)r * ldy + o] = f(row, q + (int64_t)r * n, d + (int64_t)r * blocks, s + (int64_t)r * blocks, n);
     }
+}
+
+void persona_quantize_q8_level(const float *x, int n, int8_t *q, float *d, int32_t *s, int level) {
+#if defined(__x86_64__)
+    if (level >= 1) { quantize_q8_avx2(x, n, q, d, s); return; }
+#endif
+    (void)level;
+    persona_quantize_q8(x, n, q, d, s);
 }

@@ -5,7 +5,9 @@
 //      every output also equal to the count = 1 dot and to runs split at random start/end;
 //  (b) the plain result within the header's bound of Σ dequant(w)·(d·q) computed in double;
 //  (c) single-threaded benchmark, old kernels (integer_old.c) vs new, at qwen2.5-0.5b's shapes;
-//  (d) single-threaded benchmark, AVX2 (level 1) vs AVX-512 VNNI (level 2), at the same shapes.
+//  (d) single-threaded benchmark, AVX2 (level 1) vs AVX-512 VNNI (level 2), at the same shapes;
+//  (e) persona_quantize_q8_level AVX2 bit-identical to the plain reference (ties, zeros,
+//      subnormals, ±inf, NaN); (f) its timing, plain vs AVX2 (with (c), or --quantize-bench).
 // Levels 2 and 3 are checked only where the CPU has their flags (level 3, AVX-VNNI, needs Intel).
 #include "persona_integer.h"
 #include <math.h>
@@ -343,6 +345,91 @@ static int check_bound(void) {
     return failures;
 }
 
+// MARK: (e) quantization: persona_quantize_q8_level at level 1 (AVX2) bit-identical to the plain one
+/// A block of 32 floats of kind `kind`: random at varied magnitudes, ties (k + 0.5 after scaling:
+/// amax 127 makes the inverse 1, amax 254 makes it 0.5), zeros, subnormals (amax so small that
+/// 127/amax is infinite, or the scale 0), huge values, and ±inf / NaN at a random place.
+static void quant_block(float *x, int kind) {
+    double mag = pow(10.0, (int)(next64() % 13) - 6);
+    for (int i = 0; i < 32; i++) {
+        switch (kind) {
+        case 0: x[i] = (float)((2 * unit() - 1) * mag); break;
+        case 1: x[i] = (float)((int)(next64() % 254) - 127) + 0.5f * (next64() & 1); x[0] = 127.0f; break;   // inverse 1
+        case 2: x[i] = (float)(2 * ((int)(next64() % 127) - 63) + 1); x[0] = -254.0f; break;                 // inverse 0.5, v = k + 0.5
+        case 3: x[i] = 0.0f * ((next64() & 1) ? 1 : -1); break;
+        case 4: { uint32_t bits = (uint32_t)(next64() % 0x800000) | (uint32_t)(next64() & 1) << 31; memcpy(&x[i], &bits, 4); break; }  // subnormal
+        case 5: x[i] = (float)((2 * unit() - 1) * 1e-38); break;
+        case 6: x[i] = (float)((2 * unit() - 1) * 3e38); break;
+        case 7: x[i] = (float)((2 * unit() - 1) * mag) * (float)(next64() % 3); break;
+        default: x[i] = (float)((2 * unit() - 1) * mag); break;
+        }
+    }
+    if (kind >= 8) {
+        static const float specials[3] = {INFINITY, -INFINITY, NAN};
+        x[next64() % 32] = specials[kind - 8];
+    }
+    if (kind == 0 && (next64() & 3) == 0) {   // an exact tie against a random amax: x = amax·(k + 0.5)/127 where exact
+        float amax = 0; for (int i = 0; i < 32; i++) if (fabsf(x[i]) > amax) amax = fabsf(x[i]);
+        float inverse = 127.0f / amax;
+        for (int i = 0; i < 32; i += 3) { float k = (float)((int)(next64() % 200) - 100) + 0.5f; float t = k / inverse; if (fabsf(t) <= amax) x[i] = t; }
+    }
+}
+
+static int check_quantize(void) {
+    if (!level_supported(1)) { printf("(e) quantize: skipped (no AVX2)\n"); return 0; }
+    static const int ns[] = {32, 64, 96, 800, 896, 4864, 40, 33};
+    int failures = 0, blocks_checked = 0;
+    for (int rep = 0; rep < 400; rep++) {
+        int n = ns[rep % 8], nb = n / 32;
+        float *x = malloc(sizeof(float) * n);
+        for (int b = 0; b < (n + 31) / 32; b++) {
+            float block[32]; quant_block(block, (int)(next64() % 11));
+            for (int i = 0; i < 32 && 32 * b + i < n; i++) x[32 * b + i] = block[i];
+        }
+        int8_t q0[4864], q1[4864]; float d0[152], d1[152]; int32_t s0[152], s1[152];
+        memset(q0, 0x55, sizeof q0); memset(q1, 0x55, sizeof q1);
+        persona_quantize_q8_level(x, n, q0, d0, s0, 0);
+        persona_quantize_q8_level(x, n, q1, d1, s1, 1);
+        if (memcmp(q0, q1, sizeof q0)) { if (failures < 3) fprintf(stderr, "  quantize MISMATCH q n=%d rep=%d\n", n, rep); failures++; }
+        for (int b = 0; b < nb; b++) {
+            blocks_checked++;
+            if (!same_bits(d0[b], d1[b]) || s0[b] != s1[b]) {
+                if (failures < 3) fprintf(stderr, "  quantize MISMATCH n=%d b=%d: d %.9g/%.9g s %d/%d\n", n, b, d0[b], d1[b], s0[b], s1[b]);
+                failures++;
+            }
+        }
+        free(x);
+    }
+    // Every tie of the inverse-1 and inverse-0.5 blocks once, both signs.
+    float x[256]; int8_t q0[256], q1[256]; float d0[8], d1[8]; int32_t s0[8], s1[8];
+    for (int i = 0; i < 256; i++) x[i] = (i % 32 == 0) ? 127.0f : (float)(i - 128) * 0.5f;
+    persona_quantize_q8_level(x, 256, q0, d0, s0, 0); persona_quantize_q8_level(x, 256, q1, d1, s1, 1);
+    if (memcmp(q0, q1, 256) || memcmp(d0, d1, sizeof d0) || memcmp(s0, s1, sizeof s0)) { fprintf(stderr, "  quantize MISMATCH ties\n"); failures++; }
+    printf("(e) quantize plain vs AVX2 (level 1): %d blocks (random, ties, zeros, subnormals, huge, ±inf, NaN): %s\n",
+           blocks_checked + 8, failures ? "FAIL" : "ok");
+    return failures;
+}
+
+static double now(void);
+static int compare_double(const void *a, const void *b);
+static void bench_quantize(void) {
+    printf("(f) quantize benchmark, plain (level 0) vs AVX2 (level 1), median of 15 interleaved runs (µs per call)\n");
+    static const int ns[] = {896, 4864};
+    for (int k = 0; k < 2; k++) {
+        int n = ns[k], calls = 4864 * 200 / n;
+        float *x = malloc(sizeof(float) * n); int8_t *q = malloc(n); float *d = malloc(sizeof(float) * n / 32); int32_t *s = malloc(4 * n / 32);
+        for (int i = 0; i < n; i++) x[i] = (float)((2 * unit() - 1) * 3.0);
+        double t0[15], t1[15];
+        for (int r = 0; r < 15; r++) {
+            double a = now(); for (int c = 0; c < calls; c++) persona_quantize_q8_level(x, n, q, d, s, 0); t0[r] = (now() - a) / calls;
+            a = now(); for (int c = 0; c < calls; c++) persona_quantize_q8_level(x, n, q, d, s, 1); t1[r] = (now() - a) / calls;
+        }
+        qsort(t0, 15, sizeof(double), compare_double); qsort(t1, 15, sizeof(double), compare_double);
+        printf("  n=%-5d plain %8.3f µs  AVX2 %8.3f µs  speedup %.2fx\n", n, 1e6 * t0[7], 1e6 * t1[7], t0[7] / t1[7]);
+        free(x); free(q); free(d); free(s);
+    }
+}
+
 // MARK: (c) benchmark
 static double now(void) { struct timespec t; clock_gettime(CLOCK_MONOTONIC, &t); return t.tv_sec + 1e-9 * t.tv_nsec; }
 static int compare_double(const void *a, const void *b) { double x = *(const double *)a, y = *(const double *)b; return x < y ? -1 : x > y; }
@@ -449,7 +536,7 @@ static void bench_vnni(int quick) {
 }
 
 int main(int argc, char **argv) {
-    int do_checks = 1, do_bench = 1, do_vnni = 1, quick = 0;
+    int do_checks = 1, do_bench = 1, do_vnni = 1, quick = 0, do_quant_bench = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--no-bench")) do_bench = do_vnni = 0;
         else if (!strcmp(argv[i], "--bench-only")) do_checks = 0;
@@ -457,6 +544,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--vnni")) do_bench = 0;            // checks + AVX2-vs-VNNI table only
         else if (!strcmp(argv[i], "--vnni-bench-only")) { do_checks = 0; do_bench = 0; }
         else if (!strcmp(argv[i], "--no-vnni-bench")) do_vnni = 0;
+        else if (!strcmp(argv[i], "--quantize-bench")) do_quant_bench = 1;   // (f) also when the other benchmarks are off
     }
     int failures = 0;
     if (do_checks) {
@@ -465,8 +553,10 @@ int main(int argc, char **argv) {
             else printf("(a) %s, level %d: skipped (this CPU lacks its flags)\n", level_name(level), level);
         }
         failures += check_bound();
+        failures += check_quantize();
         printf("checks: %s\n", failures ? "FAILED" : "all passed");
     }
+    if (do_bench || do_quant_bench) bench_quantize();
     if (do_bench) bench(quick);
     if (do_vnni) bench_vnni(quick);
     return failures ? 1 : 0;

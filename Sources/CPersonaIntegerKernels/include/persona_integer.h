@@ -60,6 +60,11 @@
 /// or an infinity gets d = NaN (its products are NaN, as the float path's would be).
 void persona_quantize_q8(const float *x, int n, int8_t *q, float *d, int32_t *s);
 
+/// persona_quantize_q8 at `level`: 0 the plain reference above, ≥ 1 AVX2 (needs avx2; x86-64
+/// only, elsewhere plain). Bit-identical to the plain function at every level (same scale and
+/// inverse, roundf's half-away-from-zero rounding, clamping, non-finite blocks and sums).
+void persona_quantize_q8_level(const float *x, int n, int8_t *q, float *d, int32_t *s, int level);
+
 /// Weight formats with integer kernels (ggml type ids).
 enum {
     PERSONA_INT_Q4_0 = 2, PERSONA_INT_Q4_1 = 3, PERSONA_INT_Q5_0 = 6, PERSONA_INT_Q5_1 = 7, PERSONA_INT_Q8_0 = 8,
