@@ -28,6 +28,20 @@ static inline float half_to_float(const uint8_t *p) {
     float f; memcpy(&f, &bits, 4); return f;
 }
 
+/// One block of 32 values whose scale is not zero but whose inverse 127/amax overflows to
+/// infinity (amax between about 2e-43 and 4e-37): x·inverse would be infinite and (int) of it
+/// undefined, so these rare blocks divide by the scale instead (|x / scale| ≤ 127 up to rounding,
+/// which the clamp takes). Both quantizers call this one function for such a block.
+static void quantize_tiny_block(const float *xb, float scale, int8_t *qb, int32_t *sb) {
+    int32_t sum = 0;
+    for (int i = 0; i < 32; i++) {
+        float t = roundf(xb[i] / scale);
+        int v = t > 127.0f ? 127 : (t < -127.0f ? -127 : (int)t);
+        qb[i] = (int8_t)v; sum += v;
+    }
+    *sb = sum;
+}
+
 void persona_quantize_q8(const float *x, int n, int8_t *q, float *d, int32_t *s) {
     for (int b = 0; b < n / 32; b++) {
         const float *xb = x + 32 * b;
@@ -37,6 +51,10 @@ void persona_quantize_q8(const float *x, int n, int8_t *q, float *d, int32_t *s)
             else { float a = fabsf(xb[i]); if (a > amax) amax = a; }
         }
         float scale = amax / 127.0f, inverse = scale != 0 ? 127.0f / amax : 0.0f;
+        if (finite && isinf(inverse)) {
+            quantize_tiny_block(xb, scale, q + 32 * b, s + b); d[b] = scale;
+            continue;
+        }
         int32_t sum = 0;
         for (int i = 0; i < 32; i++) {
             int v = finite ? (int)roundf(xb[i] * inverse) : 0;
@@ -590,10 +608,9 @@ VNNI512 static inline __attribute__((always_inline)) __m256i q5_0_unsigned_mask(
 /// persona_quantize_q8 with AVX2, 32 floats (4 registers) per block, bit-identical to the plain
 /// function: the same amax (max of |x|, order-free), the scale and inverse as the same scalar float
 /// ops, v = x·inverse, roundf as trunc(v) + copysign(1, v) where |v − trunc(v)| ≥ 0.5 (v − trunc(v)
-/// is exact), the conversion as cvttps2dq — x86's (int) of a float: out of range or NaN gives
-/// INT_MIN, which the clamp makes −127, as in the plain code (it happens when amax is so small that
-/// 127/amax is infinite) — then the clamp to ±127 and the int32 sum; a block with a NaN or an
-/// infinity gets q = 0, s = 0, d = NaN.
+/// is exact), the conversion as cvttps2dq (values are within ±128 here), then the clamp to ±127
+/// and the int32 sum; a block with a NaN or an infinity gets q = 0, s = 0, d = NaN, and a block
+/// whose 127/amax overflows goes through quantize_tiny_block, as in the plain code.
 AVX2 static void quantize_q8_avx2(const float *x, int n, int8_t *q, float *d, int32_t *s) {
     const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF)), inf = _mm256_set1_ps(INFINITY);
     const __m256 half = _mm256_set1_ps(0.5f), one = _mm256_set1_ps(1.0f), sign = _mm256_set1_ps(-0.0f);
@@ -614,6 +631,10 @@ AVX2 static void quantize_q8_avx2(const float *x, int n, int8_t *q, float *d, in
         m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
         float m = _mm_cvtss_f32(_mm_max_ss(m4, _mm_movehdup_ps(m4)));
         float scale = m / 127.0f, inverse = scale != 0 ? 127.0f / m : 0.0f;
+        if (isinf(inverse)) {
+            quantize_tiny_block(xb, scale, q + 32 * b, s + b); d[b] = scale;
+            continue;
+        }
         __m256 inv = _mm256_set1_ps(inverse);
         __m256i iv[4], sum = _mm256_setzero_si256();
         for (int j = 0; j < 4; j++) {

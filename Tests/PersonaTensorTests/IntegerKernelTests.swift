@@ -56,6 +56,8 @@ final class IntegerKernelTests: XCTestCase {
         for i in 32..<64 { x[i] = 0 }
         for i in 64..<96 { x[i] = Float.leastNonzeroMagnitude * Float(i - 80) }
         x[100] = .infinity; x[140] = -.infinity; x[170] = .nan; x[200] = 3e38
+        // Row 1, block 0: amax 1e-39, whose 127/amax overflows a float.
+        for i in 0..<32 { x[columns + i] = 1e-39 * Float(i - 16) / 16 }
         try XCTSkipIf(IntegerKernelLevel.supported == [.plain], "this processor has no SIMD quantizer")
         let plain = x.withUnsafeBufferPointer { QuantizedActivations($0.baseAddress!, count: count, columns: columns, level: .plain) }
         for level in IntegerKernelLevel.supported where level != .plain {
@@ -72,6 +74,12 @@ final class IntegerKernelTests: XCTestCase {
                 Array(UnsafeBufferPointer(start: plain.sums, count: blocks)), "\(level) sums")
         }
         XCTAssert(plain.scales[3].isNaN && plain.scales[4].isNaN && plain.scales[5].isNaN, "blocks with inf or NaN have d = NaN")
+        // The tiny block keeps its shape (it once came out all −127: (int) of an infinity).
+        let tiny = (0..<32).map { plain.values[columns + $0] }
+        XCTAssertEqual(tiny.first, -127)
+        XCTAssertEqual(tiny[16], 0)
+        XCTAssertEqual(tiny.last, Int8((127.0 * 15 / 16).rounded()))
+        XCTAssertEqual(plain.sums[columns / 32], tiny.reduce(0) { $0 + Int32($1) })
     }
 
     /// The stated bound of the integer path against float32: with x̂ = d·q the quantized activation

@@ -56,8 +56,10 @@
 #define PERSONA_INTEGER_H
 #include <stdint.h>
 
-/// Quantizes `n` floats (n a multiple of 32) into q[n], d[n/32], s[n/32]. A block holding a NaN
-/// or an infinity gets d = NaN (its products are NaN, as the float path's would be).
+/// Quantizes `n` floats (n a multiple of 32) into q[n], d[n/32], s[n/32]: per block d = amax/127,
+/// q = roundf(x · (127/amax)) clamped to ±127 (all 0 when amax is 0). A block holding a NaN or an
+/// infinity gets d = NaN (its products are NaN, as the float path's would be); a block so small that
+/// 127/amax overflows (amax ≈ 2e-43 … 4e-37) gets q = roundf(x / d) instead.
 void persona_quantize_q8(const float *x, int n, int8_t *q, float *d, int32_t *s);
 
 /// persona_quantize_q8 at `level`: 0 the plain reference above, ≥ 1 AVX2 (needs avx2; x86-64
