@@ -82,6 +82,15 @@ LEVEL_TILE void L(tile_q5_K)(TILE_ARGS, const int WR, const int AR) { K4_TILE }
 #undef K4_QS
 #undef K4_HIGH
 
+/// Q6_K sub-block j (32 values) of the super-block at p as unsigned 6-bit values 0..63: the low
+/// nibbles from ql, the two high bits from qh (ggml's layout).
+LEVEL_TILE __m256i L(q6_K_unsigned)(const uint8_t *p, const int j, const __m256i low, const __m256i three) {
+    __m256i lq = load32(p + 64 * (j / 4) + 32 * (j & 1));
+    lq = (j % 4) >= 2 ? _mm256_and_si256(_mm256_srli_epi16(lq, 4), low) : _mm256_and_si256(lq, low);
+    __m256i hq = _mm256_and_si256(_mm256_srli_epi16(load32(p + 128 + 32 * (j / 4)), 2 * (j % 4)), three);
+    return _mm256_or_si256(lq, _mm256_slli_epi16(hq, 4));
+}
+
 LEVEL_TILE void L(tile_q6_K)(TILE_ARGS, const int WR, const int AR) {
     TILE_BEGIN
     const __m256i low = _mm256_set1_epi8(0x0F), three = _mm256_set1_epi8(3), offset = _mm256_set1_epi8(32);
@@ -96,10 +105,7 @@ LEVEL_TILE void L(tile_q6_K)(TILE_ARGS, const int WR, const int AR) {
         UNROLL for (int i = 0; i < WR; i++) { \
             const uint8_t *p = w + i * rb + 210 * k; const int8_t *sc = (const int8_t *)(p + 192); \
             if (j < 4 || j == 7) PREFETCH_NEXT(p + (j == 7 ? 192 : 64 * j)); \
-            __m256i lq = load32(p + 64 * (j / 4) + 32 * (j & 1)); \
-            lq = (j % 4) >= 2 ? _mm256_and_si256(_mm256_srli_epi16(lq, 4), low) : _mm256_and_si256(lq, low); \
-            __m256i hq = _mm256_and_si256(_mm256_srli_epi16(load32(p + 128 + 32 * (j / 4)), 2 * (j % 4)), three); \
-            u[i] = _mm256_or_si256(lq, _mm256_slli_epi16(hq, 4)); \
+            u[i] = L(q6_K_unsigned)(p, j, low, three); \
             scale[i] = SCALE2(sc[2 * j], sc[2 * j + 1]); \
         } \
         UNROLL for (int a = 0; a < AR; a++) { \
@@ -113,10 +119,7 @@ LEVEL_TILE void L(tile_q6_K)(TILE_ARGS, const int WR, const int AR) {
         UNROLL for (int i = 0; i < WR; i++) { \
             const uint8_t *p = w + i * rb + 210 * k; const int8_t *sc = (const int8_t *)(p + 192); \
             if (j < 4 || j == 7) PREFETCH_NEXT(p + (j == 7 ? 192 : 64 * j)); \
-            __m256i lq = load32(p + 64 * (j / 4) + 32 * (j & 1)); \
-            lq = (j % 4) >= 2 ? _mm256_and_si256(_mm256_srli_epi16(lq, 4), low) : _mm256_and_si256(lq, low); \
-            __m256i hq = _mm256_and_si256(_mm256_srli_epi16(load32(p + 128 + 32 * (j / 4)), 2 * (j % 4)), three); \
-            v[i] = _mm256_sub_epi8(_mm256_or_si256(lq, _mm256_slli_epi16(hq, 4)), offset); \
+            v[i] = _mm256_sub_epi8(L(q6_K_unsigned)(p, j, low, three), offset); \
             av[i] = _mm256_abs_epi8(v[i]); \
             scale[i] = SCALE2(sc[2 * j], sc[2 * j + 1]); \
         } \

@@ -91,7 +91,7 @@ public enum IntegerKernelLevel: Int32, Sendable, CaseIterable, CustomStringConve
         guard fused >= .avx2 else { return [.plain] }
         var levels: [IntegerKernelLevel] = [.plain, .avx2]
         #if arch(x86_64)
-            let flags = FusedSupport.x86Flags()
+            let flags = FusedSupport.x86FlagSet
             if fused >= .avx512, flags.isSuperset(of: ["avx512_vnni", "avx512vl", "avx512bw"]) { levels.append(.avx512vnni) }
             if flags.contains("avx_vnni") { levels.append(.avxvnni) }
         #endif

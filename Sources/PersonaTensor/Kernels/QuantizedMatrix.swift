@@ -164,7 +164,7 @@ public enum FusedSupport {
     /// The levels this processor can run, slowest first (always contains `.plain`).
     public static let supported: [KernelLevel] = {
         #if arch(x86_64)
-            let flags = x86Flags()
+            let flags = x86FlagSet
             let avx2: Set<Substring> = ["avx", "avx2", "fma", "f16c", "bmi1", "bmi2", "abm", "movbe"]
             guard flags.isSuperset(of: avx2) else { return [.plain] }
             guard flags.isSuperset(of: ["avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl"]) else { return [.plain, .avx2] }
@@ -200,8 +200,11 @@ public enum FusedSupport {
         supported.last(where: { $0 <= wanted }) ?? .plain
     }
 
+    /// The "flags" line of /proc/cpuinfo, read once for every kernel family's choice.
+    static let x86FlagSet: Set<Substring> = x86Flags()
+
     /// The "flags" line of /proc/cpuinfo (empty when it cannot be read: no fused kernels).
-    static func x86Flags() -> Set<Substring> {
+    private static func x86Flags() -> Set<Substring> {
         guard let file = fopen("/proc/cpuinfo", "r") else { return [] }
         defer { fclose(file) }
         var line: UnsafeMutablePointer<CChar>? = nil
