@@ -142,7 +142,7 @@ let package = Package(
         .target(name: "PipelineTestSupport", dependencies: ["PersonaCore", .product(name: "Crypto", package: "swift-crypto")], path: "Tests/PipelineTestSupport"),
         .executableTarget(name: "pipeline-testhost", dependencies: ["PersonaCore", "PipelineTestSupport"], path: "Tests/PipelineTestHost"),
         // Plugin tests dlopen the built libraries; they must not link plugin targets.
-        .testTarget(name: "PluginTests", dependencies: ["PersonaCore", "PersonaABI", "PersonaTestSupport"]),
+        .testTarget(name: "PluginTests", dependencies: ["PersonaCore", "PersonaABI", "PersonaTensor", "PersonaTestSupport"]),
         // The `openai` autorater's scoring core (plain Swift; the plugin library wraps it). Plugin code:
         // no host module depends on it (its HTTP is PersonaHTTP's); only the plugin and the tests below.
         .target(name: "OpenAIJudgeCore", dependencies: ["PersonaHTTP"], path: "Plugins/OpenAIAutorater/Core"),

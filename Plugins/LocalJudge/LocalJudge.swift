@@ -159,9 +159,12 @@ final class LocalJudge: AutoraterPlugin {
             throw PluginError(PERSONA_ERROR_INTERNAL, "local-judge: \(n) tokenizes to nothing")
         }
         tree = ContextTree(numbers: numbers, refusal: refusalTokens)
-        // The model's identity without its path (a moved file is the same judge).
+        // The model's identity without its path (a moved file is the same judge). Its arithmetic
+        // is part of it when fast: the exact one is left out, as before hosts reported one, so
+        // scores cached with it keep their identity.
         var described = (try? JSONSerialization.jsonObject(with: Data(((try? model.describe()) ?? "{}").utf8))) as? [String: Any] ?? [:]
         described["path"] = nil
+        if described["arithmetic"] as? String == "exact" { described["arithmetic"] = nil }
         let description = (try? JSONSerialization.data(withJSONObject: described, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         identity =
             "local-judge \(Self.version) model=\(description) rule=whole-number-exact,prune=\(Self.pruneBelow),end=non-digit,min-mass=\(minimumNumberMass)"

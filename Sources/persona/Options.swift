@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import PersonaCore
 import PersonaModel
+import PersonaTensor
 
 /// A failure found while a command runs (a missing file, a plugin's bad reply): printed as
 /// "Error: …" without the usage lines a `ValidationError` (a wrong option) adds.
@@ -16,18 +17,23 @@ struct ArithmeticOptions: ParsableArguments {
     @Flag(help: "float32 products of exactly dequantized weights: reproduces the Hugging Face reference (slower).")
     var exact = false
 
-    @Flag(help: "int8 activations and integer products (llama.cpp's arithmetic): faster, every layer within cosine 0.999 of the reference.")
+    @Flag(
+        help:
+            "int8 activations and integer products (llama.cpp's arithmetic; the default unless PERSONA_ARITHMETIC=exact): faster, every layer within cosine 0.999 of the reference."
+    )
     var fast = false
 
     func validate() throws {
         if exact && fast { throw ValidationError("--exact and --fast exclude each other") }
     }
 
-    /// Sets the library's PERSONA_ARITHMETIC for this process, before any model is loaded (every
-    /// model, the judge's included, reads it once).
+    /// The arithmetic the flags name (nil: neither given).
+    var chosen: Arithmetic? { exact ? .exact : fast ? .fast : nil }
+
+    /// Makes the flags' choice the library's default for this process, before any model is
+    /// loaded (every model made afterwards, the judge's included, computes with it).
     func apply() {
-        if exact { setenv("PERSONA_ARITHMETIC", "exact", 1); unsetenv("PERSONA_EXACT") }
-        if fast { setenv("PERSONA_ARITHMETIC", "fast", 1); unsetenv("PERSONA_EXACT") }
+        if let chosen { Arithmetic.select(chosen) }
     }
 }
 

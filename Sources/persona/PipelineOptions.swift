@@ -7,6 +7,7 @@ import Foundation
 import PersonaCore
 import PersonaModel
 import PersonaRemote
+import PersonaTensor
 
 /// The run directory, model, traits and judge.
 struct RunOptions: ParsableArguments {
@@ -190,6 +191,8 @@ struct PipelineOptions: ParsableArguments {
     )
     var searchCoeffs: String?
 
+    @OptionGroup var arithmetic: ArithmeticOptions
+
     @Option(name: .customLong("max-kl"), help: "The search's coherence floor: the largest KL per token (nats) a chosen point may cost (default 0.5).")
     var maxKL: Double?
 
@@ -252,7 +255,9 @@ struct PipelineOptions: ParsableArguments {
             let unit = coefficientUnit.flatMap(CoefficientUnit.init(rawValue:)) ?? .norm
             s.coefficientUnit = unit
             if unit == .norm { s.coefficients = Self.defaultNormCoefficients }
+            s.arithmetic = Arithmetic.default
         }
+        if let chosen = arithmetic.chosen { s.arithmetic = chosen }
         if let questions { s.questions = questions }
         if let evaluationQuestions { s.evaluationQuestions = evaluationQuestions }
         if let samples { s.samples = samples }
@@ -299,7 +304,13 @@ struct PipelineContext {
         let packs = try PipelineEnvironment.loadPacks(names: try run.traitNames(stored: stored), warn: progress.warn)
         let modelArgument = run.modelArgument(stored: stored)
         let engineSetting = try run.engineSetting(stored: stored)
-        progress.log("run \(directory): model \(modelArgument), traits \(packs.map(\.name).joined(separator: ", "))")
+        // The run's arithmetic (a stored run keeps its own; nil is exact, see PipelineSettings)
+        // becomes the process's before the model and the judge load.
+        let arithmetic = settings.arithmetic ?? .exact
+        Arithmetic.select(arithmetic)
+        progress.log(
+            "run \(directory): model \(modelArgument), traits \(packs.map(\.name).joined(separator: ", ")), arithmetic \(arithmetic.rawValue)"
+                + (options.arithmetic.chosen == nil && stored != nil ? " (the run's; --exact or --fast changes it)" : ""))
         let model = try LanguageModel(modelArgument)
         let engine = try RunOptions.makeEngine(engineSetting, model: model)
         if let engine {

@@ -57,6 +57,7 @@ struct SearchCommand: ParsableCommand {
     var out: String?
 
     @OptionGroup var projection: ProjectionOptions
+    @OptionGroup var arithmetic: ArithmeticOptions
 
     func validate() throws {
         guard ["written", "prompted"].contains(source) else { throw ValidationError("--source \(source): expected written or prompted") }
@@ -89,6 +90,7 @@ struct SearchCommand: ParsableCommand {
         let names = traits.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
         if vector != nil, names.count != 1 { throw ValidationError("--vector belongs to one trait; name one with --traits") }
         let packs = try PipelineEnvironment.loadPacks(names: names)
+        arithmetic.apply()
         let lm = try LanguageModel(model)
         let n = lm.config.layerCount
         let sets = try layers.map(Self.layerSets) ?? Pipeline.defaultSearchLayers(layerCount: n).map { [$0] }
@@ -113,7 +115,7 @@ struct SearchCommand: ParsableCommand {
                 if let out {
                     let url = URL(fileURLWithPath: out).appendingPathComponent("\(pack.name)_written.safetensors")
                     try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-                    try WrittenContrast.file(rows: rows, trait: pack.name, modelFingerprint: lm.fingerprint, extractionIndices: extraction).write(to: url)
+                    try WrittenContrast.file(rows: rows, trait: pack.name, model: lm, extractionIndices: extraction).write(to: url)
                 }
             }
             // Projection interventions (--ablate refusal, --cap) hold at every searched point and in the

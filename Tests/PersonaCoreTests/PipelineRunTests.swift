@@ -314,6 +314,18 @@ final class PipelineRunTests: XCTestCase {
         let stored = try XCTUnwrap(try RunStore.open(runDirectory: run, readOnly: true).info("run", as: RunInfo.self)).settings
         XCTAssertEqual(stored.coefficientUnit, .norm)
         XCTAssertEqual(stored.coefficients, [-0.2, -0.1, 0, 0.1, 0.2, 0.3])
+        // A new run computes on the fast arithmetic (the default) and records it. The arithmetic is
+        // part of every answer's key: --exact computes every answer again, and the run keeps it.
+        XCTAssertEqual(stored.arithmetic, .fast)
+        let exact = try persona(["stage", "generate", "--run", run, "--exact"])
+        XCTAssertEqual(exact.status, 0, exact.stderr)
+        XCTAssert(exact.stderr.contains("generate grumpy: 10 computed, 0 reused"), exact.stderr)
+        XCTAssert(exact.stderr.contains("arithmetic exact"), exact.stderr)
+        let keeps = try persona(["stage", "generate", "--run", run])
+        XCTAssert(keeps.stderr.contains("arithmetic exact (the run's"), keeps.stderr)
+        XCTAssert(keeps.stderr.contains("generate grumpy: 0 computed, 10 reused"), keeps.stderr)
+        let storedExact = try XCTUnwrap(try RunStore.open(runDirectory: run, readOnly: true).info("run", as: RunInfo.self)).settings
+        XCTAssertEqual(storedExact.arithmetic, .exact)
         let judge = try persona(["stage", "judge", "--run", run, "--judge", "no-such-judge"])
         XCTAssertNotEqual(judge.status, 0)
         XCTAssert(judge.stderr.contains("judge plugin 'no-such-judge' was not found"), judge.stderr)

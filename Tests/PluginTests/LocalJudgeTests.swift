@@ -6,6 +6,7 @@ import Foundation
 import XCTest
 import PersonaTestSupport
 import PersonaModel
+import PersonaTensor
 @testable import PersonaCore
 
 final class LocalJudgeTests: XCTestCase {
@@ -16,12 +17,57 @@ final class LocalJudgeTests: XCTestCase {
         Reply REFUSAL if you cannot judge. Otherwise reply with a number from 0 (polite) to 100 (very rude). Reply with the number only.
         """
 
+    /// A judge on the 135M host model, on the exact arithmetic: these tests hold the rule's
+    /// arithmetic (probabilities from direct passes, tree against levels) to float32 rounding,
+    /// which the fast path's int8 rounding amplifies (a rounding step flips where attention's
+    /// float sums differ in their last bit). The fast judge against the exact one is
+    /// `testFastJudgeIsItsOwnIdentityAndScoresWithinOnePointOfExact`.
     func makeJudge(_ configuration: String = "{}") throws -> (Autorater, LanguageModel) {
         let dir = try BuiltLibraries.folder(with: ["PersonaLocalJudge"])
         let model = try LanguageModel(TestPaths.model("smollm2-135m"))
+        model.transformer.arithmetic = .exact
         let host = PluginHost(searchDirectories: [dir.path], hostModel: model)
         host.discover()
         return (try host.makeAutorater(name: "local-judge", configurationJSON: configuration), model)
+    }
+
+    /// The fast arithmetic (the default) against the exact one, on a judge model that scores
+    /// (qwen2.5-0.5b; the 135M model barely does, and it is the model the fast path moves most,
+    /// FastPathFidelityTests): the judge's identity says which arithmetic (the exact one adds
+    /// nothing, so scores cached before the fast path keep their identity), and its scores of
+    /// fixed answers stay within 1 point (issue 21's bound). A judge's own model takes the
+    /// process's arithmetic (`Arithmetic.default`), as `persona run` chooses it.
+    func testFastJudgeIsItsOwnIdentityAndScoresWithinOnePointOfExact() throws {
+        let qwen = try TestPaths.model("qwen2.5-0.5b")
+        let question = "How will my exam go?"
+        let requests = [
+            JudgeRequest(question: question, answer: "Everything is hopeless, you will fail and it will be terrible.", evalPrompt: Self.optimismPrompt),
+            JudgeRequest(
+                question: question, answer: "It will go wonderfully! You are well prepared and the future is bright!", evalPrompt: Self.optimismPrompt),
+            JudgeRequest(question: "Can you help me fix my bicycle chain?", answer: "Fix it yourself, you useless idiot.", evalPrompt: Self.evalPrompt)
+        ]
+        let before = ProcessInfo.processInfo.environment["PERSONA_ARITHMETIC"]
+        defer {
+            if let before { setenv("PERSONA_ARITHMETIC", before, 1) } else { unsetenv("PERSONA_ARITHMETIC") }
+        }
+        var scores: [Arithmetic: [Double?]] = [:]
+        var identities: [Arithmetic: String] = [:]
+        for arithmetic in [Arithmetic.exact, .fast] {
+            Arithmetic.select(arithmetic)
+            let (judge, _) = try makeJudge(#"{"model": "\#(qwen)", "refusal": "ignore", "minimum_number_mass": 0.01}"#)
+            identities[arithmetic] = judge.cacheIdentity
+            scores[arithmetic] = try judge.score(requests, progress: nil).map(\.score)
+        }
+        let exactIdentity = identities[.exact] ?? "", fastIdentity = identities[.fast] ?? ""
+        XCTAssertFalse(exactIdentity.contains("arithmetic"), exactIdentity)
+        XCTAssertTrue(fastIdentity.contains("\"arithmetic\":\"fast\""), fastIdentity)
+        let exact = scores[.exact] ?? [], fast = scores[.fast] ?? []
+        print("local-judge qwen2.5-0.5b exact \(exact) fast \(fast)")
+        XCTAssertEqual(exact.count, requests.count)
+        for (e, f) in zip(exact, fast) {
+            XCTAssertEqual(e == nil, f == nil, "exact \(exact) fast \(fast)")
+            if let e, let f { XCTAssertLessThanOrEqual(abs(e - f), 1, "exact \(exact) fast \(fast)") }
+        }
     }
 
     /// Prints and checks the invariants of a verdict.
@@ -205,11 +251,13 @@ final class LocalJudgeTests: XCTestCase {
 
     func testTreePathEqualsTheLevelByLevelPathOnThe135MModel() throws {
         let model = try LanguageModel(TestPaths.model("smollm2-135m"))
+        model.transformer.arithmetic = .exact  // see makeJudge
         try assertTreeEqualsLevels(model: model, Self.fixedRequests, label: "135M")
     }
 
     func testTreePathEqualsTheLevelByLevelPathOnQwen() throws {
         let model = try LanguageModel(TestPaths.model("qwen2.5-0.5b"))
+        model.transformer.arithmetic = .exact  // see makeJudge
         try assertTreeEqualsLevels(model: model, Array(Self.fixedRequests.prefix(3)), label: "qwen2.5-0.5b")
     }
 

@@ -242,8 +242,9 @@ typedef struct persona_host_services {
 
     /**
      * What identifies the model: a JSON object {"name", "path", "fingerprint", "architecture",
-     * "layers", "hidden_size", "vocab_size"} ("fingerprint" changes when the model file does; use
-     * it in cache identities). *out_json: NUL-terminated, host-allocated, release with
+     * "layers", "hidden_size", "vocab_size", "arithmetic"} ("fingerprint" changes when the model
+     * file does; "arithmetic" is "exact" or "fast", the arithmetic its results come from, absent
+     * from hosts older than it; use both in cache identities). *out_json: NUL-terminated, host-allocated, release with
      * free_buffer; *out_length its length without the NUL.
      */
     int32_t (*model_describe)(void *host_context, persona_model *model, char **out_json, size_t *out_length, persona_error *error);

@@ -41,7 +41,7 @@ extension Pipeline {
         let set = try set ?? RequestContrastSet.load(path: refusalRequestSetPath)
         let setHash = String(SHA256.hex(Data((set.harmful + ["\u{0}"] + set.harmless).joined(separator: "\n").utf8)).prefix(16))
         let key = CacheKey.make(
-            ["vector-v1", fingerprint, "refusal", setHash, Self.refusalMethod]
+            ["vector-v1", modelKey, "refusal", setHash, Self.refusalMethod]
                 + (refusalCandidateLayers.map { ["candidates", $0.map(String.init).joined(separator: ",")] } ?? []))
         let vector: VectorRecord
         if let stored = try store.vector(key: key) {
@@ -66,9 +66,9 @@ extension Pipeline {
         try TraitVectors(
             rows: vector.rows,
             metadata: [
-                "persona.trait": "refusal", "persona.method": Self.refusalMethod, "persona.model": fingerprint,
+                "persona.trait": "refusal", "persona.method": Self.refusalMethod,
                 RefusalDirection.directionLayerKey: String(row), "persona.layers": "block-output"
-            ]
+            ].merging(model.vectorMetadata) { a, _ in a }
         )
         .write(to: path)
         return (vector, row)

@@ -57,12 +57,12 @@ extension Pipeline {
     }
 
     static func behaviorKey(
-        fingerprint: String, pack: LoadedPack, vectorKey: String, layer: Int, coefficient: Double, positions: SteeringPositions,
+        modelKey: String, pack: LoadedPack, vectorKey: String, layer: Int, coefficient: Double, positions: SteeringPositions,
         unitKey: [String] = [], ablationKey: [String] = []
     ) -> String {
         CacheKey.make(
             [
-                "behavior-v1", fingerprint, pack.pack.behaviorItemsHash, "length-normalized-loglik",
+                "behavior-v1", modelKey, pack.pack.behaviorItemsHash, "length-normalized-loglik",
                 coefficient == 0 ? "unsteered" : vectorKey, coefficient == 0 ? "-" : "\(layer)", CacheKey.number(coefficient),
                 coefficient == 0 ? "-" : positions.rawValue
             ] + (coefficient == 0 ? [] : unitKey) + ablationKey)
@@ -84,7 +84,7 @@ extension Pipeline {
         let ablation = try steeringAblation()
         let keys = settings.coefficients.map {
             Self.behaviorKey(
-                fingerprint: fingerprint, pack: pack, vectorKey: vector.key, layer: layer, coefficient: $0, positions: settings.positions,
+                modelKey: modelKey, pack: pack, vectorKey: vector.key, layer: layer, coefficient: $0, positions: settings.positions,
                 unitKey: coefficientUnitKey, ablationKey: ablation?.key ?? [])
         }
         let stored = try keys.map { try store.behaviorResult(key: $0) }

@@ -1,6 +1,7 @@
 // Stages 1–4: contrastive generation, judging, pair filtering and vector extraction.
 //
-// Cache keys: an extraction answer's key covers the model fingerprint, the pack's content hash,
+// Cache keys: an extraction answer's key covers the model's identity (fingerprint and arithmetic:
+// `Pipeline.modelKey`), the pack's content hash,
 // the item's coordinates (question, instruction, polarity, sample), the length and sampling
 // parameters and the run seed; a score's key covers the answer key, the eval prompt and the judge's
 // cache identity; a filter run's key covers every answer and score key it read plus the
@@ -29,7 +30,7 @@ extension Pipeline {
                         let remote = generatesRemotely(steeringStage: false)
                         let key = CacheKey.make(
                             [
-                                "answer-v1", fingerprint, pack.contentHash, "extraction", "\(q)", "\(i)", polarity.rawValue, "\(s)",
+                                "answer-v1", modelKey, pack.contentHash, "extraction", "\(q)", "\(i)", polarity.rawValue, "\(s)",
                                 "\(settings.maxTokens)", CacheKey.number(settings.temperature), CacheKey.number(settings.topP),
                                 String(settings.seed)
                             ] + engineKeyParts(remote: remote))
@@ -351,9 +352,9 @@ extension Pipeline {
             try TraitVectors(
                 rows: v.rows,
                 metadata: [
-                    "persona.trait": pack.name, "persona.method": method.rawValue, "persona.model": fingerprint,
+                    "persona.trait": pack.name, "persona.method": method.rawValue,
                     "persona.pairs": String(v.pairCount), "persona.layers": "block-output"
-                ]
+                ].merging(model.vectorMetadata) { a, _ in a }
             )
             .write(to: URL(fileURLWithPath: path))
             out[method] = v

@@ -9,6 +9,7 @@
 import Crypto
 import Foundation
 import PersonaModel
+import PersonaTensor
 
 /// What the store remembers about a trait's latest results (the report reads it).
 public struct TraitState: Codable, Equatable, Sendable {
@@ -140,6 +141,9 @@ public final class Pipeline {
     }
 
     var fingerprint: String { model.fingerprint }
+    /// The model's part of every cache key: its fingerprint, and its arithmetic when it computes in
+    /// integers (`LanguageModel.computeIdentity`). Records name the weights by `fingerprint`.
+    var modelKey: String { model.computeIdentity }
     var layerCount: Int { model.config.layerCount }
 
     /// What the user named the model with (recorded in the run).
@@ -173,6 +177,10 @@ public final class Pipeline {
     public func recordRun(traits: [String], sources: [String: String] = [:]) throws {
         let previous = try store.info("run", as: RunInfo.self)
         let formatter = ISO8601DateFormatter()
+        // The arithmetic recorded is the one the model computes with (a resumed run selects it).
+        var settings = settings
+        let used = model.transformer.effectiveArithmetic
+        if (settings.arithmetic ?? .exact) != used { settings.arithmetic = used }
         let info = RunInfo(
             name: URL(fileURLWithPath: runDirectory).lastPathComponent, model: model.displayName, modelFingerprint: fingerprint,
             layerCount: layerCount, judge: judge?.cacheIdentity ?? previous?.judge ?? "",

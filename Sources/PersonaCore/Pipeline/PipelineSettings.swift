@@ -3,6 +3,7 @@
 // fast things run (`batchSize`) do not.
 import Foundation
 import PersonaModel
+import PersonaTensor
 
 /// How a trait vector is computed from the kept answers' activations.
 public enum VectorMethod: String, Codable, Sendable, CaseIterable {
@@ -60,6 +61,11 @@ public struct PipelineSettings: Codable, Equatable, Sendable {
     /// search, the behavioural measure): `refusal` = the run's refusal direction at every block
     /// (Pipeline/AblationStage.swift); nil = none.
     public var ablate: String?
+    /// The arithmetic the run's model and judge compute with (DESIGN.md, "Arithmetic: exact and
+    /// fast"); nil = exact, what every run stored before the fast arithmetic existed used. The
+    /// command line chooses it before it loads the models (a new run takes `Arithmetic.default`);
+    /// the stages' cache keys follow the model's own arithmetic (`LanguageModel.computeIdentity`).
+    public var arithmetic: Arithmetic?
 
     public init() {}
 

@@ -23,7 +23,7 @@ extension Pipeline {
     public func residualNorms(_ pack: LoadedPack) throws -> ResidualNormRecord {
         let count = settings.questions ?? pack.pack.questions.extraction.count
         let questions = Array(pack.pack.questions.extraction.prefix(count))
-        let key = CacheKey.make(["residual-norms-v1", fingerprint, pack.contentHash, "\(questions.count)", "positions>=1"])
+        let key = CacheKey.make(["residual-norms-v1", modelKey, pack.contentHash, "\(questions.count)", "positions>=1"])
         if let stored = try store.info("residual-norms." + key, as: ResidualNormRecord.self) {
             try store.setInfo(Self.latestResidualNormsKey(trait: pack.name), json: stored)
             return stored

@@ -56,7 +56,7 @@ extension Pipeline {
         let items = pack.pack.behaviorItems ?? []
         let extraction = try WrittenContrast.extractionIndices(of: pack.pack)
         let filterKey = "written:" + extraction.map(String.init).joined(separator: ",")
-        let key = CacheKey.make(["vector-v1", fingerprint, pack.pack.behaviorItemsHash, WrittenContrast.method, filterKey])
+        let key = CacheKey.make(["vector-v1", modelKey, pack.pack.behaviorItemsHash, WrittenContrast.method, filterKey])
         let vector: VectorRecord
         if let stored = try store.vector(key: key) {
             vector = stored
@@ -70,7 +70,7 @@ extension Pipeline {
         }
         let path = URL(fileURLWithPath: runDirectory).appendingPathComponent("vectors/\(pack.name)_\(WrittenContrast.method).safetensors")
         try FileManager.default.createDirectory(at: path.deletingLastPathComponent(), withIntermediateDirectories: true)
-        try WrittenContrast.file(rows: vector.rows, trait: pack.name, modelFingerprint: fingerprint, extractionIndices: extraction).write(to: path)
+        try WrittenContrast.file(rows: vector.rows, trait: pack.name, model: model, extractionIndices: extraction).write(to: path)
         return vector
     }
 

@@ -46,13 +46,13 @@ extension Pipeline {
             let spec: SteeringSpec?
             if coefficient == 0 {
                 key = CacheKey.make(
-                    ["answer-v1", fingerprint, pack.contentHash, "baseline", "\(q)"] + steerSamplingKey + engineKeyParts(remote: remote)
+                    ["answer-v1", modelKey, pack.contentHash, "baseline", "\(q)"] + steerSamplingKey + engineKeyParts(remote: remote)
                         + ablationKey)
                 spec = nil
             } else {
                 key = CacheKey.make(
                     [
-                        "answer-v1", fingerprint, pack.contentHash, "steered", "\(q)", vector.key, "\(layer)",
+                        "answer-v1", modelKey, pack.contentHash, "steered", "\(q)", vector.key, "\(layer)",
                         CacheKey.number(coefficient), settings.positions.rawValue
                     ] + unitKey + steerSamplingKey
                         + engineKeyParts(remote: remote) + ablationKey)
@@ -226,7 +226,7 @@ extension Pipeline {
                 let sampling = steerSampling(pack, question: q)
                 let remote = generatesRemotely(steeringStage: false)
                 let key = CacheKey.make(
-                    ["answer-v1", fingerprint, pack.contentHash, "prompted", "\(q)", "\(i)", polarity.rawValue] + steerSamplingKey
+                    ["answer-v1", modelKey, pack.contentHash, "prompted", "\(q)", "\(i)", polarity.rawValue] + steerSamplingKey
                         + engineKeyParts(remote: remote))
                 let record = AnswerRecord(
                     key: key, kind: .prompted, trait: p.name, questionIndex: q, question: question, instructionIndex: i,

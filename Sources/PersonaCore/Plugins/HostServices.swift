@@ -167,7 +167,7 @@ final class HostServicesProvider {
             let object: [String: Any] = [
                 "name": m.displayName, "path": m.source.path, "fingerprint": m.fingerprint,
                 "architecture": c.architecture, "layers": c.layerCount, "hidden_size": c.hiddenSize,
-                "vocab_size": c.vocabularySize
+                "vocab_size": c.vocabularySize, "arithmetic": m.transformer.effectiveArithmetic.rawValue
             ]
             let data = (try? JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])) ?? Data("{}".utf8)
             let bytes = Array(data)

@@ -202,8 +202,8 @@ public enum RefusalDirection {
         let vectors = TraitVectors(
             rows: rows,
             metadata: [
-                "persona.trait": set.name, "persona.method": "prompt_last", "persona.model": model.fingerprint
-            ])
+                "persona.trait": set.name, "persona.method": "prompt_last"
+            ].merging(model.vectorMetadata) { a, _ in a })
         let prompts = try set.harmful.map { try model.chatPrompt(user: $0) }
         let tokens = refusalTokens(model.tokenizer)
         let baseline = try refusalScore(prompts: prompts, refusalTokens: tokens, model: model, hooks: [])

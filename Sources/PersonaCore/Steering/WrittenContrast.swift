@@ -34,14 +34,14 @@ public enum WrittenContrast {
 
     /// A written-contrast vector as a vector file: every writer of one (`persona run`, `persona
     /// search --out`) sets the same metadata.
-    public static func file(rows: [[Float]], trait: String, modelFingerprint: String, extractionIndices: [Int]) -> TraitVectors {
+    public static func file(rows: [[Float]], trait: String, model: LanguageModel, extractionIndices: [Int]) -> TraitVectors {
         TraitVectors(
             rows: rows,
             metadata: [
-                "persona.trait": trait, "persona.method": method, "persona.model": modelFingerprint,
+                "persona.trait": trait, "persona.method": method,
                 "persona.source": "written", "persona.items": extractionIndices.map(String.init).joined(separator: ","),
                 "persona.layers": "block-output"
-            ])
+            ].merging(model.vectorMetadata) { a, _ in a })
     }
 
     /// Indices of the extraction half and of the measurement half of `count` items (disjoint, covering all).

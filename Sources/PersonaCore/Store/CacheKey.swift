@@ -1,6 +1,7 @@
 // Cache keys (DESIGN.md, "Run store and artifacts") and the store's float blobs.
 //
-// Every record carries a cache key: a hash of the model fingerprint, the pack's content hash, the
+// Every record carries a cache key: a hash of the model fingerprint (with the arithmetic when it is
+// the fast one: `LanguageModel.computeIdentity`), the pack's content hash, the
 // judge's cache identity where relevant and every parameter that changes the record. A stage looks
 // its items up by key and computes only the missing ones. Float vectors are stored as little-endian
 // float32 blobs.

@@ -1,6 +1,7 @@
 // Trait vector files (DESIGN.md, "Vector files"): safetensors with one float32 tensor `vectors`
 // of shape [numLayers, hidden] (row L for block L) and string metadata `persona.trait`,
-// `persona.method`, `persona.model`, `persona.layers = "block-output"`; or a single [hidden]
+// `persona.method`, `persona.model`, `persona.arithmetic` (exact or fast: which arithmetic made
+// it), `persona.layers = "block-output"`; or a single [hidden]
 // tensor `vector`, applied at the layer the user names. Everything that reads vectors accepts both.
 import Foundation
 import PersonaModel
@@ -23,6 +24,14 @@ public enum VectorFileError: Error, CustomStringConvertible, Equatable {
         case let .widthMismatch(path, width, hidden): return "\(path): vectors have width \(width), the model's hidden size is \(hidden)"
         case let .layerCountMismatch(path, layers, modelLayers): return "\(path): holds \(layers) layers, the model has \(modelLayers)"
         }
+    }
+}
+
+extension LanguageModel {
+    /// What a vector file made with this model says of it: the weights' fingerprint and the
+    /// arithmetic the activations were computed with.
+    public var vectorMetadata: [String: String] {
+        ["persona.model": fingerprint, "persona.arithmetic": transformer.effectiveArithmetic.rawValue]
     }
 }
 

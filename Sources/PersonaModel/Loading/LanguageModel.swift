@@ -48,6 +48,15 @@ public final class LanguageModel: @unchecked Sendable {
         fingerprint = ModelFingerprint.of(source)
     }
 
+    /// What identifies the model's results: the weights' fingerprint, followed by " arithmetic=fast"
+    /// when its linear layers compute in integers (DESIGN.md, "Arithmetic: exact and fast"). Cache
+    /// keys of anything computed with the model use it, so results of one arithmetic are never
+    /// reused for the other; the exact arithmetic adds nothing, so results stored before the fast
+    /// path existed keep their keys.
+    public var computeIdentity: String {
+        transformer.computesInIntegers ? fingerprint + " arithmetic=fast" : fingerprint
+    }
+
     /// The tokens that end an assistant turn.
     public var stopTokens: Set<Int> { tokenizer.endTokenIDs }
 

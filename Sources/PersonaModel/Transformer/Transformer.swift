@@ -66,6 +66,15 @@ public final class Transformer {
     /// reproduces the reference; `.fast` quantizes activations to int8 per 32 values. Defaults to
     /// `Arithmetic.default` (PERSONA_EXACT / PERSONA_ARITHMETIC).
     public var arithmetic: Arithmetic = .default
+    /// Whether any linear layer computes in integers: the fast arithmetic on weights that have an
+    /// integer form (a Hugging Face folder's float weights have none, so fast computes as exact).
+    public var computesInIntegers: Bool {
+        guard arithmetic == .fast else { return false }
+        let linears = [weights.output] + weights.blocks.flatMap { [$0.query, $0.key, $0.value, $0.attentionOutput, $0.gate, $0.up, $0.down] }
+        return linears.contains { $0.quantized?.supportsInteger == true }
+    }
+    /// The arithmetic the model's results come from (`computesInIntegers` decides).
+    public var effectiveArithmetic: Arithmetic { computesInIntegers ? .fast : .exact }
     private var hookEntries: [(id: Int, hook: LayerHook)] = []
     /// Run states of finished passes, reused by the next ones (one per pass in flight).
     private var idleRunStates: [RunState] = []

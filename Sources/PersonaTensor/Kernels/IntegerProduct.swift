@@ -4,30 +4,45 @@
 // reference; the AVX2 ones are bit-identical to them (IntegerKernelTests), so a result never
 // depends on the kernel level, only on the path (exact or fast).
 import Dispatch
+import Synchronization
 import CPersonaIntegerKernels
 #if canImport(Glibc)
     import Glibc
 #endif
 
 /// Which arithmetic computes the model's linear layers.
-public enum Arithmetic: String, Sendable, CaseIterable {
+public enum Arithmetic: String, Codable, Sendable, CaseIterable {
     /// float32 activations times exactly dequantized weights: what the golden tests hold.
     case exact
     /// int8 activations (per 32 values) times the quantized weights in integers.
     case fast
 
-    /// The library's default: `PERSONA_EXACT=1` (or `PERSONA_ARITHMETIC=exact`) selects exact,
-    /// `PERSONA_ARITHMETIC=fast` the integer path. Without either, exact: the fast path becomes the
-    /// default once its fidelity tests pass against the reference on every default model.
-    public static let `default`: Arithmetic = {
+    /// The library's default, read from the environment each time a model is made (so a command
+    /// may choose before it loads its models): `PERSONA_ARITHMETIC=exact` (or `PERSONA_EXACT=1`)
+    /// selects exact, `PERSONA_ARITHMETIC=fast` or nothing the integer path. The fast path is the
+    /// default since its fidelity tests hold on every default model (FastPathFidelityTests).
+    public static var `default`: Arithmetic {
         if let flag = getenv("PERSONA_EXACT"), String(cString: flag) == "1" { return .exact }
         if let raw = getenv("PERSONA_ARITHMETIC") {
             let text = String(cString: raw)
             if let named = Arithmetic(rawValue: text) { return named }
-            fputs("warning: PERSONA_ARITHMETIC=\(text) is not \"exact\" or \"fast\"; using exact\n", stderr)
+            warnOnce("warning: PERSONA_ARITHMETIC=\(text) is not \"exact\" or \"fast\"; using fast\n")
         }
-        return .exact
-    }()
+        return .fast
+    }
+
+    /// Makes `arithmetic` the library's default for this process (`default`): every model made
+    /// afterwards, a plugin's judge model included, computes with it.
+    public static func select(_ arithmetic: Arithmetic) {
+        setenv("PERSONA_ARITHMETIC", arithmetic.rawValue, 1)
+        unsetenv("PERSONA_EXACT")
+    }
+
+    /// Whether the warning about an unknown PERSONA_ARITHMETIC was printed (once per process).
+    private static let warned = Atomic<Bool>(false)
+    private static func warnOnce(_ text: String) {
+        if !warned.exchange(true, ordering: .relaxed) { fputs(text, stderr) }
+    }
 }
 
 /// Activation rows quantized for the integer kernels: per row of `columns` values (a multiple of
