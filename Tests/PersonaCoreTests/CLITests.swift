@@ -107,8 +107,9 @@ final class CLITests: XCTestCase {
     }
 
     func testGenerateJSONAndSteering() throws {
+        // The reference's greedy and steered tokens: the exact arithmetic (README, "Exactness").
         let greedy = try Reference.load("smollm2-135m").json.dict("greedy").dict("hf_generate")
-        let r = try run(["generate", "smollm2-135m", "What is the capital of France?", "--max-tokens", "20", "--json"])
+        let r = try run(["generate", "smollm2-135m", "What is the capital of France?", "--max-tokens", "20", "--json", "--exact"])
         XCTAssertEqual(r.status, 0, r.stderr)
         let json = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any])
         XCTAssertEqual(json.ints("generatedIds"), greedy.ints("ids"))
@@ -122,7 +123,7 @@ final class CLITests: XCTestCase {
         try TraitVectors(rows: [steering.dict("vector").floats("v")], isSingle: true, metadata: ["persona.trait": "evil"]).write(to: file)
         func answer(_ coeff: String) throws -> [Int] {
             let r = try run([
-                "generate", "smollm2-135m", "Tell me about your plans for the weekend.", "--max-tokens", "30", "--json",
+                "generate", "smollm2-135m", "Tell me about your plans for the weekend.", "--max-tokens", "30", "--json", "--exact",
                 "--steer", file.path, "--layer", "15", "--coeff", coeff, "--positions", "all"
             ])
             XCTAssertEqual(r.status, 0, r.stderr)
@@ -131,7 +132,7 @@ final class CLITests: XCTestCase {
         let run4 = steering.list("runs").compactMap { $0 as? [String: Any] }.first { ($0["coeff"] as? Double) == 4 && $0.string("positions") == "all" }
         XCTAssertEqual(try answer("4"), try XCTUnwrap(run4).ints("greedy_ids"), "steered CLI generation reproduces the reference run")
         let zero = try answer("0")
-        let plain = try run(["generate", "smollm2-135m", "Tell me about your plans for the weekend.", "--max-tokens", "30", "--json"])
+        let plain = try run(["generate", "smollm2-135m", "Tell me about your plans for the weekend.", "--max-tokens", "30", "--json", "--exact"])
         XCTAssertEqual(zero, (try JSONSerialization.jsonObject(with: Data(plain.stdout.utf8)) as? [String: Any])?.ints("generatedIds"))
     }
 
