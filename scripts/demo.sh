@@ -7,7 +7,9 @@
 # (52.7 vs 53.4); Qwen2.5-1.5B can, but with the reference rule it answers REFUSAL to most answers
 # (P(REFUSAL) 0.6–0.8, kind ones included), so nothing gets a score. The demo's judge therefore
 # ignores REFUSAL and scores with the numbers' own distribution ("refusal": "ignore",
-# "minimum_number_mass": 0.05; BENCHMARKS.md has the measurements). The behavioural measure
+# "minimum_number_mass": 0.05; BENCHMARKS.md has the measurements), and takes a two-digit number
+# as complete ("end": "scale": the distribution after it, most of a score's work, is not computed;
+# on this judge the scores move by under 0.01 point). The behavioural measure
 # (P(trait answer) on the packs' two-choice items, no judge) shows what steering does either way.
 #
 # The pair filter keeps every coherent pair (trait threshold 0, coherence ≥ 50; the packs' own
@@ -32,8 +34,8 @@
 #   each of DEMO_COEFFS, norm units, with the prompted vector at the middle layer, 12),
 #   the search over DEMO_SEARCH_LAYERS × DEMO_SEARCH_COEFFS for DEMO_SEARCH sources,
 #   answers of at most DEMO_MAX_TOKENS (extraction) and DEMO_STEER_MAX_TOKENS (steered) tokens.
-# Judging dominates: every answer gets a trait and a coherence score (about 11 s each on
-# qwen2.5-1.5b on 2 cores); the search needs no judge.
+# Judging dominates: every answer gets a trait and a coherence score (about 4 s each on
+# qwen2.5-1.5b on 2 cores with the fast arithmetic, the default; 11 s exact); the search needs no judge.
 #
 # The run lives in runs/demo (DEMO_RUN overrides it). Everything is committed to its store as it
 # is made: interrupt it and `make demo` again resumes; a finished run is only re-reported.
@@ -42,7 +44,7 @@ cd "$(dirname "$0")/.."
 BIN="$(swift build --manifest-cache local -c release --show-bin-path)/persona"
 RUN="${DEMO_RUN:-runs/demo}"
 MODEL="${DEMO_MODEL:-qwen2.5-0.5b}"
-JUDGE_CONFIG="${DEMO_JUDGE_CONFIG:-{\"model\": \"qwen2.5-1.5b\", \"refusal\": \"ignore\", \"minimum_number_mass\": 0.05\}}"
+JUDGE_CONFIG="${DEMO_JUDGE_CONFIG:-{\"model\": \"qwen2.5-1.5b\", \"refusal\": \"ignore\", \"minimum_number_mass\": 0.05, \"end\": \"scale\"\}}"
 start=$(date +%s)
 
 echo "=== persona inspect $MODEL"

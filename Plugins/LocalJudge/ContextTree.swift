@@ -19,10 +19,13 @@ struct ContextTree {
     /// Node i's parent; nil = the prompt.
     let parents: [Int?]
 
-    init(numbers: [[Int32]], refusal: [Int32]) {
+    /// `complete`: numbers (by index) whose end probability the rule takes as 1 (`"end": "scale"`,
+    /// see LocalJudge): the distribution after their whole token list is not a context.
+    init(numbers: [[Int32]], refusal: [Int32], complete: Set<Int> = []) {
         var all = Set<[Int32]>()
-        for number in numbers where !number.isEmpty {
-            for length in 1...number.count { all.insert(Array(number.prefix(length))) }
+        for (n, number) in numbers.enumerated() where !number.isEmpty {
+            let longest = complete.contains(n) ? number.count - 1 : number.count
+            if longest >= 1 { for length in 1...longest { all.insert(Array(number.prefix(length))) } }
         }
         if refusal.count >= 2 {
             for length in 1..<refusal.count { all.insert(Array(refusal.prefix(length))) }

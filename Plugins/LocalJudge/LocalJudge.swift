@@ -35,8 +35,16 @@
 // Small judges answer REFUSAL to answers that are merely harsh — Qwen2.5-Coder-1.5B gives it
 // 0.6–0.8 on plainly evil and on plainly kind answers alike — while their number distribution still
 // orders them; BENCHMARKS.md has the measurement). "minimum_number_mass": the least probability the
-// numbers must carry for a score (default 0.25, the reference rule; 0.01…1). Both are part of the
-// judge's identity when not the default, so cached scores of one rule are never reused for another.
+// numbers must carry for a score (default 0.25, the reference rule; 0.01…1). "end": "non-digit"
+// (default: a number is complete when the next token does not begin with a digit, as above) or
+// "scale" (a number that begins no other number of 0…100 — every two-digit number but 10, and 0
+// and 100 — is complete as written: its end probability is 1, so the digits a model might add
+// after it, which would make a number outside the scale, count for it, and the distribution after
+// it is never computed. That is most of a score's work — about 90 of the 100-odd probe rows of a
+// digit-splitting tokenizer — for a difference in the score of the order of that continuation's
+// probability (up to 1.3 points on the 0.5B judge of LocalJudgeTests, whose two-digit numbers
+// were followed by a digit with 9 % of the mass; BENCHMARKS.md has the 1.5B judge). All three are part of the judge's identity when
+// not the default, so cached scores of one rule are never reused for another.
 import Foundation
 import PersonaABI
 import PersonaPluginKit
@@ -89,6 +97,8 @@ final class LocalJudge: AutoraterPlugin {
     let format: PromptFormat
     /// Whether a likelier REFUSAL than the numbers means no score (the reference rule).
     let honoursRefusal: Bool
+    /// Numbers (by value) complete as written (`"end": "scale"`): end probability 1, no row after them.
+    let completeNumbers: Set<Int>
     let minimumNumberMass: Double
     /// Every context of the rule except the prompt itself (see `ContextTree`).
     let tree: ContextTree
@@ -125,6 +135,10 @@ final class LocalJudge: AutoraterPlugin {
         } else {
             minimumNumberMass = Self.minimumNumberMass
         }
+        let endRule = config["end"] as? String ?? "non-digit"
+        guard endRule == "non-digit" || endRule == "scale" else {
+            throw PluginError.configuration("local-judge: \"end\" is \"\(endRule)\"; expected \"non-digit\" or \"scale\"")
+        }
         let probes = config["probes"] as? String ?? "tree"
         guard probes == "tree" || probes == "levels" else {
             throw PluginError.configuration("local-judge: \"probes\" is \"\(probes)\"; expected \"tree\" or \"levels\"")
@@ -158,7 +172,15 @@ final class LocalJudge: AutoraterPlugin {
         for (n, tokens) in numbers.enumerated() where tokens.isEmpty {
             throw PluginError(PERSONA_ERROR_INTERNAL, "local-judge: \(n) tokenizes to nothing")
         }
-        tree = ContextTree(numbers: numbers, refusal: refusalTokens)
+        // A number is complete as written when no other number's tokens begin with all of its own.
+        completeNumbers =
+            endRule == "scale"
+            ? Set(
+                numbers.indices.filter { n in
+                    !numbers.indices.contains { m in m != n && numbers[m].count > numbers[n].count && numbers[m].starts(with: numbers[n]) }
+                })
+            : []
+        tree = ContextTree(numbers: numbers, refusal: refusalTokens, complete: completeNumbers)
         // The model's identity without its path (a moved file is the same judge). Its arithmetic
         // is part of it when fast: the exact one is left out, as before hosts reported one, so
         // scores cached with it keep their identity.
@@ -167,7 +189,7 @@ final class LocalJudge: AutoraterPlugin {
         if described["arithmetic"] as? String == "exact" { described["arithmetic"] = nil }
         let description = (try? JSONSerialization.data(withJSONObject: described, options: [.sortedKeys])).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
         identity =
-            "local-judge \(Self.version) model=\(description) rule=whole-number-exact,prune=\(Self.pruneBelow),end=non-digit,min-mass=\(minimumNumberMass)"
+            "local-judge \(Self.version) model=\(description) rule=whole-number-exact,prune=\(Self.pruneBelow),end=\(endRule),min-mass=\(minimumNumberMass)"
             + (honoursRefusal ? "" : ",refusal=ignored")
             + (format == .reference ? "" : " format=\(format.rawValue)")
     }
@@ -301,7 +323,7 @@ final class LocalJudge: AutoraterPlugin {
             var next = Set<[Int32]>()
             for (t, tokens) in targets.enumerated() {
                 let isRefusal = t == targets.count - 1
-                let limit = isRefusal ? tokens.count - 1 : tokens.count
+                let limit = isRefusal || completeNumbers.contains(t) ? tokens.count - 1 : tokens.count
                 guard length <= limit else { continue }
                 let context = Array(tokens.prefix(length))
                 if contextLog(context) >= pruneLog { next.insert(context) }
@@ -328,7 +350,7 @@ final class LocalJudge: AutoraterPlugin {
         for (n, tokens) in numberTokens.enumerated() {
             var lp = 0.0
             for k in 0..<tokens.count { lp += logP(Array(tokens.prefix(k)), tokens[k]) }
-            probabilities[n] = exp(lp) * endProbability(tokens)
+            probabilities[n] = exp(lp) * (completeNumbers.contains(n) ? 1 : endProbability(tokens))
         }
         var refusalLog = 0.0
         for k in 0..<refusalTokens.count { refusalLog += logP(Array(refusalTokens.prefix(k)), refusalTokens[k]) }
