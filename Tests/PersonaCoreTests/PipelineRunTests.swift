@@ -160,6 +160,12 @@ final class PipelineRunTests: XCTestCase {
         let written = try TraitVectors.read(path: run + "/vectors/grumpy_written_response_avg.safetensors")
         XCTAssertEqual(written.metadata["persona.source"], "written")
         XCTAssertEqual(written.metadata["persona.items"], stride(from: 0, to: 20, by: 2).map(String.init).joined(separator: ","))
+        // The written source ran on the unsteered measurements the prompted one made; alone, it
+        // gives the same points.
+        let writtenResult = try XCTUnwrap(search.results.first { $0.source == "written" })
+        let alone = try SteeringSearch.run(
+            pack: pack.pack, source: "written", vectors: written.rows, model: lm, grid: p1.searchGrid(), norms: try p1.residualNorms(pack).meanNorms)
+        XCTAssertEqual(alone.points, writtenResult.points)
         // The choice is the source with the larger coherent rise; the steer stage judged it.
         let best = search.results.compactMap { r in r.chosen.map { (r.source, $0.effect) } }.max { $0.1 < $1.1 }
         XCTAssertEqual(search.choice?.source, best?.0)

@@ -356,7 +356,11 @@ public final class Pipeline {
         progress.begin(stage: stage, trait: pack.name, total: missing.count, tokenBudget: 0)
         defer { progress.end() }
         var done = 0
-        for chunk in missing.chunked(max(settings.batchSize, 2)) {
+        // Chunks of twice the decode batch: each chunk is committed as it comes back, and the
+        // judge's cached prompt beginnings are forgotten before each (PluginInstance: a resumed run
+        // scores a chunk as an uninterrupted one did), so a chunk pays for its eval prompts'
+        // shared beginnings once — a stage of 10 answers (20 scores) at batch 16 is one chunk.
+        for chunk in missing.chunked(max(2 * settings.batchSize, 2)) {
             let chunk = Array(chunk)
             let requests = chunk.map {
                 JudgeRequest(

@@ -96,6 +96,8 @@ extension Pipeline {
         var results: [(SearchResult, VectorRecord, String)] = []
         var skipped: [String] = []
         var computed = 0, reused = 0
+        // The unsteered measurements every source shares, made when the first source is computed.
+        var baseline: SteeringSearch.Baseline?
         for source in sources {
             let vector: VectorRecord
             do {
@@ -122,9 +124,13 @@ extension Pipeline {
             }
             try recordPendingRun()
             progress.log("search \(pack.name) (\(source)): \(grid.layers.count) layers × \(grid.coefficients.count) coefficients")
+            let shared =
+                try baseline
+                ?? SteeringSearch.Baseline(pack: pack.pack, model: model, grid: grid, norms: norms.meanNorms, interventions: ablation?.hooks ?? [])
+            baseline = shared
             var result = try SteeringSearch.run(
                 pack: pack.pack, source: source, vectors: vector.rows, model: model, grid: grid,
-                norms: norms.meanNorms, interventions: ablation?.hooks ?? [], progress: { self.progress.log($0) })
+                norms: norms.meanNorms, interventions: ablation?.hooks ?? [], baseline: shared, progress: { self.progress.log($0) })
             if let ablation { result.interventions = [ablation.description] }
             try store.setInfo("search." + key, json: result)
             results.append((result, vector, key)); computed += 1

@@ -147,6 +147,55 @@ public enum SteeringSearch {
 }
 
 extension SteeringSearch {
+    /// What every source's search of one trait shares: the measurement items as teacher-forced
+    /// sequences and their unsteered log-ratios, the norms, the unsteered model's own answers to the
+    /// neutral prompts and their log-probabilities, and the prefix caches of all of them. Made
+    /// once per trait (`SearchStage` passes it to every source), it changes no result: each
+    /// source would compute the same values.
+    public final class Baseline {
+        let measurement: [BehaviorItem]
+        let sequences: [TeacherForcedSequence]
+        let norms: [Double]
+        let neutral: [TeacherForcedSequence]
+        let neutralLogProbabilities: [[Double]]
+        let ratios: [Double]
+        let pool: PrefixCachePool
+
+        public init(pack: TraitPack, model: LanguageModel, grid: Grid, norms given: [Double]? = nil, interventions: [LayerHook] = []) throws {
+            let items = pack.behaviorItems ?? []
+            measurement = WrittenContrast.split(count: items.count).measurement.map { items[$0] }
+            guard !measurement.isEmpty else {
+                throw PackError.invalid(source: pack.name, problems: ["behavior_items: the search needs at least 2 two-choice items (one to measure)"])
+            }
+            var sequences: [TeacherForcedSequence] = []
+            for item in measurement {
+                guard let (t, o) = item.answers else { continue }
+                sequences.append(try WrittenContrast.sequence(question: item.question, answer: t, model: model))
+                sequences.append(try WrittenContrast.sequence(question: item.question, answer: o, model: model))
+            }
+            self.sequences = sequences
+            var norms: [Double] = given ?? []
+            if grid.unit == .norm, given == nil {
+                norms = try ResidualNorms.measure(prompts: pack.questions.extraction.map { try model.chatPrompt(user: $0) }, transformer: model.transformer)
+            }
+            self.norms = norms
+            // The unsteered model's own greedy answers to the neutral prompts.
+            let generator = model.makeGenerator(maxBatchSize: neutralPrompts.count)
+            let requests = try neutralPrompts.map {
+                GenerationRequest(promptTokens: try model.chatPrompt(user: $0), maxNewTokens: grid.neutralTokens, stopTokens: model.stopTokens)
+            }
+            neutral = try zip(requests, model.transformer.withHooks(interventions) { try generator.generate(requests) }).compactMap {
+                request, result -> TeacherForcedSequence? in
+                guard !result.responseTokens.isEmpty else { return nil }
+                return TeacherForcedSequence(promptTokens: request.promptTokens, answerTokens: result.responseTokens)
+            }
+            pool = PrefixCachePool()
+            neutralLogProbabilities = try TeacherForcing.logProbabilities(
+                neutral, transformer: model.transformer, steering: [], pool: pool, interventions: interventions)
+            ratios = try itemLogRatios(sequences, transformer: model.transformer, steering: [], pool: pool, interventions: interventions)
+        }
+    }
+
     /// What to search.
     public struct Grid: Sendable {
         public var layers: [Int]
@@ -173,43 +222,19 @@ extension SteeringSearch {
     /// `norms`: mean residual norm per layer for `.norm` units (nil: measured here on all the pack's extraction questions).
     /// `interventions` (projection hooks: `--ablate`, `--cap`) hold at every point, the unsteered
     /// baseline and the neutral answers included, after the steering hook at its block.
+    /// `baseline`: the trait's unsteered measurements, made by the caller for several sources with
+    /// the same pack, model, grid, norms and interventions (nil: made here).
     public static func run(
         pack: TraitPack, source: String, vectors: [[Float]], model: LanguageModel, grid: Grid, norms given: [Double]? = nil,
-        interventions: [LayerHook] = [], progress: (String) -> Void = { _ in }
+        interventions: [LayerHook] = [], baseline prepared: Baseline? = nil, progress: (String) -> Void = { _ in }
     ) throws -> SearchResult {
         let config = model.config
         for l in grid.layers + grid.layerSets.joined() where !(0..<config.layerCount).contains(l) || l >= vectors.count {
             throw SteeringError.layerOutOfRange(layer: l, layerCount: min(config.layerCount, vectors.count))
         }
-        let items = pack.behaviorItems ?? []
-        let measurement = WrittenContrast.split(count: items.count).measurement.map { items[$0] }
-        guard !measurement.isEmpty else {
-            throw PackError.invalid(source: pack.name, problems: ["behavior_items: the search needs at least 2 two-choice items (one to measure)"])
-        }
-        var sequences: [TeacherForcedSequence] = []
-        for item in measurement {
-            guard let (t, o) = item.answers else { continue }
-            sequences.append(try WrittenContrast.sequence(question: item.question, answer: t, model: model))
-            sequences.append(try WrittenContrast.sequence(question: item.question, answer: o, model: model))
-        }
-        var norms: [Double] = given ?? []
-        if grid.unit == .norm, given == nil {
-            norms = try ResidualNorms.measure(prompts: pack.questions.extraction.map { try model.chatPrompt(user: $0) }, transformer: model.transformer)
-        }
-        // The unsteered model's own greedy answers to the neutral prompts.
-        let generator = model.makeGenerator(maxBatchSize: neutralPrompts.count)
-        let requests = try neutralPrompts.map {
-            GenerationRequest(promptTokens: try model.chatPrompt(user: $0), maxNewTokens: grid.neutralTokens, stopTokens: model.stopTokens)
-        }
-        let neutral = try zip(requests, model.transformer.withHooks(interventions) { try generator.generate(requests) }).compactMap {
-            request, result -> TeacherForcedSequence? in
-            guard !result.responseTokens.isEmpty else { return nil }
-            return TeacherForcedSequence(promptTokens: request.promptTokens, answerTokens: result.responseTokens)
-        }
-        let pool = PrefixCachePool()
-        let unsteeredNeutral = try TeacherForcing.logProbabilities(
-            neutral, transformer: model.transformer, steering: [], pool: pool, interventions: interventions)
-        let baselineRatios = try itemLogRatios(sequences, transformer: model.transformer, steering: [], pool: pool, interventions: interventions)
+        let unsteered = try prepared ?? Baseline(pack: pack, model: model, grid: grid, norms: given, interventions: interventions)
+        let sequences = unsteered.sequences, norms = unsteered.norms, neutral = unsteered.neutral, pool = unsteered.pool
+        let unsteeredNeutral = unsteered.neutralLogProbabilities, baselineRatios = unsteered.ratios, measurement = unsteered.measurement
         let baseline = mean(traitProbabilities: baselineRatios)
         progress(String(format: "%@: unsteered P(trait answer) %.3f on %d measurement items", pack.name, baseline, measurement.count))
         var points: [SearchPoint] = []
