@@ -44,6 +44,8 @@ final class PipelineEndToEndTests: XCTestCase {
         let info = try XCTUnwrap(try store.info("run", as: RunInfo.self))
         XCTAssert(info.judge.hasPrefix("local-judge"), info.judge)
         XCTAssert(info.judge.contains("qwen2.5-0.5b"), "the judge model is part of the judge's identity: \(info.judge)")
+        XCTAssert(info.judge.contains("\"arithmetic\":\"fast\""), "the judge's arithmetic is part of its identity: \(info.judge)")
+        XCTAssertEqual(info.settings.arithmetic, .fast)
         let model = try LanguageModel(source: ModelLocator.open(try TestPaths.model("smollm2-135m")))
         for trait in ["optimistic", "evil"] {
             let path = dir.appendingPathComponent("run/vectors/\(trait)_response_avg.safetensors").path
@@ -52,6 +54,7 @@ final class PipelineEndToEndTests: XCTestCase {
             XCTAssertEqual(vectors.rows.first?.count, 576, trait)
             XCTAssertEqual(vectors.metadata["persona.trait"], trait)
             XCTAssertEqual(vectors.metadata["persona.model"], model.fingerprint)
+            XCTAssertEqual(vectors.metadata["persona.arithmetic"], "fast", "the default arithmetic, named in the file")
             XCTAssertGreaterThan(norm(vectors.rows[15]), 0, "\(trait): the vector at layer 15 is zero")
         }
 
@@ -71,6 +74,7 @@ final class PipelineEndToEndTests: XCTestCase {
         XCTAssertEqual(data.traits.map(\.trait).sorted(), ["evil", "optimistic"])
         XCTAssert(data.traits.allSatisfy { $0.steering.map(\.coefficient) == [0, 6] }, "\(data.traits.map(\.steering))")
         XCTAssertEqual(data.geometry?.traits.count, 2)
+        XCTAssertEqual(data.settings["arithmetic"], "fast")
 
         // Exports: llama.cpp control vector (direction.L for blocks 1…29) and safetensors.
         let vectorFile = run + "/vectors/evil_response_avg.safetensors"

@@ -2,6 +2,7 @@
 // built from a run store alone (no model or packs needed: the store remembers each trait's latest
 // keys in `TraitState`).
 import Foundation
+import PersonaTensor
 
 /// One trait's lines of the end-of-run summary.
 public struct TraitSummary: Equatable, Sendable {
@@ -251,6 +252,7 @@ public enum RunReport {
             "positions": s.positions.rawValue, "steer temperature": "\(s.steerTemperature)", "steer max tokens": "\(s.steeringMaxTokens)"
         ]
         settings["coefficient unit"] = (s.coefficientUnit ?? CoefficientUnit.raw).rawValue
+        settings["arithmetic"] = (s.arithmetic ?? .exact).rawValue
         if !s.sweepLayers.isEmpty { settings["sweep layers"] = s.sweepLayers.map(String.init).joined(separator: ", ") }
         if let sources = s.searchSources, !sources.isEmpty { settings["search sources"] = sources.joined(separator: ", ") }
         if s.ablate == "refusal" {
