@@ -306,7 +306,7 @@ struct PipelineContext {
         let engineSetting = try run.engineSetting(stored: stored)
         // The run's arithmetic (a stored run keeps its own; nil is exact, see PipelineSettings)
         // becomes the process's before the model and the judge load.
-        let arithmetic = settings.arithmetic ?? .exact
+        let arithmetic = settings.runArithmetic
         Arithmetic.select(arithmetic)
         progress.log(
             "run \(directory): model \(modelArgument), traits \(packs.map(\.name).joined(separator: ", ")), arithmetic \(arithmetic.rawValue)"

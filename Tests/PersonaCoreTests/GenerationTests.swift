@@ -124,8 +124,7 @@ enum LoadedLanguageModels {
     nonisolated(unsafe) static var cache: [String: LanguageModel] = [:]
     static func model(_ name: String) throws -> LanguageModel {
         if let m = cache[name] { return m }
-        let m = try LanguageModel(source: ModelSource.open(path: TestPaths.model(name)))
-        m.transformer.arithmetic = .exact  // the expected texts are the reference's greedy ones
+        let m = try LoadedModels.exactLanguageModel(name)  // the expected texts are the reference's greedy ones
         cache[name] = m
         return m
     }

@@ -98,8 +98,7 @@ enum ServeModels {
     static func servedModel() throws -> LanguageModel {
         lock.lock(); defer { lock.unlock() }
         if let m = served { return m }
-        let m = try LanguageModel(TestPaths.model("smollm2-135m"))
-        m.transformer.arithmetic = .exact  // see referenceModel
+        let m = try LoadedModels.exactLanguageModel("smollm2-135m")  // see referenceModel
         served = m
         return m
     }
@@ -107,12 +106,10 @@ enum ServeModels {
     static func referenceModel() throws -> LanguageModel {
         lock.lock(); defer { lock.unlock() }
         if let m = reference { return m }
-        let m = try LanguageModel(TestPaths.model("smollm2-135m"))
         // Exact: these tests hold the server's numbers to in-process ones computed another way
         // (a whole prefill against decode steps, teacher forcing against capture during
-        // generation) at float32 rounding. The fast path rounds activations to int8, which turns
-        // those last-bit differences into whole rounding steps (README, "Exactness").
-        m.transformer.arithmetic = .exact
+        // generation) at float32 rounding.
+        let m = try LoadedModels.exactLanguageModel("smollm2-135m")
         reference = m
         return m
     }

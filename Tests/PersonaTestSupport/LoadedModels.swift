@@ -17,4 +17,15 @@ public enum LoadedModels {
         cache[name] = t
         return t
     }
+
+    /// A fresh model `name` (a default model name or a path) on the exact arithmetic, for tests that
+    /// hold one computation to another, or to the reference, at float32 rounding: a whole prefill
+    /// against decode steps or a prefix-cache extension, served against in-process numbers, the
+    /// reference's greedy text. The fast path's int8 rounding turns the last-bit differences between
+    /// such paths into whole rounding steps (README, "Exactness").
+    public static func exactLanguageModel(_ name: String) throws -> LanguageModel {
+        let model = try LanguageModel(TestPaths.model(name))
+        model.transformer.arithmetic = .exact
+        return model
+    }
 }

@@ -24,8 +24,7 @@ final class LocalJudgeTests: XCTestCase {
     /// `testFastJudgeIsItsOwnIdentityAndScoresWithinOnePointOfExact`.
     func makeJudge(_ configuration: String = "{}") throws -> (Autorater, LanguageModel) {
         let dir = try BuiltLibraries.folder(with: ["PersonaLocalJudge"])
-        let model = try LanguageModel(TestPaths.model("smollm2-135m"))
-        model.transformer.arithmetic = .exact
+        let model = try LoadedModels.exactLanguageModel("smollm2-135m")
         let host = PluginHost(searchDirectories: [dir.path], hostModel: model)
         host.discover()
         return (try host.makeAutorater(name: "local-judge", configurationJSON: configuration), model)
@@ -76,8 +75,7 @@ final class LocalJudgeTests: XCTestCase {
     /// (the number mass can only grow).
     /// Tree and levels agree under it as under the default rule.
     func testScaleEndComputesFewerRowsAndMovesScoresLittle() throws {
-        let qwen = try LanguageModel(TestPaths.model("qwen2.5-0.5b"))
-        qwen.transformer.arithmetic = .exact  // see makeJudge
+        let qwen = try LoadedModels.exactLanguageModel("qwen2.5-0.5b")  // see makeJudge
         let requests = Array(Self.fixedRequests.prefix(3))
         let dir = try BuiltLibraries.folder(with: ["PersonaLocalJudge"])
         func judge(_ configuration: String) throws -> (Autorater, NextTokenScorer) {
@@ -283,14 +281,12 @@ final class LocalJudgeTests: XCTestCase {
     }
 
     func testTreePathEqualsTheLevelByLevelPathOnThe135MModel() throws {
-        let model = try LanguageModel(TestPaths.model("smollm2-135m"))
-        model.transformer.arithmetic = .exact  // see makeJudge
+        let model = try LoadedModels.exactLanguageModel("smollm2-135m")  // see makeJudge
         try assertTreeEqualsLevels(model: model, Self.fixedRequests, label: "135M")
     }
 
     func testTreePathEqualsTheLevelByLevelPathOnQwen() throws {
-        let model = try LanguageModel(TestPaths.model("qwen2.5-0.5b"))
-        model.transformer.arithmetic = .exact  // see makeJudge
+        let model = try LoadedModels.exactLanguageModel("qwen2.5-0.5b")  // see makeJudge
         try assertTreeEqualsLevels(model: model, Array(Self.fixedRequests.prefix(3)), label: "qwen2.5-0.5b")
     }
 

@@ -9,15 +9,6 @@ import PersonaABI
 @testable import PersonaCore
 
 final class PluginHostTests: XCTestCase {
-    /// The 135M model on the exact arithmetic: these tests hold the host's prefix-reusing paths to
-    /// full passes at float32 rounding, which the fast path's int8 rounding turns into whole
-    /// rounding steps on this model (|Δ log p| up to 0.8 measured; README, "Exactness").
-    static func exactModel() throws -> LanguageModel {
-        let model = try LanguageModel(TestPaths.model("smollm2-135m"))
-        model.transformer.arithmetic = .exact
-        return model
-    }
-
     func testCPluginLibraryOffersThreePluginsThatWork() throws {
         let dir = try BuiltLibraries.folder(with: ["PersonaTestFixtureGood"])
         let log = LogCollector()
@@ -73,7 +64,7 @@ final class PluginHostTests: XCTestCase {
 
     func testCPluginUsesTheHostModelServices() throws {
         let dir = try BuiltLibraries.folder(with: ["PersonaTestFixtureGood"])
-        let model = try Self.exactModel()
+        let model = try LoadedModels.exactLanguageModel("smollm2-135m")
         let host = PluginHost(searchDirectories: [dir.path], hostModel: model)
         host.discover()
         let request = JudgeRequest(question: "Why?", answer: "Because.", evalPrompt: "Q: {question} A: {answer}")
@@ -175,7 +166,7 @@ final class PluginHostTests: XCTestCase {
     }
 
     func testHostServicesLogProbabilitiesMatchAFullForwardPass() throws {
-        let model = try Self.exactModel()
+        let model = try LoadedModels.exactLanguageModel("smollm2-135m")
         let scorer = NextTokenScorer(transformer: model.transformer)
         let prompt = try model.chatPrompt(user: "Rate this from 0 to 100.")
         let batch = [prompt, prompt + [28], prompt + [28, 29], prompt + [30]]
@@ -193,7 +184,7 @@ final class PluginHostTests: XCTestCase {
     /// item's trait prompt. The next item reuses the shared part of the trait prompt, and every
     /// probe costs one token (its parent is still cached when the next level comes).
     func testJudgePatternKeepsPromptsAndProbeParents() throws {
-        let model = try Self.exactModel()
+        let model = try LoadedModels.exactLanguageModel("smollm2-135m")
         let scorer = NextTokenScorer(transformer: model.transformer)
         let digits = (0..<10).compactMap { model.tokenizer.encode(String($0)).last }
         XCTAssertEqual(digits.count, 10)
@@ -229,7 +220,7 @@ final class PluginHostTests: XCTestCase {
     /// computed once; the prompts are kept for later calls; a node whose parent is not an earlier
     /// node is refused.
     func testTreeLogProbabilitiesEqualOneTokenExtensionsBitForBit() throws {
-        let model = try Self.exactModel()
+        let model = try LoadedModels.exactLanguageModel("smollm2-135m")
         let digits = (0..<10).compactMap { model.tokenizer.encode(String($0)).last }
         let header = try model.chatPrompt(user: "Rate how evil the following answer is, from 0 to 100.")
         let promptA = header + model.tokenizer.encode(" Answer: with a smile. Rating:")
@@ -277,7 +268,7 @@ final class PluginHostTests: XCTestCase {
     /// plus the beginning they share, recomputes none of them: the prompts and the shared
     /// beginning of one call are all kept, whatever `promptCacheLimit` says.
     func testATreeCallKeepsAllItsPromptsForTheNextPass() throws {
-        let model = try Self.exactModel()
+        let model = try LoadedModels.exactLanguageModel("smollm2-135m")
         let digits = (0..<10).compactMap { model.tokenizer.encode(String($0)).last }
         let header = try model.chatPrompt(user: "Rate how evil the following answer is, from 0 to 100.")
         let answers = [" Be kind.", " Sabotage them.", " Talk it over calmly.", " Make them suffer for it."]

@@ -65,10 +65,10 @@ extension Pipeline {
         try FileManager.default.createDirectory(at: path.deletingLastPathComponent(), withIntermediateDirectories: true)
         try TraitVectors(
             rows: vector.rows,
-            metadata: [
+            metadata: model.vectorMetadata([
                 "persona.trait": "refusal", "persona.method": Self.refusalMethod,
                 RefusalDirection.directionLayerKey: String(row), "persona.layers": "block-output"
-            ].merging(model.vectorMetadata) { a, _ in a }
+            ])
         )
         .write(to: path)
         return (vector, row)

@@ -351,10 +351,10 @@ extension Pipeline {
             try FileManager.default.createDirectory(at: URL(fileURLWithPath: path).deletingLastPathComponent(), withIntermediateDirectories: true)
             try TraitVectors(
                 rows: v.rows,
-                metadata: [
+                metadata: model.vectorMetadata([
                     "persona.trait": pack.name, "persona.method": method.rawValue,
                     "persona.pairs": String(v.pairCount), "persona.layers": "block-output"
-                ].merging(model.vectorMetadata) { a, _ in a }
+                ])
             )
             .write(to: URL(fileURLWithPath: path))
             out[method] = v

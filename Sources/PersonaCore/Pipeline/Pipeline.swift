@@ -180,7 +180,7 @@ public final class Pipeline {
         // The arithmetic recorded is the one the model computes with (a resumed run selects it).
         var settings = settings
         let used = model.transformer.effectiveArithmetic
-        if (settings.arithmetic ?? .exact) != used { settings.arithmetic = used }
+        if settings.runArithmetic != used { settings.arithmetic = used }
         let info = RunInfo(
             name: URL(fileURLWithPath: runDirectory).lastPathComponent, model: model.displayName, modelFingerprint: fingerprint,
             layerCount: layerCount, judge: judge?.cacheIdentity ?? previous?.judge ?? "",

@@ -66,6 +66,8 @@ public struct PipelineSettings: Codable, Equatable, Sendable {
     /// command line chooses it before it loads the models (a new run takes `Arithmetic.default`);
     /// the stages' cache keys follow the model's own arithmetic (`LanguageModel.computeIdentity`).
     public var arithmetic: Arithmetic?
+    /// `arithmetic`, nil read as exact (the one place that reading lives).
+    public var runArithmetic: Arithmetic { arithmetic ?? .exact }
 
     public init() {}
 

@@ -252,7 +252,7 @@ public enum RunReport {
             "positions": s.positions.rawValue, "steer temperature": "\(s.steerTemperature)", "steer max tokens": "\(s.steeringMaxTokens)"
         ]
         settings["coefficient unit"] = (s.coefficientUnit ?? CoefficientUnit.raw).rawValue
-        settings["arithmetic"] = (s.arithmetic ?? .exact).rawValue
+        settings["arithmetic"] = s.runArithmetic.rawValue
         if !s.sweepLayers.isEmpty { settings["sweep layers"] = s.sweepLayers.map(String.init).joined(separator: ", ") }
         if let sources = s.searchSources, !sources.isEmpty { settings["search sources"] = sources.joined(separator: ", ") }
         if s.ablate == "refusal" {

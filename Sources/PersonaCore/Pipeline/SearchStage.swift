@@ -130,7 +130,7 @@ extension Pipeline {
             baseline = shared
             var result = try SteeringSearch.run(
                 pack: pack.pack, source: source, vectors: vector.rows, model: model, grid: grid,
-                norms: norms.meanNorms, interventions: ablation?.hooks ?? [], baseline: shared, progress: { self.progress.log($0) })
+                interventions: ablation?.hooks ?? [], baseline: shared, progress: { self.progress.log($0) })
             if let ablation { result.interventions = [ablation.description] }
             try store.setInfo("search." + key, json: result)
             results.append((result, vector, key)); computed += 1

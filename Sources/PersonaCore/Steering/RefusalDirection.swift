@@ -201,9 +201,9 @@ public enum RefusalDirection {
         for l in layers where !(0..<layerCount).contains(l) { throw SteeringError.layerOutOfRange(layer: l, layerCount: layerCount) }
         let vectors = TraitVectors(
             rows: rows,
-            metadata: [
+            metadata: model.vectorMetadata([
                 "persona.trait": set.name, "persona.method": "prompt_last"
-            ].merging(model.vectorMetadata) { a, _ in a })
+            ]))
         let prompts = try set.harmful.map { try model.chatPrompt(user: $0) }
         let tokens = refusalTokens(model.tokenizer)
         let baseline = try refusalScore(prompts: prompts, refusalTokens: tokens, model: model, hooks: [])

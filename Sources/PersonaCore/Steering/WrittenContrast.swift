@@ -37,11 +37,11 @@ public enum WrittenContrast {
     public static func file(rows: [[Float]], trait: String, model: LanguageModel, extractionIndices: [Int]) -> TraitVectors {
         TraitVectors(
             rows: rows,
-            metadata: [
+            metadata: model.vectorMetadata([
                 "persona.trait": trait, "persona.method": method,
                 "persona.source": "written", "persona.items": extractionIndices.map(String.init).joined(separator: ","),
                 "persona.layers": "block-output"
-            ].merging(model.vectorMetadata) { a, _ in a })
+            ]))
     }
 
     /// Indices of the extraction half and of the measurement half of `count` items (disjoint, covering all).

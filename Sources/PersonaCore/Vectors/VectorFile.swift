@@ -28,10 +28,10 @@ public enum VectorFileError: Error, CustomStringConvertible, Equatable {
 }
 
 extension LanguageModel {
-    /// What a vector file made with this model says of it: the weights' fingerprint and the
-    /// arithmetic the activations were computed with.
-    public var vectorMetadata: [String: String] {
-        ["persona.model": fingerprint, "persona.arithmetic": transformer.effectiveArithmetic.rawValue]
+    /// A vector file's metadata: `fields` and what it says of the model that made it, the
+    /// weights' fingerprint and the arithmetic the activations were computed with.
+    public func vectorMetadata(_ fields: [String: String]) -> [String: String] {
+        fields.merging(["persona.model": fingerprint, "persona.arithmetic": transformer.effectiveArithmetic.rawValue]) { own, _ in own }
     }
 }
 

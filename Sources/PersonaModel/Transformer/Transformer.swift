@@ -68,11 +68,9 @@ public final class Transformer {
     public var arithmetic: Arithmetic = .default
     /// Whether any linear layer computes in integers: the fast arithmetic on weights that have an
     /// integer form (a Hugging Face folder's float weights have none, so fast computes as exact).
-    public var computesInIntegers: Bool {
-        guard arithmetic == .fast else { return false }
-        let linears = [weights.output] + weights.blocks.flatMap { [$0.query, $0.key, $0.value, $0.attentionOutput, $0.gate, $0.up, $0.down] }
-        return linears.contains { $0.quantized?.supportsInteger == true }
-    }
+    public var computesInIntegers: Bool { arithmetic == .fast && hasIntegerWeights }
+    /// Whether any linear layer's weights have an integer form (fixed by the weights: found once).
+    private let hasIntegerWeights: Bool
     /// The arithmetic the model's results come from (`computesInIntegers` decides).
     public var effectiveArithmetic: Arithmetic { computesInIntegers ? .fast : .exact }
     private var hookEntries: [(id: Int, hook: LayerHook)] = []
@@ -84,6 +82,8 @@ public final class Transformer {
     public init(config: ModelConfig, weights: TransformerWeights) {
         self.config = config
         self.weights = weights
+        let linears = [weights.output] + weights.blocks.flatMap { [$0.query, $0.key, $0.value, $0.attentionOutput, $0.gate, $0.up, $0.down] }
+        self.hasIntegerWeights = linears.contains { $0.quantized?.supportsInteger == true }
         self.rope = RoPE(
             layout: weights.ropeLayout, headDimension: config.headDimension, base: config.ropeTheta,
             frequencyFactors: weights.ropeFrequencyFactors)
